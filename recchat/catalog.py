@@ -1,0 +1,465 @@
+"""Catalogs and interaction logs: reading, validating and rendering item text.
+
+Three file formats are read, chosen by suffix or named explicitly:
+
+- ``atomic``: RecBole's tab-separated files with typed headers (``item_id:token``,
+  ``movie_title:token_seq``); ``.item``, ``.inter`` and ``.user``. RecBole publishes dozens of
+  public data sets in this format.
+- ``csv`` (``.csv``; ``.tsv`` is read as tab-separated CSV) with a header row.
+- ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line.
+
+A :class:`CatalogSpec` says which column is what and how an item's text is rendered from its
+fields (a Jinja2 template). Every problem names the file, the line and the field. By default the
+first bad row is an error; ``skip_bad=True`` skips such rows and counts them in the load report.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from recchat.types import FieldValue, Interaction, Item
+
+T = TypeVar("T")
+FORMATS = ("atomic", "csv", "jsonl")
+FIELD_TYPES = ("str", "int", "float", "list")
+_SUFFIX_FORMAT = {".item": "atomic", ".inter": "atomic", ".user": "atomic", ".csv": "csv",
+                  ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class DataError(ValueError):
+    """A row that cannot be read. ``str()`` names the file, line and field."""
+
+    def __init__(self, path: Path | str, line: int, field_name: str | None, message: str):
+        self.path, self.line, self.field, self.message = Path(path), line, field_name, message
+        where = f"{self.path}:{line}" + (f": field '{field_name}'" if field_name else "")
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class LoadReport:
+    """What a load did: rows read, rows kept, rows skipped (with reasons) and warnings."""
+
+    path: Path
+    rows: int = 0
+    loaded: int = 0
+    skipped: list[DataError] = field(default_factory=list)
+    warnings: list[DataError] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{self.path.name}: {self.loaded} of {self.rows} rows loaded"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped (first: {self.skipped[0]})"
+        if self.warnings:
+            text += f", {len(self.warnings)} warnings (first: {self.warnings[0]})"
+        return text
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One typed item field read from ``column``; ``list`` values are split on ``sep``.
+
+    A value that does not parse is an error, unless ``strict`` is off: then the field is left
+    empty for that item and the load report lists a warning naming the line.
+    """
+
+    column: str
+    type: str = "str"
+    sep: str = " "
+    strict: bool = True
+
+    def __post_init__(self) -> None:
+        if self.type not in FIELD_TYPES:
+            raise ValueError(f"field type '{self.type}' is not one of {', '.join(FIELD_TYPES)}")
+
+
+def _join_list(value: Any) -> Any:
+    return ", ".join(value) if isinstance(value, list) else value
+
+
+DEFAULT_TEMPLATE = (
+    "{{ title }}{% for name, value in fields.items() %}{% if value %}"
+    " | {{ name }}: {{ value | join_list }}{% endif %}{% endfor %}"
+)
+
+_ARTICLE = re.compile(r"^(?P<rest>.+), (?P<article>The|A|An)(?P<tail> \(.*\))?$")
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    """How to read an item file and render each item's text.
+
+    ``text_template`` is Jinja2 over ``title``, ``fields`` (a dict) and each field by name; a
+    field whose value is missing or one of ``na_values`` is ``None``. ``move_articles`` turns
+    MovieLens's "Usual Suspects, The" into "The Usual Suspects", which reads better to an LLM.
+    """
+
+    id_column: str = "item_id"
+    title_column: str = "title"
+    fields: dict[str, FieldSpec] = field(default_factory=dict)
+    text_template: str = DEFAULT_TEMPLATE
+    na_values: tuple[str, ...] = ("",)
+    move_articles: bool = False
+
+    def __post_init__(self) -> None:
+        # Render once with empty values, so a template error shows at load time, not mid-file.
+        try:
+            self.render("title", {name: None for name in self.fields})
+        except Exception as exc:
+            raise ValueError(f"text template does not render: {exc}") from exc
+
+    def render(self, title: str, fields: dict[str, FieldValue | None]) -> str:
+        return _compile(self.text_template).render(title=title, fields=fields, **fields).strip()
+
+    @staticmethod
+    def parse_field(text: str) -> tuple[str, FieldSpec]:
+        """Parse ``name=column[:type]``, e.g. ``year=release_year:int`` or ``genres=class:list``."""
+        match = re.fullmatch(r"(\w+)=([^:]+)(?::(\w+))?", text.strip())
+        if not match:
+            raise ValueError(f"field '{text}' is not of the form name=column[:type]")
+        name, column, kind = match.groups()
+        return name, FieldSpec(column, kind or "str")
+
+
+_TEMPLATES: dict[str, Any] = {}
+
+
+def _compile(source: str) -> Any:
+    if source not in _TEMPLATES:
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import SandboxedEnvironment
+
+        env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        env.filters["join_list"] = _join_list
+        _TEMPLATES[source] = env.from_string(source)
+    return _TEMPLATES[source]
+
+
+MOVIELENS_SPEC = CatalogSpec(
+    id_column="item_id",
+    title_column="movie_title",
+    # One ML-100K row has "V" for a year (the year sits in its title): lenient, with a warning.
+    fields={"year": FieldSpec("release_year", "int", strict=False), "genres": FieldSpec("class", "list")},
+    text_template=(
+        "{{ title }}{% if year %} ({{ year }}){% endif %}"
+        "{% if genres %}. Genres: {{ genres | join(', ') }}.{% endif %}"
+    ),
+    # ML-100K spells its one unknown item "unkonwn" and uses "unknown" as a genre placeholder.
+    na_values=("", "unknown", "unkonwn"),
+    move_articles=True,
+)
+
+
+@dataclass(frozen=True)
+class InteractionSpec:
+    """Columns of an interaction log. ``rating`` and ``timestamp`` may be ``None`` (absent)."""
+
+    user_column: str = "user_id"
+    item_column: str = "item_id"
+    rating_column: str | None = "rating"
+    timestamp_column: str | None = "timestamp"
+
+
+# --------------------------------------------------------------------------- raw rows
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ValueError(f"format '{fmt}' is not one of {', '.join(FORMATS)}")
+        return fmt
+    try:
+        return _SUFFIX_FORMAT[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(
+            f"{path}: cannot tell the format from the suffix '{path.suffix}'; "
+            f"name it with --format ({', '.join(FORMATS)})"
+        ) from None
+
+
+def read_rows(path: Path | str, fmt: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, row)`` for each data row; a structurally broken row raises DataError.
+
+    Line numbers are 1-based lines of the file, so an error can be found with an editor.
+    """
+    for line, row in _rows(Path(path), fmt):
+        if isinstance(row, DataError):
+            raise row
+        yield line, row
+
+
+def _rows(path: Path, fmt: str | None) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+    """Like :func:`read_rows`, but a broken row is yielded as its DataError so reading can go on."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    fmt = detect_format(path, fmt)
+    with open(path, encoding="utf-8", newline="") as fh:
+        if fmt == "jsonl":
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield number, DataError(path, number, None, f"not valid JSON ({exc.msg})")
+                    continue
+                if not isinstance(row, dict):
+                    yield number, DataError(path, number, None, "a JSON object is expected on each line")
+                    continue
+                yield number, row
+            return
+        if fmt == "atomic":
+            header = [h.split(":", 1)[0] for h in fh.readline().rstrip("\r\n").split("\t")]
+            rows: Iterable[tuple[int, list[str]]] = (
+                (n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(fh, start=2)
+                if line.strip()
+            )
+        else:
+            reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            header = next(reader, [])
+            rows = ((reader.line_num, r) for r in reader if r)
+        if not header or header == [""]:
+            raise DataError(path, 1, None, "the file has no header row")
+        for number, values in rows:
+            if len(values) != len(header):
+                yield number, DataError(path, number, None,
+                                        f"{len(values)} columns where the header has {len(header)}")
+            else:
+                yield number, dict(zip(header, values))
+
+
+def _load(path: Path, fmt: str | None, skip_bad: bool,
+          parse: Callable[[int, dict[str, Any]], T]) -> tuple[list[T], LoadReport]:
+    """Parse every row; the first bad row raises, or with ``skip_bad`` is counted and skipped."""
+    report = LoadReport(path)
+    out: list[T] = []
+    for line, row in _rows(path, fmt):
+        report.rows += 1
+        try:
+            if isinstance(row, DataError):
+                raise row
+            out.append(parse(line, row))
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            report.skipped.append(exc)
+    report.loaded = len(out)
+    return out, report
+
+
+def _coerce(value: Any, spec: FieldSpec, na: tuple[str, ...]) -> FieldValue | None:
+    """Convert a raw value to the field's type; ``None`` when it is missing or an NA marker."""
+    if value is None or (isinstance(value, str) and value.strip() in na):
+        return None
+    if spec.type == "list":
+        items = value if isinstance(value, list) else str(value).split(spec.sep)
+        items = [str(v).strip() for v in items if str(v).strip() and str(v).strip() not in na]
+        return items or None
+    if isinstance(value, (list, dict)):
+        raise ValueError(f"a {spec.type} is expected, got {type(value).__name__}")
+    if spec.type == "int":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not an integer") from None
+        if not number.is_integer():
+            raise ValueError(f"'{value}' is not an integer")
+        return int(number)
+    if spec.type == "float":
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a number") from None
+    return str(value).strip()
+
+
+def _required(row: dict[str, Any], column: str, path: Path, line: int) -> str:
+    if column not in row:
+        raise DataError(path, line, column, f"column missing; the row has {', '.join(map(str, row))}")
+    value = row[column]
+    if value is None or str(value).strip() == "":
+        raise DataError(path, line, column, "empty value")
+    return str(value).strip()
+
+
+def _typed(row: dict[str, Any], column: str, kind: str, path: Path, line: int) -> Any:
+    try:
+        return _coerce(row.get(column), FieldSpec(column, kind), ("",))
+    except ValueError as exc:
+        raise DataError(path, line, column, str(exc)) from None
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class Catalog:
+    """An ordered, id-keyed collection of :class:`Item`, with the report of how it was loaded."""
+
+    def __init__(self, items: Iterable[Item], report: LoadReport | None = None):
+        self.items: dict[str, Item] = {}
+        for item in items:
+            if item.id in self.items:
+                raise ValueError(f"duplicate item id '{item.id}'")
+            self.items[item.id] = item
+        self.report = report
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items.values())
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.items
+
+    def __getitem__(self, item_id: str) -> Item:
+        try:
+            return self.items[item_id]
+        except KeyError:
+            raise KeyError(f"item '{item_id}' is not in the catalog") from None
+
+    def fingerprint(self) -> str:
+        """A hash of every id and text: two catalogs with the same fingerprint embed the same."""
+        digest = hashlib.sha256()
+        for item in sorted(self.items.values(), key=lambda i: i.id):
+            digest.update(f"{item.id}\x1f{item.text}\x1e".encode())
+        return digest.hexdigest()[:16]
+
+
+def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str | None = None,
+                 skip_bad: bool = False) -> Catalog:
+    """Read items from an ``.item``, CSV or JSONL file.
+
+    Raises :class:`DataError` (file, line, field) on the first malformed row or duplicate id,
+    unless ``skip_bad`` is set, in which case such rows are skipped and listed in
+    ``catalog.report.skipped``. Items whose rendered text is empty are kept (interactions may
+    refer to them) and listed in ``catalog.report.warnings``.
+    """
+    path = Path(path)
+    spec = spec or CatalogSpec()
+    seen: dict[str, int] = {}
+    warnings: list[DataError] = []
+
+    def parse(line: int, row: dict[str, Any]) -> Item:
+        item_id = _required(row, spec.id_column, path, line)
+        if item_id in seen:
+            raise DataError(path, line, spec.id_column,
+                            f"duplicate id '{item_id}' (first seen on line {seen[item_id]})")
+        values: dict[str, FieldValue | None] = {}
+        for name, fspec in [("title", FieldSpec(spec.title_column)), *spec.fields.items()]:
+            if fspec.column not in row:
+                raise DataError(path, line, fspec.column, "column missing")
+            try:
+                values[name] = _coerce(row[fspec.column], fspec, spec.na_values)
+            except ValueError as exc:
+                problem = DataError(path, line, fspec.column, f"{exc}; left empty")
+                if fspec.strict:
+                    raise DataError(path, line, fspec.column, str(exc)) from None
+                warnings.append(problem)
+                values[name] = None
+        title = str(values.pop("title") or "")
+        if spec.move_articles:
+            title = _move_article(title)
+        seen[item_id] = line
+        text = spec.render(title, values)
+        if not text:
+            warnings.append(DataError(path, line, spec.title_column,
+                                      f"item '{item_id}' has empty text; it is kept but not embedded"))
+        return Item(item_id, title, text, {k: v for k, v in values.items() if v is not None})
+
+    items, report = _load(path, fmt, skip_bad, parse)
+    report.warnings = warnings
+    return Catalog(items, report)
+
+
+def _move_article(title: str) -> str:
+    match = _ARTICLE.match(title)
+    if not match:
+        return title
+    return f"{match['article']} {match['rest']}{match['tail'] or ''}"
+
+
+# --------------------------------------------------------------------------- interactions
+
+
+@dataclass
+class InteractionLog:
+    """Interactions in file order (the order that breaks timestamp ties), with the load report."""
+
+    interactions: list[Interaction]
+    report: LoadReport
+
+    def __len__(self) -> int:
+        return len(self.interactions)
+
+    def __iter__(self) -> Iterator[Interaction]:
+        return iter(self.interactions)
+
+    def users(self) -> list[str]:
+        return list(dict.fromkeys(i.user for i in self.interactions))
+
+
+def load_interactions(path: Path | str, spec: InteractionSpec | None = None, *,
+                      catalog: Catalog | None = None, fmt: str | None = None,
+                      skip_bad: bool = False) -> InteractionLog:
+    """Read an interaction log from an ``.inter``, CSV or JSONL file.
+
+    With a ``catalog``, an interaction with an item id the catalog lacks is an error (or, with
+    ``skip_bad``, skipped and listed in the report), never silently kept or dropped.
+    """
+    path = Path(path)
+    spec = spec or InteractionSpec()
+
+    def parse(line: int, row: dict[str, Any]) -> Interaction:
+        user = _required(row, spec.user_column, path, line)
+        item = _required(row, spec.item_column, path, line)
+        if catalog is not None and item not in catalog:
+            raise DataError(path, line, spec.item_column, f"item id '{item}' is not in the catalog")
+        rating = _typed(row, spec.rating_column, "float", path, line) if spec.rating_column else None
+        stamp = _typed(row, spec.timestamp_column, "float", path, line) if spec.timestamp_column else None
+        return Interaction(user, item, rating, stamp)
+
+    interactions, report = _load(path, fmt, skip_bad, parse)
+    return InteractionLog(interactions, report)
+
+
+def load_users(path: Path | str, id_column: str = "user_id", *, fmt: str | None = None) -> dict[str, dict[str, Any]]:
+    """Read optional user features (``.user``, CSV, JSONL) keyed by user id."""
+    path = Path(path)
+    users: dict[str, dict[str, Any]] = {}
+    for line, row in read_rows(path, fmt):
+        user = _required(row, id_column, path, line)
+        if user in users:
+            raise DataError(path, line, id_column, f"duplicate user id '{user}'")
+        users[user] = {k: v for k, v in row.items() if k != id_column}
+    return users
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+@dataclass
+class Dataset:
+    """A catalog with its interaction log and (optional) user features."""
+
+    name: str
+    catalog: Catalog
+    interactions: InteractionLog
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_movielens_100k() -> Dataset:
+    """MovieLens-100K from the fetched ``movielens-100k`` asset (``recchat assets fetch``)."""
+    from recchat.assets import MOVIELENS_100K
+
+    folder = MOVIELENS_100K.path()
+    catalog = load_catalog(folder / "ml-100k.item", MOVIELENS_SPEC)
+    log = load_interactions(folder / "ml-100k.inter", catalog=catalog)
+    return Dataset("movielens-100k", catalog, log, load_users(folder / "ml-100k.user"))
+

