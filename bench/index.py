@@ -1,0 +1,173 @@
+"""Benchmark the Chroma item index: build throughput, query latency, ANN recall against exact search.
+
+Two workloads in one run:
+
+1. MovieLens-100K with real MiniLM embeddings (the `movielens-100k` asset must be fetched):
+   full build through ItemIndex (embed + upsert), an idempotent rebuild, text-query latency
+   (embedding the query included) and vector-query latency.
+2. Synthetic 384-d unit vectors (default 100,000, drawn around 1,000 cluster centres so that
+   neighbourhoods exist, as in real embeddings): upsert throughput and vector-query latency.
+
+For both, recall@50 of Chroma's HNSW against exact cosine search in numpy over the same vectors,
+and the per-query latency ratio numpy-exact / Chroma (above 1: Chroma is faster).
+
+    bash .ci/env python bench/index.py                 # both workloads, prints a Markdown table
+    bash .ci/env python bench/index.py --synthetic 20000 --queries 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+K = 50
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def exact_topk(matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    scores = matrix @ query
+    top = np.argpartition(-scores, k)[:k]
+    return top[np.argsort(-scores[top])]
+
+
+def ann_vs_exact(collection, ids: list[str], matrix: np.ndarray, queries: np.ndarray) -> dict:
+    """Query latency of Chroma and of numpy exact search, and Chroma's recall@K."""
+    position = {item_id: i for i, item_id in enumerate(ids)}
+    chroma_ms, exact_ms, recalls = [], [], []
+    for q in queries:
+        t = time.perf_counter()
+        res = collection.query(query_embeddings=q[None, :], n_results=K, include=[])
+        chroma_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        truth = exact_topk(matrix, q, K)
+        exact_ms.append((time.perf_counter() - t) * 1000)
+        got = {position[i] for i in res["ids"][0]}
+        recalls.append(len(got & set(truth.tolist())) / K)
+    return {
+        "query_p50_ms": percentile(chroma_ms, 50), "query_p95_ms": percentile(chroma_ms, 95),
+        "exact_p50_ms": percentile(exact_ms, 50), "exact_p95_ms": percentile(exact_ms, 95),
+        "recall_at_50": statistics.fmean(recalls),
+        "exact_over_chroma_p50": percentile(exact_ms, 50) / percentile(chroma_ms, 50),
+    }
+
+
+def bench_movielens(folder: Path, n_queries: int, rng: np.random.Generator) -> dict:
+    from recchat.catalog import load_movielens_100k
+    from recchat.index import ItemIndex
+
+    data = load_movielens_100k()
+    index = ItemIndex("bench-movielens", path=folder)
+    index.embedder.encode(["warm up"])  # model load is not build throughput
+    t = time.perf_counter()
+    report = index.build(data.catalog, progress=False)
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    again = index.build(data.catalog, progress=False)
+    rebuild_s = time.perf_counter() - t
+    assert again.added == again.updated == 0, "rebuild of an unchanged catalog changed something"
+    items = [i for i in data.catalog if i.text]
+    ids = [i.id for i in items]
+    t = time.perf_counter()
+    matrix = index.embedder.encode([i.text for i in items])
+    embed_s = time.perf_counter() - t
+    texts = [items[i].title + " and films like it" for i in rng.choice(len(items), n_queries, replace=False)]
+    text_ms = []
+    for text in texts:
+        t = time.perf_counter()
+        index.query(text, k=K)
+        text_ms.append((time.perf_counter() - t) * 1000)
+    queries = index.embedder.encode(texts)
+    result = {
+        "workload": f"MovieLens-100K, {len(items)} items, real MiniLM vectors",
+        "items": len(items),
+        "build_items_per_s": report.added / build_s,
+        "embed_only_items_per_s": len(items) / embed_s,
+        "rebuild_s": rebuild_s,
+        "text_query_p50_ms": percentile(text_ms, 50), "text_query_p95_ms": percentile(text_ms, 95),
+    }
+    result.update(ann_vs_exact(index.collection, ids, matrix, queries))
+    return result
+
+
+def synthetic_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+    centres = rng.standard_normal((1000, dim)).astype(np.float32)
+    vectors = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def bench_synthetic(folder: Path, n: int, n_queries: int, rng: np.random.Generator) -> dict:
+    from tqdm import tqdm
+
+    from recchat.index import connect
+
+    client = connect(path=folder)
+    collection = client.create_collection("bench-synthetic", configuration={"hnsw": {"space": "cosine"}},
+                                          embedding_function=None)
+    matrix = synthetic_vectors(n, 384, rng)
+    ids = [f"s{i}" for i in range(n)]
+    batch = client.get_max_batch_size()
+    t = time.perf_counter()
+    for start in tqdm(range(0, n, batch), desc=f"upserting {n} synthetic vectors", unit="batch"):
+        collection.upsert(ids=ids[start:start + batch], embeddings=matrix[start:start + batch],
+                          metadatas=[{"year": 1900 + (i % 120)} for i in range(start, min(n, start + batch))])
+    build_s = time.perf_counter() - t
+    # Queries near stored points, as a "more like this item" query would be.
+    picks = rng.choice(n, n_queries, replace=False)
+    queries = matrix[picks] + 0.3 * rng.standard_normal((n_queries, 384)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    result = {"workload": f"synthetic, {n} items, 384-d clustered unit vectors", "items": n,
+              "build_items_per_s": n / build_s}
+    result.update(ann_vs_exact(collection, ids, matrix, queries))
+    return result
+
+
+def machine() -> str:
+    gpu = "no GPU"
+    if shutil.which("nvidia-smi"):
+        gpu = "GPU present"
+    return f"{os.cpu_count()} cores, {platform.machine()}, {gpu}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--synthetic", type=int, default=100_000, help="synthetic items (0 skips)")
+    parser.add_argument("--queries", type=int, default=200, help="queries per workload")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    rng = np.random.default_rng(args.seed)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(bench_movielens(Path(tmp) / "ml", args.queries, rng))
+        if args.synthetic:
+            results.append(bench_synthetic(Path(tmp) / "syn", args.synthetic, args.queries, rng))
+    print(f"\nmachine: {machine()}; {args.queries} queries per workload; k={K}\n")
+    print("| workload | build items/s | query p50 / p95 ms | exact numpy p50 ms | exact/Chroma | recall@50 |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['workload']} | {r['build_items_per_s']:,.0f} | {r['query_p50_ms']:.2f} / "
+              f"{r['query_p95_ms']:.2f} | {r['exact_p50_ms']:.2f} | {r['exact_over_chroma_p50']:.2f}x | "
+              f"{r['recall_at_50']:.3f} |")
+    ml = results[0]
+    print(f"\nMovieLens extra: embedding alone {ml['embed_only_items_per_s']:,.0f} items/s; unchanged rebuild "
+          f"{ml['rebuild_s']:.2f} s; text query (embed + search) p50 {ml['text_query_p50_ms']:.1f} ms, "
+          f"p95 {ml['text_query_p95_ms']:.1f} ms")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
