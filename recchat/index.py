@@ -169,16 +169,19 @@ class ItemIndex:
     >>> index.query("funny animated movie", k=10, where="year<1980")
 
     Pass ``url="http://127.0.0.1:8000"`` to use a Chroma server (``chroma run``) instead.
+    ``ef_search`` widens the HNSW search of a new collection (Chroma's default is 100): more
+    recall for more latency, see bench/RESULTS.md. It is fixed when the collection is created.
     """
 
     def __init__(self, collection: str = "recchat-items", *, path: str | Path | None = None,
                  url: str | None = None, embedder: MiniLMEmbeddingFunction | None = None,
-                 client: Any = None):
+                 client: Any = None, ef_search: int | None = None):
         if not 3 <= len(collection) <= 512:
             raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
         self.client = client if client is not None else connect(path, url)
         self.embedder = embedder or MiniLMEmbeddingFunction()
         self.name = collection
+        self.ef_search = ef_search
         self.collection = self._open()
 
     def _open(self) -> Any:
@@ -187,7 +190,8 @@ class ItemIndex:
             return self.client.create_collection(
                 self.name,
                 embedding_function=self.embedder,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": {"space": "cosine", **({"ef_search": self.ef_search}
+                                                              if self.ef_search else {})}},
                 metadata={_EMBEDDER_KEY: self.embedder.identity()},
             )
         # No embedding function passed: Chroma rebuilds ours from the stored config.
