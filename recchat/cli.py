@@ -87,7 +87,8 @@ def _add_store_options(p: argparse.ArgumentParser, collection_required: bool = F
 def _open_index(args: argparse.Namespace, default_collection: str) -> Any:
     from recchat.index import ItemIndex
 
-    return ItemIndex(args.collection or default_collection, path=args.path, url=args.url)
+    return ItemIndex(args.collection or default_collection, path=args.path, url=args.url,
+                     ef_search=getattr(args, "ef_search", None))
 
 
 # --------------------------------------------------------------------------- commands
@@ -300,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalog_options(p)
     _add_store_options(p)
     p.add_argument("--prune", action="store_true", help="delete stored items that left the catalog")
+    p.add_argument("--ef-search", type=int, help="HNSW search width for a new collection (Chroma's "
+                                                 "default 100; higher: better recall, slower)")
     p.add_argument("--batch-size", type=int, default=256, help="items per upsert (capped by the client's maximum)")
     p.set_defaults(func=cmd_index_build)
     p = isub.add_parser("query", help="search the index by text, with an optional filter",

@@ -91,3 +91,16 @@ def test_demo_reaches_the_sample_query(movielens, llm_dir, tmp_path):
     assert len(results) == 10
     years = [int(m) for line in results for m in re.findall(r"\((\d{4})\)", line)]
     assert len(years) == 10 and all(y < 1980 for y in years)
+
+
+def test_data_check_reports_unknown_items_with_their_line(tmp_path):
+    items = tmp_path / "films.csv"
+    items.write_text(CATALOG)
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"user_id": "a", "item_id": "1", "rating": 4, "timestamp": 1}\n'
+                   '{"user_id": "a", "item_id": "99", "rating": 4, "timestamp": 2}\n')
+    proc = run("data", "check", "--items", str(items), "--interactions", str(log), home=tmp_path, check=False)
+    assert proc.returncode == 2 and f"{log}:2: field 'item_id': item id '99' is not in the catalog" in proc.stderr
+    ok = run("data", "check", "--items", str(items), "--interactions", str(log), "--skip-bad", home=tmp_path)
+    assert "log.jsonl: 1 of 2 rows loaded, 1 skipped" in ok.stderr
+    assert "4 items; fingerprint" in ok.stdout and "1 interactions from 1 users" in ok.stdout
