@@ -74,6 +74,53 @@ def _print_report(report: Any) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
+def _add_interaction_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("interactions (default: the MovieLens-100K ratings)")
+    g.add_argument("--interactions", type=Path, help="interaction log: .inter, .csv, .tsv or .jsonl")
+    g.add_argument("--interactions-format", choices=("atomic", "csv", "jsonl"))
+    g.add_argument("--user-column", default="user_id")
+    g.add_argument("--item-column", default="item_id")
+    g.add_argument("--rating-column", default="rating", help="empty string if the log has none")
+    g.add_argument("--timestamp-column", default="timestamp", help="empty string if the log has none")
+
+
+def _load_dataset(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """Catalog, interaction log and dataset name from the catalog and interaction options."""
+    from recchat.catalog import InteractionSpec, load_interactions
+
+    catalog, collection = _load_catalog(args)
+    name = collection.removesuffix("-items")
+    if args.interactions is None:
+        if args.items is not None:
+            raise ValueError("--items needs --interactions (the default log belongs to MovieLens)")
+        from recchat.assets import MOVIELENS_100K
+
+        path, spec, fmt = MOVIELENS_100K.path("ml-100k.inter"), InteractionSpec(), None
+    else:
+        path, fmt = args.interactions, args.interactions_format
+        spec = InteractionSpec(args.user_column, args.item_column, args.rating_column or None,
+                               args.timestamp_column or None)
+    log = load_interactions(path, spec, catalog=catalog, fmt=fmt, skip_bad=args.skip_bad)
+    _print_report(log.report)
+    return catalog, log, name
+
+
+def _limit_users(log: Any, max_users: int | None) -> Any:
+    """The interactions of the first ``max_users`` users (for quick runs and CI)."""
+    if not max_users:
+        return log
+    from recchat.catalog import InteractionLog
+
+    keep = set(log.users()[:max_users])
+    return InteractionLog([i for i in log if i.user in keep], log.report)
+
+
+def _default_checkpoint(name: str) -> Path:
+    from recchat.assets import home
+
+    return home() / "models" / f"{name}-scorer.pt"
+
+
 def _add_store_options(p: argparse.ArgumentParser, collection_required: bool = False) -> None:
     g = p.add_argument_group("store")
     g.add_argument("--collection", required=collection_required,
@@ -140,17 +187,83 @@ def cmd_assets_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from recchat.catalog import InteractionSpec, load_interactions
-
-    catalog, _ = _load_catalog(args)
-    print(f"{len(catalog)} items; fingerprint {catalog.fingerprint()}")
-    if args.interactions:
-        spec = InteractionSpec(args.user_column, args.item_column, args.rating_column or None,
-                               args.timestamp_column or None)
-        log = load_interactions(args.interactions, spec, catalog=catalog, fmt=args.interactions_format,
-                                skip_bad=args.skip_bad)
-        _print_report(log.report)
+    if args.interactions is None:
+        catalog, _ = _load_catalog(args)
+    else:
+        catalog, log, _ = _load_dataset(args)
         print(f"{len(log)} interactions from {len(log.users())} users")
+    print(f"{len(catalog)} items; fingerprint {catalog.fingerprint()}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the two-tower scorer, save the checkpoint, store its item vectors in Chroma."""
+    from recchat.evaluate import leave_one_out, rank_metrics, run_stage
+    from recchat.retrieve import item_text_vectors
+    from recchat.scorer import ScorerConfig, train, write_behaviour_index
+
+    catalog, log, name = _load_dataset(args)
+    split = leave_one_out(_limit_users(log, args.max_users), catalog)
+    index = _open_index(args, f"{name}-items")
+    print(f"{index.name}: {index.build(catalog).summary()}")
+    config = ScorerConfig(**{k: v for k, v in vars(args).items()
+                             if k in ScorerConfig.__dataclass_fields__ and v is not None})
+    started = time.perf_counter()
+    scorer = train(split, item_text_vectors(catalog, index), catalog, config, device=args.device)
+    seconds = time.perf_counter() - started
+    best = max(scorer.history, key=lambda h: h["valid_ndcg10"])
+    out = scorer.save(args.out or _default_checkpoint(name))
+    test = rank_metrics(run_stage(scorer, split, "test").ranks)
+    print(f"best epoch {best['epoch']} of {len(scorer.history)}: valid NDCG@10 {best['valid_ndcg10']:.4f} "
+          f"(reached after {best['seconds']:.0f} s; {seconds:.0f} s in all)")
+    print(f"test NDCG@10 {test['NDCG@10']:.4f}, HR@10 {test['HR@10']:.4f}")
+    print(f"checkpoint: {out}")
+    behaviour = write_behaviour_index(scorer, catalog, args.behaviour_collection or f"{name}-behaviour",
+                                      path=args.path, url=args.url)
+    print(f"item vectors: Chroma collection {behaviour.name} ({behaviour.count()} items)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate baselines and the scorer under the leave-one-out protocol; write a run folder."""
+    from recchat.evaluate import evaluate, leave_one_out, markdown_table, write_report
+    from recchat.retrieve import ItemKNN, Popularity, TextRetriever
+    from recchat.scorer import Scorer
+
+    catalog, log, name = _load_dataset(args)
+    split = leave_one_out(_limit_users(log, args.max_users), catalog)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = set(methods) - {"popularity", "item-knn", "text", "scorer"}
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(sorted(unknown))}; "
+                         "choose from popularity, item-knn, text, scorer")
+    rankers: list[Any] = []
+    for method in methods:
+        if method == "popularity":
+            rankers.append(Popularity(catalog))
+        elif method == "item-knn":
+            rankers.append(ItemKNN(catalog))
+        elif method == "text":
+            index = _open_index(args, f"{name}-items")
+            index.build(catalog, progress=False)
+            rankers.append(TextRetriever.from_index(catalog, index))
+        else:
+            rankers.append(Scorer.load(args.scorer or _default_checkpoint(name), catalog=catalog))
+    results = []
+    for ranker in rankers:
+        started = time.perf_counter()
+        ranker.fit(split)
+        results.append(evaluate(ranker, split))
+        results[-1]["seconds"] = time.perf_counter() - started
+        print(f"{ranker.name}: test NDCG@10 {results[-1]['test']['NDCG@10']:.4f} "
+              f"({results[-1]['seconds']:.1f} s)", file=sys.stderr)
+    config = {"dataset": name, "users": len(split.users), "items": split.n_items,
+              "interactions": len(log) if not args.max_users else sum(len(t) + 2 for t in split.train),
+              "methods": methods, "scorer": str(args.scorer or _default_checkpoint(name)) if "scorer" in methods else None,
+              "max_users": args.max_users}
+    folder = write_report(results, config, args.out)
+    print(markdown_table(results, "test"))
+    print(f"\nrun folder: {folder} (results.json, results.md, chart.png)")
     return 0
 
 
@@ -284,14 +397,46 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Loads the files as recchat would and reports rows loaded, "
                                     "skipped and warnings, each naming file, line and field.")
     _add_catalog_options(p)
-    g = p.add_argument_group("interactions")
-    g.add_argument("--interactions", type=Path, help="interaction log: .inter, .csv, .tsv or .jsonl")
-    g.add_argument("--interactions-format", choices=("atomic", "csv", "jsonl"))
-    g.add_argument("--user-column", default="user_id")
-    g.add_argument("--item-column", default="item_id")
-    g.add_argument("--rating-column", default="rating", help="empty string if the log has none")
-    g.add_argument("--timestamp-column", default="timestamp", help="empty string if the log has none")
+    _add_interaction_options(p)
     p.set_defaults(func=cmd_data_check)
+
+    p = sub.add_parser("train", help="train the two-tower scorer on the interactions",
+                       description=cmd_train.__doc__ + " Leave-one-out split; early stopping on "
+                       "validation NDCG@10. Defaults: MovieLens-100K, checkpoint in $RECCHAT_HOME/models.")
+    _add_catalog_options(p)
+    _add_interaction_options(p)
+    _add_store_options(p)
+    g = p.add_argument_group("training (defaults in brackets come from ScorerConfig)")
+    g.add_argument("--out", type=Path, help="checkpoint path [$RECCHAT_HOME/models/<dataset>-scorer.pt]")
+    g.add_argument("--behaviour-collection", help="Chroma collection for the item vectors [<dataset>-behaviour]")
+    g.add_argument("--dim", type=int, help="vector size [64]")
+    g.add_argument("--layers", type=int, help="Transformer layers [2]")
+    g.add_argument("--heads", type=int, help="attention heads [2]")
+    g.add_argument("--max-len", type=int, help="history length the model reads [200]")
+    g.add_argument("--dropout", type=float, help="dropout [0.2]")
+    g.add_argument("--id-dropout", type=float, help="share of item ids hidden per step, so text carries weight [0.1]")
+    g.add_argument("--lr", type=float, help="learning rate [0.001]")
+    g.add_argument("--batch-size", type=int, help="users per step [64]")
+    g.add_argument("--max-epochs", type=int, help="epoch limit [200]")
+    g.add_argument("--patience", type=int, help="epochs without validation gain before stopping [10]")
+    g.add_argument("--seed", type=int, help="random seed [0]")
+    g.add_argument("--max-users", type=int, help="train on the first N users only (quick runs)")
+    g.add_argument("--device", help="cpu or cuda [cuda when available]")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate baselines and the scorer (leave-one-out, full ranking)",
+                       description=cmd_eval.__doc__ + " Each user's last interaction is the test target, "
+                       "the one before it validation; ties in time keep file order; all items are "
+                       "ranked with the user's earlier items masked; ties in score count against the target.")
+    _add_catalog_options(p)
+    _add_interaction_options(p)
+    _add_store_options(p)
+    p.add_argument("--methods", default="popularity,item-knn,text,scorer",
+                   help="comma-separated: popularity, item-knn, text, scorer [all four]")
+    p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/<dataset>-scorer.pt]")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where run folders go [./runs]")
+    p.add_argument("--max-users", type=int, help="evaluate the first N users only")
+    p.set_defaults(func=cmd_eval)
 
     index_p = sub.add_parser("index", help="build, query and drop the Chroma item index")
     isub = index_p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -327,10 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     from recchat.assets import AssetError
     from recchat.catalog import DataError
     from recchat.index import ItemIndexError
+    from recchat.scorer import CheckpointError
 
     try:
         return args.func(args)
-    except (AssetError, DataError, ItemIndexError, FileNotFoundError, ValueError) as exc:
+    except (AssetError, DataError, ItemIndexError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"recchat: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

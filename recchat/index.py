@@ -175,11 +175,16 @@ class ItemIndex:
 
     def __init__(self, collection: str = "recchat-items", *, path: str | Path | None = None,
                  url: str | None = None, embedder: MiniLMEmbeddingFunction | None = None,
-                 client: Any = None, ef_search: int | None = None):
+                 client: Any = None, ef_search: int | None = None,
+                 vectors: str | None = None):
         if not 3 <= len(collection) <= 512:
             raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
         self.client = client if client is not None else connect(path, url)
-        self.embedder = embedder or MiniLMEmbeddingFunction()
+        # ``vectors`` names where precomputed vectors come from (e.g. a scorer checkpoint); such a
+        # collection has no text embedder and is searched by vector only, by inner product.
+        self.embedder = None if vectors else (embedder or MiniLMEmbeddingFunction())
+        self.identity = vectors or self.embedder.identity()
+        self.space = "ip" if vectors else "cosine"
         self.name = collection
         self.ef_search = ef_search
         self.collection = self._open()
@@ -187,20 +192,19 @@ class ItemIndex:
     def _open(self) -> Any:
         existing = {c.name if hasattr(c, "name") else c for c in self.client.list_collections()}
         if self.name not in existing:
+            hnsw: dict[str, Any] = {"space": self.space}
+            if self.ef_search:
+                hnsw["ef_search"] = self.ef_search
             return self.client.create_collection(
-                self.name,
-                embedding_function=self.embedder,
-                configuration={"hnsw": {"space": "cosine", **({"ef_search": self.ef_search}
-                                                              if self.ef_search else {})}},
-                metadata={_EMBEDDER_KEY: self.embedder.identity()},
-            )
+                self.name, embedding_function=self.embedder, configuration={"hnsw": hnsw},
+                metadata={_EMBEDDER_KEY: self.identity})
         # No embedding function passed: Chroma rebuilds ours from the stored config.
         collection = self.client.get_collection(self.name)
         built_with = (collection.metadata or {}).get(_EMBEDDER_KEY)
-        if built_with != self.embedder.identity():
+        if built_with != self.identity:
             raise ItemIndexError(
                 f"collection '{self.name}' was built with embedder '{built_with}', but this index "
-                f"embeds with '{self.embedder.identity()}'. Its vectors are not comparable: build "
+                f"embeds with '{self.identity}'. Its vectors are not comparable: build "
                 f"into another collection (--collection NAME) or drop this one "
                 f"(recchat index drop --collection {self.name})."
             )
@@ -232,8 +236,6 @@ class ItemIndex:
         items in the store that are no longer in the catalog are deleted; without it they are
         counted as stale and kept.
         """
-        from tqdm.auto import tqdm
-
         items = list(catalog)
         stored = self._stored_hashes()
         report = BuildReport()
@@ -252,19 +254,11 @@ class ItemIndex:
                 report.added += 1
             else:
                 report.updated += 1
-        batch = max(1, min(batch_size, self.client.get_max_batch_size()))
-        with tqdm(total=len(todo), desc=f"indexing {self.name}", unit="item",
-                  disable=not progress or not todo) as bar:
-            for start in range(0, len(todo), batch):
-                chunk = todo[start:start + batch]
-                texts = [item.text for item, _ in chunk]
-                self.collection.upsert(
-                    ids=[item.id for item, _ in chunk],
-                    documents=texts,
-                    embeddings=self.embedder.encode(texts),
-                    metadatas=[_metadata(item, digest) for item, digest in chunk],
-                )
-                bar.update(len(chunk))
+        if todo:
+            if self.embedder is None:
+                raise ItemIndexError(f"'{self.name}' holds precomputed vectors; use upsert_vectors")
+            self._upsert([item for item, _ in todo], None, [d for _, d in todo], batch_size, progress)
+        batch = self._batch(batch_size)
         wanted = {item.id for item in items if item.text.strip()}
         gone = [item_id for item_id in stored if item_id not in wanted]
         if prune and gone:
@@ -275,12 +269,43 @@ class ItemIndex:
             report.stale = len(gone)
         return report
 
+    def _batch(self, batch_size: int) -> int:
+        return max(1, min(batch_size, self.client.get_max_batch_size()))
+
+    def _upsert(self, items: Sequence[Item], vectors: np.ndarray | None, digests: Sequence[str],
+                batch_size: int, progress: bool) -> None:
+        """Write items in batches within the client's maximum, embedding them unless given vectors."""
+        from tqdm.auto import tqdm
+
+        batch = self._batch(batch_size)
+        with tqdm(total=len(items), desc=f"indexing {self.name}", unit="item", disable=not progress) as bar:
+            for start in range(0, len(items), batch):
+                chunk = items[start:start + batch]
+                texts = [item.text for item in chunk]
+                self.collection.upsert(
+                    ids=[item.id for item in chunk],
+                    documents=texts,
+                    embeddings=(self.embedder.encode(texts) if vectors is None
+                                else np.asarray(vectors[start:start + batch], dtype=np.float32)),
+                    metadatas=[_metadata(item, d) for item, d in zip(chunk, digests[start:start + batch])],
+                )
+                bar.update(len(chunk))
+
+    def upsert_vectors(self, items: Sequence[Item], vectors: np.ndarray, *, batch_size: int = 1024,
+                       progress: bool = True) -> None:
+        """Store ``items`` with precomputed ``vectors`` (one row each), replacing what was there."""
+        if len(items) != len(vectors):
+            raise ItemIndexError(f"{len(items)} items but {len(vectors)} vectors")
+        self._upsert(list(items), vectors, [_item_hash(i) for i in items], batch_size, progress)
+
     def query(self, text: str, k: int = 10, where: str | dict | None = None) -> list[Candidate]:
         """The ``k`` items nearest to ``text``; ``score`` is the cosine similarity.
 
         ``where`` is a Chroma filter dict or a short expression: ``year<1980``,
         ``genres contains Comedy``, ``year>=1990 and genres contains Drama``.
         """
+        if self.embedder is None:
+            raise ItemIndexError(f"'{self.name}' holds precomputed vectors; query it with query_vector")
         return self._query({"query_embeddings": self.embedder.encode([text])}, k, where)
 
     def query_vector(self, vector: np.ndarray, k: int = 10,
@@ -297,9 +322,10 @@ class ItemIndex:
         out = []
         for item_id, doc, meta, dist in zip(res["ids"][0], res["documents"][0],
                                             res["metadatas"][0], res["distances"][0]):
+            # Chroma returns distances: 1 - cosine, or 1 - inner product for "ip".
             similarity = 1.0 - float(dist)
-            out.append(Candidate(_item_from(item_id, doc, meta), similarity, "text",
-                                 {"text": similarity}))
+            source = "text" if self.embedder is not None else "behaviour"
+            out.append(Candidate(_item_from(item_id, doc, meta), similarity, source, {source: similarity}))
         return out
 
     def embeddings(self, item_ids: Sequence[str]) -> np.ndarray:

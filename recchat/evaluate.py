@@ -1,0 +1,289 @@
+"""The offline evaluation protocol: leave-one-out by time, full ranking, pessimistic ties.
+
+Every ranking stage (baselines, the trained scorer, later the LLM reranker and the blend) is
+measured here through one interface, :class:`Ranker`: given users' histories it scores every
+item in the catalog. The protocol is fixed so that numbers from different runs mean the same:
+
+- Each user's interactions are ordered by timestamp, equal timestamps kept in file order (a
+  stable sort). The last is the test target, the one before it the validation target, the rest
+  train. Users with fewer than three interactions are train-only.
+- Ranking is over ALL catalog items. The user's earlier items are masked (train items for
+  validation; train and validation items for test); there are no sampled negatives.
+- A target's rank is 1 + the number of other unmasked items scoring greater than or equal to it
+  (pessimistic), so a constant score earns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from recchat.catalog import Catalog, InteractionLog
+
+CUTOFFS = (10, 20)
+
+
+@dataclass
+class Split:
+    """A leave-one-out split over item indices (positions in ``item_ids``)."""
+
+    item_ids: list[str]
+    users: list[str]
+    train: list[np.ndarray]          # per user, chronological item indices
+    valid: np.ndarray                # per user, the validation target (-1: none)
+    test: np.ndarray                 # per user, the test target (-1: none)
+    train_ratings: list[np.ndarray] = field(default_factory=list)
+    valid_rating: np.ndarray | None = None
+    test_rating: np.ndarray | None = None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def index(self) -> dict[str, int]:
+        return {item_id: i for i, item_id in enumerate(self.item_ids)}
+
+    def history(self, user: int, stage: str) -> np.ndarray:
+        """What the user had seen before the target of ``stage`` ("valid" or "test")."""
+        if stage == "valid":
+            return self.train[user]
+        if stage == "test":
+            return np.append(self.train[user], self.valid[user]) if self.valid[user] >= 0 else self.train[user]
+        raise ValueError(f"stage must be 'valid' or 'test', not '{stage}'")
+
+    def evaluated_users(self, stage: str) -> np.ndarray:
+        targets = self.valid if stage == "valid" else self.test
+        return np.flatnonzero(targets >= 0)
+
+    def train_counts(self) -> np.ndarray:
+        counts = np.zeros(self.n_items, dtype=np.int64)
+        for seq in self.train:
+            np.add.at(counts, seq, 1)
+        return counts
+
+
+def leave_one_out(log: InteractionLog, catalog: Catalog) -> Split:
+    """Split a log by time: last interaction test, the one before validation, the rest train."""
+    item_ids = [item.id for item in catalog]
+    index = {item_id: i for i, item_id in enumerate(item_ids)}
+    per_user: dict[str, list[tuple[float, int, int, float]]] = {}
+    for position, event in enumerate(log):
+        if event.item not in index:
+            raise ValueError(f"interaction {position + 1}: item '{event.item}' is not in the catalog")
+        stamp = event.timestamp if event.timestamp is not None else float(position)
+        rating = event.rating if event.rating is not None else math.nan
+        per_user.setdefault(event.user, []).append((stamp, position, index[event.item], rating))
+    users = list(per_user)
+    train, train_r, valid, test, valid_r, test_r = [], [], [], [], [], []
+    for user in users:
+        # sorted() is stable, and the file position is the explicit second key anyway.
+        events = sorted(per_user[user], key=lambda e: (e[0], e[1]))
+        items = np.array([e[2] for e in events], dtype=np.int64)
+        ratings = np.array([e[3] for e in events], dtype=np.float64)
+        if len(items) < 3:
+            train.append(items), train_r.append(ratings)
+            valid.append(-1), test.append(-1), valid_r.append(math.nan), test_r.append(math.nan)
+            continue
+        train.append(items[:-2]), train_r.append(ratings[:-2])
+        valid.append(int(items[-2])), test.append(int(items[-1]))
+        valid_r.append(float(ratings[-2])), test_r.append(float(ratings[-1]))
+    return Split(item_ids, users, train, np.array(valid), np.array(test), train_r,
+                 np.array(valid_r), np.array(test_r))
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """Anything that scores every catalog item for a batch of histories (item indices)."""
+
+    name: str
+
+    def fit(self, split: Split) -> None: ...
+
+    def score_histories(self, histories: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def pessimistic_ranks(scores: np.ndarray, targets: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
+    """1 + the number of other unmasked items scoring >= the target, per row.
+
+    ``masks[r]`` are item indices excluded for row ``r`` (the target itself never is).
+    """
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    if np.isnan(scores).any():
+        raise ValueError("a ranker returned NaN scores")
+    rows = np.arange(len(targets))
+    target_scores = scores[rows, targets]
+    for r, mask in enumerate(masks):
+        if len(mask):
+            scores[r, mask] = -np.inf
+    scores[rows, targets] = -np.inf  # the target does not count against itself
+    return 1 + (scores >= target_scores[:, None]).sum(axis=1)
+
+
+def rank_metrics(ranks: np.ndarray, cutoffs: Sequence[int] = CUTOFFS) -> dict[str, float]:
+    """NDCG, HR (= Recall with one target), MRR, Precision and F1 at each cutoff."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    out: dict[str, float] = {}
+    for k in cutoffs:
+        hit = ranks <= k
+        hr = float(hit.mean()) if len(ranks) else 0.0
+        precision = hr / k
+        out[f"NDCG@{k}"] = float(np.where(hit, 1.0 / np.log2(ranks + 1), 0.0).mean()) if len(ranks) else 0.0
+        out[f"HR@{k}"] = hr
+        out[f"Recall@{k}"] = hr
+        out[f"MRR@{k}"] = float(np.where(hit, 1.0 / ranks, 0.0).mean()) if len(ranks) else 0.0
+        out[f"Precision@{k}"] = precision
+        out[f"F1@{k}"] = 2 * precision * hr / (precision + hr) if hr > 0 else 0.0
+    return out
+
+
+def _top_k(scores: np.ndarray, masks: Sequence[np.ndarray], k: int) -> np.ndarray:
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    for r, mask in enumerate(masks):
+        if len(mask):
+            scores[r, mask] = -np.inf
+    k = min(k, scores.shape[1])
+    top = (np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1]
+           else np.tile(np.arange(k), (len(scores), 1)))
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def _calibrated_mae(valid_scores: np.ndarray, valid_ratings: np.ndarray, test_scores: np.ndarray,
+                    test_ratings: np.ndarray, bins: int = 10) -> float:
+    """MAE of ratings predicted from scores by a mapping fitted on validation targets.
+
+    The mapping is monotone by construction: scores are cut at validation quantiles and each bin
+    predicts its mean validation rating (then made non-decreasing), so it needs no rating head.
+    """
+    ok_v, ok_t = ~np.isnan(valid_ratings), ~np.isnan(test_ratings)
+    if ok_v.sum() < bins or not ok_t.any():
+        return math.nan
+    vs, vr = valid_scores[ok_v], valid_ratings[ok_v]
+    edges = np.unique(np.quantile(vs, np.linspace(0, 1, bins + 1)[1:-1]))
+    means = np.array([vr[np.digitize(vs, edges) == b].mean() if (np.digitize(vs, edges) == b).any()
+                      else vr.mean() for b in range(len(edges) + 1)])
+    means = np.maximum.accumulate(means)
+    predicted = means[np.digitize(test_scores[ok_t], edges)]
+    return float(np.abs(predicted - test_ratings[ok_t]).mean())
+
+
+@dataclass
+class StageResult:
+    ranks: np.ndarray
+    target_scores: np.ndarray
+    top: np.ndarray  # top-max(cutoffs) list per user
+
+
+def run_stage(ranker: Ranker, split: Split, stage: str, batch: int = 256,
+              max_k: int = max(CUTOFFS)) -> StageResult:
+    users = split.evaluated_users(stage)
+    targets_all = split.valid if stage == "valid" else split.test
+    ranks, target_scores, tops = [], [], []
+    for start in range(0, len(users), batch):
+        chunk = users[start:start + batch]
+        histories = [split.history(u, stage) for u in chunk]
+        targets = targets_all[chunk]
+        masks = [h[h != t] for h, t in zip(histories, targets)]
+        scores = np.asarray(ranker.score_histories(histories), dtype=np.float64)
+        if scores.shape != (len(chunk), split.n_items):
+            raise ValueError(f"{ranker.name} returned scores of shape {scores.shape}, "
+                             f"expected {(len(chunk), split.n_items)}")
+        ranks.append(pessimistic_ranks(scores, targets, masks))
+        target_scores.append(scores[np.arange(len(chunk)), targets])
+        tops.append(_top_k(scores, masks, max_k))
+    empty = np.zeros(0)
+    return StageResult(np.concatenate(ranks) if ranks else empty,
+                       np.concatenate(target_scores) if target_scores else empty,
+                       np.concatenate(tops) if tops else np.zeros((0, max_k), dtype=np.int64))
+
+
+def evaluate(ranker: Ranker, split: Split, stages: Sequence[str] = ("valid", "test")) -> dict[str, Any]:
+    """All metrics of ``ranker`` on ``split``: per stage, ranking metrics, coverage, popularity, MAE."""
+    counts = split.train_counts()
+    out: dict[str, Any] = {"method": ranker.name}
+    results = {stage: run_stage(ranker, split, stage) for stage in stages}
+    for stage, res in results.items():
+        metrics = rank_metrics(res.ranks)
+        for k in CUTOFFS:
+            recommended = res.top[:, :k]
+            metrics[f"Coverage@{k}"] = float(len(np.unique(recommended)) / split.n_items)
+            metrics[f"MeanPop@{k}"] = float(counts[recommended].mean()) if recommended.size else 0.0
+        metrics["users"] = int(len(res.ranks))
+        out[stage] = metrics
+    if "valid" in results and "test" in results and split.valid_rating is not None:
+        vu, tu = split.evaluated_users("valid"), split.evaluated_users("test")
+        out["test"]["MAE (calibrated)"] = _calibrated_mae(
+            results["valid"].target_scores, split.valid_rating[vu],
+            results["test"].target_scores, split.test_rating[tu])
+    return out
+
+
+# --------------------------------------------------------------------------- reports
+
+REPORT_METRICS = ("NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "Precision@10", "F1@10",
+                  "Coverage@10", "MeanPop@10", "MAE (calibrated)")
+
+
+def markdown_table(results: list[dict[str, Any]], stage: str = "test") -> str:
+    cols = [m for m in REPORT_METRICS if any(m in r.get(stage, {}) for r in results)]
+    lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r in results:
+        cells = []
+        for m in cols:
+            v = r.get(stage, {}).get(m, math.nan)
+            cells.append("n/a" if isinstance(v, float) and math.isnan(v) else
+                         f"{v:.1f}" if m.startswith("MeanPop") else f"{v:.4f}")
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(results: list[dict[str, Any]], config: dict[str, Any], root: Path | str = "runs") -> Path:
+    """Write results.json, results.md and chart.png under ``root/eval-<date>-<config hash>``."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    folder = Path(root) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
+    folder.mkdir(parents=True, exist_ok=False)
+    (folder / "results.json").write_text(json.dumps({"config": config, "results": results}, indent=2, default=str))
+    md = [f"# Evaluation: {config.get('dataset', '')}", "",
+          "Protocol: leave-one-out by timestamp (ties in file order), full ranking over all items, "
+          "earlier items masked, pessimistic ties.", "",
+          f"## Test ({results[0]['test']['users'] if results else 0} users)", "", markdown_table(results, "test"), "",
+          "## Validation", "", markdown_table(results, "valid"), "",
+          "```json", json.dumps(config, indent=2, default=str), "```", ""]
+    (folder / "results.md").write_text("\n".join(md))
+    _chart(results, folder / "chart.png")
+    return folder
+
+
+def _chart(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ["NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(1, len(results))
+    for j, r in enumerate(results):
+        values = [r["test"].get(m, 0.0) for m in metrics]
+        xs = [i + j * width for i in range(len(metrics))]
+        bars = ax.bar(xs, values, width, label=r["method"])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, rotation=90, padding=2)
+    ax.set_xticks([i + width * (len(results) - 1) / 2 for i in range(len(metrics))], metrics)
+    ax.set_ylabel("test")
+    ax.set_title("Leave-one-out, full ranking (test)")
+    ax.legend(fontsize=8)
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
