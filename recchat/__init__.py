@@ -44,6 +44,15 @@ _EXPORTS = {
     "MiniLMEmbeddingFunction": "recchat.index",
     "parse_where": "recchat.index",
     "AssetError": "recchat.assets",
+    "Scorer": "recchat.scorer",
+    "ScorerConfig": "recchat.scorer",
+    "CheckpointError": "recchat.scorer",
+    "Split": "recchat.evaluate",
+    "leave_one_out": "recchat.evaluate",
+    "evaluate": "recchat.evaluate",
+    "Popularity": "recchat.retrieve",
+    "ItemKNN": "recchat.retrieve",
+    "TextRetriever": "recchat.retrieve",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -53,7 +62,10 @@ if TYPE_CHECKING:
     from recchat.catalog import (MOVIELENS_SPEC, Catalog, CatalogSpec, DataError, Dataset,
                                  FieldSpec, InteractionLog, InteractionSpec, LoadReport,
                                  load_catalog, load_interactions, load_movielens_100k, load_users)
+    from recchat.evaluate import Split, evaluate, leave_one_out
     from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
+    from recchat.retrieve import ItemKNN, Popularity, TextRetriever
+    from recchat.scorer import CheckpointError, Scorer, ScorerConfig
     from recchat.types import Candidate, Interaction, Item
 
 

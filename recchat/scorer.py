@@ -44,14 +44,14 @@ class ScorerConfig:
     dim: int = 64
     layers: int = 2
     heads: int = 2
-    max_len: int = 200
+    max_len: int = 100
     dropout: float = 0.2
     id_dropout: float = 0.1
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 64
     max_epochs: int = 200
-    patience: int = 10
+    patience: int = 8
     seed: int = 0
     full_softmax_max: int = 50_000
     sampled_negatives: int = 2048

@@ -104,3 +104,26 @@ def test_data_check_reports_unknown_items_with_their_line(tmp_path):
     ok = run("data", "check", "--items", str(items), "--interactions", str(log), "--skip-bad", home=tmp_path)
     assert "log.jsonl: 1 of 2 rows loaded, 1 skipped" in ok.stderr
     assert "4 items; fingerprint" in ok.stdout and "1 interactions from 1 users" in ok.stdout
+
+
+def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
+    """`recchat train` then `recchat eval`, as the README says, on 120 users and 2 epochs."""
+    home = llm_dir.parent.parent.parent
+    ckpt = tmp_path / "scorer.pt"
+    store = ["--path", str(tmp_path / "index")]
+    out = run("train", "--max-users", "120", "--max-epochs", "2", "--dim", "32", "--max-len", "50",
+              "--out", str(ckpt), *store, home=home, timeout=600).stdout
+    assert "best epoch" in out and f"checkpoint: {ckpt}" in out
+    assert "item vectors: Chroma collection movielens-100k-behaviour (1682 items)" in out
+    proc = run("eval", "--max-users", "120", "--scorer", str(ckpt), "--out", str(tmp_path / "runs"), *store,
+               home=home, timeout=600)
+    table = proc.stdout
+    for method in ("popularity", "item-knn", "text", "scorer"):
+        assert f"| {method} |" in table
+    folder = Path(re.search(r"run folder: (\S+)", table).group(1))
+    assert {p.name for p in folder.iterdir()} == {"results.json", "results.md", "chart.png"}
+    results = json.loads((folder / "results.json").read_text())
+    assert results["config"]["max_users"] == 120
+    assert all(r["test"]["users"] == 120 for r in results["results"])
+    bad = run("eval", "--methods", "popularity,magic", "--max-users", "10", home=home, check=False)
+    assert bad.returncode == 2 and "unknown method(s) magic" in bad.stderr
