@@ -49,7 +49,6 @@ _EXPORTS = {
     "CheckpointError": "recchat.scorer",
     "Split": "recchat.evaluate",
     "leave_one_out": "recchat.evaluate",
-    "evaluate": "recchat.evaluate",
     "Popularity": "recchat.retrieve",
     "ItemKNN": "recchat.retrieve",
     "TextRetriever": "recchat.retrieve",
@@ -62,7 +61,7 @@ if TYPE_CHECKING:
     from recchat.catalog import (MOVIELENS_SPEC, Catalog, CatalogSpec, DataError, Dataset,
                                  FieldSpec, InteractionLog, InteractionSpec, LoadReport,
                                  load_catalog, load_interactions, load_movielens_100k, load_users)
-    from recchat.evaluate import Split, evaluate, leave_one_out
+    from recchat.evaluate import Split, leave_one_out
     from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever
     from recchat.scorer import CheckpointError, Scorer, ScorerConfig
