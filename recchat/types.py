@@ -60,3 +60,41 @@ class Candidate:
             "scores": dict(self.scores),
             "fields": dict(self.item.fields),
         }
+
+
+@dataclass
+class Invocation:
+    """One LLM call, kept so that cost and failures can be inspected after the fact."""
+
+    backend: str
+    kind: str                 # "label_logprobs" or "generate"
+    prompts: int              # how many sequences the call scored or generated
+    prompt_tokens: int
+    cached_tokens: int        # prompt tokens served from a prefix cache
+    latency_s: float
+    output: str = ""          # raw text, or a short rendering of the label logprobs
+    error: str | None = None
+
+
+@dataclass
+class Ranking:
+    """The answer of a ranking stage: candidates in their final order, and how it was reached.
+
+    ``degraded`` is true when a stage failed and a fallback produced the order; ``notes`` says
+    which and why, in words that can be shown to a user.
+    """
+
+    candidates: list[Candidate]
+    mode: str = ""
+    degraded: bool = False
+    notes: list[str] = field(default_factory=list)
+    invocations: list[Invocation] = field(default_factory=list)
+    malformed: int = 0        # generated outputs that needed repair (permutation mode)
+
+    def ids(self) -> list[str]:
+        return [c.item.id for c in self.candidates]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ranking": [c.to_dict() for c in self.candidates], "mode": self.mode,
+                "degraded": self.degraded, "notes": list(self.notes), "malformed": self.malformed,
+                "invocations": [vars(i).copy() for i in self.invocations]}

@@ -1,0 +1,117 @@
+"""Blending LLM scores with the trained scorer's, and falling back when the LLM fails.
+
+final = alpha * norm(llm) + (1 - alpha) * norm(scorer), over the candidates of one request, with
+``norm`` one of ``zscore``, ``softmax`` or ``rank`` (reciprocal rank, as in RRF). alpha and the
+normalisation are learned on the validation split (``recchat tune-blend``) and saved beside the
+scorer checkpoint; a call can override them.
+
+If the LLM fails in any way (error, timeout, unparseable output), the candidates keep the
+scorer's order and the ranking says it is degraded and why. A recommendation is never lost to an
+LLM failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recchat.types import Candidate, Item, Ranking
+
+NORMS = ("zscore", "softmax", "rank")
+RRF_K = 60
+
+
+def normalize(values: Sequence[float], how: str) -> np.ndarray:
+    x = np.asarray(values, dtype=np.float64)
+    if how == "zscore":
+        std = x.std()
+        return (x - x.mean()) / std if std > 0 else np.zeros_like(x)
+    if how == "softmax":
+        e = np.exp(x - x.max()) if len(x) else x
+        return e / e.sum() if len(x) else x
+    if how == "rank":
+        order = np.argsort(-x, kind="stable")
+        ranks = np.empty(len(x))
+        ranks[order] = np.arange(1, len(x) + 1)
+        return 1.0 / (RRF_K + ranks)
+    raise ValueError(f"unknown normalisation '{how}'; choose from {', '.join(NORMS)}")
+
+
+@dataclass
+class BlendConfig:
+    """How to blend; ``tuned_on`` records where the numbers came from."""
+
+    alpha: float = 0.5
+    norm: str = "zscore"
+    tuned_on: dict[str, Any] | None = None
+
+    def save(self, path: Path | str) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> BlendConfig:
+        data = json.loads(Path(path).read_text())
+        return cls(float(data["alpha"]), str(data["norm"]), data.get("tuned_on"))
+
+    @staticmethod
+    def path_for(checkpoint: Path | str) -> Path:
+        checkpoint = Path(checkpoint)
+        return checkpoint.with_name(checkpoint.stem + ".blend.json")
+
+
+def prior_score(candidate: Candidate) -> float:
+    return candidate.scores.get("scorer", candidate.score)
+
+
+def blend_scores(llm: Sequence[float], prior: Sequence[float], alpha: float, norm: str) -> np.ndarray:
+    return alpha * normalize(llm, norm) + (1 - alpha) * normalize(prior, norm)
+
+
+def blend(candidates: Sequence[Candidate], llm: Sequence[float], config: BlendConfig) -> list[Candidate]:
+    """Candidates ordered by the blended score, each keeping its llm and scorer scores."""
+    final = blend_scores(llm, [prior_score(c) for c in candidates], config.alpha, config.norm)
+    out = [replace(c, score=float(f), source="blend", scores={**c.scores, "llm": float(s), "blend": float(f)})
+           for c, s, f in zip(candidates, llm, final)]
+    return [out[i] for i in np.argsort(-final, kind="stable")]
+
+
+def by_prior(candidates: Sequence[Candidate]) -> list[Candidate]:
+    order = np.argsort([-prior_score(c) for c in candidates], kind="stable")
+    return [candidates[i] for i in order]
+
+
+def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequence[Candidate],
+                     config: BlendConfig | None = None, *, ratings: Sequence[float | None] | None = None,
+                     query: str | None = None) -> Ranking:
+    """The full rerank stage with its safety net.
+
+    With ``reranker`` None, or when it raises, the scorer's order is returned, marked degraded
+    with the reason.
+    """
+    config = config or BlendConfig()
+    if reranker is None:
+        return Ranking(by_prior(candidates), mode="scorer", degraded=True,
+                       notes=["No LLM is configured; ranked by the trained scorer only."])
+    before = len(reranker.backend.invocations)
+    try:
+        llm_ranking = reranker.rerank(history, candidates, ratings=ratings, query=query)
+    except Exception as exc:  # any failure of the LLM stage degrades, never breaks
+        return Ranking(by_prior(candidates), mode="scorer", degraded=True,
+                       notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); "
+                              "ranked by the trained scorer only."],
+                       invocations=reranker.backend.invocations[before:])
+    llm_by_id = {c.item.id: c.scores["llm"] for c in llm_ranking.candidates}
+    ranked = blend(candidates, [llm_by_id[c.item.id] for c in candidates], config)
+    notes = [f"Blended: {config.alpha:.2f} x LLM ({reranker.mode}) + {1 - config.alpha:.2f} x scorer, "
+             f"{config.norm} normalised."]
+    if llm_ranking.malformed:
+        notes.append(f"{llm_ranking.malformed} LLM outputs were malformed and repaired.")
+    return Ranking(ranked, mode=f"blend:{reranker.mode}", notes=notes,
+                   invocations=llm_ranking.invocations, malformed=llm_ranking.malformed)

@@ -1,0 +1,108 @@
+"""Any OpenAI-compatible server, in particular ``vllm serve`` on a local model folder.
+
+Requests go out concurrently (``concurrency`` at a time) with a timeout and retries. Chat
+completions are used, so the server applies the model's own chat template. Label logprobs come
+from the first token's ``top_logprobs`` (at most 20): a label outside them gets a floor value.
+vLLM's ``structured_outputs`` extension constrains permutations where the server has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from recchat.llm import LLMError, fill_missing
+from recchat.types import Invocation
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", model: str | None = None, *,
+                 api_key: str = "EMPTY", concurrency: int = 8, timeout: float = 60.0, retries: int = 2,
+                 top_logprobs: int = 20):
+        self.base_url = base_url.rstrip("/")
+        self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
+        self.top_logprobs = top_logprobs
+        self.invocations: list[Invocation] = []
+        self.model = model or self._first_model()
+
+    def _client(self) -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout,
+                           max_retries=self.retries)
+
+    def _first_model(self) -> str:
+        async def ask() -> str:
+            async with self._client() as client:
+                models = await client.models.list()
+                return models.data[0].id
+
+        try:
+            return self._run(ask())
+        except Exception as exc:
+            raise LLMError(f"no OpenAI-compatible server answered at {self.base_url} ({exc}); "
+                           "start one, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR") from None
+
+    @staticmethod
+    def _run(coro: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        # Called from inside an event loop (a notebook, Gradio): run on a fresh loop in a thread.
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+
+    def _chat_all(self, contents: Sequence[str], **params: Any) -> list[Any]:
+        async def one(client: Any, gate: asyncio.Semaphore, content: str) -> Any:
+            async with gate:
+                return await client.chat.completions.create(
+                    model=self.model, messages=[{"role": "user", "content": content}], temperature=0.0, **params)
+
+        async def all_of() -> list[Any]:
+            gate = asyncio.Semaphore(self.concurrency)
+            async with self._client() as client:
+                return await asyncio.gather(*(one(client, gate, c) for c in contents))
+
+        try:
+            return self._run(all_of())
+        except Exception as exc:
+            raise LLMError(f"the server at {self.base_url} failed: {type(exc).__name__}: {exc}") from None
+
+    def _record(self, kind: str, replies: list[Any], started: float, text: str) -> None:
+        usage = [r.usage for r in replies if r.usage is not None]
+        cached = sum(getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", 0) or 0 for u in usage)
+        self.invocations.append(Invocation(self.name, kind, len(replies), sum(u.prompt_tokens for u in usage),
+                                           cached, time.perf_counter() - started, output=text))
+
+    def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        started = time.perf_counter()
+        replies = self._chat_all([prefix + s for s in suffixes], max_tokens=1, logprobs=True,
+                                 top_logprobs=self.top_logprobs)
+        results = []
+        for reply in replies:
+            content = reply.choices[0].logprobs.content if reply.choices[0].logprobs else None
+            if not content:
+                raise LLMError("the server returned no logprobs; it must support logprobs/top_logprobs")
+            found: dict[str, float] = {}
+            for alt in content[0].top_logprobs:
+                token = alt.token.strip()
+                if token in labels and token not in found:
+                    found[token] = alt.logprob
+            results.append(fill_missing(found, labels))
+        self._record("label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results))
+        return results
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]:
+        started = time.perf_counter()
+        extra = {"extra_body": {"structured_outputs": {"regex": regex}}} if regex else {}
+        replies = self._chat_all(list(prompts), max_tokens=max_tokens, **extra)
+        texts = [r.choices[0].message.content or "" for r in replies]
+        self._record("generate", replies, started, " | ".join(texts))
+        return texts

@@ -1,0 +1,115 @@
+"""In-process transformers backend: shared-prefix KV cache, last-position logits only.
+
+For ``label_logprobs`` the prefix is run once; its KV cache is repeated across the batch of
+suffixes, which then run together (right-padded, so every real token sees only real tokens),
+and the vocabulary projection is applied only at each suffix's last real position. On the
+2-core CPU this is the difference between about 24 s and under 3 s for 20 candidates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recchat.llm import ChatFormat, LLMError
+from recchat.types import Invocation
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model_dir: Path, *, device: str | None = None, dtype: str = "float32",
+                 threads: int | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not Path(model_dir).is_dir():
+            raise LLMError(f"no model folder at {model_dir}; fetch the default one with: "
+                           "recchat assets fetch smollm2-135m-instruct")
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(self.device)
+        self.model.eval()
+        self.chat = ChatFormat(self.tokenizer)
+        self.invocations: list[Invocation] = []
+        self.model_dir = Path(model_dir)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        import torch
+
+        started = time.perf_counter()
+        label_ids = self.chat.label_ids(labels)
+        # Tokenize each whole prompt, then share the longest common token prefix: tokenizing the
+        # prefix text alone can merge differently at the boundary and change the answer.
+        full = [self._ids(self.chat.render(prefix + s)) for s in suffixes]
+        common = min(len(f) for f in full) - 1
+        for f in full[1:]:
+            common = next((i for i, (a, b) in enumerate(zip(full[0][:common], f)) if a != b), common)
+        head_ids = full[0][:common]
+        tail_ids = [f[common:] for f in full]
+        n, width = len(tail_ids), max(len(t) for t in tail_ids)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        batch = torch.full((n, width), pad, dtype=torch.long)
+        mask = torch.zeros((n, len(head_ids) + width), dtype=torch.long)
+        mask[:, : len(head_ids)] = 1
+        for r, ids in enumerate(tail_ids):
+            batch[r, : len(ids)] = torch.tensor(ids)
+            mask[r, len(head_ids): len(head_ids) + len(ids)] = 1
+        positions = torch.arange(len(head_ids), len(head_ids) + width).expand(n, -1)
+        decoder, head_layer = self.model.get_decoder(), self.model.get_output_embeddings()
+        with torch.inference_mode():
+            prefix_out = decoder(input_ids=torch.tensor([head_ids], device=self.device), use_cache=True)
+            cache = prefix_out.past_key_values
+            cache.batch_repeat_interleave(n)
+            hidden = decoder(input_ids=batch.to(self.device), attention_mask=mask.to(self.device),
+                             position_ids=positions.to(self.device), past_key_values=cache,
+                             use_cache=True).last_hidden_state
+            last = torch.tensor([len(t) - 1 for t in tail_ids], device=self.device)
+            logits = head_layer(hidden[torch.arange(n, device=self.device), last]).float()
+            logprobs = torch.log_softmax(logits, dim=-1)[:, label_ids].cpu()
+        out = [{label: float(row[j]) for j, label in enumerate(labels)} for row in logprobs]
+        self.invocations.append(Invocation(
+            self.name, "label_logprobs", n, len(head_ids) * n + sum(map(len, tail_ids)),
+            len(head_ids) * (n - 1), time.perf_counter() - started,
+            output="; ".join(f"{max(o, key=o.get)}" for o in out)))
+        return out
+
+    def label_logprobs_naive(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        """One full prompt per suffix with logits at every position: the baseline the bench beats."""
+        import torch
+
+        label_ids = self.chat.label_ids(labels)
+        out = []
+        for suffix in suffixes:
+            ids = self._ids(self.chat.render(prefix + suffix))
+            with torch.inference_mode():
+                logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0, -1].float()
+            lp = torch.log_softmax(logits, dim=-1)[label_ids].cpu()
+            out.append({label: float(lp[j]) for j, label in enumerate(labels)})
+        return out
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]:
+        # transformers has no grammar-constrained decoding here: the caller validates and repairs.
+        import torch
+
+        outputs = []
+        for content in prompts:
+            started = time.perf_counter()
+            ids = self._ids(self.chat.render(content))
+            with torch.inference_mode():
+                out = self.model.generate(input_ids=torch.tensor([ids], device=self.device),
+                                          attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=self.device),
+                                          max_new_tokens=max_tokens, do_sample=False,
+                                          pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+            text = self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+            self.invocations.append(Invocation(self.name, "generate", 1, len(ids), 0,
+                                               time.perf_counter() - started, output=text))
+            outputs.append(text)
+        return outputs

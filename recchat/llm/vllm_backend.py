@@ -1,0 +1,74 @@
+"""The in-process vLLM engine: ``LLM(...)`` plus ``SamplingParams``.
+
+Label scoring asks for the exact label tokens' first-token logprobs (``logprob_token_ids``), so
+no label is ever missing from a top-k list. Prefix caching is on: prompts that share a prefix of
+at least one KV block (128 tokens on the CPU backend) reuse it. Permutations are generated under
+a regular-expression constraint (``StructuredOutputsParams``), so they are well-formed by
+construction. vLLM starts worker processes with spawn: a script that creates this backend needs
+an ``if __name__ == "__main__":`` guard.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recchat.llm import ChatFormat, LLMError, has_cuda
+from recchat.types import Invocation
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model_dir: Path, *, max_model_len: int = 4096, gpu_memory_utilization: float | None = None,
+                 kv_cache_gib: int = 1, seed: int = 0, **engine_options: Any):
+        if not Path(model_dir).is_dir():
+            raise LLMError(f"no model folder at {model_dir}; fetch the default one with: "
+                           "recchat assets fetch smollm2-135m-instruct")
+        # On CPU vLLM reserves RAM for its KV cache; its default (most of a NUMA node) fails on a
+        # machine that runs anything else.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+        from vllm import LLM
+
+        gpu = has_cuda()
+        self.llm = LLM(model=str(model_dir), dtype="auto" if gpu else "float32", enforce_eager=not gpu,
+                       max_model_len=max_model_len, enable_prefix_caching=True, seed=seed,
+                       gpu_memory_utilization=gpu_memory_utilization or (0.5 if gpu else 0.3),
+                       **engine_options)
+        self.chat = ChatFormat(self.llm.get_tokenizer())
+        self.invocations: list[Invocation] = []
+
+    def _record(self, kind: str, outputs: list[Any], started: float, text: str) -> None:
+        self.invocations.append(Invocation(
+            self.name, kind, len(outputs), sum(len(o.prompt_token_ids) for o in outputs),
+            sum(o.num_cached_tokens or 0 for o in outputs), time.perf_counter() - started, output=text))
+
+    def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        from vllm import SamplingParams
+
+        started = time.perf_counter()
+        ids = self.chat.label_ids(labels)
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=ids)
+        prompts = [self.chat.render(prefix + s) for s in suffixes]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        results = []
+        for out in outputs:
+            step = out.outputs[0].logprobs[0]
+            results.append({label: float(step[i].logprob) for label, i in zip(labels, ids)})
+        self._record("label_logprobs", outputs, started, "; ".join(max(r, key=r.get) for r in results))
+        return results
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        started = time.perf_counter()
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0,
+                                structured_outputs=StructuredOutputsParams(regex=regex) if regex else None)
+        outputs = self.llm.generate([self.chat.render(p) for p in prompts], params, use_tqdm=False)
+        texts = [o.outputs[0].text for o in outputs]
+        self._record("generate", outputs, started, " | ".join(texts))
+        return texts
