@@ -99,14 +99,15 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
     if reranker is None:
         return Ranking(by_prior(candidates), mode="scorer", degraded=True,
                        notes=["No LLM is configured; ranked by the trained scorer only."])
-    before = len(reranker.backend.invocations)
-    try:
-        llm_ranking = reranker.rerank(history, candidates, ratings=ratings, query=query)
-    except Exception as exc:  # any failure of the LLM stage degrades, never breaks
-        return Ranking(by_prior(candidates), mode="scorer", degraded=True,
-                       notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); "
-                              "ranked by the trained scorer only."],
-                       invocations=reranker.backend.invocations[before:])
+    from recchat.llm import collect_invocations
+
+    with collect_invocations() as calls:
+        try:
+            llm_ranking = reranker.rerank(history, candidates, ratings=ratings, query=query)
+        except Exception as exc:  # any failure of the LLM stage degrades, never breaks
+            return Ranking(by_prior(candidates), mode="scorer", degraded=True,
+                           notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); "
+                                  "ranked by the trained scorer only."], invocations=calls)
     llm_by_id = {c.item.id: c.scores["llm"] for c in llm_ranking.candidates}
     ranked = blend(candidates, [llm_by_id[c.item.id] for c in candidates], config)
     notes = [f"Blended: {config.alpha:.2f} x LLM ({reranker.mode}) + {1 - config.alpha:.2f} x scorer, "

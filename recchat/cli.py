@@ -121,6 +121,36 @@ def _default_checkpoint(name: str) -> Path:
     return home() / "models" / f"{name}-scorer.pt"
 
 
+def _add_llm_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("LLM reranker")
+    g.add_argument("--backend", default="auto", choices=("auto", "transformers", "vllm", "openai"),
+                   help="auto: vLLM on a GPU, transformers otherwise [auto]")
+    g.add_argument("--model", help="local model folder (default: the SmolLM2 asset), or the served "
+                                   "model name for --backend openai (default: the server's first)")
+    g.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server [%(default)s]")
+    g.add_argument("--concurrency", type=int, default=8, help="requests in flight to the server [8]")
+    g.add_argument("--timeout", type=float, default=60.0, help="seconds per server request [60]")
+    g.add_argument("--mode", default="listwise", choices=("pointwise", "listwise", "permutation"),
+                   help="pointwise: P(Yes) per item; listwise: one pass, label probabilities; "
+                        "permutation: generated order [listwise]")
+    g.add_argument("--passes", type=int, default=1, help="shuffled passes averaged against position bias [1]")
+
+
+def _reranker(args: argparse.Namespace, kind: str) -> Any:
+    from recchat.llm import load_backend
+    from recchat.rerank import Reranker
+
+    options: dict[str, Any] = {}
+    if args.backend == "openai":
+        options = {"base_url": args.base_url, "concurrency": args.concurrency, "timeout": args.timeout}
+    backend = load_backend(args.backend, args.model, **options)
+    return Reranker(backend, args.mode, kind=kind, passes=args.passes)
+
+
+def _kind(name: str) -> str:
+    return "movie" if name.startswith("movielens") else "item"
+
+
 def _add_store_options(p: argparse.ArgumentParser, collection_required: bool = False) -> None:
     g = p.add_argument_group("store")
     g.add_argument("--collection", required=collection_required,
@@ -224,6 +254,95 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rerank(args: argparse.Namespace) -> int:
+    """Rerank JSONL requests with the LLM, blended with the scorer; resumable, with a rejects file."""
+    from recchat.batch import rerank_file
+    from recchat.blend import BlendConfig
+    from recchat.scorer import Scorer
+
+    catalog, collection = _load_catalog(args)
+    name = collection.removesuffix("-items")
+    checkpoint = args.scorer or _default_checkpoint(name)
+    scorer = Scorer.load(checkpoint, catalog=catalog) if Path(checkpoint).is_file() else None
+    if scorer is None:
+        print(f"no scorer checkpoint at {checkpoint}: candidates without a 'score' get prior 0 "
+              "(train one with: recchat train)", file=sys.stderr)
+    config = _blend_config(args, checkpoint)
+    reranker = _reranker(args, _kind(name))
+    workers = args.concurrency if args.backend == "openai" else 1
+    report = rerank_file(args.input, args.output, reranker, catalog=catalog, scorer=scorer, blend=config,
+                         rejects_path=args.rejects, concurrency=workers)
+    print(f"{args.output}: {report.summary()}")
+    return 0
+
+
+def _blend_config(args: argparse.Namespace, checkpoint: Path) -> Any:
+    from recchat.blend import BlendConfig
+
+    path = BlendConfig.path_for(checkpoint)
+    config = BlendConfig.load(path) if path.is_file() else BlendConfig()
+    if args.alpha is not None:
+        config.alpha = args.alpha
+    if args.norm is not None:
+        config.norm = args.norm
+    return config
+
+
+def cmd_tune_blend(args: argparse.Namespace) -> int:
+    """Pick alpha and the normalisation on the validation split; save them beside the scorer."""
+    from recchat.blend import BlendConfig
+    from recchat.evaluate import leave_one_out, rerank_records, tune_blend
+    from recchat.scorer import Scorer
+
+    catalog, log, name = _load_dataset(args)
+    split = leave_one_out(_limit_users(log, args.max_users), catalog)
+    checkpoint = args.scorer or _default_checkpoint(name)
+    scorer = Scorer.load(checkpoint, catalog=catalog)
+    reranker = _reranker(args, _kind(name))
+    records = rerank_records(split, scorer, reranker, catalog, "valid", k=args.candidates)
+    alpha, norm, grid = tune_blend(records)
+    best = next(g for g in grid if g["alpha"] == alpha and g["norm"] == norm)
+    scorer_only = next(g for g in grid if g["alpha"] == 0.0 and g["norm"] == norm)
+    config = BlendConfig(alpha, norm, {"split": "valid", "users": len(records), "candidates": args.candidates,
+                                       "mode": args.mode, "passes": args.passes, "backend": args.backend,
+                                       "model": args.model or "smollm2-135m-instruct",
+                                       "NDCG@10": best["NDCG@10"], "scorer_only_NDCG@10": scorer_only["NDCG@10"],
+                                       "degraded_users": sum(r.degraded for r in records)})
+    path = config.save(BlendConfig.path_for(checkpoint))
+    print(f"alpha {alpha:.2f}, {norm}: validation NDCG@10 {best['NDCG@10']:.4f} "
+          f"(scorer alone {scorer_only['NDCG@10']:.4f}) on {len(records)} users")
+    print(f"saved {path}")
+    return 0
+
+
+def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: str,
+                    config: dict[str, Any]) -> list[dict[str, Any]]:
+    """LLM-only, scorer-only and blend over the scorer's top candidates, on test users."""
+    from recchat.evaluate import rerank_metrics, rerank_records
+    from recchat.scorer import Scorer
+
+    checkpoint = args.scorer or _default_checkpoint(name)
+    scorer = Scorer.load(checkpoint, catalog=catalog)
+    blend = _blend_config(args, checkpoint)
+    reranker = _reranker(args, _kind(name))
+    users = split.evaluated_users("test")[: args.rerank_users] if args.rerank_users else None
+    records = rerank_records(split, scorer, reranker, catalog, "test", users=users, k=args.candidates)
+    config["rerank"] = {"mode": args.mode, "passes": args.passes, "backend": args.backend,
+                        "model": args.model or "smollm2-135m-instruct", "candidates": args.candidates,
+                        "alpha": blend.alpha, "norm": blend.norm, "alpha_tuned_on": blend.tuned_on,
+                        "users": len(records)}
+    out = []
+    for label, alpha in ((f"scorer top-{args.candidates}", 0.0), (f"LLM only ({args.mode})", 1.0),
+                         (f"blend a={blend.alpha:.2f} {blend.norm}", blend.alpha)):
+        m = rerank_metrics(records, alpha, blend.norm)
+        inside = {f"{k} (target in candidates)": v for k, v in m["in_candidates"].items()
+                  if k in ("NDCG@10", "HR@10")}
+        out.append({"method": label, "test": {**m["all"], **inside, "users": m["users"],
+                                              "users_in_candidates": m["users_in_candidates"],
+                                              "degraded_users": m["degraded_users"]}})
+    return out
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate baselines and the scorer under the leave-one-out protocol; write a run folder."""
     from recchat.evaluate import evaluate, leave_one_out, markdown_table, write_report
@@ -261,6 +380,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               "interactions": len(log) if not args.max_users else sum(len(t) + 2 for t in split.train),
               "methods": methods, "scorer": str(args.scorer or _default_checkpoint(name)) if "scorer" in methods else None,
               "max_users": args.max_users}
+    if args.rerank:
+        results.extend(_rerank_results(args, catalog, split, name, config))
     folder = write_report(results, config, args.out)
     print(markdown_table(results, "test"))
     print(f"\nrun folder: {folder} (results.json, results.md, chart.png)")
@@ -436,7 +557,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/<dataset>-scorer.pt]")
     p.add_argument("--out", type=Path, default=Path("runs"), help="where run folders go [./runs]")
     p.add_argument("--max-users", type=int, help="evaluate the first N users only")
+    p.add_argument("--rerank", action="store_true", help="also rerank the scorer's top candidates with the "
+                   "LLM: LLM-only, scorer-only and blend, on all users and on those whose target is a candidate")
+    p.add_argument("--rerank-users", type=int, help="rerank only the first N test users (the LLM is slow on CPU)")
+    p.add_argument("--candidates", type=int, default=20, help="scorer top-N the LLM reranks [20]")
+    p.add_argument("--alpha", type=float, help="LLM weight in the blend [tuned by tune-blend, else 0.5]")
+    p.add_argument("--norm", choices=("zscore", "softmax", "rank"), help="normalisation [tuned, else zscore]")
+    _add_llm_options(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("rerank", help="batch: rerank JSONL requests with the LLM and the scorer",
+                       description=cmd_rerank.__doc__ + " Request and output schemas: README, 'Batch reranking'.")
+    p.add_argument("--input", type=Path, required=True, help="requests, one JSON object per line")
+    p.add_argument("--output", type=Path, required=True, help="rankings, appended; requests already in it are skipped")
+    p.add_argument("--rejects", type=Path, help="bad lines with their reasons [<output>.rejects.jsonl]")
+    p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/<dataset>-scorer.pt]")
+    p.add_argument("--alpha", type=float, help="LLM weight in the blend [tuned, else 0.5]")
+    p.add_argument("--norm", choices=("zscore", "softmax", "rank"), help="score normalisation [tuned, else zscore]")
+    _add_catalog_options(p)
+    _add_llm_options(p)
+    p.set_defaults(func=cmd_rerank)
+
+    p = sub.add_parser("tune-blend", help="learn the LLM/scorer blend weight on the validation split",
+                       description=cmd_tune_blend.__doc__)
+    _add_catalog_options(p)
+    _add_interaction_options(p)
+    _add_llm_options(p)
+    p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/<dataset>-scorer.pt]")
+    p.add_argument("--candidates", type=int, default=20, help="scorer top-N the LLM reranks [20]")
+    p.add_argument("--max-users", type=int, help="the first N users only")
+    p.set_defaults(func=cmd_tune_blend)
 
     index_p = sub.add_parser("index", help="build, query and drop the Chroma item index")
     isub = index_p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -472,11 +622,14 @@ def main(argv: list[str] | None = None) -> int:
     from recchat.assets import AssetError
     from recchat.catalog import DataError
     from recchat.index import ItemIndexError
+    from recchat.llm import LLMError
     from recchat.scorer import CheckpointError
+    from recchat.templates import TemplateError
 
     try:
         return args.func(args)
-    except (AssetError, DataError, ItemIndexError, CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (AssetError, DataError, ItemIndexError, CheckpointError, LLMError, TemplateError,
+            FileNotFoundError, ValueError) as exc:
         print(f"recchat: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

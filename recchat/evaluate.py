@@ -59,6 +59,14 @@ class Split:
             return np.append(self.train[user], self.valid[user]) if self.valid[user] >= 0 else self.train[user]
         raise ValueError(f"stage must be 'valid' or 'test', not '{stage}'")
 
+    def history_ratings(self, user: int, stage: str) -> np.ndarray:
+        """The ratings that go with :meth:`history` (NaN where the log has none)."""
+        ratings = self.train_ratings[user] if self.train_ratings else np.full(len(self.train[user]), np.nan)
+        if stage == "test" and self.valid[user] >= 0:
+            extra = self.valid_rating[user] if self.valid_rating is not None else np.nan
+            ratings = np.append(ratings, extra)
+        return ratings
+
     def evaluated_users(self, stage: str) -> np.ndarray:
         targets = self.valid if stage == "valid" else self.test
         return np.flatnonzero(targets >= 0)
@@ -287,3 +295,86 @@ def _chart(results: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- reranking
+
+
+@dataclass
+class RerankRecord:
+    """One user's reranking inputs: candidate indices, their scorer and LLM scores, the target."""
+
+    user: int
+    candidates: np.ndarray
+    prior: np.ndarray
+    llm: np.ndarray
+    target_position: int  # position of the target among the candidates, -1 when absent
+    degraded: bool = False
+
+
+def rerank_records(split: Split, scorer: Any, reranker: Any, catalog: Any, stage: str,
+                   users: Sequence[int] | None = None, k: int = 20, progress: bool = True) -> list[RerankRecord]:
+    """Score the scorer's top-``k`` with the LLM for each user (the expensive part, done once).
+
+    A user for whom the LLM fails keeps the scorer's scores as LLM scores and is marked
+    degraded, so the metrics count the failure instead of hiding the user.
+    """
+    from tqdm.auto import tqdm
+
+    from recchat.types import Candidate
+
+    users = list(split.evaluated_users(stage) if users is None else users)
+    targets = split.valid if stage == "valid" else split.test
+    records = []
+    for u in tqdm(users, desc=f"LLM reranking ({stage})", unit="user", disable=not progress):
+        history = split.history(u, stage)
+        scores = scorer.score_histories([history])[0].astype(np.float64)
+        scores[history] = -np.inf
+        top = np.argsort(-scores, kind="stable")[:k]
+        items = [catalog[split.item_ids[i]] for i in top]
+        cands = [Candidate(it, float(scores[i]), "scorer", {"scorer": float(scores[i])}) for it, i in zip(items, top)]
+        ratings = [None if np.isnan(r) else float(r) for r in split.history_ratings(u, stage)]
+        hist_items = [catalog[split.item_ids[i]] for i in history]
+        degraded = False
+        try:
+            llm, _ = reranker.scores(hist_items, cands, ratings=ratings)
+        except Exception:
+            llm, degraded = list(scores[top]), True
+        hits = np.flatnonzero(top == targets[u])
+        records.append(RerankRecord(int(u), top, scores[top], np.asarray(llm, dtype=np.float64),
+                                    int(hits[0]) if len(hits) else -1, degraded))
+    return records
+
+
+def rerank_metrics(records: Sequence[RerankRecord], alpha: float, norm: str) -> dict[str, Any]:
+    """Metrics of blended scores over the candidates: all users, and users whose target is a candidate.
+
+    A target outside the candidates counts as a miss. Ties count against the target.
+    """
+    from recchat.blend import blend_scores
+
+    ranks = []
+    for r in records:
+        if r.target_position < 0:
+            ranks.append(np.inf)
+            continue
+        final = blend_scores(r.llm, r.prior, alpha, norm)
+        t = final[r.target_position]
+        ranks.append(1 + int((np.delete(final, r.target_position) >= t).sum()))
+    ranks_arr = np.asarray(ranks, dtype=np.float64)
+    inside = np.isfinite(ranks_arr)
+    return {"all": rank_metrics(ranks_arr), "in_candidates": rank_metrics(ranks_arr[inside]),
+            "users": int(len(records)), "users_in_candidates": int(inside.sum()),
+            "degraded_users": int(sum(r.degraded for r in records))}
+
+
+def tune_blend(records: Sequence[RerankRecord], alphas: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
+               norms: Sequence[str] = ("zscore", "softmax", "rank")) -> tuple[float, str, list[dict[str, Any]]]:
+    """The (alpha, norm) with the best NDCG@10 on ``records``; on a tie the smaller alpha wins."""
+    grid = []
+    for norm in norms:
+        for alpha in alphas:
+            m = rerank_metrics(records, float(alpha), norm)
+            grid.append({"alpha": float(alpha), "norm": norm, "NDCG@10": m["all"]["NDCG@10"], "HR@10": m["all"]["HR@10"]})
+    best = max(grid, key=lambda g: (round(g["NDCG@10"], 12), -g["alpha"]))
+    return best["alpha"], best["norm"], grid

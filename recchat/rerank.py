@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from recchat.llm import LLMBackend, LLMError, normalized
+from recchat.llm import LLMBackend, LLMError, collect_invocations, normalized
 from recchat.templates import PromptTemplate, load_template
 from recchat.types import Candidate, Item, Ranking
 
@@ -50,7 +50,8 @@ def parse_permutation(text: str, labels: Sequence[str]) -> tuple[list[int], bool
             continue
         seen.add(label)
         order.append(allowed[label])
-    missing = [i for i in range(len(labels)) if i not in seen]
+    placed = set(order)
+    missing = [i for i in range(len(labels)) if i not in placed]
     if missing:
         repaired = True
     return order + missing, repaired
@@ -158,17 +159,16 @@ class Reranker:
     def rerank(self, history: Sequence[Item], candidates: Sequence[Candidate], *,
                ratings: Sequence[float | None] | None = None, query: str | None = None) -> Ranking:
         """Candidates ordered by the LLM alone, each with ``scores["llm"]``. Raises LLMError."""
-        before = len(self.backend.invocations)
-        try:
-            llm, malformed = self.scores(history, candidates, ratings=ratings, query=query)
-        except LLMError:
-            raise
-        except Exception as exc:  # a backend bug or a library error is still an LLM failure here
-            raise LLMError(f"{type(exc).__name__}: {exc}") from exc
+        with collect_invocations() as calls:
+            try:
+                llm, malformed = self.scores(history, candidates, ratings=ratings, query=query)
+            except LLMError:
+                raise
+            except Exception as exc:  # a backend bug or a library error is still an LLM failure here
+                raise LLMError(f"{type(exc).__name__}: {exc}") from exc
         scored = [replace(c, score=s, source="llm", scores={**c.scores, "llm": s}) for c, s in zip(candidates, llm)]
         order = sorted(range(len(scored)), key=lambda i: -scored[i].score)  # stable on ties
-        return Ranking([scored[i] for i in order], mode=self.mode, malformed=malformed,
-                       invocations=self.backend.invocations[before:])
+        return Ranking([scored[i] for i in order], mode=self.mode, malformed=malformed, invocations=calls)
 
 
 def _log_odds(p_yes: float) -> float:

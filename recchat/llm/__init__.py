@@ -22,7 +22,9 @@ otherwise. Heavy imports live inside each backend's module.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +33,28 @@ from recchat.types import Invocation
 BACKENDS = ("auto", "transformers", "vllm", "openai")
 SENTINEL = "\x00RECCHAT-SPLIT\x00"
 MISSING_LOGPROB = -30.0  # a label outside a backend's top-k: far below anything it returned
+
+
+_local = threading.local()
+
+
+def record(backend: Any, invocation: Invocation) -> None:
+    """Keep an invocation on its backend and in the collector active in this thread, if any."""
+    backend.invocations.append(invocation)
+    for calls in getattr(_local, "collectors", []):
+        calls.append(invocation)
+
+
+@contextmanager
+def collect_invocations() -> Iterator[list[Invocation]]:
+    """The invocations made in this thread inside the block (safe with concurrent requests)."""
+    calls: list[Invocation] = []
+    stack = getattr(_local, "collectors", [])
+    _local.collectors = [*stack, calls]
+    try:
+        yield calls
+    finally:
+        _local.collectors = stack
 
 
 class LLMError(RuntimeError):

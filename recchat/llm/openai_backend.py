@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from recchat.llm import LLMError, fill_missing
+from recchat.llm import LLMError, fill_missing, record
 from recchat.types import Invocation
 
 
@@ -70,15 +70,19 @@ class OpenAIBackend:
             async with self._client() as client:
                 return await asyncio.gather(*(one(client, gate, c) for c in contents))
 
+        started = time.perf_counter()
         try:
             return self._run(all_of())
         except Exception as exc:
-            raise LLMError(f"the server at {self.base_url} failed: {type(exc).__name__}: {exc}") from None
+            message = f"the server at {self.base_url} failed: {type(exc).__name__}: {exc}"
+            record(self, Invocation(self.name, "request", len(contents), 0, 0, time.perf_counter() - started,
+                                    error=message))
+            raise LLMError(message) from None
 
     def _record(self, kind: str, replies: list[Any], started: float, text: str) -> None:
         usage = [r.usage for r in replies if r.usage is not None]
         cached = sum(getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", 0) or 0 for u in usage)
-        self.invocations.append(Invocation(self.name, kind, len(replies), sum(u.prompt_tokens for u in usage),
+        record(self, Invocation(self.name, kind, len(replies), sum(u.prompt_tokens for u in usage),
                                            cached, time.perf_counter() - started, output=text))
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:

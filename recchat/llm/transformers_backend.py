@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recchat.llm import ChatFormat, LLMError
+from recchat.llm import ChatFormat, LLMError, record
 from recchat.types import Invocation
 
 
@@ -75,7 +75,7 @@ class TransformersBackend:
             logits = head_layer(hidden[torch.arange(n, device=self.device), last]).float()
             logprobs = torch.log_softmax(logits, dim=-1)[:, label_ids].cpu()
         out = [{label: float(row[j]) for j, label in enumerate(labels)} for row in logprobs]
-        self.invocations.append(Invocation(
+        record(self, Invocation(
             self.name, "label_logprobs", n, len(head_ids) * n + sum(map(len, tail_ids)),
             len(head_ids) * (n - 1), time.perf_counter() - started,
             output="; ".join(f"{max(o, key=o.get)}" for o in out)))
@@ -109,7 +109,7 @@ class TransformersBackend:
                                           max_new_tokens=max_tokens, do_sample=False,
                                           pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
             text = self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
-            self.invocations.append(Invocation(self.name, "generate", 1, len(ids), 0,
+            record(self, Invocation(self.name, "generate", 1, len(ids), 0,
                                                time.perf_counter() - started, output=text))
             outputs.append(text)
         return outputs

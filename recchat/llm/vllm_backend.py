@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recchat.llm import ChatFormat, LLMError, has_cuda
+from recchat.llm import ChatFormat, LLMError, has_cuda, record
 from recchat.types import Invocation
 
 
@@ -42,7 +42,7 @@ class VLLMBackend:
         self.invocations: list[Invocation] = []
 
     def _record(self, kind: str, outputs: list[Any], started: float, text: str) -> None:
-        self.invocations.append(Invocation(
+        record(self, Invocation(
             self.name, kind, len(outputs), sum(len(o.prompt_token_ids) for o in outputs),
             sum(o.num_cached_tokens or 0 for o in outputs), time.perf_counter() - started, output=text))
 
