@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,23 +71,29 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> No
     raise RuntimeError(f"server not ready at {url} after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+@contextmanager
+def serve(cmd: list[str], ready_url: str, log: Path, timeout: float, env: dict | None = None):
+    """Run a server process until the block ends; yield it once ``ready_url`` answers 200."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_http(ready_url, proc, timeout, log)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` on 127.0.0.1 and a free port; always stopped at the end."""
     folder = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
-    log = folder / "server.log"
     exe = Path(sys.executable).parent / "chroma"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
-                                 "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, 60, log)
+    cmd = [str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
+    with serve(cmd, f"http://127.0.0.1:{port}/api/v2/heartbeat", folder / "server.log", 60):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

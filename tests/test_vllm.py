@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_http
+from conftest import free_port, serve
 from recchat.templates import load_template
 
 pytestmark = pytest.mark.slow
@@ -84,18 +84,8 @@ def vllm_server(llm_dir, tmp_path_factory):
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
            "--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port),
            "--served-model-name", "smollm2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.3"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc, 400, log)
+    with serve(cmd, f"http://127.0.0.1:{port}/health", log, 400, env) as proc:
         yield {"url": f"http://127.0.0.1:{port}/v1", "proc": proc}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_openai_backend_against_vllm_serve(vllm_server, transformers_pointwise):
