@@ -52,12 +52,24 @@ _EXPORTS = {
     "Popularity": "recchat.retrieve",
     "ItemKNN": "recchat.retrieve",
     "TextRetriever": "recchat.retrieve",
+    "Ranking": "recchat.types",
+    "Invocation": "recchat.types",
+    "load_backend": "recchat.llm",
+    "LLMError": "recchat.llm",
+    "Reranker": "recchat.rerank",
+    "BlendConfig": "recchat.blend",
+    "rerank_and_blend": "recchat.blend",
+    "rerank_file": "recchat.batch",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from recchat.assets import AssetError
+    from recchat.batch import rerank_file
+    from recchat.blend import BlendConfig, rerank_and_blend
+    from recchat.llm import LLMError, load_backend
+    from recchat.rerank import Reranker
     from recchat.catalog import (MOVIELENS_SPEC, Catalog, CatalogSpec, DataError, Dataset,
                                  FieldSpec, InteractionLog, InteractionSpec, LoadReport,
                                  load_catalog, load_interactions, load_movielens_100k, load_users)
@@ -65,7 +77,7 @@ if TYPE_CHECKING:
     from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever
     from recchat.scorer import CheckpointError, Scorer, ScorerConfig
-    from recchat.types import Candidate, Interaction, Item
+    from recchat.types import Candidate, Interaction, Invocation, Item, Ranking
 
 
 def __getattr__(name: str) -> Any:
