@@ -350,7 +350,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from recchat.scorer import Scorer
 
     catalog, log, name = _load_dataset(args)
-    split = leave_one_out(_limit_users(log, args.max_users), catalog)
+    log = _limit_users(log, args.max_users)
+    split = leave_one_out(log, catalog)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - {"popularity", "item-knn", "text", "scorer"}
     if unknown:
@@ -377,7 +378,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{ranker.name}: test NDCG@10 {results[-1]['test']['NDCG@10']:.4f} "
               f"({results[-1]['seconds']:.1f} s)", file=sys.stderr)
     config = {"dataset": name, "users": len(split.users), "items": split.n_items,
-              "interactions": len(log) if not args.max_users else sum(len(t) + 2 for t in split.train),
+              "interactions": len(log),
               "methods": methods, "scorer": str(args.scorer or _default_checkpoint(name)) if "scorer" in methods else None,
               "max_users": args.max_users}
     if args.rerank:
