@@ -1,0 +1,70 @@
+"""Rule-based message understanding on the real MovieLens catalog."""
+
+from __future__ import annotations
+
+import pytest
+
+from recchat.understand import TitleResolver, normalize_title, understand
+
+GENRES = ["Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+          "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War",
+          "Western"]
+
+
+@pytest.fixture(scope="module")
+def resolver(movielens):
+    return TitleResolver(movielens.catalog)
+
+
+def title(movielens, item_id):
+    return movielens.catalog[item_id].title
+
+
+def test_normalize_title():
+    assert normalize_title("The Godfather: Part II") == "godfather 2"
+    assert normalize_title("Godfather 2") == "godfather 2"
+    assert normalize_title("Amélie (2001)") == "amelie"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("the godfather", "The Godfather"),
+    ("Godfather 2", "The Godfather: Part II"),
+    ("godfather part ii", "The Godfather: Part II"),
+    ("usual suspects", "The Usual Suspects"),
+    ("Star Wars", "Star Wars"),
+    ("Pulp Fictoin", "Pulp Fiction"),          # typo
+    ("the shawshank redemtion", "The Shawshank Redemption"),
+])
+def test_titles_resolve_despite_case_articles_sequels_and_typos(resolver, movielens, text, expected):
+    assert title(movielens, resolver.resolve(text)) == expected
+
+
+def test_titles_found_in_a_sentence(resolver, movielens):
+    u = understand("I loved Heat and the godfather, but not Scream. Something like it but older", resolver, GENRES)
+    assert [title(movielens, i) for i in u.liked] == ["Heat", "The Godfather"]
+    assert [title(movielens, i) for i in u.disliked] == ["Scream"]
+    assert "older" in u.critiques
+
+
+def test_genres_negations_and_eras(resolver):
+    u = understand("a funny sci fi movie from the 80s, no horror please", resolver, GENRES)
+    assert u.genres == ["Comedy", "Sci-Fi"] or set(u.genres) == {"Comedy", "Sci-Fi"}
+    assert u.avoid_genres == ["Horror"]
+    assert (u.year_min, u.year_max) == (1980, 1989)
+    u = understand("cartoons for kids made before 1970", resolver, GENRES)
+    assert set(u.genres) == {"Animation", "Children's"} and u.year_max == 1969 and u.year_min is None
+    u = understand("something recent and less violent", resolver, GENRES)
+    assert u.year_min == 1995 and {"Action", "War", "Crime"} <= set(u.avoid_genres)
+
+
+def test_critiques(resolver):
+    assert "reject" in understand("not that one", resolver, GENRES).critiques
+    assert "seen" in understand("I've seen it already", resolver, GENRES).critiques
+    u = understand("more like the second one", resolver, GENRES)
+    assert "more_like" in u.critiques and u.refers_to == [2]
+    assert "newer" in understand("anything newer?", resolver, GENRES).critiques
+
+
+def test_plain_words_are_not_titles(resolver):
+    u = understand("I want something to watch tonight with my family", resolver, GENRES)
+    assert u.titles == [] and u.genres == ["Children's"]
