@@ -395,3 +395,42 @@ def parse_where(expression: str) -> dict[str, Any]:
             value = _value(raw)
         clauses.append({match["field"]: {op: value}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def matches(where: dict[str, Any] | None, item: Item) -> bool:
+    """Whether ``item`` passes a Chroma-style ``where`` filter, evaluated locally on its fields.
+
+    The same filter then applies to candidates that did not come from Chroma (the scorer's).
+    A field the item lacks fails every condition on it.
+    """
+    if not where:
+        return True
+    if "$and" in where:
+        return all(matches(w, item) for w in where["$and"])
+    if "$or" in where:
+        return any(matches(w, item) for w in where["$or"])
+    for key, condition in where.items():
+        value = item.title if key == "title" else item.fields.get(key)
+        ops = condition if isinstance(condition, dict) else {"$eq": condition}
+        for op, target in ops.items():
+            if value is None:
+                return False
+            if op == "$contains":
+                ok = target in value if isinstance(value, list) else str(target) in str(value)
+            elif op == "$not_contains":
+                ok = target not in value if isinstance(value, list) else str(target) not in str(value)
+            elif op == "$in":
+                ok = value in target
+            elif op == "$nin":
+                ok = value not in target
+            else:
+                try:
+                    ok = {"$eq": value == target, "$ne": value != target, "$lt": value < target,
+                          "$lte": value <= target, "$gt": value > target, "$gte": value >= target}[op]
+                except KeyError:
+                    raise ItemIndexError(f"unsupported filter operator '{op}'") from None
+                except TypeError:
+                    ok = False
+            if not ok:
+                return False
+    return True
