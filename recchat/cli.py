@@ -300,17 +300,24 @@ def cmd_tune_blend(args: argparse.Namespace) -> int:
     scorer = Scorer.load(checkpoint, catalog=catalog)
     reranker = _reranker(args, _kind(name))
     records = rerank_records(split, scorer, reranker, catalog, "valid", k=args.candidates)
-    alpha, norm, grid = tune_blend(records)
-    best = next(g for g in grid if g["alpha"] == alpha and g["norm"] == norm)
+    alpha, norm, grid, evidence = tune_blend(records)
+    best = next(g for g in grid if g["alpha"] == evidence["best_alpha"] and g["norm"] == norm)
+    chosen = next(g for g in grid if g["alpha"] == alpha and g["norm"] == norm)
     scorer_only = next(g for g in grid if g["alpha"] == 0.0 and g["norm"] == norm)
     config = BlendConfig(alpha, norm, {"split": "valid", "users": len(records), "candidates": args.candidates,
                                        "mode": args.mode, "passes": args.passes, "backend": args.backend,
                                        "model": args.model or "smollm2-135m-instruct",
-                                       "NDCG@10": best["NDCG@10"], "scorer_only_NDCG@10": scorer_only["NDCG@10"],
-                                       "degraded_users": sum(r.degraded for r in records)})
+                                       "NDCG@10": chosen["NDCG@10"], "scorer_only_NDCG@10": scorer_only["NDCG@10"],
+                                       "best_grid_alpha": best["alpha"], "best_grid_NDCG@10": best["NDCG@10"],
+                                       "bootstrap_share_better": evidence["bootstrap_share_better"],
+                                       "degraded_users": sum(r.degraded for r in records), "grid": grid})
     path = config.save(BlendConfig.path_for(checkpoint))
-    print(f"alpha {alpha:.2f}, {norm}: validation NDCG@10 {best['NDCG@10']:.4f} "
-          f"(scorer alone {scorer_only['NDCG@10']:.4f}) on {len(records)} users")
+    print(f"best on the grid: alpha {best['alpha']:.2f}, {norm}: validation NDCG@10 {best['NDCG@10']:.4f} "
+          f"against the scorer alone {scorer_only['NDCG@10']:.4f} on {len(records)} users; better in "
+          f"{100 * evidence['bootstrap_share_better']:.0f}% of bootstrap resamples")
+    if alpha != best["alpha"]:
+        print("the gain is within the noise (needs 95%): alpha 0, the scorer alone, is kept")
+    print(f"chosen: alpha {alpha:.2f}, {norm}")
     print(f"saved {path}")
     return 0
 

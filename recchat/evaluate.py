@@ -346,11 +346,7 @@ def rerank_records(split: Split, scorer: Any, reranker: Any, catalog: Any, stage
     return records
 
 
-def rerank_metrics(records: Sequence[RerankRecord], alpha: float, norm: str) -> dict[str, Any]:
-    """Metrics of blended scores over the candidates: all users, and users whose target is a candidate.
-
-    A target outside the candidates counts as a miss. Ties count against the target.
-    """
+def _blend_ranks(records: Sequence[RerankRecord], alpha: float, norm: str) -> np.ndarray:
     from recchat.blend import blend_scores
 
     ranks = []
@@ -361,20 +357,46 @@ def rerank_metrics(records: Sequence[RerankRecord], alpha: float, norm: str) -> 
         final = blend_scores(r.llm, r.prior, alpha, norm)
         t = final[r.target_position]
         ranks.append(1 + int((np.delete(final, r.target_position) >= t).sum()))
-    ranks_arr = np.asarray(ranks, dtype=np.float64)
+    return np.asarray(ranks, dtype=np.float64)
+
+
+def rerank_metrics(records: Sequence[RerankRecord], alpha: float, norm: str) -> dict[str, Any]:
+    """Metrics of blended scores over the candidates: all users, and users whose target is a candidate.
+
+    A target outside the candidates counts as a miss. Ties count against the target.
+    """
+    ranks_arr = _blend_ranks(records, alpha, norm)
     inside = np.isfinite(ranks_arr)
     return {"all": rank_metrics(ranks_arr), "in_candidates": rank_metrics(ranks_arr[inside]),
             "users": int(len(records)), "users_in_candidates": int(inside.sum()),
             "degraded_users": int(sum(r.degraded for r in records))}
 
 
+def _ndcg10(ranks: np.ndarray) -> np.ndarray:
+    return np.where(ranks <= 10, 1.0 / np.log2(ranks + 1), 0.0)
+
+
 def tune_blend(records: Sequence[RerankRecord], alphas: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
-               norms: Sequence[str] = ("zscore", "softmax", "rank")) -> tuple[float, str, list[dict[str, Any]]]:
-    """The (alpha, norm) with the best NDCG@10 on ``records``; on a tie the smaller alpha wins."""
+               norms: Sequence[str] = ("zscore", "softmax", "rank"), *, confidence: float = 0.95,
+               resamples: int = 2000, seed: int = 0) -> tuple[float, str, list[dict[str, Any]], dict[str, float]]:
+    """The (alpha, norm) with the best validation NDCG@10, kept only if its gain is real.
+
+    The best blend must beat the scorer alone (alpha 0) in at least ``confidence`` of paired
+    bootstrap resamples of the users; otherwise alpha 0 is chosen. A gain inside the noise is not
+    a reason to pay for the LLM, and it does not survive to the test split.
+    """
     grid = []
     for norm in norms:
         for alpha in alphas:
             m = rerank_metrics(records, float(alpha), norm)
             grid.append({"alpha": float(alpha), "norm": norm, "NDCG@10": m["all"]["NDCG@10"], "HR@10": m["all"]["HR@10"]})
     best = max(grid, key=lambda g: (round(g["NDCG@10"], 12), -g["alpha"]))
-    return best["alpha"], best["norm"], grid
+    gain = _ndcg10(_blend_ranks(records, best["alpha"], best["norm"])) - _ndcg10(_blend_ranks(records, 0.0, best["norm"]))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(gain), (resamples, len(gain))) if len(gain) else np.zeros((0, 0), dtype=int)
+    share = float((gain[picks].mean(axis=1) > 0).mean()) if len(gain) else 0.0
+    evidence = {"best_alpha": best["alpha"], "best_norm_gain": float(gain.mean()) if len(gain) else 0.0,
+                "bootstrap_share_better": share}
+    if best["alpha"] > 0 and share < confidence:
+        return 0.0, best["norm"], grid, evidence
+    return best["alpha"], best["norm"], grid, evidence

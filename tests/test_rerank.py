@@ -177,12 +177,12 @@ def test_tune_blend_learns_when_to_trust_the_llm():
             out.append(RerankRecord(u, np.arange(20), prior, llm, target))
         return out
 
-    alpha, norm, grid = tune_blend(records(True))
-    assert alpha > 0.5 and len(grid) == 33
-    alpha, _, _ = tune_blend(records(False))
-    assert alpha < 0.5
+    alpha, norm, grid, evidence = tune_blend(records(True))
+    assert alpha > 0.5 and len(grid) == 33 and evidence["bootstrap_share_better"] > 0.95
+    alpha, _, _, evidence = tune_blend(records(False))
+    assert alpha == 0.0  # an LLM that knows nothing gets no weight, whatever noise the grid finds
     noise = records(False)
-    best_alpha, best_norm, _ = tune_blend(noise)
+    best_alpha, best_norm, _, _ = tune_blend(noise)
     assert rerank_metrics(noise, best_alpha, best_norm)["all"]["NDCG@10"] >= \
         rerank_metrics(noise, 0.0, best_norm)["all"]["NDCG@10"]
     missing = [RerankRecord(0, np.arange(3), np.ones(3), np.ones(3), -1)]
