@@ -1,9 +1,8 @@
 """In-process transformers backend: shared-prefix KV cache, last-position logits only.
 
-For ``label_logprobs`` the prefix is run once; its KV cache is repeated across the batch of
-suffixes, which then run together (right-padded, so every real token sees only real tokens),
-and the vocabulary projection is applied only at each suffix's last real position. On the
-2-core CPU this is the difference between about 24 s and under 3 s for 20 candidates.
+For ``label_logprobs`` the prefix is run once; then every suffix runs in one packed sequence
+against that cache, under a block mask that keeps suffixes from seeing each other, and the
+vocabulary projection is applied only at each suffix's last position (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -54,25 +53,31 @@ class TransformersBackend:
             common = next((i for i, (a, b) in enumerate(zip(full[0][:common], f)) if a != b), common)
         head_ids = full[0][:common]
         tail_ids = [f[common:] for f in full]
-        n, width = len(tail_ids), max(len(t) for t in tail_ids)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        batch = torch.full((n, width), pad, dtype=torch.long)
-        mask = torch.zeros((n, len(head_ids) + width), dtype=torch.long)
-        mask[:, : len(head_ids)] = 1
-        for r, ids in enumerate(tail_ids):
-            batch[r, : len(ids)] = torch.tensor(ids)
-            mask[r, len(head_ids): len(head_ids) + len(ids)] = 1
-        positions = torch.arange(len(head_ids), len(head_ids) + width).expand(n, -1)
+        # All suffixes go in ONE sequence after the prefix, with a block mask: each suffix sees
+        # the prefix and itself, never another suffix, and its positions restart after the prefix.
+        # Nothing is copied per candidate (repeating the prefix's KV cache 20 times was the
+        # single largest cost).
+        n, prefix_len = len(tail_ids), len(head_ids)
+        packed = [t for ids in tail_ids for t in ids]
+        total = len(packed)
+        allowed = torch.zeros((total, prefix_len + total), dtype=torch.bool)
+        allowed[:, :prefix_len] = True
+        positions, ends, offset = [], [], 0
+        for ids in tail_ids:
+            size = len(ids)
+            allowed[offset:offset + size, prefix_len + offset:prefix_len + offset + size] = \
+                torch.tril(torch.ones((size, size), dtype=torch.bool))
+            positions.extend(range(prefix_len, prefix_len + size))
+            offset += size
+            ends.append(offset - 1)
         decoder, head_layer = self.model.get_decoder(), self.model.get_output_embeddings()
         with torch.inference_mode():
-            prefix_out = decoder(input_ids=torch.tensor([head_ids], device=self.device), use_cache=True)
-            cache = prefix_out.past_key_values
-            cache.batch_repeat_interleave(n)
-            hidden = decoder(input_ids=batch.to(self.device), attention_mask=mask.to(self.device),
-                             position_ids=positions.to(self.device), past_key_values=cache,
-                             use_cache=True).last_hidden_state
-            last = torch.tensor([len(t) - 1 for t in tail_ids], device=self.device)
-            logits = head_layer(hidden[torch.arange(n, device=self.device), last]).float()
+            cache = decoder(input_ids=torch.tensor([head_ids], device=self.device), use_cache=True).past_key_values
+            hidden = decoder(input_ids=torch.tensor([packed], device=self.device),
+                             attention_mask=allowed[None, None].to(self.device),
+                             position_ids=torch.tensor([positions], device=self.device),
+                             past_key_values=cache, use_cache=True).last_hidden_state
+            logits = head_layer(hidden[0, torch.tensor(ends, device=self.device)]).float()
             logprobs = torch.log_softmax(logits, dim=-1)[:, label_ids].cpu()
         out = [{label: float(row[j]) for j, label in enumerate(labels)} for row in logprobs]
         record(self, Invocation(
