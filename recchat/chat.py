@@ -174,7 +174,8 @@ class ChatSession:
             parts.append(f"from {year}, in the years you asked for")
         if not parts:
             parts.append("a strong match for your history" if s.history or s.liked else "widely liked")
-        return "; ".join(parts).capitalize() + "."
+        text = "; ".join(parts)
+        return text[0].upper() + text[1:] + "."
 
     def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking) -> str:
         if not items:

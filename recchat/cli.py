@@ -451,6 +451,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start the Gradio chat app (ui/app.py in the repository) on 127.0.0.1."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "ui" / "app.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the app ships with the repository checkout (ui/app.py); "
+                                "run recchat from a clone installed with pip install -e")
+    spec = importlib.util.spec_from_file_location("recchat_ui_app", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--host", args.host, "--port", str(args.port), "--backend", args.backend])
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check that each real component loads and answers."""
     from recchat.doctor import CHECKS
@@ -496,6 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--path", type=Path, help="folder of the embedded store (default: $RECCHAT_HOME/index)")
     g.add_argument("--url", help="a Chroma server instead, e.g. http://127.0.0.1:8000")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ui", help="start the Gradio chat app (early version)", description=cmd_ui.__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
+    p.add_argument("--port", type=int, default=7860, help="port [7860]")
+    p.add_argument("--backend", default="auto", help="LLM backend, or none for the scorer alone [auto]")
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("doctor", help="check that the embedder, Chroma, the LLM and vLLM work here",
                        description="Runs each component for real on a tiny input and prints what it "

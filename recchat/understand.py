@@ -122,7 +122,10 @@ class TitleResolver:
                     continue
                 phrase = " ".join(w for w in chunk)
                 item_id = self.by_norm[phrase][0] if phrase in self.by_norm else None
-                if item_id is None and size >= 2 and len(phrase) >= 8:
+                # Fuzzy only on spans that start and end on a content word: "godfather no" must
+                # not drift to "godfather 2".
+                if item_id is None and size >= 2 and len(phrase) >= 8 and chunk[0] not in _STOP \
+                        and chunk[-1] not in _STOP and chunk[-1] not in ("no", "not"):
                     close = difflib.get_close_matches(phrase, self.norms, n=1, cutoff=self.cutoff)
                     item_id = self.by_norm[close[0]][0] if close else None
                 ordinary = all(w in _STOP for w in chunk)

@@ -23,7 +23,8 @@ def run(*args, home, check=True, timeout=300):
 
 
 @pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"],
-                                  ["data", "check"], ["doctor"], ["demo"]])
+                                  ["data", "check"], ["doctor"], ["demo"], ["train"], ["eval"], ["rerank"],
+                                  ["tune-blend"], ["ui"]])
 def test_help_explains_every_command(args, tmp_path):
     out = run(*args, "--help", home=tmp_path).stdout
     assert "usage: recchat" in out and len(out) > 200

@@ -65,6 +65,11 @@ def test_critiques(resolver):
     assert "newer" in understand("anything newer?", resolver, GENRES).critiques
 
 
+def test_fuzzy_matching_does_not_swallow_the_next_word(resolver, movielens):
+    u = understand("I loved Heat and the godfather, no horror", resolver, GENRES)
+    assert [title(movielens, i) for i in u.liked] == ["Heat", "The Godfather"]
+
+
 def test_plain_words_are_not_titles(resolver):
     u = understand("I want something to watch tonight with my family", resolver, GENRES)
     assert u.titles == [] and u.genres == ["Children's"]
