@@ -7,19 +7,12 @@ first-token logprobs. Each check returns a small dict that the CLI prints and th
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 PROBE_QUESTION = "Would someone who loved Toy Story enjoy Aladdin? Answer Yes or No."
-
-
-def has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _chat_prompt(tokenizer: Any, question: str) -> str:
@@ -81,19 +74,13 @@ def check_vllm(model_dir: Path | None = None) -> dict[str, Any]:
     vLLM starts its workers with spawn, so the caller's main module must be import-safe (an
     ``if __name__ == "__main__"`` guard); the ``recchat`` console script is.
     """
+    from vllm import SamplingParams
+
     from recchat.assets import llm_path
+    from recchat.llm.vllm_backend import VLLMBackend
 
-    model_dir = Path(model_dir or llm_path())
-    # On CPU, vLLM reserves a fraction of RAM for its KV cache; the default (0.9 of a NUMA node)
-    # fails on a machine that is running anything else.
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     started = time.perf_counter()
-    from vllm import LLM, SamplingParams
-
-    gpu = has_cuda()
-    llm = LLM(model=str(model_dir), dtype="auto" if gpu else "float32", enforce_eager=not gpu,
-              max_model_len=2048, enable_prefix_caching=True,
-              gpu_memory_utilization=0.5 if gpu else 0.3, seed=0)
+    llm = VLLMBackend(Path(model_dir or llm_path())).llm  # the engine recchat itself uses
     loaded = time.perf_counter() - started
     tokenizer = llm.get_tokenizer()
     prompt = _chat_prompt(tokenizer, PROBE_QUESTION)
