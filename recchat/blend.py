@@ -89,7 +89,7 @@ def by_prior(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequence[Candidate],
                      config: BlendConfig | None = None, *, ratings: Sequence[float | None] | None = None,
-                     query: str | None = None) -> Ranking:
+                     query: str | None = None, profile: str | None = None) -> Ranking:
     """The full rerank stage with its safety net.
 
     With ``reranker`` None, or when it raises, the scorer's order is returned, marked degraded
@@ -103,7 +103,8 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
 
     with collect_invocations() as calls:
         try:
-            llm_ranking = reranker.rerank(history, candidates, ratings=ratings, query=query)
+            extra = {"profile": profile} if profile else {}  # third-party rerankers need not take it
+            llm_ranking = reranker.rerank(history, candidates, ratings=ratings, query=query, **extra)
         except Exception as exc:  # any failure of the LLM stage degrades, never breaks
             return Ranking(by_prior(candidates), mode="scorer", degraded=True,
                            notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); "

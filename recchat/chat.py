@@ -3,37 +3,49 @@
     session = Recommender.from_config().chat()
     reply = session.send("I loved Heat, something like it but older")
     reply.message, [(i.item.title, i.reason) for i in reply.items]
+    reply = session.feedback(reply.items[2].item.id, liked=False)   # replaced in place
 
-A session remembers the known history (a MovieLens user, or none), the items liked and disliked
-in the chat, the constraints (genres wanted and not, a year range, the user's wishes in their own
-words), and what was shown and rejected. Items the user rejected or has seen never come back.
-Each turn reads the message by rules (recchat.understand), updates the state, asks the
-recommender for candidates under the constraints, and gives each item a reason grounded in what
-the user said or liked.
+A session remembers the known history (a MovieLens user, or none) and that user's profile, the
+items liked and disliked in the chat, the constraints (genres wanted and not, a year range, the
+user's wishes in their own words), and what was shown and rejected. Items the user rejected or
+has seen never come back.
+
+A turn: understand the message (rules, merged with the LLM's structured extraction when it is
+usable), update the state, retrieve under the constraints (Chroma text query from the wishes and
+the profile, scorer candidates from the history and the liked items), rerank with the LLM (the
+conversation, history and profile in the prompt) and blend, then explain: template reasons at
+once, LLM reasons after (``send(explain=True)`` waits for them; a UI calls ``send(...,
+explain=False)`` and streams ``explain(reply)``). ``Reply.timings`` has seconds per stage.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from recchat.explain import ExplainContext, llm_reasons, template_reasons
 from recchat.types import Candidate, Ranking
-from recchat.understand import TitleResolver, Understanding, understand
+from recchat.understand import TitleResolver, Understanding, extract_with_llm, merge, understand
+
+_DEFAULT: Any = object()
 
 
 @dataclass
 class ReplyItem:
     candidate: Candidate
     reason: str
+    reason_source: str = "template"   # "template" or "llm"
 
     @property
     def item(self) -> Any:
         return self.candidate.item
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.candidate.to_dict(), "reason": self.reason}
+        return {**self.candidate.to_dict(), "reason": self.reason, "reason_source": self.reason_source}
 
 
 @dataclass
@@ -42,10 +54,16 @@ class Reply:
     items: list[ReplyItem]
     ranking: Ranking
     understood: Understanding
+    notes: list[str] = field(default_factory=list)       # what degraded, in words for the user
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def degraded(self) -> bool:
         return self.ranking.degraded
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "items": [i.to_dict() for i in self.items], "degraded": self.degraded,
+                "notes": list(self.notes), "timings": dict(self.timings), "llm_understanding": self.understood.llm}
 
 
 @dataclass
@@ -77,16 +95,33 @@ class SessionState:
 
 
 class ChatSession:
-    """One conversation with a :class:`~recchat.recommender.Recommender`."""
+    """One conversation with a :class:`~recchat.recommender.Recommender`.
 
-    def __init__(self, recommender: Any, user_id: str | None = None, k: int = 10):
+    ``reranker`` and ``blend`` override the recommender's for this session (``reranker=None``:
+    the scorer alone). ``understand_with_llm`` and ``explain_with_llm`` switch the LLM's part in
+    reading messages and writing reasons; both fall back to rules and templates on failure.
+    """
+
+    def __init__(self, recommender: Any, user_id: str | None = None, k: int = 10, *, reranker: Any = _DEFAULT,
+                 blend: Any = None, understand_with_llm: bool = True, explain_with_llm: bool = True):
         self.rec, self.k = recommender, k
+        self.reranker = recommender.reranker if reranker is _DEFAULT else reranker
+        self.blend = blend
+        self.understand_with_llm, self.explain_with_llm = understand_with_llm, explain_with_llm
         self.state = SessionState()
+        self.user_id = user_id
+        self.profile = None
         if user_id is not None:
             self.state.history, self.state.ratings = recommender.history_of(user_id)
+            self.profile = recommender.profile(user_id)
         self.resolver = TitleResolver(recommender.catalog)
         self.genre_vocabulary = sorted({g for item in recommender.catalog for g in item.fields.get("genres", [])})
         self.turns: list[Reply] = []
+        self.stats = {"turns": 0, "llm_understanding_unusable": 0, "llm_reasons": 0, "template_reasons": 0}
+
+    @property
+    def backend(self) -> Any:
+        return getattr(self.reranker, "backend", None)
 
     # -- state updates ------------------------------------------------------------------
 
@@ -134,49 +169,134 @@ class ChatSession:
 
     # -- a turn -------------------------------------------------------------------------
 
-    def send(self, text: str) -> Reply:
-        u = understand(text, self.resolver, self.genre_vocabulary)
+    def understand(self, text: str) -> Understanding:
+        """Rules, plus the LLM's structured extraction when it is on and usable."""
+        rules = understand(text, self.resolver, self.genre_vocabulary)
+        if not (self.understand_with_llm and self.backend is not None):
+            return rules
+        try:
+            extracted = extract_with_llm(self.backend, text, self.resolver, self.genre_vocabulary,
+                                         kind=getattr(self.rec, "kind", "item"))
+        except Exception as exc:  # an unusable answer or a failing LLM: the rules stand alone
+            self.stats["llm_understanding_unusable"] += 1
+            rules.llm = f"unusable: {type(exc).__name__}: {exc}"
+            return rules
+        return merge(rules, extracted)
+
+    def send(self, text: str, *, explain: bool = True) -> Reply:
+        """One turn. With ``explain=False`` the reasons are the template ones; stream the LLM's
+        with :meth:`explain`."""
+        started = time.perf_counter()
+        u = self.understand(text)
+        understood = time.perf_counter()
         self._update(u)
-        s = self.state
-        history = [h for h in s.history if h not in s.disliked] + [i for i in s.liked if i not in s.history]
-        query = " ".join(s.wishes[-3:]) or None
-        exclude = sorted(s.rejected | set(s.liked) | set(s.history))
-        ranking = self.rec.recommend(history, k=self.k, filters=s.where(), query=query, exclude=exclude) \
-            if history or query or s.where() else self._popular_start()
-        items = [ReplyItem(c, self._reason(c, u)) for c in ranking.candidates]
-        s.last = [i.item.id for i in items]
-        s.shown += [i for i in s.last if i not in s.shown]
-        reply = Reply(self._message(u, items, ranking), items, ranking, u)
+        ranking = self._rank()
+        reply = self._reply(u, ranking)
+        reply.timings = {"understand": understood - started, **ranking.timings,
+                         "reasons": time.perf_counter() - understood - sum(ranking.timings.values())}
         self.turns.append(reply)
+        self.stats["turns"] += 1
+        if explain:
+            for _ in self.explain(reply):
+                pass
         return reply
 
-    def _popular_start(self) -> Ranking:
-        cands = self.rec.candidates([], query="popular acclaimed classic", exclude=sorted(self.state.rejected))
-        return self.rec.rerank([], cands[: self.rec.pool])
+    def _history(self) -> list[str]:
+        s = self.state
+        return [h for h in s.history if h not in s.disliked] + [i for i in s.liked if i not in s.history]
 
-    def _reason(self, c: Candidate, u: Understanding) -> str:
-        """A one-line reason grounded in the session: a liked item it resembles, matched wishes."""
-        s, item = self.state, c.item
-        parts = []
-        anchors = [i for i in s.liked + s.history[-20:] if self.rec.catalog[i].text]
-        if anchors:
-            vectors = self.rec.text_vector([*anchors, item.id]) if item.text else None
-            if vectors is not None:
-                sims = vectors[:-1] @ vectors[-1]
-                best = anchors[int(np.argmax(sims))]
-                parts.append(f"close to {self.rec.catalog[best].title}, which you "
-                             f"{'liked' if best in s.liked else 'watched'}")
-        wanted = [g for g in s.genres if g in item.fields.get("genres", [])]
-        if wanted:
-            parts.append(f"it is {' and '.join(wanted).lower()}")
-        year = item.fields.get("year")
-        if year and (s.year_min is not None or s.year_max is not None):
-            parts.append(f"from {year}, in the years you asked for")
-        if not parts:
-            parts.append("a strong match for your history" if s.history or s.liked else "widely liked")
-        text = "; ".join(parts)
-        return text[0].upper() + text[1:] + "."
+    def _rank(self, extra_exclude: list[str] | None = None, k: int | None = None) -> Ranking:
+        s = self.state
+        history = self._history()
+        query = " ".join(s.wishes[-3:]) or None
+        exclude = sorted(s.rejected | set(s.liked) | set(s.history) | set(extra_exclude or []))
+        if not (history or query or s.where()):
+            return self._popular_start(exclude)
+        return self.rec.recommend(history, k=k or self.k, filters=s.where(), query=query, exclude=exclude,
+                                  profile=self.profile, reranker=self.reranker, blend=self.blend)
 
+    def _popular_start(self, exclude: list[str]) -> Ranking:
+        started = time.perf_counter()
+        cands = self.rec.candidates([], query="popular acclaimed classic", exclude=exclude)
+        ranking = self.rec.rerank([], cands[: self.rec.pool], reranker=self.reranker, blend=self.blend)
+        ranking.candidates = ranking.candidates[: self.k]
+        ranking.timings = {"retrieve": time.perf_counter() - started}
+        return ranking
+
+    def _context(self) -> ExplainContext:
+        s = self.state
+        return ExplainContext(liked=list(s.liked), history=list(s.history), genres=list(s.genres),
+                              year_min=s.year_min, year_max=s.year_max, query=" ".join(s.wishes[-3:]),
+                              profile=self.profile.prompt_text() if self.profile else "",
+                              kind=getattr(self.rec, "kind", "item"))
+
+    def _reply(self, u: Understanding, ranking: Ranking) -> Reply:
+        reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector)
+        items = [ReplyItem(c, r) for c, r in zip(ranking.candidates, reasons)]
+        self.state.last = [i.item.id for i in items]
+        self.state.shown += [i for i in self.state.last if i not in self.state.shown]
+        notes = []
+        if u.llm.startswith("unusable"):
+            notes.append("The language model's reading of your message was unusable; I went by the rules alone.")
+        return Reply(self._message(u, items, ranking), items, ranking, u, notes)
+
+    def explain(self, reply: Reply, only: list[int] | None = None) -> Iterator[int]:
+        """Replace template reasons by the LLM's, yielding each position as it changes."""
+        if not (self.explain_with_llm and self.backend is not None and reply.items):
+            return
+        started = time.perf_counter()
+        positions = only if only is not None else list(range(len(reply.items)))
+        cands = [reply.items[n].candidate for n in positions]
+        failed = 0
+        for j, reason, problem in llm_reasons(self.backend, self.rec.catalog, cands, self._context()):
+            n = positions[j]
+            if reason:
+                reply.items[n].reason, reply.items[n].reason_source = reason, "llm"
+                self.stats["llm_reasons"] += 1
+                yield n
+            else:
+                self.stats["template_reasons"] += 1
+                failed += 1
+                if problem and problem != "unusable answer":
+                    reply.notes.append(f"Explanations fell back to templates: the LLM failed ({problem}).")
+        if failed:
+            reply.notes.append(f"{failed} of {len(cands)} reasons are from templates "
+                               "(the LLM's answer was unusable or it failed).")
+        reply.timings["explain"] = reply.timings.get("explain", 0.0) + time.perf_counter() - started
+
+    def feedback(self, item_id: str, liked: bool, *, explain: bool = True) -> Reply:
+        """A like or dislike on a shown item. A liked item joins the liked list (later turns use
+        it); a disliked one is rejected for good and replaced in place by the next best item."""
+        if item_id not in self.rec.catalog:
+            raise KeyError(f"item '{item_id}' is not in the catalog")
+        s, last = self.state, self.turns[-1] if self.turns else None
+        title = self.rec.catalog[item_id].title
+        u = Understanding(liked=[item_id] if liked else [], disliked=[] if liked else [item_id], wish="")
+        self._update(u)
+        if last is None:
+            return self.send(f"I {'liked' if liked else 'did not like'} {title}", explain=explain)
+        items = list(last.items)
+        if liked:
+            reply = Reply(f"Noted: you like {title}. I will use it from your next message on.", items,
+                          last.ranking, u, list(last.notes), {})
+        else:
+            started = time.perf_counter()
+            keep = [i for i in items if i.item.id != item_id]
+            ranking = self._rank(extra_exclude=[i.item.id for i in keep], k=1)
+            fresh = self._reply(u, ranking).items[:1] if ranking.candidates else []
+            position = next((n for n, i in enumerate(items) if i.item.id == item_id), len(keep))
+            items = keep[:position] + fresh + keep[position:]
+            message = f"Noted: not {title}. " + (f"In its place: {fresh[0].item.title}." if fresh
+                                                  else "Nothing else fits the constraints.")
+            if ranking.degraded and ranking.notes:
+                message += " " + ranking.notes[0]
+            reply = Reply(message, items, ranking, u, [], {"replace": time.perf_counter() - started})
+            s.last = [i.item.id for i in items]
+            if fresh and explain:
+                for _ in self.explain(reply, only=[position]):
+                    pass
+        self.turns.append(reply)
+        return reply
     def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking) -> str:
         if not items:
             return "I found nothing that fits all of that. Try loosening a constraint (years or genres)."
@@ -196,6 +316,6 @@ class ChatSession:
             constraints.append(f"{self.state.year_min or '...'}-{self.state.year_max or '...'}")
         head = ("OK, " + "; ".join(bits) + ". ") if bits else ""
         body = f"Here are {len(items)} picks" + (f" ({', '.join(constraints)})" if constraints else "") + "."
-        if ranking.degraded:
-            body += " (The language model was unavailable, so these are ranked by the trained scorer alone.)"
+        if ranking.degraded and ranking.notes:
+            body += " " + ranking.notes[0]
         return head + body

@@ -85,20 +85,24 @@ class Reranker:
         pairs = list(zip(history, ratings))[-self.history_limit:]  # most recent last
         return [{"text": item.text or item.title, "rating": _fmt(r)} for item, r in pairs]
 
-    def _common(self, history: Sequence[Item], ratings: Any, query: str | None) -> dict[str, Any]:
+    def _common(self, history: Sequence[Item], ratings: Any, query: str | None,
+                profile: str | None = None) -> dict[str, Any]:
         fields: dict[str, Any] = {"history": self._history(history, ratings), "kind": self.kind}
         if query:
             fields["query"] = query
+        if profile:
+            fields["profile"] = profile
         return fields
 
     # -- modes ------------------------------------------------------------------------
 
     def scores(self, history: Sequence[Item], candidates: Sequence[Candidate], *,
-               ratings: Sequence[float | None] | None = None, query: str | None = None) -> tuple[list[float], int]:
+               ratings: Sequence[float | None] | None = None, query: str | None = None,
+               profile: str | None = None) -> tuple[list[float], int]:
         """LLM scores for ``candidates`` (higher is better) and the number of malformed outputs."""
         if not candidates:
             return [], 0
-        common = self._common(history, ratings, query)
+        common = self._common(history, ratings, query, profile)
         if self.mode == "pointwise":
             prefix = self.template.prefix(**common)
             suffixes = [self.template.suffix(candidate={"text": c.item.text or c.item.title}) for c in candidates]
@@ -157,11 +161,12 @@ class Reranker:
         return scores, malformed
 
     def rerank(self, history: Sequence[Item], candidates: Sequence[Candidate], *,
-               ratings: Sequence[float | None] | None = None, query: str | None = None) -> Ranking:
+               ratings: Sequence[float | None] | None = None, query: str | None = None,
+               profile: str | None = None) -> Ranking:
         """Candidates ordered by the LLM alone, each with ``scores["llm"]``. Raises LLMError."""
         with collect_invocations() as calls:
             try:
-                llm, malformed = self.scores(history, candidates, ratings=ratings, query=query)
+                llm, malformed = self.scores(history, candidates, ratings=ratings, query=query, profile=profile)
             except LLMError:
                 raise
             except Exception as exc:  # a backend bug or a library error is still an LLM failure here

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -120,6 +120,16 @@ def _left_pad(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
+class ItemScorer(Protocol):
+    """What the recommender needs of a scorer (the trained one, or a ``recchat.scorers`` plugin)."""
+
+    def knows(self, item_id: str) -> bool: ...
+
+    def score(self, history: Sequence[str], item_ids: Sequence[str]) -> np.ndarray: ...
+
+    def topk(self, history: Sequence[str], k: int = 10, exclude: Sequence[str] = ()) -> list[Candidate]: ...
+
+
 class Scorer:
     """A trained two-tower scorer over one catalog.
 
@@ -172,6 +182,9 @@ class Scorer:
     def fit(self, split: Split) -> None:
         if split.item_ids != self.item_ids:
             raise CheckpointError("this scorer was trained on another catalog's items")
+
+    def knows(self, item_id: str) -> bool:
+        return item_id in self.position
 
     def _indices(self, item_ids: Sequence[str]) -> np.ndarray:
         missing = [i for i in item_ids if i not in self.position]

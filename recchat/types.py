@@ -90,6 +90,7 @@ class Ranking:
     notes: list[str] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
     malformed: int = 0        # generated outputs that needed repair (permutation mode)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, when measured
 
     def ids(self) -> list[str]:
         return [c.item.id for c in self.candidates]
@@ -97,4 +98,5 @@ class Ranking:
     def to_dict(self) -> dict[str, Any]:
         return {"ranking": [c.to_dict() for c in self.candidates], "mode": self.mode,
                 "degraded": self.degraded, "notes": list(self.notes), "malformed": self.malformed,
+                "timings": dict(self.timings),
                 "invocations": [vars(i).copy() for i in self.invocations]}

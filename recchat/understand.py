@@ -1,7 +1,9 @@
 """Understanding a chat message by rules: titles, genres, eras, negations, critiques.
 
-The rules always work (no LLM needed); the chat layer merges them with the LLM's structured
-extraction when that is usable. What the rules find:
+The rules always work (no LLM needed). ``extract_with_llm`` asks the LLM for the same facts as
+JSON (schema-constrained on vLLM and vLLM servers, validated here everywhere) and ``merge`` adds
+what the rules missed; the rules win on any conflict, and an unusable LLM answer changes nothing.
+What the rules find:
 
 - titles, resolved against the catalog: case, punctuation, leading articles ("the matrix"),
   sequel numbers ("Godfather 2" = "The Godfather: Part II") and typos (fuzzy matching);
@@ -15,10 +17,12 @@ extraction when that is usable. What the rules find:
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from recchat.catalog import Catalog
 
@@ -82,6 +86,7 @@ class Understanding:
     critiques: list[str] = field(default_factory=list)       # "older", "newer", "reject", "seen", "more_like"
     refers_to: list[int] = field(default_factory=list)       # 1-based positions in the last list; -1 = last
     wish: str = ""
+    llm: str = "off"        # the LLM extraction: "off", "used", "nothing new" or "unusable: <why>"
 
 
 class TitleResolver:
@@ -202,3 +207,100 @@ def understand(message: str, resolver: TitleResolver, genres: Iterable[str], *, 
         target = out.disliked if re.search(rf"\b{_NEGATION}\b", before) else out.liked
         target.append(item_id)
     return out
+
+
+EXTRACT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "liked": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+        "disliked": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+        "genres": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+        "avoid_genres": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
+        "year_min": {"type": ["integer", "null"]},
+        "year_max": {"type": ["integer", "null"]},
+    },
+    "required": ["liked", "disliked", "genres", "avoid_genres", "year_min", "year_max"],
+    "additionalProperties": False,
+}
+
+
+class ExtractionError(ValueError):
+    """The LLM's answer is not the JSON the schema asks for."""
+
+
+def parse_extraction(text: str, resolver: TitleResolver, genres: Iterable[str]) -> Understanding:
+    """Validate an LLM answer against :data:`EXTRACT_SCHEMA` and map it onto the catalog.
+
+    Titles that resolve to no catalog item and genres outside the catalog's vocabulary are
+    dropped; a non-object, a wrong type or an impossible year raises :class:`ExtractionError`.
+    """
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise ExtractionError("no JSON object in the answer")
+    try:
+        data = json.loads(text[start:end + 1])
+    except json.JSONDecodeError as exc:
+        raise ExtractionError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ExtractionError("the JSON is not an object")
+    unknown = set(data) - set(EXTRACT_SCHEMA["properties"])
+    if unknown:
+        raise ExtractionError(f"unexpected key(s): {', '.join(sorted(unknown))}")
+    out = Understanding(llm="used")
+    vocabulary = {g.lower(): g for g in genres}
+    vocabulary.update({k: v for k, v in GENRE_SYNONYMS.items() if v in vocabulary.values()})
+    for key in ("liked", "disliked", "genres", "avoid_genres"):
+        values = data.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ExtractionError(f"'{key}' is not a list of strings")
+        for value in values:
+            if key in ("liked", "disliked"):
+                found = resolver.resolve(value)
+            else:
+                found = vocabulary.get(value.strip().lower()) or vocabulary.get(value.strip().lower().rstrip("s"))
+            bucket = getattr(out, key)
+            if found and found not in bucket:
+                bucket.append(found)
+    for key in ("year_min", "year_max"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1870 <= value <= 2100:
+            raise ExtractionError(f"'{key}' is not a plausible year: {value!r}")
+        setattr(out, key, value)
+    return out
+
+
+def merge(rules: Understanding, llm: Understanding) -> Understanding:
+    """The rules' reading plus what only the LLM found; on any conflict the rules win."""
+    out = replace(rules, titles=list(rules.titles), liked=list(rules.liked), disliked=list(rules.disliked),
+                  genres=list(rules.genres), avoid_genres=list(rules.avoid_genres))
+    added = False
+    for key, opposite in (("liked", "disliked"), ("disliked", "liked"), ("genres", "avoid_genres"),
+                          ("avoid_genres", "genres")):
+        mine, theirs = getattr(out, key), getattr(out, opposite)
+        for value in getattr(llm, key):
+            if value not in mine and value not in theirs and value not in getattr(rules, opposite):
+                mine.append(value)
+                added = True
+    out.titles += [t for t in out.liked + out.disliked if t not in out.titles]
+    for key in ("year_min", "year_max"):
+        if getattr(out, key) is None and getattr(llm, key) is not None:
+            setattr(out, key, getattr(llm, key))
+            added = True
+    if out.year_min is not None and out.year_max is not None and out.year_min > out.year_max:
+        out.year_min, out.year_max = rules.year_min, rules.year_max  # an LLM year that contradicts the rules
+    out.llm = "used" if added else "nothing new"
+    return out
+
+
+def extract_with_llm(backend: Any, message: str, resolver: TitleResolver, genres: Iterable[str], *,
+                     kind: str = "item", max_tokens: int = 96) -> Understanding:
+    """The LLM's structured reading of ``message``; raises ExtractionError (or LLMError)."""
+    from recchat.templates import load_template
+
+    template = load_template("extract")
+    vocabulary = sorted(genres)
+    prompt = template.prefix(kind=kind, genres=vocabulary) + template.suffix(message=message)
+    text = backend.generate([prompt], max_tokens=max_tokens, json_schema=EXTRACT_SCHEMA)[0]
+    return parse_extraction(text, resolver, vocabulary)

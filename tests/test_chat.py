@@ -86,3 +86,73 @@ def test_known_user_session_and_config_validation(rec):
     assert reply.items and not set(session.state.history) & {i.item.id for i in reply.items}
     with pytest.raises(ValueError, match="unknown recommender setting"):
         RecommenderConfig.coerce({"alpha": 0.5, "colour": "blue"})
+
+
+def test_llm_extraction_is_merged_and_an_unusable_one_leaves_the_rules(rec):
+    backend = FakeBackend(favourite="1994")
+    backend.extraction = ('{"liked": ["Pulp Fiction"], "disliked": [], "genres": ["Crime"], "avoid_genres": [], '
+                          '"year_min": null, "year_max": null}')
+    session = rec.chat(reranker=Reranker(backend, "listwise", kind="movie"))
+    reply = session.send("I loved Heat, no horror")
+    pulp = session.resolver.resolve("Pulp Fiction")
+    assert reply.understood.llm == "used" and pulp in session.state.liked and "Crime" in session.state.genres
+    assert session.state.avoid_genres == ["Horror"] and not reply.notes
+    backend.extraction = "I think they like films!"
+    reply = session.send("something older")
+    assert reply.understood.llm.startswith("unusable") and "older" in reply.understood.critiques
+    assert reply.items and any("rules alone" in n for n in reply.notes)
+    assert session.stats["llm_understanding_unusable"] == 1
+
+
+def test_llm_reasons_stream_after_the_list_and_fall_back_to_templates(rec):
+    session = rec.chat()
+    reply = session.send("I loved Heat, a crime film", explain=False)
+    assert all(i.reason_source == "template" for i in reply.items)
+    changed = list(session.explain(reply))
+    assert changed == list(range(len(reply.items)))
+    assert all(i.reason_source == "llm" and i.reason.startswith("It has the same tense mood") for i in reply.items)
+    assert reply.items[0].reason.count(".") == 1 and "explain" in reply.timings  # the first sentence only
+    broken = rec.chat(reranker=Reranker(FakeBackend(fail=True), "listwise"))
+    reply = broken.send("I loved Heat, a crime film")
+    assert reply.degraded and all(i.reason_source == "template" for i in reply.items)
+    assert "trained scorer" in reply.message and any("fell back to templates" in n for n in reply.notes)
+    assert set(reply.timings) >= {"understand", "retrieve", "score", "rerank", "reasons"}
+
+
+def test_dislike_replaces_the_item_in_place_and_it_never_returns(rec):
+    session = rec.chat()
+    first = session.send("I loved Heat, no horror")
+    before = [i.item.id for i in first.items]
+    gone = before[3]
+    after = session.feedback(gone, liked=False)
+    ids = [i.item.id for i in after.items]
+    assert len(ids) == len(before) and gone not in ids and ids[:3] == before[:3] and ids[4:] == before[4:]
+    assert ids[3] not in before and rec.catalog[gone].title in after.message
+    liked = session.feedback(ids[0], liked=True)
+    assert ids[0] in session.state.liked and [i.item.id for i in liked.items] == ids
+    later = session.send("more like that")
+    assert gone not in {i.item.id for i in later.items}
+
+
+def test_known_user_gets_a_cached_profile_used_in_prompts(rec, tmp_path):
+    from recchat.profile import ProfileStore
+
+    backend = FakeBackend(favourite="1994")
+    rec.profiles = ProfileStore(tmp_path, rec.catalog, _interactions(rec), backend=backend, kind="movie")
+    try:
+        profile = rec.profile("1")
+        assert profile.summary_source == "llm" and profile.summary == "Loves tense crime stories. Watches mostly recent films."
+        assert profile.top_genres and any(f.startswith("Favourite genres") for f in profile.facts)
+        calls = len(backend.invocations)
+        assert rec.profile("1").key == profile.key and len(backend.invocations) == calls  # cached
+        session = rec.chat(user_id="1", reranker=Reranker(backend, "listwise", kind="movie"))
+        session.send("something funny")
+        assert any("<profile>Loves tense crime stories" in prefix for prefix, _ in backend.prompts)
+    finally:
+        rec.profiles = None
+
+
+def _interactions(rec):
+    from recchat.types import Interaction
+
+    return [Interaction(u, i, r, float(n)) for u, pairs in rec.user_histories.items() for n, (i, r) in enumerate(pairs)]

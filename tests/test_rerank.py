@@ -47,15 +47,23 @@ class FakeBackend:
                 out.append({label: (-0.1 if label == best else -5.0) for label in labels})
         return out
 
-    def generate(self, prompts, *, max_tokens, regex=None):
+    extraction = '{"liked": [], "disliked": [], "genres": [], "avoid_genres": [], "year_min": null, "year_max": null}'
+
+    def generate(self, prompts, *, max_tokens, regex=None, json_schema=None):
         if self.fail:
             raise LLMError("server unreachable")
         record(self, Invocation(self.name, "generate", len(prompts), 10, 0, 0.01))
+        if json_schema is not None:
+            return [self.extraction for _ in prompts]
+        if "why they may enjoy" in prompts[0]:
+            return ["It has the same tense mood as the films you liked. And more."] * len(prompts)
+        if "describe this user's taste" in prompts[0]:
+            return ["Loves tense crime stories. Watches mostly recent films."] * len(prompts)
         return ["C > A > C > Z"]  # a duplicate, an unknown label, missing labels
 
 
 def test_shipped_templates_load_and_declare_their_fields():
-    for name in ("pointwise", "listwise", "permutation", "explain", "extract"):
+    for name in ("pointwise", "listwise", "permutation", "explain", "extract", "profile"):
         t = load_template(name)
         assert t.requires or t.suffix_requires
     with pytest.raises(TemplateError, match="uses undeclared fields: secret"):

@@ -73,3 +73,33 @@ def test_fuzzy_matching_does_not_swallow_the_next_word(resolver, movielens):
 def test_plain_words_are_not_titles(resolver):
     u = understand("I want something to watch tonight with my family", resolver, GENRES)
     assert u.titles == [] and u.genres == ["Children's"]
+
+
+def test_llm_extraction_is_validated_and_mapped_onto_the_catalog(resolver, movielens):
+    from recchat.understand import ExtractionError, parse_extraction
+
+    got = parse_extraction('Sure! {"liked": ["pulp fiction", "No Such Film 3000"], "disliked": [], '
+                           '"genres": ["comedies", "Jazz"], "avoid_genres": ["horror"], "year_min": 1990, '
+                           '"year_max": null} hope that helps', resolver, GENRES)
+    assert [title(movielens, i) for i in got.liked] == ["Pulp Fiction"]   # the unknown title is dropped
+    assert got.genres == ["Comedy"] and got.avoid_genres == ["Horror"] and got.year_min == 1990
+    for bad, why in [("no json here", "no JSON object"), ('{"liked": "Heat"}', "not a list of strings"),
+                     ('{"liked": [], "year_min": 12}', "plausible year"), ('{"mood": "sad"}', "unexpected key"),
+                     ('{"liked": [,]}', "not valid JSON")]:
+        with pytest.raises(ExtractionError, match=why):
+            parse_extraction(bad, resolver, GENRES)
+
+
+def test_merge_adds_what_the_rules_missed_and_the_rules_win_conflicts(resolver, movielens):
+    from recchat.understand import Understanding, merge
+
+    rules = understand("I loved Heat, no horror, something from the 80s", resolver, GENRES)
+    heat = rules.liked[0]
+    pulp = resolver.resolve("Pulp Fiction")
+    llm = Understanding(liked=[pulp], disliked=[heat], genres=["Horror", "Thriller"], year_min=1970, year_max=1975)
+    merged = merge(rules, llm)
+    assert merged.liked == [heat, pulp] and merged.disliked == []     # Heat stays liked
+    assert merged.genres == ["Thriller"] and merged.avoid_genres == ["Horror"]
+    assert (merged.year_min, merged.year_max) == (1980, 1989) and merged.llm == "used"
+    assert merge(rules, Understanding()).llm == "nothing new"
+    assert rules.liked == [heat]  # the rules' own reading is not modified

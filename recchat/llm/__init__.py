@@ -6,8 +6,9 @@ prompt). A backend answers two questions about that shape:
 
 - ``label_logprobs(prefix, suffixes, labels)``: for each suffix, the log-probability of each
   label ("Yes"/"No", or "A".."T") as the first token of the answer;
-- ``generate(prompts, max_tokens, regex=...)``: free text, constrained to a regular expression
-  where the backend can.
+- ``generate(prompts, max_tokens, regex=..., json_schema=...)``: free text, constrained to a
+  regular expression or a JSON schema where the backend can (vLLM and vLLM servers); elsewhere
+  the caller validates what comes back.
 
 Prefix and suffix are message *content*: each backend wraps them in its model's chat format.
 Every call is recorded as an :class:`~recchat.types.Invocation` (tokens, cached tokens, latency,
@@ -67,7 +68,8 @@ class LLMBackend(Protocol):
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]: ...
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]: ...
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
+                 json_schema: dict[str, Any] | None = None) -> list[str]: ...
 
 
 class ChatFormat:
@@ -124,13 +126,20 @@ def has_cuda() -> bool:
 
 
 def load_backend(name: str = "auto", model: str | Path | None = None, **options: Any) -> LLMBackend:
-    """The factory: ``load_backend("vllm")``, ``load_backend("openai", base_url=...)``.
+    """The factory: ``load_backend("vllm")``, ``load_backend("openai", base_url=...)``, or the name
+    of an installed ``recchat.llm_backends`` plugin (see recchat.plugins).
 
     ``model`` is a local model folder (default: the SmolLM2 asset) or, for ``openai``, the served
     model's name (default: the first model the server lists).
     """
     if name not in BACKENDS:
-        raise LLMError(f"unknown backend '{name}'; choose from {', '.join(BACKENDS)}")
+        from recchat.plugins import available, create
+
+        if name in available("llm_backends"):
+            return create("llm_backends", name, model=model, required=("label_logprobs", "generate"), **options)
+        plugins = ", ".join(sorted(available("llm_backends")))
+        raise LLMError(f"unknown backend '{name}'; choose from {', '.join(BACKENDS)}"
+                       + (f" or the installed plugins: {plugins}" if plugins else ""))
     if name == "auto":
         name = "vllm" if has_cuda() else "transformers"
     if name == "openai":

@@ -111,9 +111,12 @@ class OpenAIBackend:
         self._record("label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results))
         return results
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
+                 json_schema: dict[str, Any] | None = None) -> list[str]:
         started = time.perf_counter()
-        extra = {"extra_body": {"structured_outputs": {"regex": regex}}} if regex else {}
+        # vLLM's server extension; other servers ignore unknown body fields, and callers validate.
+        constraint = {"regex": regex} if regex else {"json": json_schema} if json_schema else None
+        extra = {"extra_body": {"structured_outputs": constraint}} if constraint else {}
         replies = self._chat_all(list(prompts), max_tokens=max_tokens, **extra)
         texts = [r.choices[0].message.content or "" for r in replies]
         self._record("generate", replies, started, " | ".join(texts))

@@ -36,6 +36,7 @@ class TransformersBackend:
         self.chat = ChatFormat(self.tokenizer)
         self.invocations: list[Invocation] = []
         self.model_dir = Path(model_dir)
+        self.model_name = self.model_dir.name
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
@@ -100,7 +101,8 @@ class TransformersBackend:
             out.append({label: float(lp[j]) for j, label in enumerate(labels)})
         return out
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
+                 json_schema: dict[str, Any] | None = None) -> list[str]:
         # transformers has no grammar-constrained decoding here: the caller validates and repairs.
         import torch
 

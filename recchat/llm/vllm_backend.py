@@ -39,6 +39,7 @@ class VLLMBackend:
                        gpu_memory_utilization=gpu_memory_utilization or (0.5 if gpu else 0.3),
                        **engine_options)
         self.chat = ChatFormat(self.llm.get_tokenizer())
+        self.model_name = Path(model_dir).name
         self.invocations: list[Invocation] = []
 
     def _record(self, kind: str, outputs: list[Any], started: float, text: str) -> None:
@@ -61,13 +62,15 @@ class VLLMBackend:
         self._record("label_logprobs", outputs, started, "; ".join(max(r, key=r.get) for r in results))
         return results
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
+                 json_schema: dict[str, Any] | None = None) -> list[str]:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         started = time.perf_counter()
-        params = SamplingParams(max_tokens=max_tokens, temperature=0.0,
-                                structured_outputs=StructuredOutputsParams(regex=regex) if regex else None)
+        constraint = StructuredOutputsParams(regex=regex) if regex else \
+            StructuredOutputsParams(json=json_schema) if json_schema else None
+        params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=constraint)
         outputs = self.llm.generate([self.chat.render(p) for p in prompts], params, use_tqdm=False)
         texts = [o.outputs[0].text for o in outputs]
         self._record("generate", outputs, started, " | ".join(texts))

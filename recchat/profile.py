@@ -1,0 +1,207 @@
+"""User profiles: what a user's history says about their taste.
+
+    store = ProfileStore(folder, catalog, interactions, backend=load_backend("transformers"))
+    profile = store.get("196")          # cached; rebuilt only when the user's history changes
+    print(profile.markdown())
+
+A profile has rule-based facts (favourite genres against the catalog-wide base rate, eras,
+rating tendency, what they watched lately, favourites) and a two-sentence summary written by the
+LLM from those facts. Without an LLM, or when its answer is unusable, the summary is written
+from the facts by a template and says so. Profiles are kept as JSON files, one per user, keyed
+by a hash of the user's history and of what wrote the summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from recchat.catalog import Catalog
+from recchat.types import Interaction
+
+
+@dataclass
+class Profile:
+    user: str
+    facts: list[str]
+    top_genres: list[str]
+    favourites: list[str]                  # item ids, best rated and most recent first
+    summary: str
+    summary_source: str                    # "llm" or "template"
+    key: str                               # history hash + summariser: the cache key
+    notes: list[str] = field(default_factory=list)
+
+    def prompt_text(self) -> str:
+        """What prompts get: the summary and the favourite genres, in one line."""
+        genres = f" Favourite genres: {', '.join(self.top_genres)}." if self.top_genres else ""
+        return (self.summary + genres).strip()
+
+    def markdown(self, catalog: Catalog | None = None) -> str:
+        lines = [f"**User {self.user}**: {self.summary}"
+                 + ("" if self.summary_source == "llm" else " *(summary from the facts; no LLM summary)*"), ""]
+        lines += [f"- {f}" for f in self.facts]
+        if catalog is not None and self.favourites:
+            lines.append("- Favourites: " + "; ".join(catalog[i].title for i in self.favourites if i in catalog))
+        return "\n".join(lines)
+
+
+def history_key(events: Sequence[Interaction], summariser: str) -> str:
+    digest = hashlib.sha256(summariser.encode())
+    for e in events:
+        digest.update(f"{e.item}\x1f{e.rating}\x1f{e.timestamp}\x1e".encode())
+    return digest.hexdigest()[:20]
+
+
+def _share(counter: Counter, total: int) -> dict[str, float]:
+    return {k: v / total for k, v in counter.items()} if total else {}
+
+
+def profile_facts(events: Sequence[Interaction], catalog: Catalog,
+                  base_genres: dict[str, float], base_rating: float | None) -> tuple[list[str], list[str], list[str]]:
+    """(facts, top genres, favourite ids) from one user's events, oldest first."""
+    items = [catalog[e.item] for e in events if e.item in catalog]
+    facts: list[str] = []
+    times = [e.timestamp for e in events if e.timestamp]
+    span = ""
+    if times:
+        first, last = (datetime.fromtimestamp(t, timezone.utc) for t in (min(times), max(times)))
+        span = f" from {first:%b %Y} to {last:%b %Y}"
+    facts.append(f"{len(events)} ratings{span}.")
+
+    genres = Counter(g for it in items for g in it.fields.get("genres", []))
+    share = _share(genres, len(items))
+    lift = sorted(((share[g] - base_genres.get(g, 0.0), g) for g in share), reverse=True)
+    top = [g for d, g in lift if d > 0.02 and share[g] >= 0.1][:3]
+    if top:
+        facts.append("Favourite genres: " + ", ".join(
+            f"{g} ({share[g]:.0%} of their ratings vs {base_genres.get(g, 0):.0%} overall)" for g in top) + ".")
+    rare = [g for d, g in sorted(lift) if base_genres.get(g, 0) >= 0.05 and share.get(g, 0) < base_genres[g] / 2][:2]
+    if rare:
+        facts.append("Rarely watches: " + ", ".join(rare) + ".")
+
+    years = [it.fields["year"] for it in items if isinstance(it.fields.get("year"), int)]
+    if years:
+        decades = Counter(y // 10 * 10 for y in years)
+        decade, count = decades.most_common(1)[0]
+        facts.append(f"Mostly {decade}s releases ({count / len(years):.0%}); median year {int(statistics.median(years))}.")
+
+    ratings = [e.rating for e in events if e.rating is not None]
+    if ratings and base_rating is not None:
+        mean = statistics.fmean(ratings)
+        high = sum(r >= 4 for r in ratings) / len(ratings)
+        tendency = "generously" if mean >= base_rating + 0.3 else "strictly" if mean <= base_rating - 0.3 else "about average"
+        facts.append(f"Rates {tendency}: mean {mean:.1f} vs {base_rating:.1f} across all users; "
+                     f"{high:.0%} of ratings are 4 or 5.")
+
+    recent = items[-10:]
+    recent_genres = Counter(g for it in recent for g in it.fields.get("genres", []))
+    if recent_genres and len(items) > 10:
+        facts.append("Lately (last 10): mostly " + " and ".join(g for g, _ in recent_genres.most_common(2)) + ".")
+
+    best = max(ratings, default=None)
+    ranked = [e.item for e in reversed(events) if e.item in catalog and (best is None or e.rating == best)]
+    return facts, top, ranked[:5]
+
+
+def template_summary(top: list[str], facts: list[str]) -> str:
+    era = next((f.split(";")[0].replace("Mostly ", "") for f in facts if f.startswith("Mostly ")), "")
+    likes = " and ".join(g.lower() for g in top[:2]) or "a bit of everything"
+    tendency = next((f.split(":")[0].lower() for f in facts if f.startswith("Rates ")), "")
+    text = f"Enjoys {likes}" + (f", mostly {era}" if era else "") + "."
+    return text + (f" {tendency[0].upper() + tendency[1:]}." if tendency else "")
+
+
+def clean_summary(text: str) -> str | None:
+    """Two sentences at most, plain text, of a sensible length; None when the answer is unusable."""
+    text = " ".join(text.replace("\n", " ").split()).strip(" \"'")
+    if "<" in text or ">" in text or "{" in text:
+        return None
+    sentences = [s.strip() for s in text.replace("!", ".").split(".") if s.strip()]
+    if not sentences:
+        return None
+    text = ". ".join(sentences[:2]) + "."
+    return text if 20 <= len(text) <= 400 and sum(ch.isalpha() for ch in text) > 15 else None
+
+
+class ProfileStore:
+    """Builds, caches and returns profiles for the users of one interaction log."""
+
+    def __init__(self, folder: Path | str, catalog: Catalog, interactions: Iterable[Interaction], *,
+                 backend: Any = None, kind: str = "item"):
+        self.folder, self.catalog, self.backend, self.kind = Path(folder), catalog, backend, kind
+        self.events: dict[str, list[tuple[float, int, Interaction]]] = {}
+        genre_counts: Counter = Counter()
+        total, ratings = 0, []
+        for n, e in enumerate(interactions):
+            self.events.setdefault(e.user, []).append((e.timestamp or 0.0, n, e))
+            if e.item in catalog:
+                genre_counts.update(catalog[e.item].fields.get("genres", []))
+                total += 1
+            if e.rating is not None:
+                ratings.append(e.rating)
+        self.base_genres = _share(genre_counts, total)
+        self.base_rating = statistics.fmean(ratings) if ratings else None
+
+    @property
+    def summariser(self) -> str:
+        if self.backend is None:
+            return "template"
+        return f"llm:{getattr(self.backend, 'name', 'llm')}:{getattr(self.backend, 'model_name', '')}"
+
+    def users(self) -> list[str]:
+        return list(self.events)
+
+    def history(self, user: str) -> list[Interaction]:
+        if user not in self.events:
+            raise KeyError(f"user '{user}' is not in the interaction log")
+        return [e for _, _, e in sorted(self.events[user], key=lambda t: t[:2])]
+
+    def _path(self, user: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in user)
+        return self.folder / f"{safe}.json"
+
+    def get(self, user: str, *, refresh: bool = False) -> Profile:
+        """The cached profile, or a new one when the history or the summariser changed."""
+        events = self.history(user)
+        key = history_key(events, self.summariser)
+        path = self._path(user)
+        if path.is_file() and not refresh:
+            try:
+                cached = Profile(**json.loads(path.read_text()))
+                if cached.key == key:
+                    return cached
+            except (ValueError, TypeError):
+                pass  # a damaged cache file is rebuilt, never trusted
+        profile = self.build(user, events, key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(asdict(profile), indent=1))
+        tmp.replace(path)
+        return profile
+
+    def build(self, user: str, events: Sequence[Interaction], key: str) -> Profile:
+        facts, top, favourites = profile_facts(events, self.catalog, self.base_genres, self.base_rating)
+        summary, source, notes = template_summary(top, facts), "template", []
+        if self.backend is not None:
+            from recchat.templates import load_template
+
+            template = load_template("profile")
+            prompt = template.prefix(facts=facts, favourites=[{"text": self.catalog[i].text or self.catalog[i].title}
+                                                              for i in favourites], kind=self.kind) + template.suffix()
+            try:
+                written = clean_summary(self.backend.generate([prompt], max_tokens=64)[0])
+            except Exception as exc:  # the LLM is optional here: the facts stand on their own
+                written, notes = None, [f"LLM summary failed ({type(exc).__name__}: {exc})"]
+            if written:
+                summary, source = written, "llm"
+            elif not notes:
+                notes = ["the LLM's summary was unusable; written from the facts instead"]
+        return Profile(user, facts, top, favourites, summary, source, key, notes)
