@@ -451,18 +451,114 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_movielens(path: Path | None = None, url: str | None = None) -> None:
+    """What the chat app needs on a fresh machine, each step only when missing: the assets, the
+    MovieLens Chroma index and the trained scorer (with progress bars)."""
+    from recchat import assets
+    from recchat.catalog import load_movielens_100k
+    from recchat.index import ItemIndex
+
+    for asset in assets.ASSETS.values():
+        assets.fetch(asset)
+    data = load_movielens_100k()
+    index = ItemIndex("movielens-100k-items", path=path, url=url)
+    print(f"{index.name}: {index.build(data.catalog).summary()}")  # incremental: a no-op when current
+    if not _default_checkpoint("movielens-100k").is_file():
+        print("No trained scorer yet: training it on MovieLens-100K (about 1-2 minutes on 2 cores).")
+        argv = ["train"] + (["--path", str(path)] if path else []) + (["--url", url] if url else [])
+        cmd_train(build_parser().parse_args(argv))
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start the Gradio chat app (ui/app.py in the repository) on 127.0.0.1."""
+    """Start the Gradio chat app (ui/app.py in the repository) on 127.0.0.1, sharing off.
+
+    On MovieLens-100K it first fetches the assets, builds the index and trains the scorer if any
+    of them is missing (--no-setup skips that)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "ui" / "app.py"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the app ships with the repository checkout (ui/app.py); "
                                 "run recchat from a clone installed with pip install -e")
+    if not args.no_setup:
+        prepare_movielens()
     spec = importlib.util.spec_from_file_location("recchat_ui_app", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main(["--host", args.host, "--port", str(args.port), "--backend", args.backend])
+    argv = ["--host", args.host, "--port", str(args.port), "--backend", args.backend]
+    module.main(argv + (["--auth", args.auth] if args.auth else []))
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Print a user's taste profile, or build every user's (--all); cached per history."""
+    from tqdm import tqdm
+
+    from recchat.assets import home
+    from recchat.profile import ProfileStore
+
+    catalog, log, name = _load_dataset(args)
+    backend = None
+    if args.backend != "none":
+        from recchat.llm import load_backend
+
+        backend = load_backend(args.backend, args.model)
+    store = ProfileStore(args.cache or home() / "profiles" / name, catalog, log, backend=backend, kind=_kind(name))
+    if args.all:
+        users = store.users()[: args.limit] if args.limit else store.users()
+        sources: dict[str, int] = {}
+        for user in tqdm(users, desc="profiles", unit="user"):
+            profile = store.get(user, refresh=args.refresh)
+            sources[profile.summary_source] = sources.get(profile.summary_source, 0) + 1
+        print(f"{len(users)} profiles in {store.folder} (summaries: "
+              + ", ".join(f"{v} {k}" for k, v in sorted(sources.items())) + ")")
+        return 0
+    if not args.user:
+        raise ValueError("give a USER_ID, or --all to build every user's profile")
+    try:
+        profile = store.get(args.user, refresh=args.refresh)
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}; user ids look like: {', '.join(store.users()[:5])}") from None
+    if args.json:
+        import dataclasses
+
+        print(json.dumps(dataclasses.asdict(profile), indent=1))
+    else:
+        print(profile.markdown(catalog).replace("**", ""))
+        for note in profile.notes:
+            print(f"note: {note}")
+    return 0
+
+
+def cmd_eval_chat(args: argparse.Namespace) -> int:
+    """Simulated users (see recchat.simulate): success within 5 turns, turns, Recall@10 per turn."""
+    from recchat.assets import home
+    from recchat.catalog import load_movielens_100k
+    from recchat.evaluate import leave_one_out
+    from recchat.profile import ProfileStore
+    from recchat.recommender import Recommender, RecommenderConfig
+    from recchat.simulate import held_out_log, markdown, run
+
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if args.backend == "none":
+        systems = [s for s in systems if s != "pipeline"]
+    base = Recommender.from_config(RecommenderConfig(backend=args.backend, mode=args.mode, alpha=args.alpha,
+                                                     scorer=str(args.scorer) if args.scorer else None))
+    data = load_movielens_100k()
+    split = leave_one_out(data.interactions, data.catalog)
+    log = held_out_log(split)
+    # The simulation's users must not be known with their targets: histories and profiles come
+    # from the log without each user's last item.
+    profiles = ProfileStore(home() / "profiles" / "movielens-100k-heldout", data.catalog, log,
+                            backend=base.backend, kind="movie")
+    rec = Recommender(base.catalog, base.index, base.scorer, base.reranker, base.blend, interactions=log,
+                      pool=base.pool, profiles=profiles, kind="movie")
+    folder, rows = run(rec, split, users=args.users, seed=args.seed, systems=systems, out=args.out,
+                       paraphrase=args.paraphrase,
+                       config={"dataset": "movielens-100k", "backend": args.backend, "mode": args.mode,
+                               "alpha": rec.blend.alpha, "norm": rec.blend.norm})
+    print(markdown(rows))
+    print(f"\nrun folder: {folder} (results.md, results.json, chart.png, conversations.jsonl)")
     return 0
 
 
@@ -512,11 +608,44 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--url", help="a Chroma server instead, e.g. http://127.0.0.1:8000")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("ui", help="start the Gradio chat app (early version)", description=cmd_ui.__doc__)
+    p = sub.add_parser("ui", help="start the Gradio chat app (sets up what is missing first)",
+                       description=cmd_ui.__doc__)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
     p.add_argument("--port", type=int, default=7860, help="port [7860]")
     p.add_argument("--backend", default="auto", help="LLM backend, or none for the scorer alone [auto]")
+    p.add_argument("--auth", help="USER:PASSWORD to require a login [$RECCHAT_UI_AUTH; none]")
+    p.add_argument("--no-setup", action="store_true", help="do not fetch, index or train anything first")
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("profile", help="a user's taste profile (facts + LLM summary), or build all",
+                       description=cmd_profile.__doc__ + " Example: recchat profile 196; recchat profile --all")
+    p.add_argument("user", nargs="?", help="user id from the interaction log")
+    p.add_argument("--all", action="store_true", help="build (or refresh) every user's profile, with progress")
+    p.add_argument("--limit", type=int, help="with --all: the first N users only")
+    p.add_argument("--refresh", action="store_true", help="rebuild even if the cached profile is current")
+    p.add_argument("--json", action="store_true", help="print the profile as JSON")
+    p.add_argument("--backend", default="auto", help="LLM for the summary: auto, transformers, vllm, openai, "
+                                                    "a plugin, or none (facts only) [auto]")
+    p.add_argument("--model", help="local model folder [the SmolLM2 asset]")
+    p.add_argument("--cache", type=Path, help="profile folder [$RECCHAT_HOME/profiles/<dataset>]")
+    _add_catalog_options(p)
+    _add_interaction_options(p)
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("eval-chat", help="simulated users: success within 5 turns, Recall@10 per turn",
+                       description=(cmd_eval_chat.__doc__ or "") + " Compares Chroma text retrieval alone, "
+                       "the chat pipeline without the LLM, and the full pipeline, on MovieLens-100K test users.")
+    p.add_argument("--users", type=int, default=100, help="simulated users, sampled with --seed [100]")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed [0]")
+    p.add_argument("--systems", default="text,pipeline-no-llm,pipeline",
+                   help="comma-separated: text, pipeline-no-llm, pipeline [all three]")
+    p.add_argument("--backend", default="auto", help="LLM for the full pipeline, or none [auto]")
+    p.add_argument("--mode", default="listwise", choices=("pointwise", "listwise", "permutation"))
+    p.add_argument("--alpha", type=float, help="LLM weight in the blend [tuned, else 0.5]")
+    p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/movielens-100k-scorer.pt]")
+    p.add_argument("--paraphrase", action="store_true", help="let the LLM reword the templated messages")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where run folders go [./runs]")
+    p.set_defaults(func=cmd_eval_chat)
 
     p = sub.add_parser("doctor", help="check that the embedder, Chroma, the LLM and vLLM work here",
                        description="Runs each component for real on a tiny input and prints what it "

@@ -105,12 +105,13 @@ def test_llm_extraction_is_merged_and_an_unusable_one_leaves_the_rules(rec):
 
 
 def test_llm_reasons_stream_after_the_list_and_fall_back_to_templates(rec):
-    session = rec.chat()
+    session = rec.chat(explain_top=4)
     reply = session.send("I loved Heat, a crime film", explain=False)
     assert all(i.reason_source == "template" for i in reply.items)
     changed = list(session.explain(reply))
-    assert changed == list(range(len(reply.items)))
-    assert all(i.reason_source == "llm" and i.reason.startswith("It has the same tense mood") for i in reply.items)
+    assert changed == [0, 1, 2, 3]
+    assert all(i.reason_source == "llm" and i.reason.startswith("It has the same tense crime mood") for i in reply.items[:4])
+    assert all(i.reason_source == "template" for i in reply.items[4:])
     assert reply.items[0].reason.count(".") == 1 and "explain" in reply.timings  # the first sentence only
     broken = rec.chat(reranker=Reranker(FakeBackend(fail=True), "listwise"))
     reply = broken.send("I loved Heat, a crime film")
@@ -156,3 +157,16 @@ def _interactions(rec):
     from recchat.types import Interaction
 
     return [Interaction(u, i, r, float(n)) for u, pairs in rec.user_histories.items() for n, (i, r) in enumerate(pairs)]
+
+
+def test_reason_validation():
+    from recchat.explain import clean_reason
+
+    grounds = ["Crime", "Drama", "Heat"]
+    assert clean_reason("You will love its gritty crime story, like Heat. More text", "The Godfather", grounds) == \
+        "You will love its gritty crime story, like Heat."
+    assert clean_reason("The Godfather (1972).", "The Godfather (1972)", grounds) is None       # only the title
+    assert clean_reason("I'm glad you enjoyed the item, it is a crime film.", "X", grounds) is None  # off-task talk
+    assert clean_reason("You may enjoy its crime story and its cast of", "X", grounds) is None   # cut off
+    assert clean_reason("A lovely sunny picnic with friends in the park.", "X", grounds) is None  # ungrounded
+    assert clean_reason("<|im_start|> crime crime crime crime.", "X", grounds) is None

@@ -25,6 +25,7 @@ class FakeBackend:
     """Prefers candidates whose text contains ``favourite``; counts calls; can be told to fail."""
 
     name = "fake"
+    structured_outputs = True
 
     def __init__(self, favourite: str = "Film 3", fail: bool = False, always: str | None = None):
         self.favourite, self.fail, self.always = favourite, fail, always
@@ -55,8 +56,8 @@ class FakeBackend:
         record(self, Invocation(self.name, "generate", len(prompts), 10, 0, 0.01))
         if json_schema is not None:
             return [self.extraction for _ in prompts]
-        if "why they may enjoy" in prompts[0]:
-            return ["It has the same tense mood as the films you liked. And more."] * len(prompts)
+        if "why I would enjoy" in prompts[0]:
+            return ["It has the same tense crime mood as the films you liked. And more."] * len(prompts)
         if "describe this user's taste" in prompts[0]:
             return ["Loves tense crime stories. Watches mostly recent films."] * len(prompts)
         return ["C > A > C > Z"]  # a duplicate, an unknown label, missing labels

@@ -113,7 +113,7 @@ def test_in_a_real_browser_send_see_cards_dislike_one_and_see_it_replaced(app_ur
             assert cards.count() >= 5
             expect(page.locator("#chat")).to_contain_text("noted that you like Heat", timeout=30_000)
             # The streamed LLM reasons replace the template ones.
-            expect(page.locator("#card-text-0")).to_contain_text("same tense mood", timeout=30_000)
+            expect(page.locator("#card-text-0")).to_contain_text("same tense crime mood", timeout=30_000)
             title = page.locator("#card-text-2 strong").first.inner_text()
             page.locator("#dislike-2").click()
             expect(page.locator("#card-text-2 strong").first).not_to_have_text(title, timeout=30_000)

@@ -98,7 +98,7 @@ class AppState:
         session.blend = BlendConfig(float(alpha), self.rec.blend.norm) if alpha is not None else None
         session.k = int(settings.get("k") or session.k)
         session.explain_with_llm = bool(settings.get("explain", True))
-        session.understand_with_llm = bool(settings.get("understand", True))
+        session.understand_with_llm = settings.get("understand")
 
     def api_session(self, key: str) -> Any:
         if key not in self.api_sessions:
@@ -228,7 +228,9 @@ def build_app(recommender: Any) -> Any:
                                       info="tuned on validation by recchat tune-blend; 0 = scorer only")
                     k = gr.Slider(5, MAX_CARDS, value=MAX_CARDS, step=1, label="k (items shown)")
                     explain = gr.Checkbox(True, label="LLM-written reasons")
-                    understand = gr.Checkbox(True, label="LLM reads messages too (rules always do)")
+                    understand = gr.Checkbox(bool(getattr(recommender.backend, "structured_outputs", False)),
+                                             label="LLM reads messages too (rules always do)",
+                                             info="on by default where decoding is schema-constrained (vLLM)")
 
         inputs = [box, chatbot, session, user, backend, mode, alpha, k, explain, understand]
         outputs = [chatbot, session, box, *card_parts]

@@ -19,6 +19,7 @@ from recchat.types import Invocation
 
 class OpenAIBackend:
     name = "openai"
+    structured_outputs = True  # JSON-schema / regex constrained decoding
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", model: str | None = None, *,
                  api_key: str = "EMPTY", concurrency: int = 8, timeout: float = 60.0, retries: int = 2,

@@ -22,6 +22,7 @@ from recchat.types import Invocation
 
 class VLLMBackend:
     name = "vllm"
+    structured_outputs = True  # JSON-schema / regex constrained decoding
 
     def __init__(self, model_dir: Path, *, max_model_len: int = 4096, gpu_memory_utilization: float | None = None,
                  kv_cache_gib: int = 1, seed: int = 0, **engine_options: Any):
