@@ -133,7 +133,9 @@ class TitleResolver:
                         and chunk[-1] not in _STOP and chunk[-1] not in ("no", "not"):
                     close = difflib.get_close_matches(phrase, self.norms, n=1, cutoff=self.cutoff)
                     item_id = self.by_norm[close[0]][0] if close else None
-                ordinary = all(w in _STOP for w in chunk)
+                # Everyday words and genre words ("kids", "crime") name a film only when the user
+                # writes them as a title.
+                ordinary = all(w in _STOP or w in GENRE_SYNONYMS or w.rstrip("s") in GENRE_SYNONYMS for w in chunk)
                 if item_id is not None and ordinary and not _written_as_title(message, chunk):
                     item_id = None
                 if item_id is not None:
@@ -162,8 +164,13 @@ def understand(message: str, resolver: TitleResolver, genres: Iterable[str], *, 
     out = Understanding(wish=message.strip())
     vocabulary = list(genres)
 
-    for genre, pos in _genres_in(text, vocabulary):
-        before = text[max(0, pos - 25):pos]
+    titles = resolver.find(message)
+    words = normalize_title("x " + message).split()[1:]
+    in_titles = {n for _, start, end in titles for n in range(start, end)}
+    # Genre words inside a title are not wishes: "Star Wars" asks for no war film.
+    genre_text = " " + " ".join(w for n, w in enumerate(words) if n not in in_titles) + " "
+    for genre, pos in _genres_in(genre_text, vocabulary):
+        before = genre_text[max(0, pos - 25):pos]
         negated = re.search(rf"\b{_NEGATION}\b[\w\s']*$", before) and not re.search(r"\b(but|and)\b", before.split("no")[-1])
         bucket = out.avoid_genres if negated else out.genres
         if genre not in bucket:
@@ -200,8 +207,7 @@ def understand(message: str, resolver: TitleResolver, genres: Iterable[str], *, 
         if re.search(rf"\bthe {word}( one)?\b", text):
             out.refers_to.append(position)
 
-    words = normalize_title("x " + message).split()[1:]
-    for item_id, start, _ in resolver.find(message):
+    for item_id, start, _ in titles:
         out.titles.append(item_id)
         before = " ".join(words[max(0, start - 4):start])
         target = out.disliked if re.search(rf"\b{_NEGATION}\b", before) else out.liked

@@ -103,3 +103,9 @@ def test_merge_adds_what_the_rules_missed_and_the_rules_win_conflicts(resolver, 
     assert (merged.year_min, merged.year_max) == (1980, 1989) and merged.llm == "used"
     assert merge(rules, Understanding()).llm == "nothing new"
     assert rules.liked == [heat]  # the rules' own reading is not modified
+
+
+def test_genre_words_inside_titles_are_not_wishes(resolver, movielens):
+    u = understand("I liked Star Wars and The Crying Game. Something funny, no sci-fi", resolver, GENRES)
+    assert u.genres == ["Comedy"] and u.avoid_genres == ["Sci-Fi"]
+    assert {title(movielens, i) for i in u.liked} == {"Star Wars", "The Crying Game"}
