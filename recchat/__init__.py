@@ -3,6 +3,14 @@
 Items are retrieved from a Chroma vector store, scored by a trained embedding model, reranked by
 a locally served LLM and explained. This package is usable as a library::
 
+    from recchat import Recommender
+
+    rec = Recommender.from_config()                  # MovieLens-100K assets and defaults
+    print(rec.recommend("196", k=5).ids())
+    reply = rec.chat().send("I loved Heat, something like it but older")
+
+or stage by stage::
+
     from recchat import load_movielens_100k, ItemIndex
 
     data = load_movielens_100k()                     # after: recchat assets fetch movielens-100k
@@ -60,6 +68,13 @@ _EXPORTS = {
     "BlendConfig": "recchat.blend",
     "rerank_and_blend": "recchat.blend",
     "rerank_file": "recchat.batch",
+    "Recommender": "recchat.recommender",
+    "RecommenderConfig": "recchat.recommender",
+    "ChatSession": "recchat.chat",
+    "Reply": "recchat.chat",
+    "Profile": "recchat.profile",
+    "ProfileStore": "recchat.profile",
+    "PluginError": "recchat.plugins",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -78,6 +93,10 @@ if TYPE_CHECKING:
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever
     from recchat.scorer import CheckpointError, Scorer, ScorerConfig
     from recchat.types import Candidate, Interaction, Invocation, Item, Ranking
+    from recchat.recommender import Recommender, RecommenderConfig
+    from recchat.chat import ChatSession, Reply
+    from recchat.profile import Profile, ProfileStore
+    from recchat.plugins import PluginError
 
 
 def __getattr__(name: str) -> Any:

@@ -123,8 +123,9 @@ def _default_checkpoint(name: str) -> Path:
 
 def _add_llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM reranker")
-    g.add_argument("--backend", default="auto", choices=("auto", "transformers", "vllm", "openai"),
-                   help="auto: vLLM on a GPU, transformers otherwise [auto]")
+    g.add_argument("--backend", default="auto",
+                   help="auto (vLLM on a GPU, transformers otherwise), transformers, vllm, openai, or an "
+                        "installed recchat.llm_backends plugin [auto]")
     g.add_argument("--model", help="local model folder (default: the SmolLM2 asset), or the served "
                                    "model name for --backend openai (default: the server's first)")
     g.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible server [%(default)s]")
@@ -781,12 +782,13 @@ def main(argv: list[str] | None = None) -> int:
     from recchat.catalog import DataError
     from recchat.index import ItemIndexError
     from recchat.llm import LLMError
+    from recchat.plugins import PluginError
     from recchat.scorer import CheckpointError
     from recchat.templates import TemplateError
 
     try:
         return args.func(args)
-    except (AssetError, DataError, ItemIndexError, CheckpointError, LLMError, TemplateError,
+    except (AssetError, DataError, ItemIndexError, CheckpointError, LLMError, TemplateError, PluginError,
             FileNotFoundError, ValueError) as exc:
         print(f"recchat: error: {exc}", file=sys.stderr)
         return 2

@@ -268,6 +268,9 @@ class Recommender:
         ranking = self.rerank(history, pool, query=query, ratings=ratings, profile=profile_text or None,
                               reranker=reranker, blend=blend)
         ranking.candidates = ranking.candidates[:k]
+        if self.scorer is None and ranking.degraded:
+            ranking.notes = [n.replace("ranked by the trained scorer only", "ranked by text similarity (no trained "
+                                       "scorer found: run recchat train)") for n in ranking.notes]
         ranking.timings = {"retrieve": retrieved - started, "score": scored - retrieved,
                            "rerank": time.perf_counter() - scored}
         return ranking

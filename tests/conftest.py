@@ -97,3 +97,24 @@ def chroma_server(tmp_path_factory):
     cmd = [str(exe), "run", "--path", str(folder / "data"), "--host", "127.0.0.1", "--port", str(port)]
     with serve(cmd, f"http://127.0.0.1:{port}/api/v2/heartbeat", folder / "server.log", 60):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def rec(movielens, embedder, tmp_path_factory):
+    """A Recommender on MovieLens: a real index, a small trained scorer, the fake LLM of test_rerank."""
+    from test_rerank import FakeBackend
+
+    from recchat.evaluate import leave_one_out
+    from recchat.index import ItemIndex
+    from recchat.recommender import Recommender
+    from recchat.rerank import Reranker
+    from recchat.retrieve import item_text_vectors
+    from recchat.scorer import ScorerConfig, train
+
+    index = ItemIndex("chat-items", path=tmp_path_factory.mktemp("chat-index"), embedder=embedder)
+    index.build(movielens.catalog, progress=False)
+    split = leave_one_out(movielens.interactions, movielens.catalog)
+    scorer = train(split, item_text_vectors(movielens.catalog, index), movielens.catalog,
+                   ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2), progress=False)
+    return Recommender(movielens.catalog, index, scorer, Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
+                       interactions=movielens.interactions, kind="movie")

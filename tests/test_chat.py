@@ -5,26 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from recchat.evaluate import leave_one_out
-from recchat.index import ItemIndex, matches, parse_where
+from recchat.index import matches, parse_where
 from recchat.recommender import Recommender, RecommenderConfig
 from recchat.rerank import Reranker
-from recchat.retrieve import item_text_vectors
-from recchat.scorer import ScorerConfig, train
 from recchat.types import Item
 
 from test_rerank import FakeBackend
-
-
-@pytest.fixture(scope="module")
-def rec(movielens, embedder, tmp_path_factory):
-    index = ItemIndex("chat-items", path=tmp_path_factory.mktemp("chat-index"), embedder=embedder)
-    index.build(movielens.catalog, progress=False)
-    split = leave_one_out(movielens.interactions, movielens.catalog)
-    scorer = train(split, item_text_vectors(movielens.catalog, index), movielens.catalog,
-                   ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2), progress=False)
-    return Recommender(movielens.catalog, index, scorer, Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
-                       interactions=movielens.interactions)
 
 
 def test_local_filter_matches_chroma_semantics():
@@ -170,3 +156,19 @@ def test_reason_validation():
     assert clean_reason("You may enjoy its crime story and its cast of", "X", grounds) is None   # cut off
     assert clean_reason("A lovely sunny picnic with friends in the park.", "X", grounds) is None  # ungrounded
     assert clean_reason("<|im_start|> crime crime crime crime.", "X", grounds) is None
+
+
+def test_a_real_smollm2_session(rec, llm_dir):
+    """The chat turn end to end with the real LLM: rerank, blend and streamed reasons."""
+    from recchat.llm import load_backend
+
+    backend = load_backend("transformers", llm_dir)
+    session = rec.chat(reranker=Reranker(backend, "listwise", kind="movie"), user_id="1")
+    reply = session.send("I loved Heat, something like it but older", explain=False)
+    assert len(reply.items) == 10 and not reply.degraded and reply.items[0].candidate.scores.keys() >= {"llm", "blend"}
+    assert reply.understood.llm == "off"  # transformers decoding is unconstrained: rules only by default
+    explained = list(session.explain(reply))
+    assert backend.invocations[-1].kind == "generate" and backend.invocations[-1].prompts == 3
+    assert all(reply.items[n].reason_source == "llm" for n in explained)
+    assert all(i.reason and i.reason[-1] in ".!?" for i in reply.items)
+    assert len(explained) == 3 or any("templates" in n for n in reply.notes)  # unusable answers are reported

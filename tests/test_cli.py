@@ -24,7 +24,7 @@ def run(*args, home, check=True, timeout=300):
 
 @pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"],
                                   ["data", "check"], ["doctor"], ["demo"], ["train"], ["eval"], ["rerank"],
-                                  ["tune-blend"], ["ui"]])
+                                  ["tune-blend"], ["ui"], ["profile"], ["eval-chat"]])
 def test_help_explains_every_command(args, tmp_path):
     out = run(*args, "--help", home=tmp_path).stdout
     assert "usage: recchat" in out and len(out) > 200
@@ -82,7 +82,7 @@ def test_assets_list_shows_the_cache(tmp_path):
 
 
 def test_demo_reaches_the_sample_query(movielens, llm_dir, tmp_path):
-    """The README's run command: with the assets cached, it indexes MovieLens and answers."""
+    """The demo: with the assets cached, it indexes MovieLens and answers."""
     home = llm_dir.parent.parent.parent  # the cache that holds the fetched assets
     proc = run("demo", "--path", str(tmp_path / "index"), home=home, timeout=600)
     out = proc.stdout
@@ -128,3 +128,12 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     assert all(r["test"]["users"] == 120 for r in results["results"])
     bad = run("eval", "--methods", "popularity,magic", "--max-users", "10", home=home, check=False)
     assert bad.returncode == 2 and "unknown method(s) magic" in bad.stderr
+
+
+def test_eval_chat_writes_its_table_and_chart(movielens, llm_dir, tmp_path):
+    home = llm_dir.parent.parent.parent
+    proc = run("eval-chat", "--users", "3", "--backend", "none", "--out", str(tmp_path / "runs"), home=home, timeout=600)
+    assert "| text | 3 |" in proc.stdout and "| pipeline-no-llm | 3 |" in proc.stdout
+    assert "| pipeline |" not in proc.stdout  # needs an LLM: dropped with --backend none
+    folder = next((tmp_path / "runs").glob("eval-chat-*-s0-n3"))
+    assert (folder / "chart.png").stat().st_size > 5000 and (folder / "results.md").is_file()

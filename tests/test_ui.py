@@ -158,3 +158,21 @@ def test_the_app_lets_nothing_escape_html(recommender):
     item = Item("x", "<script>alert(1)</script>", "t", {"year": 1990, "genres": ["Drama"]})
     text = card_markdown(1, ReplyItem(Candidate(item, 1.0, "blend", {"blend": 1.0}), "<b>why</b>"))
     assert "<script>" not in text and "<b>why" not in text
+
+
+def test_recchat_ui_command_serves_the_app_behind_a_login(tmp_path, movielens):
+    """`recchat ui` as a user starts it (no LLM here, to keep it quick): 127.0.0.1, a login."""
+    from gradio_client import Client
+
+    from conftest import free_port, serve
+
+    port = free_port()
+    recchat = str(Path(sys.executable).parent / "recchat")
+    cmd = [recchat, "ui", "--no-setup", "--backend", "none", "--port", str(port), "--auth", "alice:s3cret"]
+    with serve(cmd, f"http://127.0.0.1:{port}/", tmp_path / "ui.log", 180):
+        with pytest.raises(Exception):
+            Client(f"http://127.0.0.1:{port}/", verbose=False)  # no login, no API
+        client = Client(f"http://127.0.0.1:{port}/", auth=("alice", "s3cret"), verbose=False)
+        reply = client.predict("a funny animated movie from the 90s", api_name="/chat")
+    assert len(reply["items"]) == 10 and all(1990 <= i["fields"]["year"] <= 1999 for i in reply["items"])
+    assert reply["degraded"] and "No LLM is configured" in reply["message"]

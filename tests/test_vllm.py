@@ -42,8 +42,14 @@ if __name__ == "__main__":
                             regex=permutation_regex(labels))[0]
     cands = [Candidate(catalog[i], 0.0, "scorer", {"scorer": 0.0}) for i in CANDIDATES]
     ranking = Reranker(backend, "permutation", kind="movie").rerank([catalog[i] for i in HISTORY], cands)
+    from recchat.understand import EXTRACT_SCHEMA, TitleResolver, extract_with_llm
+    genres = sorted({g for item in catalog for g in item.fields.get("genres", [])})
+    message = "I loved Heat and Casino, but no horror please. Something from the 90s."
+    understood = extract_with_llm(backend, message, TitleResolver(catalog), genres, kind="movie")
+    raw = backend.invocations[-1].output
     print("RESULT " + json.dumps({"pointwise": pointwise, "cached_second": backend.invocations[1].cached_tokens,
-                                  "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids()}))
+                                  "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids(),
+                                  "extract_raw": raw, "extract_llm": understood.llm}))
 '''
 
 
@@ -74,6 +80,10 @@ def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_d
     assert result["cached_second"] > 0
     assert re.fullmatch(r"[A-E]( > [A-E]){4}", result["perm"])  # structured output: well-formed
     assert sorted(result["ids"]) == sorted(CANDIDATES)
+    # Structured outputs with the extraction JSON schema: the answer parses and has exactly its keys.
+    extracted = json.loads(result["extract_raw"])
+    assert set(extracted) == {"liked", "disliked", "genres", "avoid_genres", "year_min", "year_max"}
+    assert result["extract_llm"] == "used"
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,112 @@
+"""Benchmark chat turns: latency by stage, and what the list-first, batched-reasons design buys.
+
+One run on MovieLens-100K with SmolLM2-135M (the asset) through transformers, the trained
+scorer and the Chroma index from $RECCHAT_HOME. Scripted conversations (the same messages every
+run; half as MovieLens users, half cold start), three turns each. For every turn:
+
+- stages: understanding, retrieval, scoring, rerank (LLM listwise + blend), template reasons,
+  LLM explanations (the top 3, batched);
+- "list": message in -> ranked list with reasons ready (what the app shows first);
+- "reply": the list plus the streamed LLM reasons (the whole reply).
+
+Baselines, in the same run on the same turns: the naive explainer (all 10 reasons, one
+generate call each) and LLM understanding forced on (free-form JSON on transformers, then the
+rules). Prints p50/p95 per stage and the ratios. Targets: list p50 <= 3 s, reply p50 <= 8 s.
+
+    bash .ci/env python bench/chat.py                 # 8 conversations x 3 turns
+    bash .ci/env python bench/chat.py --conversations 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+SCRIPTS = [
+    ["I loved Heat, something like it but older", "no horror, more crime", "not that one"],
+    ["a funny animated movie for kids", "something from the 80s", "more like the second one"],
+    ["I liked Casablanca and Vertigo", "something newer", "I've seen it"],
+    ["sci-fi with great effects, no romance", "older please", "more like the first one"],
+]
+USERS = ["196", "1", "405", "655"]
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def run_turns(rec: Any, conversations: int, mode: str) -> list[dict[str, float]]:
+    from recchat.chat import ChatSession
+
+    rows = []
+    for n in range(conversations):
+        script = SCRIPTS[n % len(SCRIPTS)]
+        user = USERS[n % len(USERS)] if n % 2 == 0 else None
+        session = ChatSession(rec, user, understand_with_llm=(mode == "llm-understanding") or None,
+                              explain_top=10 if mode == "naive-explain" else 3)
+        for message in script:
+            started = time.perf_counter()
+            reply = session.send(message, explain=False)
+            listed = time.perf_counter() - started
+            if mode == "naive-explain":
+                from recchat.explain import llm_reasons
+
+                t = time.perf_counter()
+                for item in reply.items:  # one generate call per reason: the naive way
+                    list(llm_reasons(session.backend, rec.catalog, [item.candidate], session._context(), first=1))
+                explain = time.perf_counter() - t
+            else:
+                t = time.perf_counter()
+                for _ in session.explain(reply):
+                    pass
+                explain = time.perf_counter() - t
+            rows.append({**reply.timings, "explain": explain, "list": listed, "reply": listed + explain,
+                         "llm_reasons": sum(i.reason_source == "llm" for i in reply.items)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=8)
+    parser.add_argument("--backend", default="transformers")
+    args = parser.parse_args()
+
+    import os
+
+    import torch
+
+    from recchat.recommender import Recommender
+
+    rec = Recommender.from_config({"backend": args.backend})
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cuda {torch.cuda.is_available()}; backend {args.backend}; scorer {'yes' if rec.scorer else 'no'}; "
+          f"alpha {rec.blend.alpha}")
+    run_turns(rec, 1, "default")  # warm-up: first calls load kernels and caches
+    results = {mode: run_turns(rec, args.conversations, mode)
+               for mode in ("default", "naive-explain", "llm-understanding")}
+    stages = ["understand", "retrieve", "score", "rerank", "reasons", "explain", "list", "reply"]
+    print(f"\n{args.conversations} conversations x 3 turns = {len(results['default'])} turns per mode")
+    print(f"{'mode':20s} " + " ".join(f"{s:>16s}" for s in stages) + "   (p50 / p95 seconds)")
+    for mode, rows in results.items():
+        cells = [f"{pct([r.get(s, 0.0) for r in rows], 50):7.2f}/{pct([r.get(s, 0.0) for r in rows], 95):<7.2f}"
+                 for s in stages]
+        print(f"{mode:20s} " + " ".join(f"{c:>16s}" for c in cells))
+    d = results["default"]
+    list_p50, reply_p50 = pct([r["list"] for r in d], 50), pct([r["reply"] for r in d], 50)
+    print(f"\nlist p50 {list_p50:.2f} s (target <= 3 s): {'met' if list_p50 <= 3 else 'NOT met'}; "
+          f"reply p50 {reply_p50:.2f} s (target <= 8 s): {'met' if reply_p50 <= 8 else 'NOT met'}")
+    for mode in ("naive-explain", "llm-understanding"):
+        other = results[mode]
+        print(f"{mode}: reply p50 {pct([r['reply'] for r in other], 50):.2f} s -> default is "
+              f"{pct([r['reply'] for r in other], 50) / reply_p50:.2f}x faster for the whole reply, "
+              f"{pct([r['list'] for r in other], 50) / list_p50:.2f}x for the list")
+    usable = statistics.mean(r["llm_reasons"] for r in d)
+    print(f"LLM reasons that passed validation: {usable:.1f} of 3 per turn on average (the rest are templates)")
+
+
+if __name__ == "__main__":
+    main()
