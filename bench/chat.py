@@ -65,7 +65,8 @@ def run_turns(rec: Any, conversations: int, mode: str) -> list[dict[str, float]]
                     pass
                 explain = time.perf_counter() - t
             rows.append({**reply.timings, "explain": explain, "list": listed, "reply": listed + explain,
-                         "llm_reasons": sum(i.reason_source == "llm" for i in reply.items)})
+                         "llm_reasons": sum(i.reason_source == "llm" for i in reply.items),
+                         "extraction": reply.understood.llm.split(":")[0]})
     return rows
 
 
@@ -106,6 +107,10 @@ def main() -> None:
               f"{pct([r['list'] for r in other], 50) / list_p50:.2f}x for the list")
     usable = statistics.mean(r["llm_reasons"] for r in d)
     print(f"LLM reasons that passed validation: {usable:.1f} of 3 per turn on average (the rest are templates)")
+    outcomes = statistics.multimode(r["extraction"] for r in results["llm-understanding"])
+    counts = {k: sum(r["extraction"] == k for r in results["llm-understanding"]) for k in
+              ("used", "nothing new", "unusable")}
+    print(f"LLM understanding forced on: {counts} of {len(results['llm-understanding'])} turns (most: {outcomes})")
 
 
 if __name__ == "__main__":

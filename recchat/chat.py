@@ -120,7 +120,7 @@ class ChatSession:
         if user_id is not None:
             self.state.history, self.state.ratings = recommender.history_of(user_id)
             self.profile = recommender.profile(user_id)
-        self.resolver = TitleResolver(recommender.catalog)
+        self.resolver = TitleResolver(recommender.catalog, index=getattr(recommender, "index", None))
         self.genre_vocabulary = sorted({g for item in recommender.catalog for g in item.fields.get("genres", [])})
         self.turns: list[Reply] = []
         self.stats = {"turns": 0, "llm_understanding_unusable": 0, "llm_reasons": 0, "template_reasons": 0}

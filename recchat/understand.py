@@ -90,10 +90,16 @@ class Understanding:
 
 
 class TitleResolver:
-    """Finds catalog titles in free text, tolerant of case, articles, sequel numbers and typos."""
+    """Finds catalog titles in free text, tolerant of case, articles, sequel numbers and typos.
 
-    def __init__(self, catalog: Catalog, cutoff: float = 0.86):
-        self.cutoff = cutoff
+    With ``index`` (the catalog's Chroma :class:`~recchat.index.ItemIndex`), a title that no
+    spelling rule matches is looked up by meaning: the nearest items' titles are accepted when
+    all their words occur in the text ("Star Wars: A New Hope" -> Star Wars). The LLM's extracted
+    titles go through :meth:`resolve`, which is where this helps.
+    """
+
+    def __init__(self, catalog: Catalog, cutoff: float = 0.86, index: Any = None):
+        self.cutoff, self.index = cutoff, index
         self.by_norm: dict[str, list[str]] = {}
         for item in catalog:
             if item.title:
@@ -110,7 +116,22 @@ class TitleResolver:
         if norm in self.by_norm:
             return self.by_norm[norm][0]
         close = difflib.get_close_matches(norm, self.norms, n=1, cutoff=self.cutoff)
-        return self.by_norm[close[0]][0] if close else None
+        if close:
+            return self.by_norm[close[0]][0]
+        return self._nearest(text, norm) if self.index is not None else None
+
+    def _nearest(self, text: str, norm: str) -> str | None:
+        words = set(norm.split())
+        try:
+            hits = self.index.query(text, k=3)
+        except Exception:  # the index is a help here, never a requirement
+            return None
+        for hit in hits:
+            title_words = set(normalize_title(hit.item.title).split())
+            if title_words and title_words <= words and hit.item.id in self.by_norm.get(
+                    normalize_title(hit.item.title), []):
+                return hit.item.id
+        return None
 
     def find(self, message: str) -> list[tuple[str, int, int]]:
         """(item id, start word, end word) for titles mentioned in ``message``, longest first."""

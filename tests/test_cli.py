@@ -137,3 +137,20 @@ def test_eval_chat_writes_its_table_and_chart(movielens, llm_dir, tmp_path):
     assert "| pipeline |" not in proc.stdout  # needs an LLM: dropped with --backend none
     folder = next((tmp_path / "runs").glob("eval-chat-*-s0-n3"))
     assert (folder / "chart.png").stat().st_size > 5000 and (folder / "results.md").is_file()
+
+
+def test_readme_import_example_runs_as_written(movielens, llm_dir, tmp_path):
+    """The README's Python example, copied out of the README and run in a fresh process."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## The pipeline from Python", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("[") and len(eval(lines[0])) == 5  # noqa: S307 (our own printed list)
+    assert len(lines) == 5 and all(" | " in line for line in lines[2:5])

@@ -1,5 +1,5 @@
-"""Entry-point plugins: a tiny package is built and installed (pip, into a target folder) and a
-fresh Python process finds its LLM backend, scorer and retriever through recchat's factories."""
+"""Entry-point plugins: a tiny package (its wheel) is installed with pip into a target folder, and
+a fresh Python process finds its LLM backend, scorer and retriever through recchat's factories."""
 
 from __future__ import annotations
 
@@ -12,26 +12,19 @@ from pathlib import Path
 
 import pytest
 
+ENTRY_POINTS = """
+[recchat.llm_backends]
+always-a = recchat_toy:AlwaysA
+broken = recchat_toy.broken:Backend
+
+[recchat.scorers]
+by-id = recchat_toy:ById
+
+[recchat.retrievers]
+oldest = recchat_toy:Oldest
+"""
+
 PACKAGE = {
-    "pyproject.toml": """
-        [build-system]
-        requires = ["setuptools>=61"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "recchat-toy-plugins"
-        version = "0.1.0"
-
-        [project.entry-points."recchat.llm_backends"]
-        always-a = "recchat_toy:AlwaysA"
-        broken = "recchat_toy.broken:Backend"
-
-        [project.entry-points."recchat.scorers"]
-        by-id = "recchat_toy:ById"
-
-        [project.entry-points."recchat.retrievers"]
-        oldest = "recchat_toy:Oldest"
-        """,
     "recchat_toy/__init__.py": '''
         """Toy plugins: an LLM that always prefers label A, a scorer that prefers low item ids, a
         retriever that proposes the oldest films."""
@@ -110,20 +103,39 @@ print("RESULT " + json.dumps(out))
 """
 
 
+def build_wheel(folder: Path) -> Path:
+    """A wheel of the toy package, written directly: a clean environment may have no build backend
+    (no network, an old setuptools without bdist_wheel), and pip installs wheels without one."""
+    import base64
+    import hashlib
+    import zipfile
+
+    meta = "recchat_toy_plugins-0.1.0.dist-info"
+    files = {name: textwrap.dedent(text).lstrip() for name, text in PACKAGE.items()}
+    files[f"{meta}/METADATA"] = "Metadata-Version: 2.1\nName: recchat-toy-plugins\nVersion: 0.1.0\n"
+    files[f"{meta}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: recchat-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{meta}/entry_points.txt"] = ENTRY_POINTS.lstrip()
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    files[f"{meta}/RECORD"] = "\n".join(record + [f"{meta}/RECORD,,"]) + "\n"
+    wheel = folder / "recchat_toy_plugins-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return wheel
+
+
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin")
-    src = root / "src"
-    for name, text in PACKAGE.items():
-        path = src / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
     site = root / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                           "--no-build-isolation", "--target", str(site), str(src)],
+                           "--target", str(site), str(build_wheel(root))],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert list(site.glob("recchat_toy_plugins-0.1.0.dist-info"))
+    assert (site / "recchat_toy_plugins-0.1.0.dist-info" / "entry_points.txt").is_file()
     return site
 
 

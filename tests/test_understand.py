@@ -109,3 +109,15 @@ def test_genre_words_inside_titles_are_not_wishes(resolver, movielens):
     u = understand("I liked Star Wars and The Crying Game. Something funny, no sci-fi", resolver, GENRES)
     assert u.genres == ["Comedy"] and u.avoid_genres == ["Sci-Fi"]
     assert {title(movielens, i) for i in u.liked} == {"Star Wars", "The Crying Game"}
+
+
+def test_chroma_resolves_what_spelling_rules_cannot(movielens, embedder, tmp_path):
+    from recchat.index import ItemIndex
+
+    index = ItemIndex("resolve-items", path=tmp_path, embedder=embedder)
+    index.build(movielens.catalog, progress=False)
+    plain = TitleResolver(movielens.catalog)
+    with_index = TitleResolver(movielens.catalog, index=index)
+    assert plain.resolve("Star Wars: A New Hope") is None
+    assert title(movielens, with_index.resolve("Star Wars: A New Hope")) == "Star Wars"
+    assert with_index.resolve("a film about sharks") is None  # meaning alone is not a title
