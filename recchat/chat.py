@@ -321,8 +321,13 @@ class ChatSession:
             constraints.append(" and ".join(self.state.genres))
         if self.state.avoid_genres:
             constraints.append("no " + ", ".join(self.state.avoid_genres).lower())
-        if self.state.year_min or self.state.year_max:
-            constraints.append(f"{self.state.year_min or '...'}-{self.state.year_max or '...'}")
+        lo, hi = self.state.year_min, self.state.year_max
+        if lo is not None and hi is not None:
+            constraints.append(f"{lo}-{hi}")
+        elif hi is not None:
+            constraints.append(f"up to {hi}")
+        elif lo is not None:
+            constraints.append(f"from {lo} on")
         head = ("OK, " + "; ".join(bits) + ". ") if bits else ""
         body = f"Here are {len(items)} picks" + (f" ({', '.join(constraints)})" if constraints else "") + "."
         if ranking.degraded and ranking.notes:
