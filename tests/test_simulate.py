@@ -56,3 +56,21 @@ def test_a_small_run_is_deterministic_and_never_names_the_target(rec, movielens,
     assert "| pipeline-no-llm | 4 |" in (folders[0] / "results.md").read_text()
     with pytest.raises(ValueError, match="unknown system"):
         run(held, split, users=1, systems=["magic"], out=tmp_path)
+
+
+def test_a_paraphrase_that_names_the_target_is_discarded():
+    from recchat.simulate import _paraphrase
+
+    target = Item("t", "Chinatown", "Chinatown (1974)", {"year": 1974, "genres": ["Film-Noir"]})
+
+    class Echo:
+        def __init__(self, answer):
+            self.answer = answer
+
+        def generate(self, prompts, *, max_tokens, **kw):
+            assert "<message>More mystery, please.</message>" in prompts[0]
+            return [self.answer]
+
+    assert _paraphrase(Echo("Got any  more mysteries?"), "More mystery, please.", target) == "Got any more mysteries?"
+    assert _paraphrase(Echo("Something like Chinatown?"), "More mystery, please.", target) == "More mystery, please."
+    assert _paraphrase(Echo(""), "More mystery, please.", target) == "More mystery, please."
