@@ -89,7 +89,8 @@ def by_prior(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequence[Candidate],
                      config: BlendConfig | None = None, *, ratings: Sequence[float | None] | None = None,
-                     query: str | None = None, profile: str | None = None) -> Ranking:
+                     query: str | None = None, profile: str | None = None,
+                     prior: str = "the trained scorer") -> Ranking:
     """The full rerank stage with its safety net.
 
     With ``reranker`` None, or when it raises, the scorer's order is returned, marked degraded
@@ -98,7 +99,7 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
     config = config or BlendConfig()
     if reranker is None:
         return Ranking(by_prior(candidates), mode="scorer", degraded=True,
-                       notes=["No LLM is configured; ranked by the trained scorer only."])
+                       notes=[f"No LLM is configured; ranked by {prior} only."])
     from recchat.llm import collect_invocations
 
     with collect_invocations() as calls:
@@ -108,7 +109,7 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
         except Exception as exc:  # any failure of the LLM stage degrades, never breaks
             return Ranking(by_prior(candidates), mode="scorer", degraded=True,
                            notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); "
-                                  "ranked by the trained scorer only."], invocations=calls)
+                                  f"ranked by {prior} only."], invocations=calls)
     llm_by_id = {c.item.id: c.scores["llm"] for c in llm_ranking.candidates}
     ranked = blend(candidates, [llm_by_id[c.item.id] for c in candidates], config)
     notes = [f"Blended: {config.alpha:.2f} x LLM ({reranker.mode}) + {1 - config.alpha:.2f} x scorer, "

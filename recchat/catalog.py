@@ -407,6 +407,14 @@ class InteractionLog:
         return list(dict.fromkeys(i.user for i in self.interactions))
 
 
+def events_by_user(interactions: Iterable[Interaction]) -> dict[str, list[Interaction]]:
+    """Each user's events, oldest first; equal (or missing) timestamps keep their file order."""
+    grouped: dict[str, list[tuple[float, int, Interaction]]] = {}
+    for n, e in enumerate(interactions):
+        grouped.setdefault(e.user, []).append((e.timestamp or 0.0, n, e))
+    return {u: [e for _, _, e in sorted(v, key=lambda t: t[:2])] for u, v in grouped.items()}
+
+
 def load_interactions(path: Path | str, spec: InteractionSpec | None = None, *,
                       catalog: Catalog | None = None, fmt: str | None = None,
                       skip_bad: bool = False) -> InteractionLog:

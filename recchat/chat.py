@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 
 from recchat.explain import ExplainContext, llm_reasons, template_reasons
+from recchat.recommender import _DEFAULT
 from recchat.types import Candidate, Ranking
 from recchat.understand import TitleResolver, Understanding, extract_with_llm, merge, understand
-
-_DEFAULT: Any = object()
 
 
 @dataclass

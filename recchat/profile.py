@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from recchat.catalog import Catalog
+from recchat.catalog import Catalog, events_by_user
 from recchat.types import Interaction
 
 
@@ -65,8 +65,9 @@ def _share(counter: Counter, total: int) -> dict[str, float]:
 
 
 def profile_facts(events: Sequence[Interaction], catalog: Catalog,
-                  base_genres: dict[str, float], base_rating: float | None) -> tuple[list[str], list[str], list[str]]:
-    """(facts, top genres, favourite ids) from one user's events, oldest first."""
+                  base_genres: dict[str, float], base_rating: float | None) -> tuple[list[str], list[str], list[str], str]:
+    """(facts, top genres, favourite ids, a summary written from them) from one user's events,
+    oldest first. The summary is what a profile says when no LLM writes one."""
     items = [catalog[e.item] for e in events if e.item in catalog]
     facts: list[str] = []
     times = [e.timestamp for e in events if e.timestamp]
@@ -88,17 +89,20 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog,
         facts.append("Rarely watches: " + ", ".join(rare) + ".")
 
     years = [it.fields["year"] for it in items if isinstance(it.fields.get("year"), int)]
+    era = tendency = ""
     if years:
         decades = Counter(y // 10 * 10 for y in years)
         decade, count = decades.most_common(1)[0]
-        facts.append(f"Mostly {decade}s releases ({count / len(years):.0%}); median year {int(statistics.median(years))}.")
+        era = f"{decade}s releases ({count / len(years):.0%})"
+        facts.append(f"Mostly {era}; median year {int(statistics.median(years))}.")
 
     ratings = [e.rating for e in events if e.rating is not None]
     if ratings and base_rating is not None:
         mean = statistics.fmean(ratings)
         high = sum(r >= 4 for r in ratings) / len(ratings)
-        tendency = "generously" if mean >= base_rating + 0.3 else "strictly" if mean <= base_rating - 0.3 else "about average"
-        facts.append(f"Rates {tendency}: mean {mean:.1f} vs {base_rating:.1f} across all users; "
+        tendency = "Rates " + ("generously" if mean >= base_rating + 0.3 else
+                               "strictly" if mean <= base_rating - 0.3 else "about average")
+        facts.append(f"{tendency}: mean {mean:.1f} vs {base_rating:.1f} across all users; "
                      f"{high:.0%} of ratings are 4 or 5.")
 
     recent = items[-10:]
@@ -108,15 +112,9 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog,
 
     best = max(ratings, default=None)
     ranked = [e.item for e in reversed(events) if e.item in catalog and (best is None or e.rating == best)]
-    return facts, top, ranked[:5]
-
-
-def template_summary(top: list[str], facts: list[str]) -> str:
-    era = next((f.split(";")[0].replace("Mostly ", "") for f in facts if f.startswith("Mostly ")), "")
     likes = " and ".join(g.lower() for g in top[:2]) or "a bit of everything"
-    tendency = next((f.split(":")[0].lower() for f in facts if f.startswith("Rates ")), "")
-    text = f"Enjoys {likes}" + (f", mostly {era}" if era else "") + "."
-    return text + (f" {tendency[0].upper() + tendency[1:]}." if tendency else "")
+    summary = f"Enjoys {likes}" + (f", mostly {era}" if era else "") + "." + (f" {tendency}." if tendency else "")
+    return facts, top, ranked[:5], summary
 
 
 def clean_summary(text: str) -> str | None:
@@ -137,11 +135,11 @@ class ProfileStore:
     def __init__(self, folder: Path | str, catalog: Catalog, interactions: Iterable[Interaction], *,
                  backend: Any = None, kind: str = "item"):
         self.folder, self.catalog, self.backend, self.kind = Path(folder), catalog, backend, kind
-        self.events: dict[str, list[tuple[float, int, Interaction]]] = {}
+        interactions = list(interactions)
+        self.events = events_by_user(interactions)
         genre_counts: Counter = Counter()
         total, ratings = 0, []
-        for n, e in enumerate(interactions):
-            self.events.setdefault(e.user, []).append((e.timestamp or 0.0, n, e))
+        for e in interactions:
             if e.item in catalog:
                 genre_counts.update(catalog[e.item].fields.get("genres", []))
                 total += 1
@@ -162,7 +160,7 @@ class ProfileStore:
     def history(self, user: str) -> list[Interaction]:
         if user not in self.events:
             raise KeyError(f"user '{user}' is not in the interaction log")
-        return [e for _, _, e in sorted(self.events[user], key=lambda t: t[:2])]
+        return self.events[user]
 
     def _path(self, user: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in user)
@@ -188,8 +186,8 @@ class ProfileStore:
         return profile
 
     def build(self, user: str, events: Sequence[Interaction], key: str) -> Profile:
-        facts, top, favourites = profile_facts(events, self.catalog, self.base_genres, self.base_rating)
-        summary, source, notes = template_summary(top, facts), "template", []
+        facts, top, favourites, summary = profile_facts(events, self.catalog, self.base_genres, self.base_rating)
+        source, notes = "template", []
         if self.backend is not None:
             from recchat.templates import load_template
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from recchat.blend import BlendConfig, rerank_and_blend
-from recchat.catalog import Catalog
+from recchat.catalog import Catalog, events_by_user
 from recchat.index import ItemIndex, matches, parse_where
 from recchat.types import Candidate, Ranking
 
@@ -88,12 +88,8 @@ class Recommender:
         self.catalog, self.index, self.scorer, self.reranker = catalog, index, scorer, reranker
         self.blend = blend or BlendConfig()
         self.pool, self.retrievers, self.profiles, self.kind = pool, list(retrievers), profiles, kind
-        self.user_histories: dict[str, list[tuple[str, float | None]]] = {}
-        if interactions is not None:
-            events: dict[str, list[tuple[float, int, str, float | None]]] = {}
-            for n, e in enumerate(interactions):
-                events.setdefault(e.user, []).append((e.timestamp or 0.0, n, e.item, e.rating))
-            self.user_histories = {u: [(i, r) for _, _, i, r in sorted(v)] for u, v in events.items()}
+        self.user_histories: dict[str, list[tuple[str, float | None]]] = {
+            u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()}
 
     @classmethod
     def from_config(cls, config: RecommenderConfig | dict[str, Any] | str | Path | None = None) -> Recommender:
@@ -237,8 +233,10 @@ class Recommender:
                reranker: Any = _DEFAULT, blend: BlendConfig | None = None) -> Ranking:
         """LLM rerank and blend of given candidates (their ``scores["scorer"]`` as the prior)."""
         items = [self.catalog[h] for h in history]
+        prior = "the trained scorer" if self.scorer is not None else \
+            "text similarity (no trained scorer found: run recchat train)"
         return rerank_and_blend(self.reranker if reranker is _DEFAULT else reranker, items, candidates,
-                                blend or self.blend, ratings=ratings, query=query, profile=profile)
+                                blend or self.blend, ratings=ratings, query=query, profile=profile, prior=prior)
 
     def recommend(self, user: str | Sequence[str], k: int = 10, filters: str | dict[str, Any] | None = None, *,
                   query: str | None = None, exclude: Sequence[str] = (), profile: Any = None,
@@ -268,9 +266,6 @@ class Recommender:
         ranking = self.rerank(history, pool, query=query, ratings=ratings, profile=profile_text or None,
                               reranker=reranker, blend=blend)
         ranking.candidates = ranking.candidates[:k]
-        if self.scorer is None and ranking.degraded:
-            ranking.notes = [n.replace("ranked by the trained scorer only", "ranked by text similarity (no trained "
-                                       "scorer found: run recchat train)") for n in ranking.notes]
         ranking.timings = {"retrieve": retrieved - started, "score": scored - retrieved,
                            "rerank": time.perf_counter() - scored}
         return ranking

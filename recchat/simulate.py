@@ -228,7 +228,6 @@ def run(rec: Any, split: Split, *, users: int = 100, seed: int = 0, systems: Seq
     bar = tqdm(total=len(sims) * len(systems), desc="simulated conversations", unit="conv", disable=not progress)
     for sim in sims:
         for system in systems:
-            sim.stated = set()
             conversations.append(converse(system, sim, rec, kind=kind,
                                           paraphrase=rec.backend if paraphrase else None))
             bar.update()

@@ -18,27 +18,15 @@ ARTIFACTS = Path(os.environ.get("RECCHAT_TEST_ARTIFACTS", Path(__file__).resolve
 
 
 @pytest.fixture(scope="module")
-def recommender(movielens, embedder, tmp_path_factory):
-    from recchat.evaluate import leave_one_out
-    from recchat.index import ItemIndex
+def recommender(rec, movielens, tmp_path_factory):
+    """The shared test recommender (conftest: real index, small scorer, fake LLM) plus profiles."""
     from recchat.profile import ProfileStore
     from recchat.recommender import Recommender
-    from recchat.rerank import Reranker
-    from recchat.retrieve import item_text_vectors
-    from recchat.scorer import ScorerConfig, train
 
-    from test_rerank import FakeBackend
-
-    index = ItemIndex("ui-items", path=tmp_path_factory.mktemp("ui-index"), embedder=embedder)
-    index.build(movielens.catalog, progress=False)
-    split = leave_one_out(movielens.interactions, movielens.catalog)
-    scorer = train(split, item_text_vectors(movielens.catalog, index), movielens.catalog,
-                   ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=1, patience=1), progress=False)
-    backend = FakeBackend(favourite="1994")
     profiles = ProfileStore(tmp_path_factory.mktemp("profiles"), movielens.catalog, movielens.interactions,
-                            backend=backend, kind="movie")
-    return Recommender(movielens.catalog, index, scorer, Reranker(backend, "listwise", kind="movie"),
-                       interactions=movielens.interactions, profiles=profiles, kind="movie")
+                            backend=rec.backend, kind="movie")
+    return Recommender(rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=movielens.interactions,
+                       profiles=profiles, kind="movie")
 
 
 @pytest.fixture(scope="module")
