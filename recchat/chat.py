@@ -239,7 +239,8 @@ class ChatSession:
                               kind=getattr(self.rec, "kind", "item"))
 
     def _reply(self, u: Understanding, ranking: Ranking) -> Reply:
-        reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector)
+        reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector,
+                                   getattr(self.rec, "co_likes", None))
         items = [ReplyItem(c, r) for c, r in zip(ranking.candidates, reasons)]
         self.state.last = [i.item.id for i in items]
         self.state.shown += [i for i in self.state.last if i not in self.state.shown]

@@ -292,7 +292,7 @@ def _blend_config(args: argparse.Namespace, checkpoint: Path) -> Any:
 def cmd_tune_blend(args: argparse.Namespace) -> int:
     """Pick alpha and the normalisation on the validation split; save them beside the scorer."""
     from recchat.blend import BlendConfig
-    from recchat.evaluate import leave_one_out, rerank_records, tune_blend
+    from recchat.evaluate import degradation, degradation_line, leave_one_out, rerank_records, tune_blend
     from recchat.scorer import Scorer
 
     catalog, log, name = _load_dataset(args)
@@ -300,7 +300,14 @@ def cmd_tune_blend(args: argparse.Namespace) -> int:
     checkpoint = args.scorer or _default_checkpoint(name)
     scorer = Scorer.load(checkpoint, catalog=catalog)
     reranker = _reranker(args, _kind(name))
-    records = rerank_records(split, scorer, reranker, catalog, "valid", k=args.candidates)
+    records = rerank_records(split, scorer, reranker, catalog, "valid", k=args.candidates,
+                             skip_misses=not args.rerank_all)
+    info = degradation(records)
+    print(degradation_line(info))
+    if info["llm_unreliable"]:
+        raise ValueError(f"not tuning: the LLM failed for {info['degraded_users']} of {info['users']} validation "
+                         f"users (first error: {info['first_error']}); a blend weight learned from the scorer's "
+                         "own scores would mean nothing. Fix the LLM (try: recchat doctor) and run again.")
     alpha, norm, grid, evidence = tune_blend(records)
     best = next(g for g in grid if g["alpha"] == evidence["best_alpha"] and g["norm"] == norm)
     chosen = next(g for g in grid if g["alpha"] == alpha and g["norm"] == norm)
@@ -311,7 +318,9 @@ def cmd_tune_blend(args: argparse.Namespace) -> int:
                                        "NDCG@10": chosen["NDCG@10"], "scorer_only_NDCG@10": scorer_only["NDCG@10"],
                                        "best_grid_alpha": best["alpha"], "best_grid_NDCG@10": best["NDCG@10"],
                                        "bootstrap_share_better": evidence["bootstrap_share_better"],
-                                       "degraded_users": sum(r.degraded for r in records), "grid": grid})
+                                       "degraded_users": info["degraded_users"],
+                                       "reranked_users": info["reranked_users"],
+                                       "first_error": info["first_error"], "grid": grid})
     path = config.save(BlendConfig.path_for(checkpoint))
     print(f"best on the grid: alpha {best['alpha']:.2f}, {norm}: validation NDCG@10 {best['NDCG@10']:.4f} "
           f"against the scorer alone {scorer_only['NDCG@10']:.4f} on {len(records)} users; better in "
@@ -323,10 +332,50 @@ def cmd_tune_blend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune_llm(args: argparse.Namespace) -> int:
+    """Fine-tune the reranking LLM with LoRA on the training interactions; write the adapter, a merged
+    model folder and tune.json."""
+    from recchat.evaluate import leave_one_out
+    from recchat.scorer import Scorer
+    from recchat.tune import TuneConfig, TuneError, train_miner, tune
+
+    config = TuneConfig(**{k: v for k, v in vars(args).items()
+                           if k in TuneConfig.__dataclass_fields__ and v is not None})
+    config.base_model = args.model or config.base_model
+    config.check()
+    catalog, log, name = _load_dataset(args)
+    split = leave_one_out(_limit_users(log, args.max_users), catalog)
+    checkpoint = args.scorer or _default_checkpoint(name)
+    if not Path(checkpoint).is_file():
+        raise TuneError(f"no scorer checkpoint at {checkpoint}: the scorer picks the validation candidates. "
+                        "Train one first with: recchat train")
+    scorer = Scorer.load(checkpoint, catalog=catalog)
+    out = args.out or _default_checkpoint(name).parent / f"{name}-llm-{config.objective}"
+    miner = None
+    if config.negatives != "random":
+        from recchat.retrieve import item_text_vectors
+
+        index = _open_index(args, f"{name}-items")
+        index.build(catalog, progress=False)
+        miner = train_miner(split, catalog, item_text_vectors(catalog, index), config.positions,
+                            _default_checkpoint(name).parent / f"{name}-miner-p{config.positions}.pt",
+                            quick=args.quick_miner)
+    result = tune(split, catalog, scorer, config, out, miner=miner, kind=_kind(name), resume=args.resume)
+    print(f"validation NDCG@10 (LLM alone, users whose target is a candidate): zero-shot "
+          f"{result.zero_shot_ndcg:.4f}, best {result.best_ndcg:.4f} after {result.best_examples} examples "
+          f"({result.seconds_to_best / 60:.1f} min; {result.seconds_per_example:.2f} s per example)")
+    print(f"adapter: {result.folder / 'adapter'}\nmerged model: {result.folder / 'model'} (use: --model {result.folder / 'model'})")
+    return 0
+
+
 def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: str,
                     config: dict[str, Any]) -> list[dict[str, Any]]:
-    """LLM-only, scorer-only and blend over the scorer's top candidates, on test users."""
-    from recchat.evaluate import rerank_metrics, rerank_records
+    """LLM-only, scorer-only and blend over the scorer's top candidates, on test users.
+
+    The rows say how many users the LLM really reranked; when most users fell back to the scorer
+    the LLM and blend rows are withheld (kept in results.json, flagged), never shown as the LLM's.
+    """
+    from recchat.evaluate import degradation, degradation_line, rerank_metrics, rerank_records
     from recchat.scorer import Scorer
 
     checkpoint = args.scorer or _default_checkpoint(name)
@@ -334,20 +383,27 @@ def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: st
     blend = _blend_config(args, checkpoint)
     reranker = _reranker(args, _kind(name))
     users = split.evaluated_users("test")[: args.rerank_users] if args.rerank_users else None
-    records = rerank_records(split, scorer, reranker, catalog, "test", users=users, k=args.candidates)
+    records = rerank_records(split, scorer, reranker, catalog, "test", users=users, k=args.candidates,
+                             skip_misses=not args.rerank_all)
+    info = degradation(records)
     config["rerank"] = {"mode": args.mode, "passes": args.passes, "backend": args.backend,
                         "model": args.model or "smollm2-135m-instruct", "candidates": args.candidates,
                         "alpha": blend.alpha, "norm": blend.norm, "alpha_tuned_on": blend.tuned_on,
-                        "users": len(records)}
+                        **info, "degradation_line": degradation_line(info)}
+    print(config["rerank"]["degradation_line"], file=sys.stderr)
     out = []
     for label, alpha in ((f"scorer top-{args.candidates}", 0.0), (f"LLM only ({args.mode})", 1.0),
                          (f"blend a={blend.alpha:.2f} {blend.norm}", blend.alpha)):
         m = rerank_metrics(records, alpha, blend.norm)
         inside = {f"{k} (target in candidates)": v for k, v in m["in_candidates"].items()
                   if k in ("NDCG@10", "HR@10")}
+        withheld = info["llm_unreliable"] and alpha > 0
+        if withheld:
+            label += f" [withheld: {info['degraded_users']} of {info['users']} users degraded]"
         out.append({"method": label, "test": {**m["all"], **inside, "users": m["users"],
                                               "users_in_candidates": m["users_in_candidates"],
-                                              "degraded_users": m["degraded_users"]}})
+                                              "degraded_users": m["degraded_users"],
+                                              "reranked_users": m["reranked_users"], "withheld": withheld}})
     return out
 
 
@@ -393,6 +449,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         results.extend(_rerank_results(args, catalog, split, name, config))
     folder = write_report(results, config, args.out)
     print(markdown_table(results, "test"))
+    if config.get("rerank"):
+        print(config["rerank"]["degradation_line"])
     print(f"\nrun folder: {folder} (results.json, results.md, chart.png)")
     return 0
 
@@ -487,6 +545,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     argv = ["--host", args.host, "--port", str(args.port), "--backend", args.backend]
+    argv += ["--model", str(args.model)] if args.model else []
     module.main(argv + (["--auth", args.auth] if args.auth else []))
     return 0
 
@@ -544,6 +603,7 @@ def cmd_eval_chat(args: argparse.Namespace) -> int:
     if args.backend == "none":
         systems = [s for s in systems if s != "pipeline"]
     base = Recommender.from_config(RecommenderConfig(backend=args.backend, mode=args.mode, alpha=args.alpha,
+                                                     model=str(args.model) if args.model else None,
                                                      scorer=str(args.scorer) if args.scorer else None))
     data = load_movielens_100k()
     split = leave_one_out(data.interactions, data.catalog)
@@ -557,8 +617,13 @@ def cmd_eval_chat(args: argparse.Namespace) -> int:
     folder, rows = run(rec, split, users=args.users, seed=args.seed, systems=systems, out=args.out,
                        paraphrase=args.paraphrase,
                        config={"dataset": "movielens-100k", "backend": args.backend, "mode": args.mode,
+                               "model": args.model or "smollm2-135m-instruct",
                                "alpha": rec.blend.alpha, "norm": rec.blend.norm})
     print(markdown(rows))
+    for row in rows:
+        if row.get("degraded_turns"):
+            print(f"{row['system']}: the LLM failed on {row['degraded_turns']} of {row['llm_turns']} turns "
+                  f"(first error: {row['first_error']}); those turns ranked with the scorer alone")
     print(f"\nrun folder: {folder} (results.md, results.json, chart.png, conversations.jsonl)")
     return 0
 
@@ -614,6 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
     p.add_argument("--port", type=int, default=7860, help="port [7860]")
     p.add_argument("--backend", default="auto", help="LLM backend, or none for the scorer alone [auto]")
+    p.add_argument("--model", help="LLM: a model asset (smollm2-135m-instruct, gemma3-270m) or a model folder, "
+                                   "such as one written by recchat tune-llm [smollm2-135m-instruct]")
     p.add_argument("--auth", help="USER:PASSWORD to require a login [$RECCHAT_UI_AUTH; none]")
     p.add_argument("--no-setup", action="store_true", help="do not fetch, index or train anything first")
     p.set_defaults(func=cmd_ui)
@@ -641,6 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--systems", default="text,pipeline-no-llm,pipeline",
                    help="comma-separated: text, pipeline-no-llm, pipeline [all three]")
     p.add_argument("--backend", default="auto", help="LLM for the full pipeline, or none [auto]")
+    p.add_argument("--model", help="LLM: a model asset or a model folder (one from recchat tune-llm) [smollm2]")
     p.add_argument("--mode", default="listwise", choices=("pointwise", "listwise", "permutation"))
     p.add_argument("--alpha", type=float, help="LLM weight in the blend [tuned, else 0.5]")
     p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/movielens-100k-scorer.pt]")
@@ -719,6 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", action="store_true", help="also rerank the scorer's top candidates with the "
                    "LLM: LLM-only, scorer-only and blend, on all users and on those whose target is a candidate")
     p.add_argument("--rerank-users", type=int, help="rerank only the first N test users (the LLM is slow on CPU)")
+    p.add_argument("--rerank-all", action="store_true", help="send every user to the LLM, also those whose "
+                   "target is not a candidate (their metrics are the same in any order; skipped by default)")
     p.add_argument("--candidates", type=int, default=20, help="scorer top-N the LLM reranks [20]")
     p.add_argument("--alpha", type=float, help="LLM weight in the blend [tuned by tune-blend, else 0.5]")
     p.add_argument("--norm", choices=("zscore", "softmax", "rank"), help="normalisation [tuned, else zscore]")
@@ -737,6 +807,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_llm_options(p)
     p.set_defaults(func=cmd_rerank)
 
+    p = sub.add_parser("tune-llm", help="fine-tune the reranking LLM (LoRA) on the training interactions",
+                       description=cmd_tune_llm.__doc__ + " Examples come from the training part of the "
+                       "leave-one-out split only; early stopping on validation NDCG@10 of the rerank. "
+                       "Checkpoints after every evaluation; --resume continues. See recchat.tune.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_catalog_options(p)
+    _add_interaction_options(p)
+    _add_store_options(p)
+    g = p.add_argument_group("tuning")
+    g.add_argument("--model", default="smollm2-135m-instruct",
+                   help="base model: a model asset (smollm2-135m-instruct, gemma3-270m) or a model folder")
+    g.add_argument("--scorer", type=Path, help="scorer checkpoint that picks validation candidates "
+                   "[$RECCHAT_HOME/models/<dataset>-scorer.pt]")
+    g.add_argument("--out", type=Path, help="run folder [$RECCHAT_HOME/models/<dataset>-llm-<objective>]")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    g.add_argument("--objective", default="listwise", choices=("listwise", "pointwise"),
+                   help="listwise: the target's letter among labelled candidates; pointwise: the target's "
+                        "Yes log-odds against the others'")
+    g.add_argument("--label-loss", default="candidates", choices=("candidates", "vocab"),
+                   help="listwise softmax over the candidates' label tokens, or over the whole vocabulary")
+    g.add_argument("--negatives", default="hard", choices=("random", "hard", "mixed"),
+                   help="random items, a miner scorer's best other items, or half each")
+    g.add_argument("--quick-miner", action="store_true", help="train the negative miner briefly (tests)")
+    g.add_argument("--positions", type=int, default=2, help="training positions per user (the last N)")
+    g.add_argument("--candidates", type=int, default=20, help="candidates per example, the target included")
+    g.add_argument("--history", type=int, default=10, help="history items in the prompt")
+    g.add_argument("--lora-r", type=int, default=8, help="LoRA rank")
+    g.add_argument("--lora-alpha", type=int, default=32, help="LoRA alpha")
+    g.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
+    g.add_argument("--targets", default="qv", choices=("qv", "qkvo", "all"), help="projections that get LoRA")
+    g.add_argument("--top-layers", type=int, default=0, help="LoRA on the top N layers only (0: all)")
+    g.add_argument("--lr", type=float, default=1e-4, help="learning rate")
+    g.add_argument("--accumulate", type=int, default=4, help="examples per optimizer step")
+    g.add_argument("--max-examples", type=int, default=2000, help="training examples at most")
+    g.add_argument("--eval-every", type=int, default=200, help="examples between validation evaluations")
+    g.add_argument("--val-users", type=int, default=100, help="validation users in the early-stopping sample")
+    g.add_argument("--val-candidates", type=int, default=20, help="the scorer's top N that validation reranks")
+    g.add_argument("--patience", type=int, default=3, help="evaluations without gain before stopping")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--threads", type=int, help="torch threads [torch's default]")
+    g.add_argument("--max-users", type=int, help="use the first N users only (quick runs)")
+    p.set_defaults(func=cmd_tune_llm)
+
     p = sub.add_parser("tune-blend", help="learn the LLM/scorer blend weight on the validation split",
                        description=cmd_tune_blend.__doc__)
     _add_catalog_options(p)
@@ -745,6 +858,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scorer", type=Path, help="checkpoint [$RECCHAT_HOME/models/<dataset>-scorer.pt]")
     p.add_argument("--candidates", type=int, default=20, help="scorer top-N the LLM reranks [20]")
     p.add_argument("--max-users", type=int, help="the first N users only")
+    p.add_argument("--rerank-all", action="store_true", help="send every user to the LLM, also those whose "
+                   "target is not a candidate (a miss in any order; skipped by default)")
     p.set_defaults(func=cmd_tune_blend)
 
     index_p = sub.add_parser("index", help="build, query and drop the Chroma item index")

@@ -3,8 +3,9 @@
 Two writers, one contract (a list of reasons, in the items' order):
 
 - :func:`template_reasons`: always available and instant. It names the liked or watched item a
-  pick is closest to (MiniLM vectors from the Chroma index), the wanted genres it has, and the
-  years asked for.
+  pick is closest to (MiniLM vectors from the Chroma index) and the genres they share, how many
+  people who liked that item also liked the pick, the wanted genres it has, and the years asked
+  for; no two cards carry the same sentence.
 - :func:`llm_reasons`: the LLM writes each reason from ``prompts/explain.j2`` (liked items,
   recent history, the profile and the user's words in the prompt). It yields reasons one by one,
   so a UI can show the list first and stream the reasons in; an unusable answer or a failing
@@ -39,8 +40,15 @@ class ExplainContext:
 
 
 def template_reasons(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext,
-                     vectors: Any = None) -> list[str]:
-    """A reason per candidate; ``vectors(ids)`` returns unit text vectors (the Chroma index's)."""
+                     vectors: Any = None, co_likes: Any = None) -> list[str]:
+    """A reason per candidate, each one checkable and no two alike.
+
+    ``vectors(ids)`` returns unit text vectors (the Chroma index's) to find the liked or watched
+    item a pick is closest to; the reason names the genres the two share and, with
+    ``co_likes(anchor, pick)`` -> (users who liked both, users who liked the anchor), how many
+    people who liked that item also liked this one. A sentence that would repeat an earlier
+    card's gets the pick's own year and genres, so every card reads differently.
+    """
     anchors = [i for i in dict.fromkeys(ctx.liked + ctx.history[-20:]) if i in catalog and catalog[i].text]
     closest: dict[str, str] = {}
     with_text = [c.item.id for c in candidates if c.item.text]
@@ -48,23 +56,46 @@ def template_reasons(catalog: Catalog, candidates: Sequence[Candidate], ctx: Exp
         matrix = np.asarray(vectors([*anchors, *with_text]))
         sims = matrix[len(anchors):] @ matrix[:len(anchors)].T
         closest = {item_id: anchors[int(np.argmax(row))] for item_id, row in zip(with_text, sims)}
-    reasons = []
+    reasons: list[str] = []
     for c in candidates:
-        parts = []
+        parts, said = [], set()
         best = closest.get(c.item.id)
+        genres = list(c.item.fields.get("genres", []) or [])
         if best:
-            parts.append(f"close to {catalog[best].title}, which you {'liked' if best in ctx.liked else 'watched'}")
-        wanted = [g for g in ctx.genres if g in c.item.fields.get("genres", [])]
-        if wanted:
-            parts.append(f"it is {' and '.join(wanted).lower()}")
+            anchor = catalog[best]
+            verb = "liked" if best in ctx.liked else "watched"
+            shared = [g for g in genres if g in (anchor.fields.get("genres", []) or [])]
+            if shared:
+                parts.append(f"like {anchor.title}, which you {verb}, it is {_and(shared).lower()}")
+                said.update(shared)
+            else:
+                parts.append(f"closest to {anchor.title}, which you {verb}")
+            if co_likes is not None:
+                both, fans = co_likes(best, c.item.id)
+                if both and fans:
+                    parts.append(f"{both} of the {fans} people who liked {anchor.title} also liked it")
+        wanted = [g for g in ctx.genres if g in genres]
+        if wanted and not set(wanted) <= said:
+            parts.append(f"it is {_and(wanted).lower()}")
         year = c.item.fields.get("year")
         if year and (ctx.year_min is not None or ctx.year_max is not None):
             parts.append(f"from {year}, in the years you asked for")
         if not parts:
             parts.append("a strong match for your history" if ctx.history or ctx.liked else "widely liked")
         text = "; ".join(parts)
-        reasons.append(text[0].upper() + text[1:] + ".")
+        text = text[0].upper() + text[1:] + "."
+        if text in reasons:  # never the same sentence on two cards
+            own = ", ".join(str(x) for x in (year, _and(genres).lower()) if x)
+            text = text[:-1] + (f" ({own})." if own else f" ({c.item.title}).")
+            if text in reasons:
+                text = text[:-1] + f" ({c.item.title})."
+        reasons.append(text)
     return reasons
+
+
+def _and(words: Sequence[str]) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 _BAD = re.compile(r"[<>{}|]|\b(as an ai|assistant|i cannot|i can't|candidate|json|the user|users?'s?|the pick|"

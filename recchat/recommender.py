@@ -90,6 +90,20 @@ class Recommender:
         self.pool, self.retrievers, self.profiles, self.kind = pool, list(retrievers), profiles, kind
         self.user_histories: dict[str, list[tuple[str, float | None]]] = {
             u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()}
+        self._fans: dict[str, set[str]] | None = None
+
+    def co_likes(self, anchor: str, item: str) -> tuple[int, int]:
+        """(users who liked both, users who liked ``anchor``) in the interaction log; a like is a
+        rating of 4 or more on a 5-point scale, or any interaction where the log has no ratings."""
+        if self._fans is None:
+            fans: dict[str, set[str]] = {}
+            for user, events in self.user_histories.items():
+                for item_id, rating in events:
+                    if rating is None or rating >= 4:
+                        fans.setdefault(item_id, set()).add(user)
+            self._fans = fans
+        a, b = self._fans.get(anchor, set()), self._fans.get(item, set())
+        return len(a & b), len(a)
 
     @classmethod
     def from_config(cls, config: RecommenderConfig | dict[str, Any] | str | Path | None = None) -> Recommender:

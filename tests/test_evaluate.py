@@ -111,6 +111,35 @@ def test_report_folder(tmp_path):
     folder = write_report(results, {"dataset": "tiny"}, tmp_path)
     assert folder.name.startswith("eval-") and folder.parent == tmp_path
     assert json.loads((folder / "results.json").read_text())["results"][0]["method"] == "a"
-    assert "| a | 0.1000 | 0.2000 |" in (folder / "results.md").read_text()
+    assert "| a | 3 | 0.1000 | 0.2000 |" in (folder / "results.md").read_text()
     assert (folder / "chart.png").read_bytes()[:4] == b"\x89PNG"
-    assert markdown_table(results).splitlines()[0] == "| method | NDCG@10 | HR@10 |"
+    assert markdown_table(results).splitlines()[0] == "| method | users | NDCG@10 | HR@10 |"
+
+
+def test_skipping_users_whose_target_is_not_a_candidate_changes_no_figure(movielens):
+    """Users whose target is outside the candidates are a miss in any order: not sending them to
+    the LLM gives exactly the same metrics for LLM-only and every blend, and they are counted."""
+    from test_rerank import FakeBackend
+
+    from recchat.catalog import InteractionLog
+    from recchat.evaluate import degradation, degradation_line, rerank_metrics, rerank_records
+    from recchat.rerank import Reranker
+
+    log = InteractionLog([e for e in movielens.interactions if int(e.user) <= 150], None)
+    split = leave_one_out(log, movielens.catalog)
+    counts = split.train_counts().astype(float)
+
+    class Popular:
+        def score_histories(self, histories):
+            return np.tile(counts, (len(histories), 1))
+
+    reranker = Reranker(FakeBackend(favourite="199"), "listwise", kind="movie")
+    full = rerank_records(split, Popular(), reranker, movielens.catalog, "test", progress=False)
+    fast = rerank_records(split, Popular(), reranker, movielens.catalog, "test", progress=False, skip_misses=True)
+    info = degradation(fast)
+    assert 0 < info["skipped_users"] < len(fast) and info["reranked_users"] == len(fast) - info["skipped_users"]
+    assert info["skipped_users"] == sum(r.target_position < 0 for r in full)
+    for alpha in (0.0, 0.3, 1.0):
+        for norm in ("zscore", "rank"):
+            assert rerank_metrics(full, alpha, norm)["all"] == rerank_metrics(fast, alpha, norm)["all"]
+    assert "not sent: their target is not a candidate" in degradation_line(info)

@@ -74,3 +74,23 @@ def test_a_paraphrase_that_names_the_target_is_discarded():
     assert _paraphrase(Echo("Got any  more mysteries?"), "More mystery, please.", target) == "Got any more mysteries?"
     assert _paraphrase(Echo("Something like Chinatown?"), "More mystery, please.", target) == "More mystery, please."
     assert _paraphrase(Echo(""), "More mystery, please.", target) == "More mystery, please."
+
+
+def test_a_failing_llm_is_counted_and_its_row_marked(rec, movielens, tmp_path):
+    from test_rerank import FakeBackend
+
+    from recchat.rerank import Reranker
+
+    split = leave_one_out(movielens.interactions, movielens.catalog)
+    failing = Reranker(FakeBackend(fail=True), "listwise", kind="movie")
+    held = Recommender(rec.catalog, rec.index, rec.scorer, failing, interactions=held_out_log(split), kind="movie")
+    folder, rows = run(held, split, users=2, seed=1, systems=["pipeline-no-llm", "pipeline"], out=tmp_path,
+                       progress=False)
+    pipeline = rows[1]
+    assert pipeline["llm_turns"] > 0 and pipeline["degraded_turns"] == pipeline["llm_turns"]
+    assert pipeline["llm_unreliable"] and "server unreachable" in pipeline["first_error"]
+    assert rows[0]["llm_turns"] == 0 and not rows[0]["llm_unreliable"]
+    table = (folder / "results.md").read_text()
+    assert f"| pipeline [LLM failed on {pipeline['llm_turns']} of {pipeline['llm_turns']} turns: the scorer's figures] |" in table
+    saved = json.loads((folder / "results.json").read_text())["results"][1]
+    assert saved["degraded_turns"] == pipeline["llm_turns"]

@@ -75,7 +75,9 @@ class AppState:
             if name not in self.backends:
                 from recchat.llm import load_backend
 
-                self.backends[name] = load_backend(name)
+                # A backend picked in Settings serves the model the app was started with.
+                model = getattr(self.rec.backend, "model_dir", None) if name != "openai" else None
+                self.backends[name] = load_backend(name, model)
             return self.backends[name]
 
     def session(self, user_id: str | None, settings: dict[str, Any]) -> Any:
@@ -265,12 +267,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
     parser.add_argument("--port", type=int, default=7860, help="port [7860]")
     parser.add_argument("--backend", default="auto", help="LLM backend, or none for the scorer alone [auto]")
+    parser.add_argument("--model", help="LLM: a model asset (smollm2-135m-instruct, gemma3-270m), a model folder "
+                                        "such as one from recchat tune-llm, or a served model's name [smollm2]")
     parser.add_argument("--auth", default=os.environ.get("RECCHAT_UI_AUTH"),
                         help="USER:PASSWORD to require a login [$RECCHAT_UI_AUTH; none]")
     args = parser.parse_args(argv)
     from recchat.recommender import Recommender
 
-    app = build_app(Recommender.from_config({"backend": args.backend}))
+    app = build_app(Recommender.from_config({"backend": args.backend, "model": args.model}))
     launch(app, args.host, args.port, parse_auth(args.auth))
 
 

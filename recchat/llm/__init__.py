@@ -96,11 +96,29 @@ class ChatFormat:
         for label in labels:
             tokens = self.tokenizer.encode(label, add_special_tokens=False)
             if not tokens:
-                raise LLMError(f"label '{label}' has no tokens")
+                raise LLMError(f"label '{label.strip()}' has no tokens")
             ids.append(tokens[0])
         if len(set(ids)) != len(ids):
             raise LLMError(f"labels {list(labels)} do not start with distinct tokens")
         return ids
+
+
+class PlainFormat(ChatFormat):
+    """For a base model with no chat template (Gemma 3 270M): the prompt as a document that ends
+    in an answer cue, and labels as the words that follow it (" A", " Yes")."""
+
+    CUE = "\nAnswer:"
+
+    def render(self, content: str) -> str:
+        return (self.tokenizer.bos_token or "") + content.rstrip() + self.CUE
+
+    def label_ids(self, labels: Sequence[str]) -> list[int]:
+        return super().label_ids([" " + label for label in labels])
+
+
+def prompt_format(tokenizer: Any) -> ChatFormat:
+    """The model's chat template when it has one, the plain document format otherwise."""
+    return ChatFormat(tokenizer) if getattr(tokenizer, "chat_template", None) else PlainFormat(tokenizer)
 
 
 def fill_missing(found: dict[str, float], labels: Sequence[str]) -> dict[str, float]:
@@ -129,8 +147,9 @@ def load_backend(name: str = "auto", model: str | Path | None = None, **options:
     """The factory: ``load_backend("vllm")``, ``load_backend("openai", base_url=...)``, or the name
     of an installed ``recchat.llm_backends`` plugin (see recchat.plugins).
 
-    ``model`` is a local model folder (default: the SmolLM2 asset) or, for ``openai``, the served
-    model's name (default: the first model the server lists).
+    ``model`` is a local model folder (a tuned one from ``recchat tune-llm`` too), a model asset's
+    name (``smollm2-135m-instruct``, the default, or ``gemma3-270m``) or, for ``openai``, the
+    served model's name (default: the first model the server lists).
     """
     if name not in BACKENDS:
         from recchat.plugins import available, create
@@ -146,10 +165,12 @@ def load_backend(name: str = "auto", model: str | Path | None = None, **options:
         from recchat.llm.openai_backend import OpenAIBackend
 
         return OpenAIBackend(model=str(model) if model else None, **options)
-    if model is None:
-        from recchat.assets import llm_path
+    from recchat.assets import AssetError, resolve_model
 
-        model = llm_path()
+    try:
+        model = resolve_model(model)
+    except AssetError as exc:
+        raise LLMError(str(exc)) from None
     if name == "vllm":
         from recchat.llm.vllm_backend import VLLMBackend
 

@@ -1,8 +1,8 @@
-"""In-process transformers backend: shared-prefix KV cache, last-position logits only.
+"""In-process transformers backend: a shared prefix computed once, last-position logits only.
 
-For ``label_logprobs`` the prefix is run once; then every suffix runs in one packed sequence
-against that cache, under a block mask that keeps suffixes from seeing each other, and the
-vocabulary projection is applied only at each suffix's last position (bench/RESULTS.md).
+For ``label_logprobs`` the prefix and every suffix run in one packed sequence under a block mask
+that keeps suffixes from seeing each other, and the vocabulary projection is applied only at each
+suffix's last position (bench/RESULTS.md). ``recchat tune-llm`` trains through the same pass.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recchat.llm import ChatFormat, LLMError, record
+from recchat.llm import LLMError, prompt_format, record
 from recchat.types import Invocation
 
 
@@ -34,7 +34,7 @@ class TransformersBackend:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).to(self.device)
         self.model.eval()
-        self.chat = ChatFormat(self.tokenizer)
+        self.chat = prompt_format(self.tokenizer)
         self.invocations: list[Invocation] = []
         self.model_dir = Path(model_dir)
         self.model_name = self.model_dir.name
@@ -42,45 +42,76 @@ class TransformersBackend:
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
-    def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
-        import torch
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, name: str = "in-memory") -> TransformersBackend:
+        """A backend over a model already in memory (a model being tuned, say)."""
+        self = cls.__new__(cls)
+        self.device, self.tokenizer, self.model = next(model.parameters()).device.type, tokenizer, model
+        self.chat, self.invocations = prompt_format(tokenizer), []
+        self.model_dir, self.model_name = None, name
+        return self
 
-        started = time.perf_counter()
-        label_ids = self.chat.label_ids(labels)
+    def _split_tokens(self, prefix: str, suffixes: Sequence[str]) -> tuple[list[int], list[list[int]]]:
         # Tokenize each whole prompt, then share the longest common token prefix: tokenizing the
         # prefix text alone can merge differently at the boundary and change the answer.
         full = [self._ids(self.chat.render(prefix + s)) for s in suffixes]
         common = min(len(f) for f in full) - 1
         for f in full[1:]:
             common = next((i for i, (a, b) in enumerate(zip(full[0][:common], f)) if a != b), common)
-        head_ids = full[0][:common]
-        tail_ids = [f[common:] for f in full]
-        # All suffixes go in ONE sequence after the prefix, with a block mask: each suffix sees
-        # the prefix and itself, never another suffix, and its positions restart after the prefix.
-        # Nothing is copied per candidate (repeating the prefix's KV cache 20 times was the
-        # single largest cost).
-        n, prefix_len = len(tail_ids), len(head_ids)
+        return full[0][:common], [f[common:] for f in full]
+
+    def answer_logits(self, prefix: str, suffixes: Sequence[str], *, grad: bool = False) -> Any:
+        """Next-token logits after each ``prefix + suffix`` prompt, one row per suffix.
+
+        The prefix and every suffix go in ONE sequence under a block mask: each suffix sees the
+        prefix and itself, never another suffix, and its positions restart after the prefix. The
+        prefix is computed once and nothing is copied per candidate; the vocabulary projection is
+        applied only at each suffix's last token. Sliding-window layers (Gemma 3) get their own
+        mask with the window applied by position, so prompts longer than the window work.
+        ``grad=True`` keeps the graph (tuning); otherwise inference mode.
+        """
+        import torch
+
+        head_ids, tail_ids = self._split_tokens(prefix, suffixes)
+        prefix_len = len(head_ids)
         packed = [t for ids in tail_ids for t in ids]
-        total = len(packed)
-        allowed = torch.zeros((total, prefix_len + total), dtype=torch.bool)
-        allowed[:, :prefix_len] = True
-        positions, ends, offset = [], [], 0
+        total = prefix_len + len(packed)
+        allowed = torch.zeros((total, total), dtype=torch.bool)
+        allowed[:prefix_len, :prefix_len] = torch.tril(torch.ones((prefix_len, prefix_len), dtype=torch.bool))
+        positions, ends, offset = list(range(prefix_len)), [], prefix_len
         for ids in tail_ids:
             size = len(ids)
-            allowed[offset:offset + size, prefix_len + offset:prefix_len + offset + size] = \
-                torch.tril(torch.ones((size, size), dtype=torch.bool))
+            allowed[offset:offset + size, :prefix_len] = True
+            allowed[offset:offset + size, offset:offset + size] = torch.tril(torch.ones((size, size), dtype=torch.bool))
             positions.extend(range(prefix_len, prefix_len + size))
             offset += size
             ends.append(offset - 1)
+        pos = torch.tensor(positions)
+        mask: Any = allowed[None, None].to(self.device)
+        config = getattr(self.model, "config", None)
+        window = getattr(getattr(config, "get_text_config", lambda: config)(), "sliding_window", None)
+        layer_types = getattr(getattr(config, "get_text_config", lambda: config)(), "layer_types", None) or []
+        if window and "sliding_attention" in layer_types:
+            near = (pos[:, None] - pos[None, :]) < window
+            mask = {"full_attention": mask, "sliding_attention": (allowed & near)[None, None].to(self.device)}
         decoder, head_layer = self.model.get_decoder(), self.model.get_output_embeddings()
-        with torch.inference_mode():
-            cache = decoder(input_ids=torch.tensor([head_ids], device=self.device), use_cache=True).past_key_values
-            hidden = decoder(input_ids=torch.tensor([packed], device=self.device),
-                             attention_mask=allowed[None, None].to(self.device),
-                             position_ids=torch.tensor([positions], device=self.device),
-                             past_key_values=cache, use_cache=True).last_hidden_state
+        with torch.set_grad_enabled(grad), torch.inference_mode(not grad):
+            hidden = decoder(input_ids=torch.tensor([head_ids + packed], device=self.device), attention_mask=mask,
+                             position_ids=pos[None].to(self.device), use_cache=False).last_hidden_state
             logits = head_layer(hidden[0, torch.tensor(ends, device=self.device)]).float()
-            logprobs = torch.log_softmax(logits, dim=-1)[:, label_ids].cpu()
+            cap = getattr(getattr(config, "get_text_config", lambda: config)(), "final_logit_softcapping", None)
+            if cap:
+                logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        import torch
+
+        started = time.perf_counter()
+        label_ids = self.chat.label_ids(labels)
+        head_ids, tail_ids = self._split_tokens(prefix, suffixes)
+        logprobs = torch.log_softmax(self.answer_logits(prefix, suffixes), dim=-1)[:, label_ids].cpu()
+        n = len(suffixes)
         out = [{label: float(row[j]) for j, label in enumerate(labels)} for row in logprobs]
         record(self, Invocation(
             self.name, "label_logprobs", n, len(head_ids) * n + sum(map(len, tail_ids)),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recchat.llm import ChatFormat, LLMError, has_cuda, record
+from recchat.llm import LLMError, has_cuda, prompt_format, record
 from recchat.types import Invocation
 
 
@@ -39,7 +39,7 @@ class VLLMBackend:
                        max_model_len=max_model_len, enable_prefix_caching=True, seed=seed,
                        gpu_memory_utilization=gpu_memory_utilization or (0.5 if gpu else 0.3),
                        **engine_options)
-        self.chat = ChatFormat(self.llm.get_tokenizer())
+        self.chat = prompt_format(self.llm.get_tokenizer())
         self.model_name = Path(model_dir).name
         self.invocations: list[Invocation] = []
 

@@ -1,0 +1,474 @@
+"""Fine-tuning the reranking LLM on the catalog's own interaction log (``recchat tune-llm``).
+
+Examples come from the TRAINING part of the leave-one-out split only: for each user, each of the
+last ``positions`` items of the training sequence is a target, the items before it are the
+history (rendered exactly as the reranker renders it: text, rating, most recent last), and the
+candidates are the target plus negatives, shuffled. Validation and test interactions are never a
+target, a history item or a negative's reason.
+
+Two objectives, both read from one forward pass, the same pass the reranker scores with:
+
+- ``listwise`` (LlamaRec): the listwise template, candidates labelled A, B, ...; the loss is the
+  cross-entropy of the target's label token at the answer position, over the candidates' label
+  tokens only (``label_loss="candidates"``) or over the whole vocabulary (``"vocab"``).
+- ``pointwise``: the pointwise template, one "Yes/No" question per candidate behind the shared
+  history prefix (packed in one sequence); a candidate's score is the log-odds of Yes, and the
+  loss is the cross-entropy of the target among the candidates' scores.
+
+Negatives: ``random`` items the user never had in training, or ``hard`` ones: the best other
+items of a scorer at that position. The trap: the trained scorer learned from exactly these
+positions, so its top list there is easier than at test time (it already ranks the target high
+and its near-misses are not the items it confuses at test time). Hard negatives therefore come
+from a *miner*, a scorer trained on each user's training sequence with the last ``positions``
+items cut off: at every example position it is in the same situation as the real scorer at test
+time. ``mixed`` takes half of each.
+
+LoRA adapters through ``peft`` (float32 on the CPU), fixed seed, checkpoints every evaluation and
+``resume``, early stopping on the validation NDCG@10 of the rerank over a fixed sample of
+validation users whose target is among the scorer's candidates (elsewhere the LLM cannot change
+the metric). The output folder holds ``adapter/`` (best), ``model/`` (merged, loads with no peft
+in transformers and vLLM) and ``tune.json`` (base checksum, data fingerprint, split, config, curve).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recchat.evaluate import Split
+
+OBJECTIVES = ("listwise", "pointwise")
+NEGATIVES = ("random", "hard", "mixed")
+LABEL_LOSSES = ("candidates", "vocab")
+TARGET_MODULES = {"qv": ["q_proj", "v_proj"], "qkvo": ["q_proj", "k_proj", "v_proj", "o_proj"],
+                  "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+
+
+class TuneError(ValueError):
+    """A bad option or a missing input; the message says which and what to do."""
+
+
+@dataclass
+class TuneConfig:
+    """Everything that decides a tuning run; saved in tune.json and checked on ``resume``."""
+
+    base_model: str = "smollm2-135m-instruct"   # a model asset's name or a model folder
+    objective: str = "listwise"
+    label_loss: str = "candidates"
+    negatives: str = "hard"
+    positions: int = 2            # training positions per user (the last N of the training sequence)
+    candidates: int = 20
+    history: int = 10             # history items in the prompt (the reranker's history_limit)
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    targets: str = "qv"           # qv, qkvo or all
+    top_layers: int = 0           # LoRA only on the top N layers (0: all layers)
+    lr: float = 1e-4
+    accumulate: int = 4           # examples per optimizer step
+    max_examples: int = 2000
+    eval_every: int = 200         # examples between validation evaluations
+    val_users: int = 100
+    val_candidates: int = 20      # the rerank that validation measures: the scorer's top N, as in eval
+    patience: int = 3
+    seed: int = 0
+    threads: int | None = None
+
+    def check(self) -> None:
+        for name, allowed in (("objective", OBJECTIVES), ("negatives", NEGATIVES),
+                              ("label_loss", LABEL_LOSSES), ("targets", tuple(TARGET_MODULES))):
+            if getattr(self, name) not in allowed:
+                raise TuneError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: choose from {', '.join(allowed)}")
+        positive = ("positions", "candidates", "history", "lora_r", "lora_alpha", "accumulate", "max_examples",
+                    "eval_every", "val_users", "val_candidates")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise TuneError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
+        if not 2 <= self.candidates <= 20:
+            raise TuneError(f"--candidates must be between 2 and 20 (one label letter each), not {self.candidates}")
+        if not (0 <= self.lora_dropout < 1 and self.lr > 0 and self.top_layers >= 0 and self.patience >= 1):
+            raise TuneError("--lora-dropout must be in [0, 1), --lr above 0, --top-layers 0 or more, "
+                            "--patience at least 1")
+
+
+@dataclass
+class Example:
+    """One training example over item indices: the target is ``candidates[label]``."""
+
+    user: int
+    position: int                  # index of the target in the user's training sequence
+    history: list[int]
+    ratings: list[float]
+    candidates: list[int]
+    label: int
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def truncated_split(split: Split, positions: int) -> Split:
+    """Each user's training sequence without its last ``positions`` items; the first cut item is
+    the validation target (for early stopping), and there is no test. The miner trains on it."""
+    train, valid = [], []
+    for seq in split.train:
+        keep = max(1, len(seq) - positions)
+        train.append(seq[:keep])
+        valid.append(int(seq[keep]) if len(seq) > keep else -1)
+    n = len(split.users)
+    return Split(split.item_ids, split.users, train, np.array(valid), np.full(n, -1),
+                 [r[:len(t)] for r, t in zip(split.train_ratings, train)] if split.train_ratings else [])
+
+
+def train_miner(split: Split, catalog: Any, text_vectors: np.ndarray, positions: int, path: Path, *,
+                quick: bool = False, progress: bool = True) -> Any:
+    """The hard-negative miner: a scorer trained on :func:`truncated_split` (cached at ``path``,
+    keyed by the split's fingerprint)."""
+    from recchat.scorer import Scorer, ScorerConfig, train
+
+    key = f"{split_fingerprint(split)}-p{positions}-{'quick' if quick else 'full'}"
+    stamp = path.with_suffix(".key")
+    if path.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return Scorer.load(path, catalog=catalog)
+    config = ScorerConfig(max_epochs=3, patience=1) if quick else ScorerConfig()
+    miner = train(truncated_split(split, positions), text_vectors, catalog, config, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    miner.save(path)
+    stamp.write_text(key)
+    return miner
+
+
+def build_examples(split: Split, config: TuneConfig, miner: Any = None) -> list[Example]:
+    """Examples from ``split.train`` only (see the module docstring), shuffled with the seed.
+
+    ``miner`` scores histories (``score_histories``); it is needed for hard or mixed negatives.
+    """
+    if config.negatives != "random" and miner is None:
+        raise TuneError(f"--negatives {config.negatives} needs a scorer to mine them")
+    rng = np.random.default_rng(config.seed)
+    n_items = split.n_items
+    wanted = config.candidates - 1
+    examples: list[Example] = []
+    jobs = []
+    for u, seq in enumerate(split.train):
+        ratings = split.train_ratings[u] if split.train_ratings else np.full(len(seq), np.nan)
+        for pos in range(max(1, len(seq) - config.positions), len(seq)):
+            jobs.append((u, pos, seq, ratings))
+    hard_scores = None
+    if config.negatives != "random":
+        hard_scores = []
+        for start in range(0, len(jobs), 256):
+            chunk = jobs[start:start + 256]
+            hard_scores.extend(np.asarray(miner.score_histories([seq[:pos] for _, pos, seq, _ in chunk])))
+    for j, (u, pos, seq, ratings) in enumerate(jobs):
+        seen = set(int(i) for i in seq)  # the user's training items are never negatives
+        negatives: list[int] = []
+        n_hard = wanted if config.negatives == "hard" else wanted // 2 if config.negatives == "mixed" else 0
+        if n_hard:
+            scores = np.array(hard_scores[j], dtype=np.float64)
+            for i in np.argsort(-scores, kind="stable"):
+                if int(i) not in seen:
+                    negatives.append(int(i))
+                    if len(negatives) == n_hard:
+                        break
+        chosen = set(negatives)
+        while len(negatives) < wanted:
+            i = int(rng.integers(n_items))
+            if i not in seen and i not in chosen:
+                negatives.append(i)
+                chosen.add(i)
+        candidates = [int(seq[pos]), *negatives]
+        order = rng.permutation(len(candidates))
+        candidates = [candidates[k] for k in order]
+        label = int(np.flatnonzero(order == 0)[0])
+        start = max(0, pos - config.history)
+        examples.append(Example(u, pos, [int(i) for i in seq[start:pos]],
+                                [float(r) for r in ratings[start:pos]], candidates, label))
+    random.Random(config.seed).shuffle(examples)
+    return examples
+
+
+# --------------------------------------------------------------------------- model
+
+
+def base_checksum(folder: Path) -> str:
+    """sha256 over the model folder's weight and config files, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix in (".safetensors", ".json"):
+            digest.update(path.name.encode())
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def split_fingerprint(split: Split) -> str:
+    digest = hashlib.sha256()
+    digest.update("\n".join(split.item_ids).encode())
+    for user, seq, v, t in zip(split.users, split.train, split.valid, split.test):
+        digest.update(f"{user}:{','.join(map(str, seq))}:{v}:{t};".encode())
+    return digest.hexdigest()[:16]
+
+
+def _lora_model(model: Any, config: TuneConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    n_layers = model.config.num_hidden_layers
+    layers = list(range(n_layers - config.top_layers, n_layers)) if config.top_layers else None
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=TARGET_MODULES[config.targets], layers_to_transform=layers,
+                      task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+class ExampleScorer:
+    """Turns an :class:`Example` into candidate logits with the model, as the reranker would."""
+
+    def __init__(self, backend: Any, catalog: Any, item_ids: Sequence[str], config: TuneConfig, kind: str):
+        from recchat.rerank import Reranker
+
+        self.backend, self.catalog, self.item_ids, self.config = backend, catalog, item_ids, config
+        self.reranker = Reranker(backend, config.objective, kind=kind, history_limit=config.history)
+
+    def _prompt(self, ex: Example) -> tuple[str, list[str]]:
+        from recchat.types import Candidate
+
+        r = self.reranker
+        history = [self.catalog[self.item_ids[i]] for i in ex.history]
+        ratings = [None if math.isnan(x) else x for x in ex.ratings]
+        common = r._common(history, ratings, None)
+        cands = [Candidate(self.catalog[self.item_ids[i]], 0.0, "tune") for i in ex.candidates]
+        if self.config.objective == "listwise":
+            labelled = r._labelled(cands)
+            return r.template.prefix(**common, candidates=labelled), [r.template.suffix(candidates=labelled)]
+        return r.template.prefix(**common), [r.template.suffix(candidate={"text": c.item.text or c.item.title})
+                                             for c in cands]
+
+    def loss(self, ex: Example) -> Any:
+        """The example's loss, with gradients through the model."""
+        import torch
+
+        prefix, suffixes = self._prompt(ex)
+        if self.config.objective == "listwise":
+            from recchat.rerank import LABELS
+
+            labels = list(LABELS[:len(ex.candidates)])
+            logits = self.backend.answer_logits(prefix, suffixes, grad=True)[0]
+            ids = self.backend.chat.label_ids(labels)
+            if self.config.label_loss == "candidates":
+                return torch.nn.functional.cross_entropy(logits[ids][None], torch.tensor([ex.label]))
+            return torch.nn.functional.cross_entropy(logits[None], torch.tensor([ids[ex.label]]))
+        yes, no = self.backend.chat.label_ids(["Yes", "No"])
+        logits = self.backend.answer_logits(prefix, suffixes, grad=True)
+        logprobs = torch.log_softmax(logits, dim=-1)
+        scores = logprobs[:, yes] - logprobs[:, no]
+        return torch.nn.functional.cross_entropy(scores[None], torch.tensor([ex.label]))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: int) -> list[int]:
+    """A fixed sample of validation users whose target is among the scorer's top candidates."""
+    users = list(split.evaluated_users("valid"))
+    random.Random(seed).shuffle(users)
+    picked = []
+    for start in range(0, len(users), 256):
+        chunk = users[start:start + 256]
+        scores = np.asarray(scorer.score_histories([split.history(u, "valid") for u in chunk]), dtype=np.float64)
+        for row, u in zip(scores, chunk):
+            row[split.history(u, "valid")] = -np.inf
+            if split.valid[u] in np.argsort(-row, kind="stable")[:candidates]:
+                picked.append(int(u))
+                if len(picked) == n:
+                    return picked
+    return picked
+
+
+def validation_ndcg(reranker: Any, split: Split, scorer: Any, catalog: Any, users: Sequence[int],
+                    candidates: int) -> float:
+    """LLM-only NDCG@10 of the rerank of the scorer's top candidates, on ``users``."""
+    from recchat.evaluate import rerank_metrics, rerank_records
+
+    records = rerank_records(split, scorer, reranker, catalog, "valid", users=users, k=candidates, progress=False)
+    if sum(r.degraded for r in records) * 2 > len(records):
+        first = next(r.error for r in records if r.degraded)
+        raise TuneError(f"the LLM failed on most validation users during tuning: {first}")
+    return rerank_metrics(records, 1.0, "zscore")["all"]["NDCG@10"]
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class TuneResult:
+    folder: Path
+    best_ndcg: float
+    zero_shot_ndcg: float
+    best_examples: int
+    curve: list[dict[str, float]] = field(default_factory=list)
+    seconds_per_example: float = 0.0
+    seconds_to_best: float = 0.0
+
+
+def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path | str, *,
+         miner: Any = None, kind: str = "item", resume: bool = False, progress: bool = True,
+         log: Callable[[str], None] = print) -> TuneResult:
+    """Fine-tune, checkpointing into ``out``; see the module docstring."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from recchat.assets import AssetError, resolve_model
+    from recchat.llm.transformers_backend import TransformersBackend
+    from recchat.rerank import Reranker
+
+    config.check()
+    try:
+        base = resolve_model(config.base_model)
+    except AssetError as exc:
+        raise TuneError(f"base model: {exc}") from None
+    out = Path(out)
+    state_path = out / "checkpoint" / "state.pt"
+    record_path = out / "tune.json"
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise TuneError(f"{out} is not empty: pass --resume to continue its run, or choose another --out")
+    if resume:
+        if not state_path.is_file():
+            raise TuneError(f"--resume: no checkpoint at {state_path}")
+        saved = json.loads(record_path.read_text())["config"]
+        if saved != asdict(config):
+            diff = sorted(k for k in saved if saved.get(k) != asdict(config).get(k))
+            raise TuneError(f"--resume: the run in {out} used other settings ({', '.join(diff)}); "
+                            "repeat them or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    backend = TransformersBackend(base)
+    backend.model = _lora_model(backend.model, config)
+    examples = build_examples(split, config, miner)[: config.max_examples]
+    scorer_for_prompts = ExampleScorer(backend, catalog, split.item_ids, config, kind)
+    reranker = Reranker(backend, config.objective, kind=kind, history_limit=config.history)
+    val = validation_users(split, scorer, config.val_users, config.val_candidates, config.seed)
+    if not val:
+        raise TuneError("no validation user has the target among the scorer's candidates; nothing to stop on")
+    params = [p for p in backend.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    record: dict[str, Any] = {
+        "config": asdict(config), "base_model": str(base), "base_sha256": base_checksum(base),
+        "data_fingerprint": split_fingerprint(split), "catalog_fingerprint": catalog.fingerprint(),
+        "split": "leave-one-out by timestamp; examples from training interactions only "
+                 f"(last {config.positions} training positions per user)",
+        "examples": len(examples), "validation_users": val, "trainable_parameters": sum(p.numel() for p in params),
+        "curve": [], "best": None, "seconds": 0.0}
+    done, waited, best, seconds = 0, 0, -1.0, 0.0
+    if resume:
+        state = torch.load(state_path, weights_only=False)
+        backend.model.load_state_dict(state["lora"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        done, waited, best, seconds = state["done"], state["waited"], state["best"], state["seconds"]
+        record = json.loads(record_path.read_text())
+        log(f"resuming after {done} examples (best validation NDCG@10 so far {best:.4f})")
+    else:
+        backend.model.eval()
+        zero = validation_ndcg(reranker, split, scorer, catalog, val, config.val_candidates)
+        record["zero_shot_valid_ndcg10"] = zero
+        record["curve"].append({"examples": 0, "valid_ndcg10": zero, "loss": None, "seconds": 0.0})
+        best = zero
+        _save_adapter(backend.model, out / "adapter")
+        log(f"zero-shot validation NDCG@10 {zero:.4f} on {len(val)} users (target among the scorer's "
+            f"top {config.val_candidates})")
+        record_path.write_text(json.dumps(record, indent=2))
+    bar = tqdm(total=len(examples), initial=done, desc="tuning the LLM", unit="ex", disable=not progress)
+    losses: list[float] = []
+    started = time.perf_counter() - seconds
+    stopped = False
+    while done < len(examples) and not stopped:
+        backend.model.train()
+        chunk = examples[done:done + config.accumulate]
+        optimizer.zero_grad(set_to_none=True)
+        for ex in chunk:
+            loss = scorer_for_prompts.loss(ex) / len(chunk)
+            loss.backward()
+            losses.append(float(loss.detach()) * len(chunk))
+        optimizer.step()
+        before = done
+        done += len(chunk)
+        bar.update(len(chunk))
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", best=f"{best:.4f}")
+        if done // config.eval_every > before // config.eval_every or done >= len(examples):
+            backend.model.eval()
+            ndcg = validation_ndcg(reranker, split, scorer, catalog, val, config.val_candidates)
+            seconds = time.perf_counter() - started
+            point = {"examples": done, "valid_ndcg10": ndcg, "loss": float(np.mean(losses[-config.eval_every:])),
+                     "seconds": seconds}
+            record["curve"].append(point)
+            if ndcg > best:
+                best, waited = ndcg, 0
+                record["best"] = point
+                _save_adapter(backend.model, out / "adapter")
+            else:
+                waited += 1
+                stopped = waited >= config.patience
+            log(f"after {done} examples: loss {point['loss']:.3f}, validation NDCG@10 {ndcg:.4f} "
+                f"(best {best:.4f}){'; stopping early' if stopped else ''}")
+            state_path.parent.mkdir(exist_ok=True)
+            lora_state = {k: v for k, v in backend.model.state_dict().items() if "lora_" in k}
+            torch.save({"lora": lora_state, "optimizer": optimizer.state_dict(), "done": done, "waited": waited,
+                        "best": best, "seconds": seconds}, state_path.with_suffix(".tmp"))
+            state_path.with_suffix(".tmp").replace(state_path)
+            record["seconds"] = seconds
+            record_path.write_text(json.dumps(record, indent=2))
+    bar.close()
+    merge(out, base)
+    record["merged"] = str(out / "model")
+    record_path.write_text(json.dumps(record, indent=2))
+    from recchat.rerank import TUNE_RECORD
+
+    (out / "model" / TUNE_RECORD).write_text(json.dumps(record, indent=2))
+    best_point = record["best"] or record["curve"][0]
+    return TuneResult(out, best, record["zero_shot_valid_ndcg10"], best_point["examples"], record["curve"],
+                      record["seconds"] / max(1, done), best_point["seconds"])
+
+
+def _save_adapter(model: Any, folder: Path) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def merge(out: Path, base: Path) -> Path:
+    """Merge ``out/adapter`` into the base model and write ``out/model``: a plain model folder
+    (with the base's tokenizer files) that transformers and vLLM load with no peft."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, out / "adapter").merge_and_unload()
+    target = out / "model"
+    tmp = out / "model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    merged.save_pretrained(tmp)
+    for path in base.iterdir():
+        if path.is_file() and ("token" in path.name or path.name in ("special_tokens_map.json", "chat_template.jinja")):
+            shutil.copy2(path, tmp / path.name)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
