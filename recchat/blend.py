@@ -61,9 +61,20 @@ class BlendConfig:
         return cls(float(data["alpha"]), str(data["norm"]), data.get("tuned_on"))
 
     @staticmethod
-    def path_for(checkpoint: Path | str) -> Path:
+    def path_for(checkpoint: Path | str, model: Path | str | None = None) -> Path:
+        """Where the blend tuned for ``checkpoint`` and an LLM lives: one file per model, since a
+        weight learned for one LLM says nothing about another (the default model keeps the plain name)."""
         checkpoint = Path(checkpoint)
-        return checkpoint.with_name(checkpoint.stem + ".blend.json")
+        if model is None or str(model) == "smollm2-135m-instruct":
+            return checkpoint.with_name(checkpoint.stem + ".blend.json")
+        import hashlib
+        import re
+
+        path = Path(model)
+        name = path.parent.name if path.name == "model" and path.parent.name else path.name
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:40]
+        digest = hashlib.sha256(str(path.expanduser().resolve() if path.exists() else model).encode()).hexdigest()[:8]
+        return checkpoint.with_name(f"{checkpoint.stem}.blend-{slug}-{digest}.json")
 
 
 def prior_score(candidate: Candidate) -> float:

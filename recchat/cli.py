@@ -135,6 +135,7 @@ def _add_llm_options(p: argparse.ArgumentParser) -> None:
                    help="pointwise: P(Yes) per item; listwise: one pass, label probabilities; "
                         "permutation: generated order [listwise]")
     g.add_argument("--passes", type=int, default=1, help="shuffled passes averaged against position bias [1]")
+    g.add_argument("--history", type=int, help="history items in the prompt [the tuned model's, else 20]")
 
 
 def _reranker(args: argparse.Namespace, kind: str) -> Any:
@@ -145,7 +146,7 @@ def _reranker(args: argparse.Namespace, kind: str) -> Any:
     if args.backend == "openai":
         options = {"base_url": args.base_url, "concurrency": args.concurrency, "timeout": args.timeout}
     backend = load_backend(args.backend, args.model, **options)
-    return Reranker(backend, args.mode, kind=kind, passes=args.passes)
+    return Reranker(backend, args.mode, kind=kind, passes=args.passes, history_limit=getattr(args, "history", None))
 
 
 def _kind(name: str) -> str:
@@ -280,7 +281,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 def _blend_config(args: argparse.Namespace, checkpoint: Path) -> Any:
     from recchat.blend import BlendConfig
 
-    path = BlendConfig.path_for(checkpoint)
+    path = BlendConfig.path_for(checkpoint, getattr(args, "model", None))
     config = BlendConfig.load(path) if path.is_file() else BlendConfig()
     if args.alpha is not None:
         config.alpha = args.alpha
@@ -315,13 +316,14 @@ def cmd_tune_blend(args: argparse.Namespace) -> int:
     config = BlendConfig(alpha, norm, {"split": "valid", "users": len(records), "candidates": args.candidates,
                                        "mode": args.mode, "passes": args.passes, "backend": args.backend,
                                        "model": args.model or "smollm2-135m-instruct",
+                                       "history": reranker.history_limit,
                                        "NDCG@10": chosen["NDCG@10"], "scorer_only_NDCG@10": scorer_only["NDCG@10"],
                                        "best_grid_alpha": best["alpha"], "best_grid_NDCG@10": best["NDCG@10"],
                                        "bootstrap_share_better": evidence["bootstrap_share_better"],
                                        "degraded_users": info["degraded_users"],
                                        "reranked_users": info["reranked_users"],
                                        "first_error": info["first_error"], "grid": grid})
-    path = config.save(BlendConfig.path_for(checkpoint))
+    path = config.save(BlendConfig.path_for(checkpoint, args.model))
     print(f"best on the grid: alpha {best['alpha']:.2f}, {norm}: validation NDCG@10 {best['NDCG@10']:.4f} "
           f"against the scorer alone {scorer_only['NDCG@10']:.4f} on {len(records)} users; better in "
           f"{100 * evidence['bootstrap_share_better']:.0f}% of bootstrap resamples")
@@ -375,7 +377,7 @@ def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: st
     The rows say how many users the LLM really reranked; when most users fell back to the scorer
     the LLM and blend rows are withheld (kept in results.json, flagged), never shown as the LLM's.
     """
-    from recchat.evaluate import degradation, degradation_line, rerank_metrics, rerank_records
+    from recchat.evaluate import degradation, degradation_line, paired_interval, rerank_metrics, rerank_records
     from recchat.scorer import Scorer
 
     checkpoint = args.scorer or _default_checkpoint(name)
@@ -387,6 +389,7 @@ def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: st
                              skip_misses=not args.rerank_all)
     info = degradation(records)
     config["rerank"] = {"mode": args.mode, "passes": args.passes, "backend": args.backend,
+                        "history": reranker.history_limit,
                         "model": args.model or "smollm2-135m-instruct", "candidates": args.candidates,
                         "alpha": blend.alpha, "norm": blend.norm, "alpha_tuned_on": blend.tuned_on,
                         **info, "degradation_line": degradation_line(info)}
@@ -400,6 +403,10 @@ def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: st
         withheld = info["llm_unreliable"] and alpha > 0
         if withheld:
             label += f" [withheld: {info['degraded_users']} of {info['users']} users degraded]"
+        if alpha > 0:
+            ci = paired_interval(records, alpha, blend.norm)
+            inside["NDCG@10 gain over scorer"] = ci["gain"]
+            inside["gain 95% CI"] = f"[{ci['low']:+.4f}, {ci['high']:+.4f}]"
         out.append({"method": label, "test": {**m["all"], **inside, "users": m["users"],
                                               "users_in_candidates": m["users_in_candidates"],
                                               "degraded_users": m["degraded_users"],

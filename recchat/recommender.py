@@ -140,7 +140,8 @@ class Recommender:
 
             retrievers.append(create("retrievers", name, data.catalog, data.interactions, required=("retrieve",),
                                      **cfg.plugin_options.get(name, {})))
-        blend = BlendConfig.load(BlendConfig.path_for(checkpoint)) if BlendConfig.path_for(checkpoint).is_file() \
+        blend_path = BlendConfig.path_for(checkpoint, cfg.model)
+        blend = BlendConfig.load(blend_path) if blend_path.is_file() \
             else BlendConfig()
         if cfg.alpha is not None:
             blend.alpha = cfg.alpha

@@ -278,6 +278,13 @@ class ExampleScorer:
 # --------------------------------------------------------------------------- validation
 
 
+class _ScorerOrder:
+    """The null reranker: every candidate keeps the scorer's order (scores descending by position)."""
+
+    def scores(self, history: Any, candidates: Sequence[Any], **_: Any) -> tuple[list[float], int]:
+        return [float(-i) for i in range(len(candidates))], 0
+
+
 def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: int) -> list[int]:
     """A fixed sample of validation users whose target is among the scorer's top candidates."""
     users = list(split.evaluated_users("valid"))
@@ -296,15 +303,15 @@ def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: i
 
 
 def validation_ndcg(reranker: Any, split: Split, scorer: Any, catalog: Any, users: Sequence[int],
-                    candidates: int) -> float:
-    """LLM-only NDCG@10 of the rerank of the scorer's top candidates, on ``users``."""
+                    candidates: int, alpha: float = 1.0) -> float:
+    """NDCG@10 of the rerank of the scorer's top candidates on ``users``: the LLM alone (alpha 1)."""
     from recchat.evaluate import rerank_metrics, rerank_records
 
     records = rerank_records(split, scorer, reranker, catalog, "valid", users=users, k=candidates, progress=False)
     if sum(r.degraded for r in records) * 2 > len(records):
         first = next(r.error for r in records if r.degraded)
         raise TuneError(f"the LLM failed on most validation users during tuning: {first}")
-    return rerank_metrics(records, 1.0, "zscore")["all"]["NDCG@10"]
+    return rerank_metrics(records, alpha, "zscore")["all"]["NDCG@10"]
 
 
 # --------------------------------------------------------------------------- training
@@ -383,11 +390,13 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         backend.model.eval()
         zero = validation_ndcg(reranker, split, scorer, catalog, val, config.val_candidates)
         record["zero_shot_valid_ndcg10"] = zero
+        record["scorer_valid_ndcg10"] = validation_ndcg(_ScorerOrder(), split, scorer, catalog, val,
+                                                        config.val_candidates)
         record["curve"].append({"examples": 0, "valid_ndcg10": zero, "loss": None, "seconds": 0.0})
         best = zero
         _save_adapter(backend.model, out / "adapter")
         log(f"zero-shot validation NDCG@10 {zero:.4f} on {len(val)} users (target among the scorer's "
-            f"top {config.val_candidates})")
+            f"top {config.val_candidates}; the scorer's own order: {record['scorer_valid_ndcg10']:.4f})")
         record_path.write_text(json.dumps(record, indent=2))
     bar = tqdm(total=len(examples), initial=done, desc="tuning the LLM", unit="ex", disable=not progress)
     losses: list[float] = []

@@ -166,3 +166,26 @@ def test_nothing_is_fetched_at_import(tmp_path, monkeypatch):
     code = "import recchat, recchat.catalog, recchat.assets, recchat.index, recchat.cli, recchat.doctor"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert not home.exists()
+
+
+def test_model_option_takes_an_asset_name_or_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECCHAT_HOME", str(tmp_path / "home"))
+    from recchat.llm import LLMError, load_backend
+
+    with pytest.raises(AssetError, match="recchat assets fetch gemma3-270m"):
+        assets.resolve_model("gemma3-270m")
+    assert assets.resolve_model(tmp_path) == tmp_path
+    with pytest.raises(LLMError, match="--model .*nope: no such folder, and not a model asset "
+                                       r"\(smollm2-135m-instruct, gemma3-270m\)"):
+        load_backend("transformers", tmp_path / "nope")
+
+
+def test_each_model_has_its_own_blend_file(tmp_path):
+    from recchat.blend import BlendConfig
+
+    ckpt = tmp_path / "m-scorer.pt"
+    assert BlendConfig.path_for(ckpt) == BlendConfig.path_for(ckpt, "smollm2-135m-instruct") == \
+        tmp_path / "m-scorer.blend.json"
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    tuned = BlendConfig.path_for(ckpt, tmp_path / "run" / "model")
+    assert tuned.name.startswith("m-scorer.blend-run-") and tuned != BlendConfig.path_for(ckpt, "gemma3-270m")

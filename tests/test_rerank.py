@@ -240,3 +240,42 @@ def test_real_model_reranks_in_every_mode(smollm, movielens):
         assert sorted(ranking.ids()) == sorted(c.item.id for c in cands)
         assert all(np.isfinite(c.scores["llm"]) for c in ranking.candidates)
         assert ranking.invocations and all(i.prompt_tokens > 0 for i in ranking.invocations)
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    from recchat.assets import GEMMA3_270M
+    from recchat.llm import load_backend
+
+    if not GEMMA3_270M.is_present():
+        pytest.fail("asset gemma3-270m is missing: run 'recchat assets fetch gemma3-270m'", pytrace=False)
+    return load_backend("transformers", "gemma3-270m")
+
+
+@pytest.mark.slow
+def test_gemma_base_model_prompt_format_and_a_prompt_longer_than_its_window(gemma, movielens):
+    """Gemma 3 270M has no chat template: its prompt is the document plus an answer cue, labels are
+    the words after it. A listwise prompt of 20 candidates and a 20-item history is longer than its
+    512-token sliding window, and the packed pass gives the same label logprobs as a plain forward
+    pass over the whole prompt (which applies the window the model's own way)."""
+    from recchat.llm import PlainFormat
+
+    catalog = movielens.catalog
+    items = list(catalog)
+    assert isinstance(gemma.chat, PlainFormat)
+    rendered = gemma.chat.render("Which one? Answer with its letter only.")
+    assert rendered == "<bos>Which one? Answer with its letter only.\nAnswer:"
+    ids = gemma.chat.label_ids(list(LABELS))
+    assert len(set(ids)) == 20 and [gemma.tokenizer.decode([i]) for i in ids[:2]] == [" A", " B"]
+    t = load_template("listwise")
+    labelled = [{"label": LABELS[j], "text": it.text} for j, it in enumerate(items[100:120])]
+    prefix = t.prefix(history=[{"text": it.text, "rating": "4"} for it in items[:20]], candidates=labelled, kind="movie")
+    suffix = t.suffix(candidates=labelled)
+    assert len(gemma._ids(gemma.chat.render(prefix + suffix))) > 900
+    fast = gemma.label_logprobs(prefix, [suffix], list(LABELS))[0]
+    slow = gemma.label_logprobs_naive(prefix, [suffix], list(LABELS))[0]
+    assert max(abs(fast[k] - slow[k]) for k in LABELS) < 1e-3
+    # And the reranker runs end to end on it, pointwise too (many suffixes behind one long prefix).
+    cands = [Candidate(it, 0.0, "scorer", {"scorer": 0.0}) for it in items[100:120]]
+    ranking = Reranker(gemma, "pointwise", kind="movie").rerank(items[:20], cands)
+    assert sorted(ranking.ids()) == sorted(c.item.id for c in cands)

@@ -135,12 +135,9 @@ def test_a_few_steps_on_a_fixed_batch_lower_the_loss(lora_backend, movielens, ob
             p.copy_(a)
 
 
-@pytest.mark.slow
-def test_tune_run_writes_adapter_merged_model_and_record(llm_dir, movielens, tmp_path):
-    """A real (tiny) tune-llm run end to end: checkpoints, resume refuses other settings, the merged
-    folder loads without peft and its label logprobs differ from the base model's."""
-    from recchat.llm import load_backend
-    from recchat.rerank import TUNE_RECORD, Reranker
+@pytest.fixture(scope="module")
+def tuned_run(llm_dir, movielens, tmp_path_factory):
+    """A real (tiny) tune-llm run: 120 users, popularity as the scorer, 6 examples."""
     from recchat.tune import tune
 
     catalog = movielens.catalog
@@ -155,21 +152,34 @@ def test_tune_run_writes_adapter_merged_model_and_record(llm_dir, movielens, tmp
             return np.tile(self.counts, (len(histories), 1))
 
     config = TuneConfig(objective="listwise", negatives="random", positions=1, candidates=8, history=4,
-                        lr=2e-3, accumulate=2, max_examples=6, eval_every=4, val_users=3, val_candidates=8, patience=2,
-                        top_layers=2, targets="qv")
-    out = tmp_path / "run"
+                        lr=2e-3, accumulate=2, max_examples=6, eval_every=4, val_users=3, val_candidates=8,
+                        patience=2, top_layers=2, targets="qv")
+    out = tmp_path_factory.mktemp("tuned") / "run"
     result = tune(split, catalog, Popular(), config, out, kind="movie", progress=False, log=lambda _: None)
+    return {"out": out, "result": result, "split": split, "config": config, "scorer": Popular()}
+
+
+@pytest.mark.slow
+def test_tune_run_writes_adapter_merged_model_and_record(tuned_run, llm_dir, movielens):
+    """Checkpoints, resume refuses other settings, the merged folder loads without peft and its
+    label logprobs differ from the base model's; the adapter on the base gives the merged numbers."""
+    from recchat.llm import load_backend
+    from recchat.rerank import TUNE_RECORD, Reranker
+    from recchat.tune import tune
+
+    catalog, out, config = movielens.catalog, tuned_run["out"], tuned_run["config"]
     record = json.loads((out / "tune.json").read_text())
     assert record["base_sha256"] and record["data_fingerprint"] and record["config"]["candidates"] == 8
     assert [p["examples"] for p in record["curve"]] == [0, 4, 6]
     assert (out / "adapter" / "adapter_config.json").is_file() and (out / "checkpoint" / "state.pt").is_file()
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "tokenizer.json").is_file()
-    assert result.zero_shot_ndcg == record["zero_shot_valid_ndcg10"]
+    assert tuned_run["result"].zero_shot_ndcg == record["zero_shot_valid_ndcg10"]
+    split, scorer = tuned_run["split"], tuned_run["scorer"]
     with pytest.raises(TuneError, match="not empty: pass --resume"):
-        tune(split, catalog, Popular(), config, out, progress=False, log=lambda _: None)
-    config.lr = 1e-3
+        tune(split, catalog, scorer, config, out, progress=False, log=lambda _: None)
+    other = TuneConfig(**{**record["config"], "lr": 1e-3})
     with pytest.raises(TuneError, match="other settings \\(lr\\)"):
-        tune(split, catalog, Popular(), config, out, resume=True, progress=False, log=lambda _: None)
+        tune(split, catalog, scorer, other, out, resume=True, progress=False, log=lambda _: None)
 
     # The merged folder is a plain model: no peft at inference, and it remembers its history length.
     tuned = load_backend("transformers", out / "model")
@@ -177,20 +187,57 @@ def test_tune_run_writes_adapter_merged_model_and_record(llm_dir, movielens, tmp
     assert json.loads((out / "model" / TUNE_RECORD).read_text())["config"]["history"] == 4
     assert Reranker(tuned, "listwise").history_limit == 4
     base = load_backend("transformers", llm_dir)
-    from recchat.templates import load_template
-
-    t = load_template("listwise")
-    labelled = [{"label": c, "text": catalog[i].text} for c, i in zip("ABCDE", ("1", "50", "100", "181", "258"))]
-    prefix = t.prefix(history=[{"text": catalog["95"].text, "rating": "5"}], candidates=labelled, kind="movie")
-    a = base.label_logprobs(prefix, [t.suffix(candidates=labelled)], list("ABCDE"))[0]
-    b = tuned.label_logprobs(prefix, [t.suffix(candidates=labelled)], list("ABCDE"))[0]
+    prefix, suffix = listwise_prompt(catalog)
+    a = base.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
+    b = tuned.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
     assert max(abs(a[k] - b[k]) for k in a) > 1e-3
-    # The adapter on top of the base gives the merged model's numbers.
     from peft import PeftModel
 
     from recchat.llm.transformers_backend import TransformersBackend
 
     with_adapter = TransformersBackend(llm_dir)
     with_adapter.model = PeftModel.from_pretrained(with_adapter.model, out / "adapter")
-    c = with_adapter.label_logprobs(prefix, [t.suffix(candidates=labelled)], list("ABCDE"))[0]
+    c = with_adapter.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
     assert max(abs(b[k] - c[k]) for k in a) < 1e-3
+
+
+def listwise_prompt(catalog):
+    from recchat.templates import load_template
+
+    t = load_template("listwise")
+    labelled = [{"label": c, "text": catalog[i].text} for c, i in zip("ABCDE", ("1", "50", "100", "181", "258"))]
+    prefix = t.prefix(history=[{"text": catalog[i].text, "rating": "5"} for i in ("95", "71", "8")],
+                      candidates=labelled, kind="movie")
+    return prefix, t.suffix(candidates=labelled)
+
+
+VLLM_SCRIPT = r'''
+import json, sys
+from recchat.llm import load_backend
+
+if __name__ == "__main__":
+    prefix, suffix, folder = json.loads(sys.argv[1])
+    backend = load_backend("vllm", folder)
+    print("RESULT " + json.dumps(backend.label_logprobs(prefix, [suffix], list("ABCDE"))[0]))
+'''
+
+
+@pytest.mark.slow
+def test_merged_model_scores_the_same_in_transformers_and_the_vllm_engine(tuned_run, movielens, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from recchat.llm import load_backend
+
+    prefix, suffix = listwise_prompt(movielens.catalog)
+    folder = str(tuned_run["out"] / "model")
+    want = load_backend("transformers", folder).label_logprobs(prefix, [suffix], list("ABCDE"))[0]
+    script = tmp_path / "engine.py"
+    script.write_text(VLLM_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), json.dumps([prefix, suffix, folder])], capture_output=True,
+                          text=True, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    got = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
+    for label in "ABCDE":
+        assert got[label] == pytest.approx(want[label], abs=0.05)
