@@ -156,7 +156,23 @@ def tuned_run(llm_dir, movielens, tmp_path_factory):
                         patience=2, top_layers=2, targets="qv")
     out = tmp_path_factory.mktemp("tuned") / "run"
     result = tune(split, catalog, Popular(), config, out, kind="movie", progress=False, log=lambda _: None)
-    return {"out": out, "result": result, "split": split, "config": config, "scorer": Popular()}
+    # The run keeps the adapter that was best on validation, which after 6 examples may be the
+    # identity; the last trained adapter (from the checkpoint) is merged too, so the tests always
+    # have a model whose weights really changed.
+    import torch
+
+    from recchat.llm.transformers_backend import TransformersBackend
+    from recchat.tune import _lora_model, _save_adapter, merge
+
+    trained = TransformersBackend(llm_dir)
+    trained.model = _lora_model(trained.model, config)
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    loaded = trained.model.load_state_dict(state["lora"], strict=False)
+    assert not loaded.unexpected_keys and state["lora"]
+    last = out.parent / "last"
+    _save_adapter(trained.model, last / "adapter")
+    merge(last, llm_dir)
+    return {"out": out, "last": last, "result": result, "split": split, "config": config, "scorer": Popular()}
 
 
 @pytest.mark.slow
@@ -177,6 +193,8 @@ def test_tune_run_writes_adapter_merged_model_and_record(tuned_run, llm_dir, mov
     split, scorer = tuned_run["split"], tuned_run["scorer"]
     with pytest.raises(TuneError, match="not empty: pass --resume"):
         tune(split, catalog, scorer, config, out, progress=False, log=lambda _: None)
+    again = tune(split, catalog, scorer, config, out, resume=True, progress=False, log=lambda _: None)
+    assert again.curve == tuned_run["result"].curve  # resumed at its end: nothing redone, nothing lost
     other = TuneConfig(**{**record["config"], "lr": 1e-3})
     with pytest.raises(TuneError, match="other settings \\(lr\\)"):
         tune(split, catalog, scorer, other, out, resume=True, progress=False, log=lambda _: None)
@@ -190,15 +208,23 @@ def test_tune_run_writes_adapter_merged_model_and_record(tuned_run, llm_dir, mov
     prefix, suffix = listwise_prompt(catalog)
     a = base.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
     b = tuned.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
-    assert max(abs(a[k] - b[k]) for k in a) > 1e-3
+    if record["best"] is None:  # no validation gain: the kept adapter is the identity, the model the base
+        assert max(abs(a[k] - b[k]) for k in a) < 1e-4
+
+    # The last trained adapter round-trips: merged into a plain folder whose label logprobs differ
+    # from the base's and equal the base plus the adapter.
     from peft import PeftModel
 
     from recchat.llm.transformers_backend import TransformersBackend
 
+    folder = tuned_run["last"]
+    merged = load_backend("transformers", folder / "model")
+    m = merged.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
+    assert max(abs(a[k] - m[k]) for k in a) > 1e-3
     with_adapter = TransformersBackend(llm_dir)
-    with_adapter.model = PeftModel.from_pretrained(with_adapter.model, out / "adapter")
+    with_adapter.model = PeftModel.from_pretrained(with_adapter.model, folder / "adapter")
     c = with_adapter.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
-    assert max(abs(b[k] - c[k]) for k in a) < 1e-3
+    assert max(abs(m[k] - c[k]) for k in a) < 1e-3
 
 
 def listwise_prompt(catalog):
@@ -231,7 +257,7 @@ def test_merged_model_scores_the_same_in_transformers_and_the_vllm_engine(tuned_
     from recchat.llm import load_backend
 
     prefix, suffix = listwise_prompt(movielens.catalog)
-    folder = str(tuned_run["out"] / "model")
+    folder = str(tuned_run["last"] / "model")
     want = load_backend("transformers", folder).label_logprobs(prefix, [suffix], list("ABCDE"))[0]
     script = tmp_path / "engine.py"
     script.write_text(VLLM_SCRIPT)
