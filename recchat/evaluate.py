@@ -249,7 +249,8 @@ def markdown_table(results: list[dict[str, Any]], stage: str = "test") -> str:
     lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in results:
         if r.get(stage, {}).get("withheld"):
-            lines.append(f"| {r['method']} | " + " | ".join("withheld" for _ in cols) + " |")
+            lines.append(f"| {r['method']} | " + " | ".join(str(r[stage].get(m, "")) if m == "users" else "withheld"
+                                                          for m in cols) + " |")
             continue
         cells = []
         for m in cols:
