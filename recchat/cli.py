@@ -343,7 +343,7 @@ def cmd_tune_llm(args: argparse.Namespace) -> int:
 
     config = TuneConfig(**{k: v for k, v in vars(args).items()
                            if k in TuneConfig.__dataclass_fields__ and v is not None})
-    config.base_model = args.model or config.base_model
+    config.base_model = args.model
     config.check()
     catalog, log, name = _load_dataset(args)
     split = leave_one_out(_limit_users(log, args.max_users), catalog)
@@ -814,6 +814,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_llm_options(p)
     p.set_defaults(func=cmd_rerank)
 
+    from recchat.tune import TuneConfig
+
+    tune_defaults = TuneConfig()  # one table of defaults: the dataclass
     p = sub.add_parser("tune-llm", help="fine-tune the reranking LLM (LoRA) on the training interactions",
                        description=cmd_tune_llm.__doc__ + " Examples come from the training part of the "
                        "leave-one-out split only; early stopping on validation NDCG@10 of the rerank. "
@@ -823,36 +826,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_interaction_options(p)
     _add_store_options(p)
     g = p.add_argument_group("tuning")
-    g.add_argument("--model", default="smollm2-135m-instruct",
+    g.add_argument("--model", default=tune_defaults.base_model,
                    help="base model: a model asset (smollm2-135m-instruct, gemma3-270m) or a model folder")
     g.add_argument("--scorer", type=Path, help="scorer checkpoint that picks validation candidates "
                    "[$RECCHAT_HOME/models/<dataset>-scorer.pt]")
     g.add_argument("--out", type=Path, help="run folder [$RECCHAT_HOME/models/<dataset>-llm-<objective>]")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    g.add_argument("--objective", default="listwise", choices=("listwise", "pointwise"),
+    g.add_argument("--objective", default=tune_defaults.objective, choices=("listwise", "pointwise"),
                    help="listwise: the target's letter among labelled candidates; pointwise: the target's "
                         "Yes log-odds against the others'")
-    g.add_argument("--label-loss", default="candidates", choices=("candidates", "vocab"),
+    g.add_argument("--label-loss", default=tune_defaults.label_loss, choices=("candidates", "vocab"),
                    help="listwise softmax over the candidates' label tokens, or over the whole vocabulary")
-    g.add_argument("--negatives", default="hard", choices=("random", "hard", "mixed"),
+    g.add_argument("--negatives", default=tune_defaults.negatives, choices=("random", "hard", "mixed"),
                    help="random items, a miner scorer's best other items, or half each")
     g.add_argument("--quick-miner", action="store_true", help="train the negative miner briefly (tests)")
-    g.add_argument("--positions", type=int, default=2, help="training positions per user (the last N)")
-    g.add_argument("--candidates", type=int, default=20, help="candidates per example, the target included")
-    g.add_argument("--history", type=int, default=10, help="history items in the prompt")
-    g.add_argument("--lora-r", type=int, default=8, help="LoRA rank")
-    g.add_argument("--lora-alpha", type=int, default=32, help="LoRA alpha")
-    g.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
-    g.add_argument("--targets", default="qv", choices=("qv", "qkvo", "all"), help="projections that get LoRA")
-    g.add_argument("--top-layers", type=int, default=0, help="LoRA on the top N layers only (0: all)")
-    g.add_argument("--lr", type=float, default=1e-4, help="learning rate")
-    g.add_argument("--accumulate", type=int, default=4, help="examples per optimizer step")
-    g.add_argument("--max-examples", type=int, default=2000, help="training examples at most")
-    g.add_argument("--eval-every", type=int, default=200, help="examples between validation evaluations")
-    g.add_argument("--val-users", type=int, default=100, help="validation users in the early-stopping sample")
-    g.add_argument("--val-candidates", type=int, default=20, help="the scorer's top N that validation reranks")
-    g.add_argument("--patience", type=int, default=3, help="evaluations without gain before stopping")
-    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--positions", type=int, default=tune_defaults.positions, help="training positions per user (the last N)")
+    g.add_argument("--candidates", type=int, default=tune_defaults.candidates, help="candidates per example, the target included")
+    g.add_argument("--history", type=int, default=tune_defaults.history, help="history items in the prompt")
+    g.add_argument("--lora-r", type=int, default=tune_defaults.lora_r, help="LoRA rank")
+    g.add_argument("--lora-alpha", type=int, default=tune_defaults.lora_alpha, help="LoRA alpha")
+    g.add_argument("--lora-dropout", type=float, default=tune_defaults.lora_dropout, help="LoRA dropout")
+    g.add_argument("--targets", default=tune_defaults.targets, choices=("qv", "qkvo", "all"), help="projections that get LoRA")
+    g.add_argument("--top-layers", type=int, default=tune_defaults.top_layers, help="LoRA on the top N layers only (0: all)")
+    g.add_argument("--lr", type=float, default=tune_defaults.lr, help="learning rate")
+    g.add_argument("--accumulate", type=int, default=tune_defaults.accumulate, help="examples per optimizer step")
+    g.add_argument("--max-examples", type=int, default=tune_defaults.max_examples, help="training examples at most")
+    g.add_argument("--eval-every", type=int, default=tune_defaults.eval_every, help="examples between validation evaluations")
+    g.add_argument("--val-users", type=int, default=tune_defaults.val_users, help="validation users in the early-stopping sample")
+    g.add_argument("--val-candidates", type=int, default=tune_defaults.val_candidates, help="the scorer's top N that validation reranks")
+    g.add_argument("--patience", type=int, default=tune_defaults.patience, help="evaluations without gain before stopping")
+    g.add_argument("--seed", type=int, default=tune_defaults.seed, help="random seed")
     g.add_argument("--threads", type=int, help="torch threads [torch's default]")
     g.add_argument("--max-users", type=int, help="use the first N users only (quick runs)")
     p.set_defaults(func=cmd_tune_llm)

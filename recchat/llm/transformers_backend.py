@@ -42,15 +42,6 @@ class TransformersBackend:
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
-    @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, name: str = "in-memory") -> TransformersBackend:
-        """A backend over a model already in memory (a model being tuned, say)."""
-        self = cls.__new__(cls)
-        self.device, self.tokenizer, self.model = next(model.parameters()).device.type, tokenizer, model
-        self.chat, self.invocations = prompt_format(tokenizer), []
-        self.model_dir, self.model_name = None, name
-        return self
-
     def _split_tokens(self, prefix: str, suffixes: Sequence[str]) -> tuple[list[int], list[list[int]]]:
         # Tokenize each whole prompt, then share the longest common token prefix: tokenizing the
         # prefix text alone can merge differently at the boundary and change the answer.
@@ -70,9 +61,11 @@ class TransformersBackend:
         mask with the window applied by position, so prompts longer than the window work.
         ``grad=True`` keeps the graph (tuning); otherwise inference mode.
         """
+        return self._packed_logits(*self._split_tokens(prefix, suffixes), grad=grad)
+
+    def _packed_logits(self, head_ids: list[int], tail_ids: list[list[int]], *, grad: bool) -> Any:
         import torch
 
-        head_ids, tail_ids = self._split_tokens(prefix, suffixes)
         prefix_len = len(head_ids)
         packed = [t for ids in tail_ids for t in ids]
         total = prefix_len + len(packed)
@@ -110,7 +103,8 @@ class TransformersBackend:
         started = time.perf_counter()
         label_ids = self.chat.label_ids(labels)
         head_ids, tail_ids = self._split_tokens(prefix, suffixes)
-        logprobs = torch.log_softmax(self.answer_logits(prefix, suffixes), dim=-1)[:, label_ids].cpu()
+        logits = self._packed_logits(head_ids, tail_ids, grad=False)
+        logprobs = torch.log_softmax(logits, dim=-1)[:, label_ids].cpu()
         n = len(suffixes)
         out = [{label: float(row[j]) for j, label in enumerate(labels)} for row in logprobs]
         record(self, Invocation(
