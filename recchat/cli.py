@@ -395,8 +395,15 @@ def _rerank_results(args: argparse.Namespace, catalog: Any, split: Any, name: st
                         **info, "degradation_line": degradation_line(info)}
     print(config["rerank"]["degradation_line"], file=sys.stderr)
     out = []
-    for label, alpha in ((f"scorer top-{args.candidates}", 0.0), (f"LLM only ({args.mode})", 1.0),
-                         (f"blend a={blend.alpha:.2f} {blend.norm}", blend.alpha)):
+    rows = [(f"scorer top-{args.candidates}", 0.0), (f"LLM only ({args.mode})", 1.0),
+            (f"blend a={blend.alpha:.2f} {blend.norm}", blend.alpha)]
+    rejected = (blend.tuned_on or {}).get("best_grid_alpha")
+    if args.alpha is None and rejected not in (None, blend.alpha):
+        # tune-blend kept the scorer because the best grid point's gain was within noise; its test
+        # figure is still worth seeing, under a label that says it was not chosen.
+        rows.append((f"blend a={rejected:.2f} {blend.norm} (best on validation, not chosen: within noise)",
+                     float(rejected)))
+    for label, alpha in rows:
         m = rerank_metrics(records, alpha, blend.norm)
         inside = {f"{k} (target in candidates)": v for k, v in m["in_candidates"].items()
                   if k in ("NDCG@10", "HR@10")}

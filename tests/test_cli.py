@@ -134,6 +134,10 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     from conftest import free_port
 
     dead = ["--backend", "openai", "--base-url", f"http://127.0.0.1:{free_port()}/v1", "--timeout", "2"]
+    # A blend tuned earlier kept the scorer (alpha 0), its best grid point 0.3 being within noise:
+    # eval shows both rows, the rejected one labelled as such.
+    blend_file = tmp_path / "scorer.blend.json"
+    blend_file.write_text(json.dumps({"alpha": 0.0, "norm": "rank", "tuned_on": {"best_grid_alpha": 0.3}}))
     proc = run("eval", "--methods", "scorer", "--max-users", "120", "--scorer", str(ckpt), "--rerank",
                "--rerank-users", "4", "--rerank-all", "--out", str(tmp_path / "runs2"), *dead, *store, home=home, timeout=600)
     assert "LLM reranked 0 of 4 users; 4 degraded to the scorer (first error: " in proc.stdout
@@ -142,11 +146,12 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     results = json.loads((folder / "results.json").read_text())
     assert results["config"]["rerank"]["degraded_users"] == 4 and results["config"]["rerank"]["reranked_users"] == 0
     assert results["config"]["rerank"]["first_error"] and results["config"]["rerank"]["llm_unreliable"]
-    assert [r["test"]["withheld"] for r in results["results"][1:]] == [False, True, True]
+    assert [r["test"]["withheld"] for r in results["results"][1:]] == [False, True, False, True]
+    assert "| blend a=0.30 rank (best on validation, not chosen: within noise) [withheld: 4 of 4" in proc.stdout
     assert "**LLM reranked 0 of 4 users" in (folder / "results.md").read_text()
     tuned = run("tune-blend", "--max-users", "12", "--rerank-all", "--scorer", str(ckpt), *dead, home=home, check=False, timeout=600)
     assert tuned.returncode == 2 and "not tuning: the LLM failed for" in tuned.stderr
-    assert not (tmp_path / "scorer.blend.json").exists()
+    assert json.loads(blend_file.read_text())["tuned_on"] == {"best_grid_alpha": 0.3}  # kept as it was
 
 
 def test_eval_chat_writes_its_table_and_chart(movielens, llm_dir, tmp_path):
