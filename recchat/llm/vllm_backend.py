@@ -39,9 +39,16 @@ class VLLMBackend:
                        max_model_len=max_model_len, enable_prefix_caching=True, seed=seed,
                        gpu_memory_utilization=gpu_memory_utilization or (0.5 if gpu else 0.3),
                        **engine_options)
-        self.chat = prompt_format(self.llm.get_tokenizer())
+        self.tokenizer = self.llm.get_tokenizer()
+        self.chat = prompt_format(self.tokenizer)
         self.model_name = Path(model_dir).name
         self.invocations: list[Invocation] = []
+
+    def _prompts(self, texts: Sequence[str]) -> list[dict[str, list[int]]]:
+        # Rendered prompts already hold any special tokens the format wants (PlainFormat's <bos>);
+        # vLLM's own tokenization would add a second one, so the engine gets token ids.
+        return [{"prompt_token_ids": self.tokenizer.encode(self.chat.render(t), add_special_tokens=False)}
+                for t in texts]
 
     def _record(self, kind: str, outputs: list[Any], started: float, text: str) -> None:
         record(self, Invocation(
@@ -54,8 +61,7 @@ class VLLMBackend:
         started = time.perf_counter()
         ids = self.chat.label_ids(labels)
         params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=ids)
-        prompts = [self.chat.render(prefix + s) for s in suffixes]
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        outputs = self.llm.generate(self._prompts([prefix + s for s in suffixes]), params, use_tqdm=False)
         results = []
         for out in outputs:
             step = out.outputs[0].logprobs[0]
@@ -72,7 +78,7 @@ class VLLMBackend:
         constraint = StructuredOutputsParams(regex=regex) if regex else \
             StructuredOutputsParams(json=json_schema) if json_schema else None
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=constraint)
-        outputs = self.llm.generate([self.chat.render(p) for p in prompts], params, use_tqdm=False)
+        outputs = self.llm.generate(self._prompts(prompts), params, use_tqdm=False)
         texts = [o.outputs[0].text for o in outputs]
         self._record("generate", outputs, started, " | ".join(texts))
         return texts
