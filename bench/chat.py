@@ -85,7 +85,7 @@ def main() -> None:
 
     from recchat.recommender import Recommender
 
-    rec = Recommender.from_config({"backend": args.backend, "model": args.model})
+    rec = Recommender.from_config({"llm": {"backend": args.backend, "model": args.model}})
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cuda {torch.cuda.is_available()}; backend {args.backend}; model {args.model or 'smollm2'}; scorer {'yes' if rec.scorer else 'no'}; "
           f"alpha {rec.blend.alpha}")

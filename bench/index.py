@@ -64,10 +64,10 @@ def ann_vs_exact(collection, ids: list[str], matrix: np.ndarray, queries: np.nda
 
 
 def bench_movielens(folder: Path, n_queries: int, rng: np.random.Generator) -> dict:
-    from recchat.catalog import load_movielens_100k
+    from recchat.builder import Builder
     from recchat.index import ItemIndex
 
-    data = load_movielens_100k()
+    data = Builder().dataset  # MovieLens-100K, as the app and the CLI build it
     index = ItemIndex("bench-movielens", path=folder)
     index.embedder.encode(["warm up"])  # model load is not build throughput
     t = time.perf_counter()

@@ -25,21 +25,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed [0, as tune-llm]")
     args = parser.parse_args()
 
-    from recchat.assets import home
-    from recchat.catalog import load_movielens_100k
-    from recchat.evaluate import leave_one_out
+    from recchat.builder import Builder
     from recchat.llm import load_backend
-    from recchat.rerank import Reranker
-    from recchat.scorer import Scorer
-    from recchat.tune import _ScorerOrder, validation_ndcg, validation_users
+    from recchat.rerank import NO_LLM, Reranker
+    from recchat.split import leave_one_out
+    from recchat.tune import validation_ndcg, validation_users
 
-    data = load_movielens_100k()
+    parts = Builder()  # MovieLens-100K, as the app and the CLI build it
+    data = parts.dataset
     split = leave_one_out(data.interactions, data.catalog)
-    scorer = Scorer.load(home() / "models" / "movielens-100k-scorer.pt", catalog=data.catalog)
+    scorer = parts.scorer(required=True)
     users = validation_users(split, scorer, args.users, args.candidates, args.seed)
     print(f"{len(users)} validation users whose target is among the scorer's top {args.candidates} (seed {args.seed})\n")
     print("| model | mode | NDCG@10 | s per user |\n|---|---|---|---|")
-    base = validation_ndcg(_ScorerOrder(), split, scorer, data.catalog, users, args.candidates)
+    base = validation_ndcg(NO_LLM, split, scorer, data.catalog, users, args.candidates)
     print(f"| the scorer's own order | | {base:.4f} | |", flush=True)
     for model in args.models.split(","):
         backend = load_backend("transformers", model.strip())

@@ -54,16 +54,14 @@ def forward_flops(config: Any, tokens: int, context: int, logits: int) -> float:
 
 def requests(n: int) -> list[tuple[str, list[str]]]:
     """(prefix, suffixes) for pointwise, and the listwise prompt pieces, for ``n`` users."""
-    from recchat.assets import home
-    from recchat.catalog import load_movielens_100k
-    from recchat.evaluate import leave_one_out
-    from recchat.scorer import Scorer
+    from recchat.builder import Builder
+    from recchat.split import leave_one_out
     from recchat.types import Candidate
 
-    data = load_movielens_100k()
+    parts = Builder()  # MovieLens-100K, as the app and the CLI build it
+    data = parts.dataset
     split = leave_one_out(data.interactions, data.catalog)
-    checkpoint = home() / "models" / "movielens-100k-scorer.pt"
-    scorer = Scorer.load(checkpoint, catalog=data.catalog) if checkpoint.is_file() else None
+    scorer = parts.scorer()
     counts = split.train_counts()
     out = []
     for u in range(n):

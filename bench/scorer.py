@@ -45,16 +45,16 @@ def main() -> None:
 
     import torch
 
-    from recchat.catalog import load_movielens_100k
-    from recchat.evaluate import evaluate, leave_one_out, markdown_table
-    from recchat.index import ItemIndex
+    from recchat.builder import Builder
+    from recchat.evaluate import evaluate, markdown_table
+    from recchat.split import leave_one_out
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever, item_text_vectors
     from recchat.scorer import ScorerConfig, train
 
-    data = load_movielens_100k()
+    parts = Builder()  # MovieLens-100K, as the app and the CLI build it
+    data = parts.dataset
     split = leave_one_out(data.interactions, data.catalog)
-    index = ItemIndex("movielens-100k-items")
-    index.build(data.catalog, progress=False)
+    index = parts.index(build="always", progress=False)
     vectors = item_text_vectors(data.catalog, index)
     config = ScorerConfig()
     if args.max_epochs:

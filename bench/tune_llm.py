@@ -35,20 +35,20 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from recchat.assets import home, resolve_model
-    from recchat.catalog import load_movielens_100k
-    from recchat.evaluate import leave_one_out
+    from recchat.assets import resolve_model
+    from recchat.builder import Builder
+    from recchat.split import leave_one_out
     from recchat.llm.transformers_backend import TransformersBackend
     from recchat.rerank import Reranker
-    from recchat.scorer import Scorer
     from recchat.tune import ExampleScorer, TuneConfig, _lora_model, build_examples
     from recchat.types import Candidate
 
     record = json.loads((args.run / "tune.json").read_text())
     config = TuneConfig(**record["config"])
-    data = load_movielens_100k()
+    parts = Builder()  # MovieLens-100K, as the app and the CLI build it
+    data = parts.dataset
     split = leave_one_out(data.interactions, data.catalog)
-    scorer = Scorer.load(home() / "models" / "movielens-100k-scorer.pt", catalog=data.catalog)
+    scorer = parts.scorer(required=True)
     base = resolve_model(config.base_model)
 
     # 1. training cost, on random negatives (mining costs nothing per step once done)

@@ -8,6 +8,7 @@ a locally served LLM and explained. This package is usable as a library::
     rec = Recommender.from_config()                  # MovieLens-100K assets and defaults
     print(rec.recommend("196", k=5).ids())
     reply = rec.chat().send("I loved Heat, something like it but older")
+    books = Recommender.from_config("books.toml")    # any catalog (recchat init writes the file)
 
 or stage by stage::
 
@@ -42,11 +43,10 @@ _EXPORTS = {
     "Dataset": "recchat.catalog",
     "DataError": "recchat.catalog",
     "LoadReport": "recchat.catalog",
-    "MOVIELENS_SPEC": "recchat.catalog",
     "load_catalog": "recchat.catalog",
     "load_interactions": "recchat.catalog",
     "load_users": "recchat.catalog",
-    "load_movielens_100k": "recchat.catalog",
+    "load_movielens_100k": "recchat.config",
     "ItemIndex": "recchat.index",
     "ItemIndexError": "recchat.index",
     "MiniLMEmbeddingFunction": "recchat.index",
@@ -55,8 +55,8 @@ _EXPORTS = {
     "Scorer": "recchat.scorer",
     "ScorerConfig": "recchat.scorer",
     "CheckpointError": "recchat.scorer",
-    "Split": "recchat.evaluate",
-    "leave_one_out": "recchat.evaluate",
+    "Split": "recchat.split",
+    "leave_one_out": "recchat.split",
     "Popularity": "recchat.retrieve",
     "ItemKNN": "recchat.retrieve",
     "TextRetriever": "recchat.retrieve",
@@ -69,7 +69,12 @@ _EXPORTS = {
     "rerank_and_blend": "recchat.blend",
     "rerank_file": "recchat.batch",
     "Recommender": "recchat.recommender",
-    "RecommenderConfig": "recchat.recommender",
+    "RecommenderConfig": "recchat.config",
+    "ConfigError": "recchat.config",
+    "Builder": "recchat.builder",
+    "Domain": "recchat.domain",
+    "NO_LLM": "recchat.rerank",
+    "NoReranker": "recchat.rerank",
     "ChatSession": "recchat.chat",
     "Reply": "recchat.chat",
     "Profile": "recchat.profile",
@@ -85,15 +90,19 @@ if TYPE_CHECKING:
     from recchat.blend import BlendConfig, rerank_and_blend
     from recchat.llm import LLMError, load_backend
     from recchat.rerank import Reranker
-    from recchat.catalog import (MOVIELENS_SPEC, Catalog, CatalogSpec, DataError, Dataset,
+    from recchat.catalog import (Catalog, CatalogSpec, DataError, Dataset,
                                  FieldSpec, InteractionLog, InteractionSpec, LoadReport,
-                                 load_catalog, load_interactions, load_movielens_100k, load_users)
-    from recchat.evaluate import Split, leave_one_out
+                                 load_catalog, load_interactions, load_users)
+    from recchat.config import ConfigError, RecommenderConfig, load_movielens_100k
+    from recchat.builder import Builder
+    from recchat.domain import Domain
+    from recchat.rerank import NO_LLM, NoReranker
+    from recchat.split import Split, leave_one_out
     from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever
     from recchat.scorer import CheckpointError, Scorer, ScorerConfig
     from recchat.types import Candidate, Interaction, Invocation, Item, Ranking
-    from recchat.recommender import Recommender, RecommenderConfig
+    from recchat.recommender import Recommender
     from recchat.chat import ChatSession, Reply
     from recchat.profile import Profile, ProfileStore
     from recchat.plugins import PluginError

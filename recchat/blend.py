@@ -104,11 +104,11 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
                      prior: str = "the trained scorer") -> Ranking:
     """The full rerank stage with its safety net.
 
-    With ``reranker`` None, or when it raises, the scorer's order is returned, marked degraded
-    with the reason.
+    With the null reranker (:class:`~recchat.rerank.NoReranker`: no LLM), or when the reranker
+    raises, the scorer's order is returned, marked degraded with the reason.
     """
     config = config or BlendConfig()
-    if reranker is None:
+    if getattr(reranker, "backend", True) is None:  # the null reranker: no LLM configured
         return Ranking(by_prior(candidates), mode="scorer", degraded=True,
                        notes=[f"No LLM is configured; ranked by {prior} only."])
     from recchat.llm import collect_invocations

@@ -141,21 +141,6 @@ def _compile(source: str) -> Any:
     return _TEMPLATES[source]
 
 
-MOVIELENS_SPEC = CatalogSpec(
-    id_column="item_id",
-    title_column="movie_title",
-    # One ML-100K row has "V" for a year (the year sits in its title): lenient, with a warning.
-    fields={"year": FieldSpec("release_year", "int", strict=False), "genres": FieldSpec("class", "list")},
-    text_template=(
-        "{{ title }}{% if year %} ({{ year }}){% endif %}"
-        "{% if genres %}. Genres: {{ genres | join(', ') }}.{% endif %}"
-    ),
-    # ML-100K spells its one unknown item "unkonwn" and uses "unknown" as a genre placeholder.
-    na_values=("", "unknown", "unkonwn"),
-    move_articles=True,
-)
-
-
 @dataclass(frozen=True)
 class InteractionSpec:
     """Columns of an interaction log. ``rating`` and ``timestamp`` may be ``None`` (absent)."""
@@ -462,14 +447,3 @@ class Dataset:
     catalog: Catalog
     interactions: InteractionLog
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def load_movielens_100k() -> Dataset:
-    """MovieLens-100K from the fetched ``movielens-100k`` asset (``recchat assets fetch``)."""
-    from recchat.assets import MOVIELENS_100K
-
-    folder = MOVIELENS_100K.path()
-    catalog = load_catalog(folder / "ml-100k.item", MOVIELENS_SPEC)
-    log = load_interactions(folder / "ml-100k.inter", catalog=catalog)
-    return Dataset("movielens-100k", catalog, log, load_users(folder / "ml-100k.user"))
-

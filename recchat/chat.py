@@ -5,10 +5,12 @@
     reply.message, [(i.item.title, i.reason) for i in reply.items]
     reply = session.feedback(reply.items[2].item.id, liked=False)   # replaced in place
 
-A session remembers the known history (a MovieLens user, or none) and that user's profile, the
-items liked and disliked in the chat, the constraints (genres wanted and not, a year range, the
-user's wishes in their own words), and what was shown and rejected. Items the user rejected or
-has seen never come back.
+A session remembers the known history (a user of the log, or none) and that user's profile, the
+items liked and disliked in the chat, the constraints (per facet of the catalog's
+:class:`~recchat.domain.Domain` the values wanted and not, a year range, bounds on range fields,
+series kept out, the user's wishes in their own words), and what was shown and rejected. Items
+the user rejected, has seen, or kept out with their series never come back; positions in the
+last list ("not the first one", "the third one looks good") are resolved against it.
 
 A turn: understand the message (rules, merged with the LLM's structured extraction when it is
 usable), update the state, retrieve under the constraints (Chroma text query from the wishes and
@@ -28,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from recchat.explain import ExplainContext, llm_reasons, template_reasons
-from recchat.recommender import _DEFAULT
 from recchat.types import Candidate, Ranking
 from recchat.understand import TitleResolver, Understanding, extract_with_llm, merge, understand
 
@@ -71,33 +72,71 @@ class SessionState:
     ratings: list[float | None] = field(default_factory=list)
     liked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
-    genres: list[str] = field(default_factory=list)
-    avoid_genres: list[str] = field(default_factory=list)
-    year_min: int | None = None
+    wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for, oldest first
+    avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values kept out
+    year_min: int | None = None                                   # on the domain's year field
     year_max: int | None = None
+    ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # range field -> {"$lt": 300, ...}
+    avoided_series: list[str] = field(default_factory=list)       # Series.name; members are in rejected
     wishes: list[str] = field(default_factory=list)
     shown: list[str] = field(default_factory=list)
-    rejected: set[str] = field(default_factory=set)   # rejected or already seen: never again
+    rejected: set[str] = field(default_factory=set)   # rejected, already seen, or of a series kept out: never again
+    named: set[str] = field(default_factory=set)      # named as a point in time ("older than X"): never suggested
     last: list[str] = field(default_factory=list)
 
-    def where(self) -> dict[str, Any] | None:
+    def where(self, year: str | None) -> dict[str, Any] | None:
+        """The Chroma filter of the constraints; ``year`` is the domain's year field."""
         clauses: list[dict[str, Any]] = []
-        clauses += [{"genres": {"$contains": g}} for g in self.genres[-2:]]
-        clauses += [{"genres": {"$not_contains": g}} for g in self.avoid_genres]
-        if self.year_min is not None:
-            clauses.append({"year": {"$gte": self.year_min}})
-        if self.year_max is not None:
-            clauses.append({"year": {"$lte": self.year_max}})
+        # The two latest values per facet: requiring every value ever asked for empties the list.
+        clauses += [{f: {"$contains": v}} for f, values in self.wanted.items() for v in values[-2:]]
+        clauses += [{f: {"$not_contains": v}} for f, values in self.avoided.items() for v in values]
+        if year and self.year_min is not None:
+            clauses.append({year: {"$gte": self.year_min}})
+        if year and self.year_max is not None:
+            clauses.append({year: {"$lte": self.year_max}})
+        clauses += [{name: {op: value}} for name, bounds in self.ranges.items() for op, value in bounds.items()]
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def _move(values: list[str], into: dict[str, list[str]], out_of: dict[str, list[str]], facet: str) -> None:
+    """Values the user now wants (or avoids) leave the opposite list."""
+    for v in values:
+        if v in out_of.get(facet, []):
+            out_of[facet].remove(v)
+        if v not in into.setdefault(facet, []):
+            into[facet].append(v)
+    for side in (into, out_of):
+        if not side.get(facet):
+            side.pop(facet, None)
+
+
+_UPPER = ("$lt", "$lte")
+_SAY = {"$gt": "over", "$gte": "at least", "$lt": "under", "$lte": "up to"}
+
+
+def _admits_some(bounds: dict[str, float]) -> bool:
+    """Whether any value passes all of ``bounds``."""
+    lows = [v for op, v in bounds.items() if op not in _UPPER]
+    highs = [v for op, v in bounds.items() if op in _UPPER]
+    if not lows or not highs:
+        return True
+    low, high = max(lows), min(highs)
+    return low < high or (low == high and set(bounds) == {"$gte", "$lte"})
+
+
+def _bounds_text(bounds: dict[str, float], unit: str) -> str:
+    if set(bounds) == {"$gte", "$lte"}:
+        return f"{bounds['$gte']}-{bounds['$lte']} {unit}"
+    return " and ".join(f"{_SAY[op]} {value}" for op, value in bounds.items()) + f" {unit}"
+
+
 class ChatSession:
     """One conversation with a :class:`~recchat.recommender.Recommender`.
 
-    ``reranker`` and ``blend`` override the recommender's for this session (``reranker=None``:
-    the scorer alone). ``understand_with_llm`` and ``explain_with_llm`` switch the LLM's part in
+    ``reranker`` and ``blend`` override the recommender's for this session (``reranker=NO_LLM``
+    from recchat.rerank: the scorer alone). ``understand_with_llm`` and ``explain_with_llm`` switch the LLM's part in
     reading messages and writing reasons; both fall back to rules and templates on failure. By
     default (None) the LLM reads messages only where its decoding is schema-constrained (vLLM, a
     vLLM server): SmolLM2 on transformers wrote no usable JSON in our runs and cost 1-3 s a turn.
@@ -105,11 +144,11 @@ class ChatSession:
     8 s with SmolLM2); the others keep their template reasons.
     """
 
-    def __init__(self, recommender: Any, user_id: str | None = None, k: int = 10, *, reranker: Any = _DEFAULT,
+    def __init__(self, recommender: Any, user_id: str | None = None, k: int = 10, *, reranker: Any = None,
                  blend: Any = None, understand_with_llm: bool | None = None, explain_with_llm: bool = True,
                  explain_top: int = 3):
         self.rec, self.k = recommender, k
-        self.reranker = recommender.reranker if reranker is _DEFAULT else reranker
+        self.reranker = reranker or recommender.reranker
         self.blend = blend
         self.understand_with_llm, self.explain_with_llm = understand_with_llm, explain_with_llm
         self.explain_top = explain_top
@@ -119,8 +158,9 @@ class ChatSession:
         if user_id is not None:
             self.state.history, self.state.ratings = recommender.history_of(user_id)
             self.profile = recommender.profile(user_id)
-        self.resolver = TitleResolver(recommender.catalog, index=getattr(recommender, "index", None))
-        self.genre_vocabulary = sorted({g for item in recommender.catalog for g in item.fields.get("genres", [])})
+        self.domain = recommender.domain
+        self.resolver = TitleResolver(recommender.catalog, index=getattr(recommender, "index", None),
+                                      domain=self.domain)
         self.turns: list[Reply] = []
         self.stats = {"turns": 0, "llm_understanding_unusable": 0, "llm_reasons": 0, "template_reasons": 0}
 
@@ -130,38 +170,53 @@ class ChatSession:
 
     # -- state updates ------------------------------------------------------------------
 
-    def _referred(self, u: Understanding) -> list[str]:
-        """Items of the last list the message points at ("the second one"; by default the first)."""
-        if not self.state.last:
-            return []
-        picks = u.refers_to or [1]
-        return [self.state.last[p - 1 if p > 0 else p] for p in picks if -len(self.state.last) <= (p - 1 if p > 0 else p) < len(self.state.last)]
+    def _at(self, positions: list[int]) -> list[str]:
+        """Items of the last list at 1-based ``positions`` (-1: the last one)."""
+        last = self.state.last
+        indices = [p - 1 if p > 0 else p for p in positions]
+        return [last[n] for n in indices if -len(last) <= n < len(last)]
 
     def _update(self, u: Understanding) -> None:
+        """Fold one message into the state. Liked positions ("the third one looks good") join
+        ``u.liked`` here, so the reply names them and later turns use them as history."""
         s = self.state
+        u.liked += [i for i in self._at(u.liked_refs) if i not in u.liked]
         s.liked += [i for i in u.liked if i not in s.liked]
         s.disliked += [i for i in u.disliked if i not in s.disliked]
-        s.rejected |= set(u.disliked)
-        for g in u.genres:
-            if g in s.avoid_genres:
-                s.avoid_genres.remove(g)
-            if g not in s.genres:
-                s.genres.append(g)
-        for g in u.avoid_genres:
-            if g in s.genres:
-                s.genres.remove(g)
-            if g not in s.avoid_genres:
-                s.avoid_genres.append(g)
+        s.rejected |= set(u.disliked) | set(self._at(u.rejected_refs))
+        s.named |= set(u.anchors)
+        for name in u.avoided_series:
+            if name not in s.avoided_series:
+                s.avoided_series.append(name)
+                s.rejected |= set(self.domain.series_named(name).members)
+        for facet, values in u.wanted.items():
+            _move(values, s.wanted, s.avoided, facet)
+        for facet, values in u.avoided.items():
+            _move(values, s.avoided, s.wanted, facet)
         if u.year_min is not None:
             s.year_min = u.year_min
         if u.year_max is not None:
             s.year_max = u.year_max
-        referred = self._referred(u)
-        if "reject" in u.critiques or "seen" in u.critiques:
-            s.rejected |= set(referred)
-        if "more_like" in u.critiques:
-            s.liked += [i for i in referred if i not in s.liked]
-        years = [self.rec.catalog[i].fields.get("year") for i in (referred or s.last or s.liked)]
+        if s.year_min is not None and s.year_max is not None and s.year_min > s.year_max:
+            # "From 1996", later "older than X": the new bound wins over the one it contradicts.
+            s.year_min, s.year_max = u.year_min, u.year_max
+        for name, bounds in u.ranges.items():
+            # A new bound replaces the old one on its side: "under 300 pages", then "over 100" keeps both;
+            # "over 500" after "under 300" would admit nothing, so it replaces both.
+            sides = {op in _UPPER for op in bounds}
+            merged = {**{op: v for op, v in s.ranges.get(name, {}).items() if (op in _UPPER) not in sides}, **bounds}
+            s.ranges[name] = merged if _admits_some(merged) else dict(bounds)
+        if ("older" in u.critiques or "newer" in u.critiques) and self.domain.year:
+            self._shift_years(u)
+        if u.wish and not (u.critiques and len(u.wish.split()) <= 5):
+            s.wishes.append(u.wish)
+
+    def _shift_years(self, u: Understanding) -> None:
+        """Move the year bounds older or newer than the items the message points at (by default
+        the first shown), or than the liked ones; a year the message gives itself wins."""
+        s = self.state
+        pivot = self._at(u.liked_refs + u.rejected_refs or [1]) or s.liked
+        years = [self.rec.catalog[i].fields.get(self.domain.year) for i in pivot]
         years = [y for y in years if y]
         if "older" in u.critiques and years and u.year_max is None:
             s.year_max = int(np.median(years)) - 1
@@ -169,22 +224,19 @@ class ChatSession:
         if "newer" in u.critiques and years and u.year_min is None:
             s.year_min = int(np.median(years)) + 1
             s.year_max = None if s.year_max is not None and s.year_max < s.year_min else s.year_max
-        if u.wish and not (u.critiques and len(u.wish.split()) <= 5):
-            s.wishes.append(u.wish)
 
     # -- a turn -------------------------------------------------------------------------
 
     def understand(self, text: str) -> Understanding:
         """Rules, plus the LLM's structured extraction when it is on and usable."""
-        rules = understand(text, self.resolver, self.genre_vocabulary)
+        rules = understand(text, self.resolver, self.domain)
         wanted = self.understand_with_llm
         if wanted is None:
             wanted = bool(getattr(self.backend, "structured_outputs", False))
         if not (wanted and self.backend is not None):
             return rules
         try:
-            extracted = extract_with_llm(self.backend, text, self.resolver, self.genre_vocabulary,
-                                         kind=getattr(self.rec, "kind", "item"))
+            extracted = extract_with_llm(self.backend, text, self.resolver, self.domain)
         except Exception as exc:  # an unusable answer or a failing LLM: the rules stand alone
             self.stats["llm_understanding_unusable"] += 1
             rules.llm = f"unusable: {type(exc).__name__}: {exc}"
@@ -217,15 +269,16 @@ class ChatSession:
         s = self.state
         history = self._history()
         query = " ".join(s.wishes[-3:]) or None
-        exclude = sorted(s.rejected | set(s.liked) | set(s.history) | set(extra_exclude or []))
-        if not (history or query or s.where()):
+        exclude = sorted(s.rejected | s.named | set(s.liked) | set(s.history) | set(extra_exclude or []))
+        where = s.where(self.domain.year)
+        if not (history or query or where):
             return self._popular_start(exclude)
-        return self.rec.recommend(history, k=k or self.k, filters=s.where(), query=query, exclude=exclude,
+        return self.rec.recommend(history, k=k or self.k, filters=where, query=query, exclude=exclude,
                                   profile=self.profile, reranker=self.reranker, blend=self.blend)
 
     def _popular_start(self, exclude: list[str]) -> Ranking:
         started = time.perf_counter()
-        cands = self.rec.candidates([], query="popular acclaimed classic", exclude=exclude)
+        cands = self.rec.candidates([], query=self.domain.cold_start_query, exclude=exclude)
         ranking = self.rec.rerank([], cands[: self.rec.pool], reranker=self.reranker, blend=self.blend)
         ranking.candidates = ranking.candidates[: self.k]
         ranking.timings = {"retrieve": time.perf_counter() - started}
@@ -233,10 +286,10 @@ class ChatSession:
 
     def _context(self) -> ExplainContext:
         s = self.state
-        return ExplainContext(liked=list(s.liked), history=list(s.history), genres=list(s.genres),
-                              year_min=s.year_min, year_max=s.year_max, query=" ".join(s.wishes[-3:]),
-                              profile=self.profile.prompt_text() if self.profile else "",
-                              kind=getattr(self.rec, "kind", "item"))
+        return ExplainContext(liked=list(s.liked), history=list(s.history), wanted=s.wanted,
+                              year_min=s.year_min, year_max=s.year_max, ranges=s.ranges,
+                              query=" ".join(s.wishes[-3:]), profile=self.profile.prompt_text() if self.profile else "",
+                              domain=self.domain)
 
     def _reply(self, u: Understanding, ranking: Ranking) -> Reply:
         reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector,
@@ -306,28 +359,33 @@ class ChatSession:
                     pass
         self.turns.append(reply)
         return reply
+
     def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking) -> str:
+        s, d = self.state, self.domain
         if not items:
-            return "I found nothing that fits all of that. Try loosening a constraint (years or genres)."
+            loosen = [*dict.fromkeys([*s.wanted, *s.avoided]), *s.ranges]
+            loosen += ["years"] if (s.year_min, s.year_max) != (None, None) else []
+            return "I found nothing that fits all of that. Try loosening a constraint" + \
+                (f" ({', '.join(loosen)})." if loosen else ".")
         bits = []
         if u.liked:
             bits.append("noted that you like " + ", ".join(self.rec.catalog[i].title for i in u.liked))
-        if u.disliked:
-            bits.append("I will keep away from " + ", ".join(self.rec.catalog[i].title for i in u.disliked))
+        away = [self.rec.catalog[i].title for i in u.disliked]
+        away += [f"the {d.series_named(n).label} {d.items}" for n in u.avoided_series]
+        if away:
+            bits.append("I will keep away from " + ", ".join(away))
         if "reject" in u.critiques or "seen" in u.critiques:
             bits.append("I won't suggest that again")
-        constraints = []
-        if self.state.genres:
-            constraints.append(" and ".join(self.state.genres))
-        if self.state.avoid_genres:
-            constraints.append("no " + ", ".join(self.state.avoid_genres).lower())
-        lo, hi = self.state.year_min, self.state.year_max
+        constraints = [" and ".join(values) for values in s.wanted.values()]
+        constraints += ["no " + ", ".join(d.in_text(f, values)) for f, values in s.avoided.items()]
+        lo, hi = s.year_min, s.year_max
         if lo is not None and hi is not None:
             constraints.append(f"{lo}-{hi}")
         elif hi is not None:
             constraints.append(f"up to {hi}")
         elif lo is not None:
             constraints.append(f"from {lo} on")
+        constraints += [_bounds_text(bounds, d.range(name).unit_word) for name, bounds in s.ranges.items()]
         head = ("OK, " + "; ".join(bits) + ". ") if bits else ""
         body = f"Here are {len(items)} picks" + (f" ({', '.join(constraints)})" if constraints else "") + "."
         if ranking.degraded and ranking.notes:

@@ -1,11 +1,12 @@
-"""Explanations: one line per recommended item, grounded in what the user said or watched.
+"""Explanations: one line per recommended item, grounded in what the user said, liked or picked before.
 
 Two writers, one contract (a list of reasons, in the items' order):
 
-- :func:`template_reasons`: always available and instant. It names the liked or watched item a
-  pick is closest to (MiniLM vectors from the Chroma index) and the genres they share, how many
-  people who liked that item also liked the pick, the wanted genres it has, and the years asked
-  for; no two cards carry the same sentence.
+- :func:`template_reasons`: always available and instant. It names the liked or history item a
+  pick is closest to (MiniLM vectors from the Chroma index) and the facet values they share (the
+  domain's facets: genres, subjects, authors), how many people who liked that item also liked
+  the pick, the wanted values it has, and the years and ranges asked for; no two cards carry the
+  same sentence.
 - :func:`llm_reasons`: the LLM writes each reason from ``prompts/explain.j2`` (liked items,
   recent history, the profile and the user's words in the prompt). It yields reasons one by one,
   so a UI can show the list first and stream the reasons in; an unusable answer or a failing
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from recchat.catalog import Catalog
+from recchat.domain import Domain
 from recchat.types import Candidate
 
 
@@ -30,25 +32,35 @@ class ExplainContext:
     """What the reasons may draw on."""
 
     liked: list[str] = field(default_factory=list)        # item ids liked in the chat
-    history: list[str] = field(default_factory=list)      # item ids watched, oldest first
-    genres: list[str] = field(default_factory=list)       # genres asked for
+    history: list[str] = field(default_factory=list)      # item ids of the user's log, oldest first
+    wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for
     year_min: int | None = None
     year_max: int | None = None
+    ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # range field -> bounds asked for
     query: str = ""                                       # the user's wishes, in their words
     profile: str = ""
-    kind: str = "item"
+    domain: Domain = field(default_factory=Domain)        # the facets, year and item noun
+
+
+def _facet_phrase(domain: Domain, facet: str, values: Sequence[str]) -> str:
+    """Values in words: "it is crime and thriller" for the primary facet, "its authors include X"
+    for the others."""
+    words = _and(domain.in_text(facet, list(values)))
+    return f"it is {words}" if domain.primary and facet == domain.primary.name else f"its {facet} include {words}"
 
 
 def template_reasons(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext,
                      vectors: Any = None, co_likes: Any = None) -> list[str]:
     """A reason per candidate, each one checkable and no two alike.
 
-    ``vectors(ids)`` returns unit text vectors (the Chroma index's) to find the liked or watched
-    item a pick is closest to; the reason names the genres the two share and, with
+    ``vectors(ids)`` returns unit text vectors (the Chroma index's) to find the liked or history
+    item a pick is closest to; the reason names the facet values the two share and, with
     ``co_likes(anchor, pick)`` -> (users who liked both, users who liked the anchor), how many
     people who liked that item also liked this one. A sentence that would repeat an earlier
-    card's gets the pick's own year and genres, so every card reads differently.
+    card's gets the pick's own year and primary facet values, so every card reads differently.
     """
+    domain = ctx.domain
+    primary = domain.primary.name if domain.primary else None
     anchors = [i for i in dict.fromkeys(ctx.liked + ctx.history[-20:]) if i in catalog and catalog[i].text]
     closest: dict[str, str] = {}
     with_text = [c.item.id for c in candidates if c.item.text]
@@ -60,32 +72,38 @@ def template_reasons(catalog: Catalog, candidates: Sequence[Candidate], ctx: Exp
     for c in candidates:
         parts, said = [], set()
         best = closest.get(c.item.id)
-        genres = list(c.item.fields.get("genres", []) or [])
+        values = domain.values_of(c.item)
         if best:
             anchor = catalog[best]
-            verb = "liked" if best in ctx.liked else "watched"
-            shared = [g for g in genres if g in (anchor.fields.get("genres", []) or [])]
-            if shared:
-                parts.append(f"like {anchor.title}, which you {verb}, it is {_and(shared).lower()}")
-                said.update(shared)
+            source = "which you liked" if best in ctx.liked else "from your history"
+            theirs = domain.values_of(anchor)
+            shared = {f: [v for v in vs if v in theirs[f]] for f, vs in values.items()}
+            phrases = [_facet_phrase(domain, f, vs) for f, vs in shared.items() if vs]
+            if phrases:
+                parts.append(f"like {anchor.title}, {source}, " + "; ".join(phrases))
+                said.update(v for vs in shared.values() for v in vs)
             else:
-                parts.append(f"closest to {anchor.title}, which you {verb}")
+                parts.append(f"closest to {anchor.title}, {source}")
             if co_likes is not None:
                 both, fans = co_likes(best, c.item.id)
                 if both and fans:
                     parts.append(f"{both} of the {fans} people who liked {anchor.title} also liked it")
-        wanted = [g for g in ctx.genres if g in genres]
-        if wanted and not set(wanted) <= said:
-            parts.append(f"it is {_and(wanted).lower()}")
-        year = c.item.fields.get("year")
+        for facet, asked in ctx.wanted.items():
+            wanted = [v for v in asked if v in values.get(facet, [])]
+            if wanted and not set(wanted) <= said:
+                parts.append(_facet_phrase(domain, facet, wanted))
+        year = c.item.fields.get(domain.year) if domain.year else None
         if year and (ctx.year_min is not None or ctx.year_max is not None):
             parts.append(f"from {year}, in the years you asked for")
+        parts += [f"{c.item.fields[name]} {domain.range(name).unit_word}, as you asked" for name in ctx.ranges
+                  if c.item.fields.get(name) is not None]
         if not parts:
             parts.append("a strong match for your history" if ctx.history or ctx.liked else "widely liked")
         text = "; ".join(parts)
         text = text[0].upper() + text[1:] + "."
         if text in reasons:  # never the same sentence on two cards
-            own = ", ".join(str(x) for x in (year, _and(genres).lower()) if x)
+            kinds = _and(domain.in_text(primary, values[primary])) if primary and values[primary] else ""
+            own = ", ".join(str(x) for x in (year, kinds) if x)
             text = text[:-1] + (f" ({own})." if own else f" ({c.item.title}).")
             if text in reasons:
                 text = text[:-1] + f" ({c.item.title})."
@@ -110,7 +128,7 @@ def clean_reason(text: str, title: str = "", grounds: Sequence[str] = ()) -> str
     """The first sentence of an LLM answer, if it reads like a reason; otherwise None.
 
     A reason must be a whole sentence (not cut off by the token limit), say something beyond the
-    title, avoid talk about the prompt itself, and, when ``grounds`` are given (the item's genres,
+    title, avoid talk about the prompt itself, and, when ``grounds`` are given (the item's facet values,
     liked titles, the user's words), mention at least one of them.
     """
     text = " ".join(text.split()).strip(" \"'*-")
@@ -124,7 +142,7 @@ def clean_reason(text: str, title: str = "", grounds: Sequence[str] = ()) -> str
     if not 15 <= len(sentence) <= 240 or len(re.findall(r"[A-Za-z]{2,}", rest)) < 5:
         return None  # too short, too long, or little beyond the title
     if grounds and not _stems([rest]) & _stems(grounds):
-        return None  # says nothing about the item's genres or what the user said or liked
+        return None  # says nothing about the item's facet values or what the user said or liked
     return sentence[0].upper() + sentence[1:]
 
 
@@ -142,7 +160,7 @@ def llm_reasons(backend: Any, catalog: Catalog, candidates: Sequence[Candidate],
     template = load_template("explain")
     texts = lambda ids: [{"text": catalog[i].text or catalog[i].title} for i in ids if i in catalog]  # noqa: E731
     prefix = template.prefix(liked=texts(ctx.liked[-5:]), history=texts(ctx.history[-5:]), query=ctx.query or None,
-                             profile=ctx.profile or None, kind=ctx.kind)
+                             profile=ctx.profile or None, kind=ctx.domain.item)
     liked_titles = [catalog[i].title for i in ctx.liked + ctx.history[-5:] if i in catalog]
     for start, stop in ((0, first), (first, len(candidates))):
         chunk = candidates[start:stop]
@@ -156,6 +174,6 @@ def llm_reasons(backend: Any, catalog: Catalog, candidates: Sequence[Candidate],
             yield start, None, f"{type(exc).__name__}: {exc}"
             return
         for j, (c, answer) in enumerate(zip(chunk, answers)):
-            grounds = [*c.item.fields.get("genres", []), *liked_titles, ctx.query]
+            grounds = [*(v for vs in ctx.domain.values_of(c.item).values() for v in vs), *liked_titles, ctx.query]
             reason = clean_reason(answer, c.item.title, [g for g in grounds if g])
             yield start + j, reason, None if reason else "unusable answer"

@@ -8,7 +8,8 @@ one space rank as nonsense without failing.
 
 Builds are incremental: each stored item carries a hash of its text and fields, so rebuilding an
 unchanged catalog embeds and writes nothing, a changed item is re-embedded, and items that left
-the catalog are pruned on request.
+the catalog are pruned on request. Vectors computed by a build are also kept in a disk cache
+($RECCHAT_HOME/vectors) by text, so building the same items into another store re-embeds nothing.
 """
 
 from __future__ import annotations
@@ -86,14 +87,64 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
                                               local_files_only=True)
         return self._model
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._load().encode(list(texts), batch_size=self.batch_size,
-                                      normalize_embeddings=True, convert_to_numpy=True,
-                                      show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+    def encode(self, texts: Sequence[str], *, cache: bool = False) -> np.ndarray:
+        """Unit vectors for ``texts``. With ``cache``, vectors computed before for the same text
+        (by any build, into any store) come from :class:`VectorCache` and new ones are added."""
+        texts = list(texts)
+        store = VectorCache.default(self.identity()) if cache else None
+        known = store.get(texts) if store else {}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            vectors = self._load().encode(missing, batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False)
+            fresh = dict(zip(missing, np.asarray(vectors, dtype=np.float32)))
+            if store:
+                store.put(fresh)
+            known = {**known, **fresh}
+        return np.asarray([known[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
 
     def __call__(self, input: Documents) -> Embeddings:
         return list(self.encode(input))
+
+
+class VectorCache:
+    """Item-text vectors kept on disk (SQLite, keyed by the text's hash) per embedder, so that
+    building the same catalog into another collection or a Chroma server, or after a drop,
+    re-embeds nothing. Only index builds use it; query texts are never stored."""
+
+    def __init__(self, path: Path):
+        import sqlite3
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=60)
+        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vector BLOB)")
+
+    @classmethod
+    def default(cls, identity: str) -> VectorCache:
+        from recchat.assets import home
+
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", identity)
+        return cls(home() / "vectors" / f"{slug}.sqlite")
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        keys = {self._key(t): t for t in texts}
+        found: dict[str, np.ndarray] = {}
+        items = list(keys)
+        for start in range(0, len(items), 500):
+            chunk = items[start:start + 500]
+            rows = self.db.execute(f"SELECT hash, vector FROM vectors WHERE hash IN ({','.join('?' * len(chunk))})",
+                                   chunk).fetchall()
+            found.update({keys[h]: np.frombuffer(v, dtype=np.float32) for h, v in rows})
+        return found
+
+    def put(self, vectors: dict[str, np.ndarray]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()])
 
 
 @dataclass
@@ -285,7 +336,7 @@ class ItemIndex:
                 self.collection.upsert(
                     ids=[item.id for item in chunk],
                     documents=texts,
-                    embeddings=(self.embedder.encode(texts) if vectors is None
+                    embeddings=(self.embedder.encode(texts, cache=True) if vectors is None
                                 else np.asarray(vectors[start:start + batch], dtype=np.float32)),
                     metadatas=[_metadata(item, d) for item, d in zip(chunk, digests[start:start + batch])],
                 )

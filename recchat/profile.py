@@ -4,8 +4,9 @@
     profile = store.get("196")          # cached; rebuilt only when the user's history changes
     print(profile.markdown())
 
-A profile has rule-based facts (favourite genres against the catalog-wide base rate, eras,
-rating tendency, what they watched lately, favourites) and a two-sentence summary written by the
+A profile has rule-based facts (favourite values of the domain's primary facet against the
+catalog-wide base rate, eras when the catalog has a year field, rating tendency, what they picked
+lately, favourites) and a two-sentence summary written by the
 LLM from those facts. Without an LLM, or when its answer is unusable, the summary is written
 from the facts by a template and says so. Profiles are kept as JSON files, one per user, keyed
 by a hash of the user's history and of what wrote the summary.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from recchat.catalog import Catalog, events_by_user
+from recchat.domain import Domain
 from recchat.types import Interaction
 
 
@@ -32,17 +34,18 @@ from recchat.types import Interaction
 class Profile:
     user: str
     facts: list[str]
-    top_genres: list[str]
+    top_values: list[str]                  # favourite values of the primary facet, best first
     favourites: list[str]                  # item ids, best rated and most recent first
     summary: str
     summary_source: str                    # "llm" or "template"
     key: str                               # history hash + summariser: the cache key
     notes: list[str] = field(default_factory=list)
+    facet: str = ""                        # the primary facet top_values come from ("genres")
 
     def prompt_text(self) -> str:
-        """What prompts get: the summary and the favourite genres, in one line."""
-        genres = f" Favourite genres: {', '.join(self.top_genres)}." if self.top_genres else ""
-        return (self.summary + genres).strip()
+        """What prompts get: the summary and the favourite values, in one line."""
+        top = f" Favourite {self.facet}: {', '.join(self.top_values)}." if self.top_values else ""
+        return (self.summary + top).strip()
 
     def markdown(self, catalog: Catalog | None = None) -> str:
         lines = [f"**User {self.user}**: {self.summary}"
@@ -64,10 +67,11 @@ def _share(counter: Counter, total: int) -> dict[str, float]:
     return {k: v / total for k, v in counter.items()} if total else {}
 
 
-def profile_facts(events: Sequence[Interaction], catalog: Catalog,
-                  base_genres: dict[str, float], base_rating: float | None) -> tuple[list[str], list[str], list[str], str]:
-    """(facts, top genres, favourite ids, a summary written from them) from one user's events,
-    oldest first. The summary is what a profile says when no LLM writes one."""
+def profile_facts(events: Sequence[Interaction], catalog: Catalog, domain: Domain, base_shares: dict[str, float],
+                  base_rating: float | None) -> tuple[list[str], list[str], list[str], str]:
+    """(facts, top values of the primary facet, favourite ids, a summary written from them) from
+    one user's events, oldest first; ``base_shares`` are the primary facet's shares over the
+    whole log. The summary is what a profile says when no LLM writes one."""
     items = [catalog[e.item] for e in events if e.item in catalog]
     facts: list[str] = []
     times = [e.timestamp for e in events if e.timestamp]
@@ -77,18 +81,19 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog,
         span = f" from {first:%b %Y} to {last:%b %Y}"
     facts.append(f"{len(events)} ratings{span}.")
 
-    genres = Counter(g for it in items for g in it.fields.get("genres", []))
-    share = _share(genres, len(items))
-    lift = sorted(((share[g] - base_genres.get(g, 0.0), g) for g in share), reverse=True)
-    top = [g for d, g in lift if d > 0.02 and share[g] >= 0.1][:3]
+    facet = domain.primary.name if domain.primary else None
+    values = Counter(v for it in items for v in domain.values_of(it).get(facet, []))
+    share = _share(values, len(items))
+    lift = sorted(((share[v] - base_shares.get(v, 0.0), v) for v in share), reverse=True)
+    top = [v for d, v in lift if d > 0.02 and share[v] >= 0.1][:3]
     if top:
-        facts.append("Favourite genres: " + ", ".join(
-            f"{g} ({share[g]:.0%} of their ratings vs {base_genres.get(g, 0):.0%} overall)" for g in top) + ".")
-    rare = [g for d, g in sorted(lift) if base_genres.get(g, 0) >= 0.05 and share.get(g, 0) < base_genres[g] / 2][:2]
+        facts.append(f"Favourite {facet}: " + ", ".join(
+            f"{v} ({share[v]:.0%} of their ratings vs {base_shares.get(v, 0):.0%} overall)" for v in top) + ".")
+    rare = [v for d, v in sorted(lift) if base_shares.get(v, 0) >= 0.05 and share.get(v, 0) < base_shares[v] / 2][:2]
     if rare:
-        facts.append("Rarely watches: " + ", ".join(rare) + ".")
+        facts.append("Rarely picks: " + ", ".join(rare) + ".")
 
-    years = [it.fields["year"] for it in items if isinstance(it.fields.get("year"), int)]
+    years = [y for it in items for y in [it.fields.get(domain.year) if domain.year else None] if isinstance(y, int)]
     era = tendency = ""
     if years:
         decades = Counter(y // 10 * 10 for y in years)
@@ -106,13 +111,13 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog,
                      f"{high:.0%} of ratings are 4 or 5.")
 
     recent = items[-10:]
-    recent_genres = Counter(g for it in recent for g in it.fields.get("genres", []))
-    if recent_genres and len(items) > 10:
-        facts.append("Lately (last 10): mostly " + " and ".join(g for g, _ in recent_genres.most_common(2)) + ".")
+    recent_values = Counter(v for it in recent for v in domain.values_of(it).get(facet, []))
+    if recent_values and len(items) > 10:
+        facts.append("Lately (last 10): mostly " + " and ".join(v for v, _ in recent_values.most_common(2)) + ".")
 
     best = max(ratings, default=None)
     ranked = [e.item for e in reversed(events) if e.item in catalog and (best is None or e.rating == best)]
-    likes = " and ".join(g.lower() for g in top[:2]) or "a bit of everything"
+    likes = " and ".join(domain.in_text(facet, top[:2])) if top else "a bit of everything"
     summary = f"Enjoys {likes}" + (f", mostly {era}" if era else "") + "." + (f" {tendency}." if tendency else "")
     return facts, top, ranked[:5], summary
 
@@ -133,19 +138,22 @@ class ProfileStore:
     """Builds, caches and returns profiles for the users of one interaction log."""
 
     def __init__(self, folder: Path | str, catalog: Catalog, interactions: Iterable[Interaction], *,
-                 backend: Any = None, kind: str = "item"):
-        self.folder, self.catalog, self.backend, self.kind = Path(folder), catalog, backend, kind
+                 backend: Any = None, domain: Domain | None = None):
+        self.folder, self.catalog, self.backend = Path(folder), catalog, backend
+        self.domain = domain or Domain.infer(catalog)
+        self.kind = self.domain.item
         interactions = list(interactions)
         self.events = events_by_user(interactions)
-        genre_counts: Counter = Counter()
+        facet = self.domain.primary.name if self.domain.primary else None
+        counts: Counter = Counter()
         total, ratings = 0, []
         for e in interactions:
             if e.item in catalog:
-                genre_counts.update(catalog[e.item].fields.get("genres", []))
+                counts.update(self.domain.values_of(catalog[e.item]).get(facet, []))
                 total += 1
             if e.rating is not None:
                 ratings.append(e.rating)
-        self.base_genres = _share(genre_counts, total)
+        self.base_shares = _share(counts, total)
         self.base_rating = statistics.fmean(ratings) if ratings else None
 
     @property
@@ -186,7 +194,8 @@ class ProfileStore:
         return profile
 
     def build(self, user: str, events: Sequence[Interaction], key: str) -> Profile:
-        facts, top, favourites, summary = profile_facts(events, self.catalog, self.base_genres, self.base_rating)
+        facts, top, favourites, summary = profile_facts(events, self.catalog, self.domain, self.base_shares,
+                                                        self.base_rating)
         source, notes = "template", []
         if self.backend is not None:
             from recchat.templates import load_template
@@ -202,4 +211,5 @@ class ProfileStore:
                 summary, source = written, "llm"
             elif not notes:
                 notes = ["the LLM's summary was unusable; written from the facts instead"]
-        return Profile(user, facts, top, favourites, summary, source, key, notes)
+        facet = self.domain.primary.name if self.domain.primary else ""
+        return Profile(user, facts, top, favourites, summary, source, key, notes, facet)

@@ -191,6 +191,29 @@ class Reranker:
         return Ranking([scored[i] for i in order], mode=self.mode, malformed=malformed, invocations=calls)
 
 
+class NoReranker:
+    """The null reranker: no LLM. :func:`~recchat.blend.rerank_and_blend` keeps the prior's
+    order for it and marks the ranking degraded, saying that no LLM is configured; ``scores``
+    keeps the candidates' given order (for evaluation code that asks for scores)."""
+
+    backend = None
+    mode = "scorer"
+    kind = "item"
+    history_limit = DEFAULT_HISTORY
+
+    def scores(self, history: Any, candidates: Sequence[Candidate], **_: Any) -> tuple[list[float], int]:
+        return [float(-i) for i in range(len(candidates))], 0
+
+    def rerank(self, history: Any, candidates: Sequence[Candidate], **_: Any) -> Ranking:
+        raise LLMError("no LLM is configured")
+
+    def __repr__(self) -> str:
+        return "NoReranker()"
+
+
+NO_LLM = NoReranker()
+
+
 def _log_odds(p_yes: float) -> float:
     p = min(max(p_yes, 1e-9), 1 - 1e-9)
     return math.log(p / (1 - p))

@@ -1,6 +1,9 @@
 """Candidate retrieval: the non-learned rankers, each also a baseline in the evaluation harness.
 
-A retriever turns a user's history (item ids, oldest first) into scored candidates. All of them
+Two kinds of retrieval live here. At run time, :class:`CandidateSource` objects (the scorer's
+top items, plugin retrievers, Chroma text matches) answer one :class:`CandidateRequest` each and
+:func:`merge_candidates` merges them in one place, under the request's filter. For evaluation,
+a retriever turns a user's history (item ids, oldest first) into scored candidates. All of them
 work on item indices internally and score the whole catalog at once (``score_histories``), which
 is what the evaluation protocol needs; ``retrieve`` is the same scores cut to the top ``k``.
 
@@ -14,13 +17,110 @@ is what the evaluation protocol needs; ``retrieve`` is the same scores cut to th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
 from recchat.catalog import Catalog
-from recchat.evaluate import Split
+from recchat.index import matches
+from recchat.split import Split
 from recchat.types import Candidate
+
+
+# --------------------------------------------------------------------------- run time
+
+
+@dataclass
+class CandidateRequest:
+    """What every candidate source is asked: a history, the user's words, a metadata filter,
+    items never to return, and how many new candidates each source may add."""
+
+    history: list[str]
+    query: str | None = None
+    where: dict[str, Any] | None = None
+    exclude: list[str] = field(default_factory=list)
+    k: int = 20
+
+    @property
+    def banned(self) -> set[str]:
+        return set(self.history) | set(self.exclude)
+
+
+class CandidateSource(Protocol):
+    """One run-time source of candidates, best first; the merge applies the filter and the bans."""
+
+    name: str
+
+    def candidates(self, request: CandidateRequest) -> list[Candidate]: ...
+
+
+class ScorerSource:
+    """The trained scorer's top items for the history (behaviour)."""
+
+    name = "scorer"
+
+    def __init__(self, scorer: Any):
+        self.scorer = scorer
+
+    def candidates(self, request: CandidateRequest) -> list[Candidate]:
+        known = [h for h in request.history if self.scorer.knows(h)]
+        if not known:
+            return []
+        return self.scorer.topk(known, k=request.k * 5, exclude=[e for e in request.exclude if self.scorer.knows(e)])
+
+
+class PluginSource:
+    """A plugin :class:`Retriever` (``retrieve(history, k, exclude)``), its items taken from the catalog."""
+
+    def __init__(self, retriever: Any, catalog: Catalog):
+        self.retriever, self.catalog = retriever, catalog
+        self.name = getattr(retriever, "name", type(retriever).__name__)
+
+    def candidates(self, request: CandidateRequest) -> list[Candidate]:
+        out = []
+        for c in self.retriever.retrieve(list(request.history), request.k * 5, exclude=list(request.exclude)):
+            if c.item.id in self.catalog:
+                out.append(Candidate(self.catalog[c.item.id], c.score, self.name, {self.name: c.score}))
+        return out
+
+
+class TextSource:
+    """Chroma text matches for the user's words, or for the texts of the last five history items."""
+
+    name = "text"
+
+    def __init__(self, index: Any, catalog: Catalog):
+        self.index, self.catalog = index, catalog
+
+    def candidates(self, request: CandidateRequest) -> list[Candidate]:
+        text = request.query or " ; ".join(self.catalog[h].text for h in request.history[-5:]
+                                           if h in self.catalog and self.catalog[h].text)
+        if not text:
+            return []
+        hits = self.index.query(text, k=request.k + len(request.banned), where=request.where or None)
+        return [Candidate(self.catalog[c.item.id], c.score, "text", {"text": c.score})
+                for c in hits if c.item.id in self.catalog]
+
+
+def merge_candidates(sources: Sequence[Any], request: CandidateRequest, catalog: Catalog) -> list[Candidate]:
+    """Each source in turn adds up to ``request.k`` new candidates that pass the filter and the bans."""
+    banned, found = request.banned, {}
+    for source in sources:
+        taken = 0
+        for c in source.candidates(request):
+            if taken >= request.k:
+                break
+            item_id = c.item.id
+            if item_id in banned or item_id in found or item_id not in catalog \
+                    or not matches(request.where, catalog[item_id]):
+                continue
+            found[item_id] = c
+            taken += 1
+    return list(found.values())
+
+
+# --------------------------------------------------------------------------- evaluation
 
 
 class Retriever(Protocol):

@@ -29,7 +29,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from recchat.catalog import Catalog
-from recchat.evaluate import Split, rank_metrics, run_stage
+from recchat.evaluate import rank_metrics, run_stage
+from recchat.split import Split
 from recchat.types import Candidate
 
 CHECKPOINT_VERSION = 1

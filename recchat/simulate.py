@@ -3,11 +3,12 @@
 Protocol. Users are sampled (fixed seed) from the leave-one-out test split; each one's target is
 their held-out last item, and the system only ever sees the history before it (the scorer was
 trained without it, and profiles are built from the held-out log). The simulated user knows the
-target's genres and year and three items they rated highly, and never says the target's title:
+target's values of the domain's primary facet (genres, subjects), its year (when the catalog has
+a year field) and three items they rated highly, and never says the target's title:
 
-- turn 1: "I liked A, B and C. I'm in the mood for something <first genre>."
+- turn 1: "I liked A, B and C. I'm in the mood for something <first value>."
 - later turns critique the list toward the target: the era ("something older, from the 1970s"
-  when the list is newer than the target's decade), then the target's other genres ("more
+  when the list is newer than the target's decade), then the target's other values ("more
   thriller, please"), then "not that one" on the top item.
 
 A conversation ends when the target is in the top 10 (success) or after 5 turns. Reported per
@@ -35,7 +36,9 @@ from typing import Any
 import numpy as np
 
 from recchat.catalog import Catalog
-from recchat.evaluate import Split
+from recchat.domain import Domain
+from recchat.rerank import NO_LLM
+from recchat.split import Split
 from recchat.types import Interaction, Item
 from recchat.understand import normalize_title
 
@@ -50,27 +53,29 @@ class SimulatedUser:
     history: list[str]                  # item ids before the target, oldest first
     ratings: list[float | None]
     known: list[str]                    # three well-rated items the user mentions
+    facet: str | None = None            # the domain's primary facet: what the user asks for
+    year: str | None = None             # the domain's year field: the era the user steers to
     stated: set[str] = field(default_factory=set)
 
     @property
-    def genres(self) -> list[str]:
-        return list(self.target.fields.get("genres", []))
+    def values(self) -> list[str]:
+        return list(self.target.fields.get(self.facet) or []) if self.facet else []
 
     @property
     def decade(self) -> int | None:
-        year = self.target.fields.get("year")
+        year = self.target.fields.get(self.year) if self.year else None
         return year // 10 * 10 if isinstance(year, int) else None
 
     def opening(self, catalog: Catalog, kind: str) -> str:
         titles = [catalog[i].title for i in self.known]
         liked = ", ".join(titles[:-1]) + f" and {titles[-1]}" if len(titles) > 1 else titles[0]
-        wish = f"I'm in the mood for something {self.genres[0].lower()}." if self.genres else f"Any {kind} tonight?"
-        self.stated = {self.genres[0]} if self.genres else set()
+        wish = f"I'm in the mood for something {self.values[0].lower()}." if self.values else f"Any {kind} tonight?"
+        self.stated = {self.values[0]} if self.values else set()
         return f"I liked {liked}. {wish}"
 
     def critique(self, shown: Sequence[Item]) -> str:
         """One step toward the target's attributes, judged against the list just shown."""
-        years = [i.fields["year"] for i in shown if isinstance(i.fields.get("year"), int)]
+        years = [i.fields[self.year] for i in shown if self.year and isinstance(i.fields.get(self.year), int)]
         if self.decade is not None and "era" not in self.stated:
             self.stated.add("era")
             median = float(np.median(years)) if years else self.decade + 5
@@ -79,10 +84,10 @@ class SimulatedUser:
             if median < self.decade:
                 return f"Something newer, from the {self.decade}s."
             return f"The {self.decade}s are right, more from the {self.decade}s."
-        for genre in self.genres:
-            if genre not in self.stated:
-                self.stated.add(genre)
-                return f"More {genre.lower()}, please."
+        for value in self.values:
+            if value not in self.stated:
+                self.stated.add(value)
+                return f"More {value.lower()}, please."
         return "Not that one, something else."
 
 
@@ -97,7 +102,10 @@ def held_out_log(split: Split) -> list[Interaction]:
     return log
 
 
-def sample_users(split: Split, catalog: Catalog, n: int, seed: int = 0) -> list[SimulatedUser]:
+def sample_users(split: Split, catalog: Catalog, n: int, seed: int = 0, *, domain: Domain) -> list[SimulatedUser]:
+    """``n`` users of the test split in a seeded order, each with three well-rated known items and
+    a target that has values of the domain's primary facet (when it has one) to ask for."""
+    facet = domain.primary.name if domain.primary else None
     rng = random.Random(seed)
     order = list(range(len(split.users)))
     rng.shuffle(order)
@@ -110,16 +118,16 @@ def sample_users(split: Split, catalog: Catalog, n: int, seed: int = 0) -> list[
         ratings = [None if np.isnan(r) else float(r) for r in split.history_ratings(u, "test")]
         good = [i for i, r in sorted(zip(history, ratings), key=lambda p: -(p[1] or 0), )
                 if (r is None or r >= 4) and catalog[i].title and catalog[i].title != target.title]
-        if len(good) < 3 or not target.fields.get("genres"):
+        if len(good) < 3 or (facet and not target.fields.get(facet)):
             continue
-        out.append(SimulatedUser(split.users[u], target, history, ratings, good[:3]))
+        out.append(SimulatedUser(split.users[u], target, history, ratings, good[:3], facet, domain.year))
         if len(out) == n:
             break
     return out
 
 
-def _paraphrase(backend: Any, text: str, target: Item) -> str:
-    prompt = ("Rewrite this message to a movie recommender in your own casual words. Keep every title, "
+def _paraphrase(backend: Any, text: str, target: Item, kind: str = "item") -> str:
+    prompt = (f"Rewrite this message to a {kind} recommender in your own casual words. Keep every title, "
               f"genre and year. Reply with the message only.\n<message>{text}</message>")
     try:
         out = " ".join(backend.generate([prompt], max_tokens=60)[0].split())
@@ -130,11 +138,12 @@ def _paraphrase(backend: Any, text: str, target: Item) -> str:
     return out
 
 
-def converse(system: str, sim: SimulatedUser, rec: Any, *, kind: str = "movie", paraphrase: Any = None) -> dict[str, Any]:
+def converse(system: str, sim: SimulatedUser, rec: Any, *, paraphrase: Any = None) -> dict[str, Any]:
     """One simulated conversation; the turn at which the target appeared (or None) and the transcript."""
+    kind = rec.domain.item
     session = None
     if system != "text":
-        session = rec.chat(reranker=None if system == "pipeline-no-llm" else rec.reranker,
+        session = rec.chat(reranker=NO_LLM if system == "pipeline-no-llm" else rec.reranker,
                            understand_with_llm=None if system == "pipeline" else False, explain_with_llm=False)
         session.state.history, session.state.ratings = list(sim.history), list(sim.ratings)
         session.user_id = sim.user
@@ -144,7 +153,7 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, kind: str = "movie", 
     for turn in range(1, TURNS + 1):
         text = sim.opening(rec.catalog, kind) if turn == 1 else sim.critique(shown)
         if paraphrase is not None:
-            text = _paraphrase(paraphrase, text, sim.target)
+            text = _paraphrase(paraphrase, text, sim.target, kind)
         said.append(text)
         started = time.perf_counter()
         if session is None:
@@ -154,7 +163,7 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, kind: str = "movie", 
         else:
             reply = session.send(text, explain=False)
             ids = [i.item.id for i in reply.items][:TOP]
-            if session.reranker is not None:
+            if session.reranker.backend is not None:
                 degraded.append(reply.ranking.notes[0] if reply.degraded and reply.ranking.notes else
                                 "degraded" if reply.degraded else None)
         seconds.append(time.perf_counter() - started)
@@ -228,7 +237,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def run(rec: Any, split: Split, *, users: int = 100, seed: int = 0, systems: Sequence[str] = SYSTEMS,
-        out: Path | str = "runs", kind: str = "movie", paraphrase: bool = False, progress: bool = True,
+        out: Path | str = "runs", paraphrase: bool = False, progress: bool = True,
         config: dict[str, Any] | None = None) -> tuple[Path, list[dict[str, Any]]]:
     """Simulate, write results.json / results.md / chart.png / conversations.jsonl, return the folder."""
     from tqdm import tqdm
@@ -236,15 +245,14 @@ def run(rec: Any, split: Split, *, users: int = 100, seed: int = 0, systems: Seq
     unknown = set(systems) - set(SYSTEMS)
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(sorted(unknown))}; choose from {', '.join(SYSTEMS)}")
-    if "pipeline" in systems and rec.reranker is None:
+    if "pipeline" in systems and rec.backend is None:
         raise ValueError("the 'pipeline' system needs an LLM backend; use --backend or drop it from --systems")
-    sims = sample_users(split, rec.catalog, users, seed)
+    sims = sample_users(split, rec.catalog, users, seed, domain=rec.domain)
     conversations = []
     bar = tqdm(total=len(sims) * len(systems), desc="simulated conversations", unit="conv", disable=not progress)
     for sim in sims:
         for system in systems:
-            conversations.append(converse(system, sim, rec, kind=kind,
-                                          paraphrase=rec.backend if paraphrase else None))
+            conversations.append(converse(system, sim, rec, paraphrase=rec.backend if paraphrase else None))
             bar.update()
     bar.close()
     rows = summarize(conversations, systems)

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from recchat.evaluate import Split
+from recchat.split import Split
 
 OBJECTIVES = ("listwise", "pointwise")
 NEGATIVES = ("random", "hard", "mixed")
@@ -278,13 +278,6 @@ class ExampleScorer:
 # --------------------------------------------------------------------------- validation
 
 
-class _ScorerOrder:
-    """The null reranker: every candidate keeps the scorer's order (scores descending by position)."""
-
-    def scores(self, history: Any, candidates: Sequence[Any], **_: Any) -> tuple[list[float], int]:
-        return [float(-i) for i in range(len(candidates))], 0
-
-
 def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: int) -> list[int]:
     """A fixed sample of validation users whose target is among the scorer's top candidates."""
     users = list(split.evaluated_users("valid"))
@@ -337,7 +330,7 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
 
     from recchat.assets import AssetError, resolve_model
     from recchat.llm.transformers_backend import TransformersBackend
-    from recchat.rerank import Reranker
+    from recchat.rerank import NO_LLM, Reranker
 
     config.check()
     try:
@@ -390,7 +383,7 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         backend.model.eval()
         zero = validation_ndcg(reranker, split, scorer, catalog, val, config.val_candidates)
         record["zero_shot_valid_ndcg10"] = zero
-        record["scorer_valid_ndcg10"] = validation_ndcg(_ScorerOrder(), split, scorer, catalog, val,
+        record["scorer_valid_ndcg10"] = validation_ndcg(NO_LLM, split, scorer, catalog, val,
                                                         config.val_candidates)
         record["curve"].append({"examples": 0, "valid_ndcg10": zero, "loss": None, "seconds": 0.0})
         best = zero

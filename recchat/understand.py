@@ -1,17 +1,26 @@
-"""Understanding a chat message by rules: titles, genres, eras, negations, critiques.
+"""Understanding a chat message by rules: titles, facet values, years, ranges, series, references.
 
-The rules always work (no LLM needed). ``extract_with_llm`` asks the LLM for the same facts as
-JSON (schema-constrained on vLLM and vLLM servers, validated here everywhere) and ``merge`` adds
-what the rules missed; the rules win on any conflict, and an unusable LLM answer changes nothing.
-What the rules find:
+The rules always work (no LLM needed) and know no catalog in particular: what a message can ask
+for comes from the :class:`~recchat.domain.Domain` (its facets with their synonyms and
+avoid-words, the year field, the range fields and their units, the series). ``extract_with_llm``
+asks the LLM for the same facts as JSON (schema-constrained on vLLM and vLLM servers, validated
+here everywhere) and ``merge`` adds what the rules missed; the rules win on any conflict, and an
+unusable LLM answer changes nothing. What the rules find:
 
 - titles, resolved against the catalog: case, punctuation, leading articles ("the matrix"),
   sequel numbers ("Godfather 2" = "The Godfather: Part II") and typos (fuzzy matching);
-- genres from the catalog's own genre names plus common synonyms ("sci fi", "cartoon", "scary");
-- eras: "80s", "the 1990s", "before 1970", "after 1990", "recent";
-- negations: "no horror", "not a comedy", "nothing scary", "without violence";
-- critiques of the last list: "not that one", "something older", "newer", "I've seen it",
-  "more like the second one".
+- facet values from the catalog's own values plus the domain's synonyms ("sci fi", "scary");
+  a value's word inside a title is not a wish ("Star Wars" asks for no war film);
+- negations, clause by clause: "no horror, something funny", "nothing scary", "not Scream",
+  and the facets' avoid-words ("less violent");
+- series by name: "nothing from Star Trek", "no more Die Hard movies" keep every member out;
+- years: "80s", "the 1990s", "before 1970", "after 1990", "from 1996", "between 1990 and 1995",
+  "recent" (counted back from the domain's reference year), and years relative to a named item:
+  "older than Fargo", "after Fargo", "from the same year as Fargo";
+- ranges, in the field's unit: "under 300 pages", "over 500 pages", "between 200 and 400 pages";
+- critiques of the last list and references into it: "not that one", "something older",
+  "newer", "I've seen it", "not the first one", "the third one looks good", "more like number 2",
+  "the last one".
 """
 
 from __future__ import annotations
@@ -20,32 +29,41 @@ import difflib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from recchat.catalog import Catalog
+from recchat.domain import Domain, RangeField
 
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8"}
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
-             "fifth": 5, "5th": 5, "last": -1}
-GENRE_SYNONYMS = {
-    "sci fi": "Sci-Fi", "scifi": "Sci-Fi", "science fiction": "Sci-Fi", "space": "Sci-Fi",
-    "cartoon": "Animation", "cartoons": "Animation", "animated": "Animation", "anime": "Animation",
-    "kids": "Children's", "children": "Children's", "family": "Children's", "childrens": "Children's",
-    "scary": "Horror", "horror": "Horror", "funny": "Comedy", "comedies": "Comedy", "romantic": "Romance",
-    "love story": "Romance", "noir": "Film-Noir", "film noir": "Film-Noir", "musicals": "Musical",
-    "westerns": "Western", "thrillers": "Thriller", "documentaries": "Documentary", "mysteries": "Mystery",
-    "crime": "Crime", "war": "War", "action": "Action", "adventure": "Adventure", "fantasy": "Fantasy",
-    "drama": "Drama", "dramas": "Drama",
-}
-# "less violent" and friends: genres to avoid.
-SOFTENERS = {"violent": ("Action", "Crime", "War", "Horror"), "violence": ("Action", "Crime", "War", "Horror"),
-             "dark": ("Horror", "Film-Noir", "Thriller"), "sad": ("Drama", "War"), "scary": ("Horror",)}
+             "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8,
+             "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1}
 _STOP = {"i", "a", "an", "the", "and", "or", "but", "it", "its", "me", "my", "like", "loved", "love", "liked",
-         "something", "some", "movie", "movies", "film", "films", "more", "less", "want", "watch", "seen",
+         "something", "some", "more", "less", "want", "watch", "read", "seen", "item", "items",
          "your", "our", "his", "her", "their", "with", "to", "for", "in", "on", "at", "of", "you", "we",
+         "as", "than", "from", "by", "about", "after", "before", "since", "not", "no", "any", "none", "nothing",
+         "just", "also", "too", "so", "very", "this", "that", "is", "was", "are", "be",
          "tonight", "please", "one", "good", "night", "day", "time", "home", "family", "friends", "man"}
+# Words (after normalisation: "don't" -> "don t") that turn the next few words down.
+_NEGATION = {"no", "not", "without", "nothing", "never", "hate", "hated", "dislike", "disliked", "avoid",
+             "except", "skip", "none", "nor", "exclude", "don", "didn", "doesn", "isn", "wasn"}
+_WINDOW = 5           # how far back a negation reaches, in words (never past its clause)
+# Words that make a named series mean all of it: "no more Die Hard movies", "none of the Die Hard sequels".
+_SERIES_AFTER = {"series", "franchise", "saga", "sequel", "sequels", "trilogy", "ones", "entries", "installments",
+                 "instalments"}
+_SERIES_BEFORE = {"from", "of", "any"}
+# Words before a title that make it a reference point for years, not a like.
+_RELATIVE = {("same", "year", "as"): "same", ("older", "than"): "before", ("earlier", "than"): "before",
+             ("before",): "before", ("prior", "to"): "before", ("newer", "than"): "after",
+             ("later", "than"): "after", ("more", "recent", "than"): "after", ("after",): "after",
+             ("since",): "since"}
+_SEEN = re.compile(r"\b(?:(?:i ve|i have|already|have) (?:seen|watched|read)"
+                   r"|(?:seen|watched|read) (?:it|that|this|them))\b")
+_REJECT = re.compile(r"\b(?:not (?:that|this) one|don t like (?:that|this|it)|no thanks|something else|not for me)\b")
+_ORDINAL = "|".join(sorted(_ORDINALS, key=len, reverse=True))
+_YEAR = r"(1[0-9]\d\d|20\d\d)"
 
 
 def _written_as_title(message: str, words: list[str]) -> bool:
@@ -72,19 +90,28 @@ def normalize_title(text: str) -> str:
     return " ".join(words)
 
 
+def _words(text: str) -> list[str]:
+    """``text``'s words as titles are compared, a leading article kept."""
+    return normalize_title("x " + text).split()[1:]
+
+
 @dataclass
 class Understanding:
-    """What one message says. Genres are catalog genre names; years are inclusive bounds."""
+    """What one message says. Facet values are the catalog's own; years and ranges are bounds."""
 
     titles: list[str] = field(default_factory=list)          # item ids, in mention order
     liked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
-    genres: list[str] = field(default_factory=list)
-    avoid_genres: list[str] = field(default_factory=list)
-    year_min: int | None = None
+    anchors: list[str] = field(default_factory=list)         # items named as a point in time ("older than X")
+    wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for
+    avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values to keep out
+    avoided_series: list[str] = field(default_factory=list)  # Series.name of series to keep out whole
+    year_min: int | None = None                              # inclusive bounds on the domain's year field
     year_max: int | None = None
-    critiques: list[str] = field(default_factory=list)       # "older", "newer", "reject", "seen", "more_like"
-    refers_to: list[int] = field(default_factory=list)       # 1-based positions in the last list; -1 = last
+    ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # field -> {"$lt": 300, ...}
+    critiques: list[str] = field(default_factory=list)       # "older", "newer", "reject", "seen", "more_like", "like"
+    liked_refs: list[int] = field(default_factory=list)      # 1-based positions in the last list; -1 = last
+    rejected_refs: list[int] = field(default_factory=list)
     wish: str = ""
     llm: str = "off"        # the LLM extraction: "off", "used", "nothing new" or "unusable: <why>"
 
@@ -95,11 +122,13 @@ class TitleResolver:
     With ``index`` (the catalog's Chroma :class:`~recchat.index.ItemIndex`), a title that no
     spelling rule matches is looked up by meaning: the nearest items' titles are accepted when
     all their words occur in the text ("Star Wars: A New Hope" -> Star Wars). The LLM's extracted
-    titles go through :meth:`resolve`, which is where this helps.
+    titles go through :meth:`resolve`, which is where this helps. With ``domain``, its facet
+    words ("crime", "kids") and item nouns count as everyday words: a title made only of those
+    must be capitalised or quoted.
     """
 
-    def __init__(self, catalog: Catalog, cutoff: float = 0.86, index: Any = None):
-        self.cutoff, self.index = cutoff, index
+    def __init__(self, catalog: Catalog, cutoff: float = 0.86, index: Any = None, domain: Domain | None = None):
+        self.catalog, self.cutoff, self.index = catalog, cutoff, index
         self.by_norm: dict[str, list[str]] = {}
         for item in catalog:
             if item.title:
@@ -107,6 +136,10 @@ class TitleResolver:
         # Earliest id first when two items share a normalised title (a remake, a duplicate entry).
         self.norms = sorted(self.by_norm, key=len, reverse=True)
         self.max_words = max((len(n.split()) for n in self.by_norm), default=1)
+        self.everyday = set(_STOP)
+        if domain is not None:
+            self.everyday |= {domain.item, domain.items}
+            self.everyday |= {w for f in domain.facets for phrase in f.phrases() for w in _words(phrase)}
 
     def resolve(self, text: str) -> str | None:
         """The item id whose title best matches ``text`` alone, or None."""
@@ -135,7 +168,7 @@ class TitleResolver:
 
     def find(self, message: str) -> list[tuple[str, int, int]]:
         """(item id, start word, end word) for titles mentioned in ``message``, longest first."""
-        words = normalize_title("x " + message).split()[1:]  # keep a leading article in the text
+        words = _words(message)
         found: list[tuple[str, int, int]] = []
         taken: set[int] = set()
         for size in range(min(self.max_words, len(words)), 0, -1):
@@ -154,9 +187,9 @@ class TitleResolver:
                         and chunk[-1] not in _STOP and chunk[-1] not in ("no", "not"):
                     close = difflib.get_close_matches(phrase, self.norms, n=1, cutoff=self.cutoff)
                     item_id = self.by_norm[close[0]][0] if close else None
-                # Everyday words and genre words ("kids", "crime") name a film only when the user
-                # writes them as a title.
-                ordinary = all(w in _STOP or w in GENRE_SYNONYMS or w.rstrip("s") in GENRE_SYNONYMS for w in chunk)
+                # Everyday words and facet words ("kids", "crime") name an item only when the
+                # user writes them as a title.
+                ordinary = all(w in self.everyday or w.rstrip("s") in self.everyday for w in chunk)
                 if item_id is not None and ordinary and not _written_as_title(message, chunk):
                     item_id = None
                 if item_id is not None:
@@ -165,101 +198,272 @@ class TitleResolver:
         return sorted(found, key=lambda f: f[1])
 
 
-_NEGATION = r"(?:no|not|without|nothing|never|hate|hated|dislike|disliked|avoid|except)"
+# --------------------------------------------------------------------------- reading a message
 
 
-def _genres_in(text: str, vocabulary: Iterable[str]) -> list[tuple[str, int]]:
-    """(genre, character position) for each genre word or synonym in ``text``."""
-    names = {g.lower(): g for g in vocabulary}
-    names.update({k: v for k, v in GENRE_SYNONYMS.items() if v in set(vocabulary)})
-    hits = []
-    for phrase, genre in names.items():
-        for m in re.finditer(rf"\b{re.escape(phrase)}s?\b", text):
-            hits.append((genre, m.start()))
-    return hits
+class _Message:
+    """A message as words with their clause numbers: a clause ends at punctuation and at "but",
+    and no negation reaches past it ("no horror, something funny")."""
+
+    def __init__(self, text: str):
+        self.words: list[str] = []
+        self.clause: list[int] = []
+        self.clauses: list[str] = []
+        for part in re.split(r"[,.;:!?]+", text):
+            current: list[str] = []
+            for word in _words(part):
+                if word == "but" and current:
+                    self.clauses.append(" ".join(current))
+                    current = []
+                self.words.append(word)
+                self.clause.append(len(self.clauses))
+                current.append(word)
+            self.clauses.append(" ".join(current))
+
+    def negated(self, start: int) -> bool:
+        """Whether a negation in the same clause, a few words back, applies to the word at ``start``;
+        an "and" or "but" in between ends it ("no horror and comedy" wants comedy)."""
+        for j in range(start - 1, max(-1, start - _WINDOW - 1), -1):
+            if self.clause[j] != self.clause[start] or self.words[j] in ("and", "but"):
+                return False
+            if self.words[j] in _NEGATION:
+                return True
+        return False
+
+    def before(self, start: int, n: int) -> tuple[str, ...]:
+        """The ``n`` words before ``start``, skipping one article right before it."""
+        end = start - 1 if start and self.words[start - 1] in ("the", "a", "an") else start
+        return tuple(self.words[max(0, end - n):end])
 
 
-def understand(message: str, resolver: TitleResolver, genres: Iterable[str], *, this_year: int = 1998) -> Understanding:
-    """Rule-based reading of one message. ``this_year`` anchors "recent" (MovieLens ends in 1998)."""
-    text = " " + message.lower() + " "
-    out = Understanding(wish=message.strip())
-    vocabulary = list(genres)
+def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str, str, int]]:
+    """(facet, value, word position) for each facet phrase outside ``skip``, longest phrase first;
+    a trailing "s" is allowed ("thrillers")."""
+    phrases: dict[tuple[str, ...], tuple[str, str]] = {}
+    for facet in reversed(domain.facets):  # an earlier facet wins a phrase two facets share
+        phrases.update({tuple(words): (facet.name, v) for p, v in facet.phrases().items() if (words := _words(p))})
+    longest = max((len(p) for p in phrases), default=0)
+    hits, taken = [], set(skip)
+    for size in range(longest, 0, -1):
+        for start in range(len(msg.words) - size + 1):
+            span = set(range(start, start + size))
+            if span & taken:
+                continue
+            chunk = tuple(msg.words[start:start + size])
+            singular = chunk[:-1] + (chunk[-1].removesuffix("s"),)
+            found = phrases.get(chunk) or phrases.get(singular)
+            if found:
+                hits.append((*found, start))
+                taken |= span
+    return sorted(hits, key=lambda h: h[2])
 
-    titles = resolver.find(message)
-    words = normalize_title("x " + message).split()[1:]
-    in_titles = {n for _, start, end in titles for n in range(start, end)}
-    # Genre words inside a title are not wishes: "Star Wars" asks for no war film.
-    genre_text = " " + " ".join(w for n, w in enumerate(words) if n not in in_titles) + " "
-    for genre, pos in _genres_in(genre_text, vocabulary):
-        before = genre_text[max(0, pos - 25):pos]
-        negated = re.search(rf"\b{_NEGATION}\b[\w\s']*$", before) and not re.search(r"\b(but|and)\b", before.split("no")[-1])
-        bucket = out.avoid_genres if negated else out.genres
-        if genre not in bucket:
-            bucket.append(genre)
-    out.genres = [g for g in out.genres if g not in out.avoid_genres]
-    for word, avoid in SOFTENERS.items():
-        if re.search(rf"\b(less|not|no|nothing|without|too)\s+(so\s+)?{word}\b", text):
-            out.avoid_genres += [g for g in avoid if g in vocabulary and g not in out.avoid_genres]
 
-    decade = re.search(r"\b(?:the\s+)?(?:19)?([2-9]0)'?s\b", text)
-    if decade:
-        start = 1900 + int(decade.group(1))
-        out.year_min, out.year_max = start, start + 9
-    m = re.search(r"\b(?:before|older than|earlier than|pre)[\s-]+(\d{4})\b", text)
-    if m:
-        out.year_max = int(m.group(1)) - 1
-    m = re.search(r"\b(?:after|newer than|later than|since|post)[\s-]+(\d{4})\b", text)
-    if m:
-        out.year_min = int(m.group(1)) + (0 if "since" in m.group(0) else 1)
-    if re.search(r"\b(recent|latest|new releases?)\b", text):
-        out.year_min = this_year - 3
-
-    if re.search(r"\b(older|earlier|classic|less recent)\b", text):
-        out.critiques.append("older")
-    if re.search(r"\b(newer|more recent|modern)\b", text):
-        out.critiques.append("newer")
-    if re.search(r"\b(not (that|this) one|don'?t like (that|this|it)|no thanks|something else|not for me)\b", text):
-        out.critiques.append("reject")
-    if re.search(r"\b(i'?ve seen|already seen|seen (it|that|this)|watched (it|that|this))\b", text):
-        out.critiques.append("seen")
-    if re.search(r"\bmore like\b", text):
-        out.critiques.append("more_like")
-    for word, position in _ORDINALS.items():
-        if re.search(rf"\bthe {word}( one)?\b", text):
-            out.refers_to.append(position)
-
-    for item_id, start, _ in titles:
-        out.titles.append(item_id)
-        before = " ".join(words[max(0, start - 4):start])
-        target = out.disliked if re.search(rf"\b{_NEGATION}\b", before) else out.liked
-        target.append(item_id)
+def _series_hits(msg: _Message, domain: Domain, resolver: TitleResolver) -> list[tuple[str, set[int]]]:
+    """(series name, word positions) for series the message keeps out: a negated series name
+    that is no member's own title ("nothing from Star Trek"), or that says it means them all
+    ("no more Die Hard movies"); "not Alien" stays one title."""
+    longest = max((len(s.name.split()) for s in domain.series), default=0)
+    out = []
+    for size in range(longest, 0, -1):
+        for start in range(len(msg.words) - size + 1):
+            series = domain.series_named(" ".join(msg.words[start:start + size]))
+            if series is None or not msg.negated(start) or any(series.name == s for s, _ in out):
+                continue
+            after = msg.words[start + size] if start + size < len(msg.words) else ""
+            whole = after in _SERIES_AFTER | {domain.item, domain.items} or set(msg.before(start, 1)) & _SERIES_BEFORE \
+                or not set(resolver.by_norm.get(series.name, ())) & set(series.members)
+            if whole:
+                out.append((series.name, set(range(start, start + size))))
     return out
 
 
-EXTRACT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "liked": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
-        "disliked": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
-        "genres": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
-        "avoid_genres": {"type": "array", "items": {"type": "string"}, "maxItems": 4},
-        "year_min": {"type": ["integer", "null"]},
-        "year_max": {"type": ["integer", "null"]},
-    },
-    "required": ["liked", "disliked", "genres", "avoid_genres", "year_min", "year_max"],
-    "additionalProperties": False,
-}
+def _years(text: str, domain: Domain, out: Understanding) -> None:
+    """Year bounds from decades, comparisons, exact years and "recent"; ``text`` is lower case."""
+    units = "|".join(re.escape(w) for r in domain.ranges for w in _unit_words(r))
+    not_a_unit = rf"(?!\s*(?:{units})\b)" if units else ""
+    decade = re.search(r"\b(?:the\s+)?(?:(1[0-9]|20)([0-9]0)|([2-9]0))'?s\b", text)
+    if decade:
+        century, tens, short = decade.groups()
+        start = int(century + tens) if century else 1900 + int(short)  # "80s" are the 1980s
+        out.year_min, out.year_max = start, start + 9
+    m = re.search(rf"\b(?:from|in|of|released in|published in)\s+{_YEAR}\b{not_a_unit}(?!'?s\b)", text)
+    if m:
+        out.year_min = out.year_max = int(m.group(1))
+    m = re.search(rf"\b(?:between|from)\s+{_YEAR}\s+(?:and|to|-)\s+{_YEAR}\b{not_a_unit}", text)
+    if m:
+        out.year_min, out.year_max = sorted((int(m.group(1)), int(m.group(2))))
+    m = re.search(rf"\b(?:before|older than|earlier than|pre)[\s-]+{_YEAR}\b", text)
+    if m:
+        out.year_max = int(m.group(1)) - 1
+    m = re.search(rf"\b(?:after|newer than|later than|since|post)[\s-]+{_YEAR}\b", text)
+    if m:
+        out.year_min = int(m.group(1)) + (0 if "since" in m.group(0) else 1)
+    if domain.reference_year is not None and re.search(r"\b(recent|latest|new releases?)\b", text):
+        out.year_min = domain.reference_year - 3
+
+
+def _unit_words(r: RangeField) -> list[str]:
+    """A range's unit, singular and plural: "page", "pages"."""
+    unit = r.unit_word.lower()
+    return [unit, unit[:-1]] if unit.endswith("s") else [unit, unit + "s"]
+
+
+_BELOW = {"under": "$lt", "below": "$lt", "less than": "$lt", "fewer than": "$lt", "shorter than": "$lt",
+          "at most": "$lte", "no more than": "$lte", "up to": "$lte", "max": "$lte", "maximum": "$lte"}
+_ABOVE = {"over": "$gt", "above": "$gt", "more than": "$gt", "longer than": "$gt", "at least": "$gte",
+          "min": "$gte", "minimum": "$gte"}
+
+
+def _ranges(text: str, domain: Domain, out: Understanding) -> None:
+    """Bounds on range fields, named by their unit: "under 300 pages", "between 200 and 400 pages"."""
+    number = r"(\d+(?:\.\d+)?)"
+    ops = {**_BELOW, **_ABOVE}
+    # Longest first, matched left to right: "no more than 250" is not also "more than 250".
+    comparisons = "|".join(re.escape(w) for w in sorted(ops, key=len, reverse=True))
+    for r in domain.ranges:
+        unit = "(?:" + "|".join(re.escape(w) for w in _unit_words(r)) + r")\b"
+        bounds = {ops[m.group(1)]: _number(m.group(2))
+                  for m in re.finditer(rf"\b({comparisons})\s+{number}\s*{unit}", text)}
+        m = re.search(rf"\bbetween\s+{number}\s+and\s+{number}\s*{unit}", text) or \
+            re.search(rf"\b{number}\s*(?:-|to)\s*{number}\s*{unit}", text)
+        if m:
+            low, high = sorted((_number(m.group(1)), _number(m.group(2))))
+            bounds = {"$gte": low, "$lte": high}
+        if bounds:
+            out.ranges[r.name] = bounds
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _references(msg: _Message, domain: Domain, titled: set[int], out: Understanding) -> None:
+    """Critiques and positions in the last list, clause by clause: a position in a clause with a
+    negation or a "seen" is turned down, any other is liked; "not that one", "I've seen it" and
+    "more like that" point at the first item when they name no position and no title."""
+    nouns = "|".join(re.escape(w) for w in ("pick", "option", "suggestion", "title", domain.item))
+    ordinal = re.compile(rf"\b(?:the )?({_ORDINAL}) (?:one|{nouns})\b"
+                         rf"|\bthe ({_ORDINAL})(?: (?:looks|sounds|seems|is|was)\b|$)|\bnumber (\d{{1,2}})\b")
+    def note(critique: str) -> None:
+        if critique not in out.critiques:
+            out.critiques.append(critique)
+
+    for n, clause in enumerate(msg.clauses):
+        positions = [_ORDINALS.get(m.group(1) or m.group(2)) or int(m.group(3)) for m in ordinal.finditer(clause)]
+        seen, reject, more_like = bool(_SEEN.search(clause)), bool(_REJECT.search(clause)), "more like" in clause
+        negative = seen or reject or bool(set(clause.split()) & _NEGATION)
+        if not positions and (seen or reject or more_like) and n not in titled:
+            positions = [1]
+        if seen:
+            note("seen")
+        elif negative and positions:
+            note("reject")
+        elif more_like:
+            note("more_like")
+        elif positions:
+            note("like")
+        refs = out.rejected_refs if negative else out.liked_refs
+        refs += [p for p in positions if p not in refs]
+
+
+def _titles(msg: _Message, titles: list[tuple[str, int, int]], in_series: set[int], resolver: TitleResolver,
+            domain: Domain, out: Understanding) -> None:
+    """Each named item is a point in time ("older than X": the year bounds come from its year),
+    covered by a series kept out, disliked (a negation before it) or liked."""
+    for item_id, start, end in titles:
+        out.titles.append(item_id)
+        relation = next((r for words, r in _RELATIVE.items() if msg.before(start, len(words)) == words), None)
+        year = resolver.catalog[item_id].fields.get(domain.year) if domain.year else None
+        if relation and isinstance(year, int):
+            out.anchors.append(item_id)
+            low, high = {"same": (year, year), "before": (None, year - 1), "after": (year + 1, None),
+                         "since": (year, None)}[relation]
+            out.year_min = low if low is not None else out.year_min
+            out.year_max = high if high is not None else out.year_max
+        elif set(range(start, end)) & in_series:
+            continue  # the whole series is out; the title needs no word of its own
+        elif msg.negated(start):
+            out.disliked.append(item_id)
+        else:
+            out.liked.append(item_id)
+
+
+def _facets(msg: _Message, text: str, domain: Domain, skip: set[int], out: Understanding) -> None:
+    """Facet values wanted or avoided, and the facets' avoid-words ("less violent"); a value
+    both wanted and avoided is avoided."""
+    for facet, value, position in _facet_hits(msg, domain, skip):
+        bucket = (out.avoided if msg.negated(position) else out.wanted).setdefault(facet, [])
+        if value not in bucket:
+            bucket.append(value)
+    for facet in domain.facets:
+        for word, values in facet.avoid.items():
+            if re.search(rf"\b(less|not|no|nothing|without|too)\s+(so\s+)?{re.escape(word)}\b", text):
+                bucket = out.avoided.setdefault(facet.name, [])
+                bucket += [v for v in values if v in facet.values and v not in bucket]
+    wanted = {f: [v for v in values if v not in out.avoided.get(f, [])] for f, values in out.wanted.items()}
+    out.wanted = {f: values for f, values in wanted.items() if values}
+
+
+def understand(message: str, resolver: TitleResolver, domain: Domain) -> Understanding:
+    """Rule-based reading of one message against the catalog's ``domain``."""
+    out = Understanding(wish=message.strip())
+    # "#2" and "no. 2" are list positions; as words they would be lost ("2") or read as a "no".
+    message = re.sub(r"(?:#|\bno\.)\s*(\d)", r"number \1", message, flags=re.IGNORECASE)
+    text = " " + message.lower() + " "
+    msg = _Message(message)
+
+    if domain.year:
+        _years(text, domain, out)
+        if re.search(r"\b(older|earlier|classic|less recent)\b(?!\s+than)", text):
+            out.critiques.append("older")
+        if re.search(r"\b(newer|more recent|modern)\b(?!\s+than)", text):
+            out.critiques.append("newer")
+    _ranges(text, domain, out)
+    titles = resolver.find(message)
+    series = _series_hits(msg, domain, resolver)
+    out.avoided_series = [name for name, _ in series]
+    in_series = set().union(*(span for _, span in series))
+    _titles(msg, titles, in_series, resolver, domain, out)  # after _years: a named item's year is more specific
+    # Facet words inside a title are not wishes: "Star Wars" asks for no war film.
+    in_titles = {n for _, start, end in titles for n in range(start, end)}
+    _facets(msg, text, domain, in_titles | in_series, out)
+    _references(msg, domain, {msg.clause[start] for _, start, _ in titles}, out)
+    return out
+
+
+# --------------------------------------------------------------------------- the LLM's reading
+
+
+def extract_schema(domain: Domain) -> dict[str, Any]:
+    """The JSON the LLM answers with: "liked" and "disliked" titles; per facet the values wanted
+    ("<facet>") and avoided ("avoid_<facet>"); "<field>_min"/"<field>_max" for the year and
+    each range field. MovieLens's is liked, disliked, genres, avoid_genres, year_min, year_max."""
+    titles = {"type": "array", "items": {"type": "string"}, "maxItems": 5}
+    values = {"type": "array", "items": {"type": "string"}, "maxItems": 4}
+    properties: dict[str, Any] = {"liked": titles, "disliked": titles}
+    for facet in domain.facets:
+        properties[facet.name], properties[f"avoid_{facet.name}"] = values, values
+    for name, kind in _bounded(domain).items():
+        properties[f"{name}_min"] = properties[f"{name}_max"] = {"type": [kind, "null"]}
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def _bounded(domain: Domain) -> dict[str, str]:
+    """The numeric fields the LLM may bound, with their JSON type: the year, then the ranges."""
+    return {**({domain.year: "integer"} if domain.year else {}), **{r.name: "number" for r in domain.ranges}}
 
 
 class ExtractionError(ValueError):
     """The LLM's answer is not the JSON the schema asks for."""
 
 
-def parse_extraction(text: str, resolver: TitleResolver, genres: Iterable[str]) -> Understanding:
-    """Validate an LLM answer against :data:`EXTRACT_SCHEMA` and map it onto the catalog.
+def parse_extraction(text: str, resolver: TitleResolver, domain: Domain) -> Understanding:
+    """Validate an LLM answer against :func:`extract_schema` and map it onto the catalog.
 
-    Titles that resolve to no catalog item and genres outside the catalog's vocabulary are
-    dropped; a non-object, a wrong type or an impossible year raises :class:`ExtractionError`.
+    Titles that resolve to no catalog item and values outside a facet's vocabulary are dropped;
+    a non-object, an unknown key, a wrong type, an impossible year or a negative bound raises
+    :class:`ExtractionError`.
     """
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
@@ -270,46 +474,67 @@ def parse_extraction(text: str, resolver: TitleResolver, genres: Iterable[str]) 
         raise ExtractionError(f"not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict):
         raise ExtractionError("the JSON is not an object")
-    unknown = set(data) - set(EXTRACT_SCHEMA["properties"])
+    unknown = set(data) - set(extract_schema(domain)["properties"])
     if unknown:
         raise ExtractionError(f"unexpected key(s): {', '.join(sorted(unknown))}")
     out = Understanding(llm="used")
-    vocabulary = {g.lower(): g for g in genres}
-    vocabulary.update({k: v for k, v in GENRE_SYNONYMS.items() if v in vocabulary.values()})
-    for key in ("liked", "disliked", "genres", "avoid_genres"):
+    lists = [("liked", out.liked, resolver.resolve), ("disliked", out.disliked, resolver.resolve)]
+    for facet in domain.facets:
+        lookup = partial(_facet_value, facet.phrases())
+        lists += [(facet.name, out.wanted.setdefault(facet.name, []), lookup),
+                  (f"avoid_{facet.name}", out.avoided.setdefault(facet.name, []), lookup)]
+    for key, bucket, lookup in lists:
         values = data.get(key) or []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise ExtractionError(f"'{key}' is not a list of strings")
-        for value in values:
-            if key in ("liked", "disliked"):
-                found = resolver.resolve(value)
+        bucket += [found for found in dict.fromkeys(map(lookup, values)) if found and found not in bucket]
+    out.wanted = {f: v for f, v in out.wanted.items() if v}
+    out.avoided = {f: v for f, v in out.avoided.items() if v}
+    for name in _bounded(domain):
+        for side, op in (("min", "$gte"), ("max", "$lte")):
+            value = data.get(f"{name}_{side}")
+            if value is None:
+                continue
+            if name == domain.year:
+                if isinstance(value, bool) or not isinstance(value, int) or not 1000 <= value <= 2100:
+                    raise ExtractionError(f"'{name}_{side}' is not a plausible year: {value!r}")
+                setattr(out, f"year_{side}", value)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ExtractionError(f"'{name}_{side}' is not a non-negative number: {value!r}")
             else:
-                found = vocabulary.get(value.strip().lower()) or vocabulary.get(value.strip().lower().rstrip("s"))
-            bucket = getattr(out, key)
-            if found and found not in bucket:
-                bucket.append(found)
-    for key in ("year_min", "year_max"):
-        value = data.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1870 <= value <= 2100:
-            raise ExtractionError(f"'{key}' is not a plausible year: {value!r}")
-        setattr(out, key, value)
+                out.ranges.setdefault(name, {})[op] = value
     return out
+
+
+def _facet_value(phrases: dict[str, str], text: str) -> str | None:
+    """The facet value an LLM's word names ("comedies", "Horror "), or None."""
+    text = text.strip().lower()
+    return phrases.get(text) or phrases.get(text.rstrip("s"))
+
+
+def _add(mine: list[str], values: list[str], blocked: list[str]) -> bool:
+    """Append the values not already there and not blocked; whether any was added."""
+    new = [v for v in values if v not in mine and v not in blocked]
+    mine += new
+    return bool(new)
 
 
 def merge(rules: Understanding, llm: Understanding) -> Understanding:
     """The rules' reading plus what only the LLM found; on any conflict the rules win."""
     out = replace(rules, titles=list(rules.titles), liked=list(rules.liked), disliked=list(rules.disliked),
-                  genres=list(rules.genres), avoid_genres=list(rules.avoid_genres))
+                  wanted={f: list(v) for f, v in rules.wanted.items()},
+                  avoided={f: list(v) for f, v in rules.avoided.items()},
+                  ranges={f: dict(b) for f, b in rules.ranges.items()})
     added = False
-    for key, opposite in (("liked", "disliked"), ("disliked", "liked"), ("genres", "avoid_genres"),
-                          ("avoid_genres", "genres")):
-        mine, theirs = getattr(out, key), getattr(out, opposite)
-        for value in getattr(llm, key):
-            if value not in mine and value not in theirs and value not in getattr(rules, opposite):
-                mine.append(value)
-                added = True
+    for key, opposite in (("liked", "disliked"), ("disliked", "liked")):
+        added |= _add(getattr(out, key), getattr(llm, key), getattr(out, opposite) + getattr(rules, opposite))
+    for key, opposite in (("wanted", "avoided"), ("avoided", "wanted")):
+        for facet, values in getattr(llm, key).items():
+            blocked = getattr(out, opposite).get(facet, []) + getattr(rules, opposite).get(facet, [])
+            mine = getattr(out, key).setdefault(facet, [])
+            added |= _add(mine, values, blocked)
+            if not mine:
+                del getattr(out, key)[facet]
     out.titles += [t for t in out.liked + out.disliked if t not in out.titles]
     for key in ("year_min", "year_max"):
         if getattr(out, key) is None and getattr(llm, key) is not None:
@@ -317,17 +542,26 @@ def merge(rules: Understanding, llm: Understanding) -> Understanding:
             added = True
     if out.year_min is not None and out.year_max is not None and out.year_min > out.year_max:
         out.year_min, out.year_max = rules.year_min, rules.year_max  # an LLM year that contradicts the rules
+    for name, bounds in llm.ranges.items():
+        if name not in out.ranges:
+            out.ranges[name] = dict(bounds)
+            added = True
     out.llm = "used" if added else "nothing new"
     return out
 
 
-def extract_with_llm(backend: Any, message: str, resolver: TitleResolver, genres: Iterable[str], *,
-                     kind: str = "item", max_tokens: int = 96) -> Understanding:
-    """The LLM's structured reading of ``message``; raises ExtractionError (or LLMError)."""
+def extract_with_llm(backend: Any, message: str, resolver: TitleResolver, domain: Domain, *,
+                     max_tokens: int | None = None) -> Understanding:
+    """The LLM's structured reading of ``message``; raises ExtractionError (or LLMError).
+    ``max_tokens`` defaults to 16 per schema key."""
     from recchat.templates import load_template
 
+    schema = extract_schema(domain)
     template = load_template("extract")
-    vocabulary = sorted(genres)
-    prompt = template.prefix(kind=kind, genres=vocabulary) + template.suffix(message=message)
-    text = backend.generate([prompt], max_tokens=max_tokens, json_schema=EXTRACT_SCHEMA)[0]
-    return parse_extraction(text, resolver, vocabulary)
+    # A long vocabulary (authors, say) would crowd the prompt: the schema names the facet anyway.
+    facets = [{"name": f.name, "vocabulary": sorted(f.values) if len(f.values) <= 40 else []} for f in domain.facets]
+    ranges = [{"name": r.name, "unit": r.unit or r.name} for r in domain.ranges]
+    prompt = template.prefix(kind=domain.item, facets=facets, year=domain.year, ranges=ranges) + \
+        template.suffix(message=message)
+    text = backend.generate([prompt], max_tokens=max_tokens or 16 * len(schema["properties"]), json_schema=schema)[0]
+    return parse_extraction(text, resolver, domain)

@@ -29,10 +29,19 @@ def _require_asset(name: str) -> None:
 
 @pytest.fixture(scope="session")
 def movielens():
-    from recchat.catalog import load_movielens_100k
+    from recchat.config import load_movielens_100k
 
     _require_asset("movielens-100k")
     return load_movielens_100k()
+
+
+@pytest.fixture(scope="session")
+def movie_domain(movielens):
+    """MovieLens's Domain, as its built-in configuration describes it."""
+    from recchat.config import RecommenderConfig
+    from recchat.domain import Domain
+
+    return Domain.from_config(RecommenderConfig.default(), movielens.catalog)
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +81,11 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> No
 
 
 @contextmanager
-def serve(cmd: list[str], ready_url: str, log: Path, timeout: float, env: dict | None = None):
+def serve(cmd: list[str], ready_url: str, log: Path, timeout: float, env: dict | None = None,
+          cwd: Path | None = None):
     """Run a server process until the block ends; yield it once ``ready_url`` answers 200."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     try:
         wait_http(ready_url, proc, timeout, log)
         yield proc
@@ -100,11 +110,11 @@ def chroma_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def rec(movielens, embedder, tmp_path_factory):
+def rec(movielens, movie_domain, embedder, tmp_path_factory):
     """A Recommender on MovieLens: a real index, a small trained scorer, the fake LLM of test_rerank."""
     from test_rerank import FakeBackend
 
-    from recchat.evaluate import leave_one_out
+    from recchat.split import leave_one_out
     from recchat.index import ItemIndex
     from recchat.recommender import Recommender
     from recchat.rerank import Reranker
@@ -117,4 +127,4 @@ def rec(movielens, embedder, tmp_path_factory):
     scorer = train(split, item_text_vectors(movielens.catalog, index), movielens.catalog,
                    ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2), progress=False)
     return Recommender(movielens.catalog, index, scorer, Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
-                       interactions=movielens.interactions, kind="movie")
+                       interactions=movielens.interactions, domain=movie_domain)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from recchat.catalog import (MOVIELENS_SPEC, CatalogSpec, DataError, FieldSpec, InteractionSpec,
+from recchat.config import RecommenderConfig
+from recchat.catalog import (CatalogSpec, DataError, FieldSpec, InteractionSpec,
                              load_catalog, load_interactions, load_users, read_rows)
 
 SPEC = CatalogSpec(id_column="id", title_column="name",
@@ -167,7 +168,7 @@ def test_movielens_spec_article_rules():
     assert _move_article("City of Lost Children, The (Cité des enfants perdus, La)") == \
         "The City of Lost Children (Cité des enfants perdus, La)"
     assert _move_article("Crumb") == "Crumb"
-    assert MOVIELENS_SPEC.move_articles
+    assert RecommenderConfig.default().catalog.move_articles
 
 
 def test_users_file(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from recchat.config import RecommenderConfig
 from recchat.index import matches, parse_where
-from recchat.recommender import Recommender, RecommenderConfig
+from recchat.recommender import Recommender
 from recchat.rerank import Reranker
 from recchat.types import Item
 
@@ -70,7 +71,7 @@ def test_known_user_session_and_config_validation(rec):
     assert len(session.state.history) == len(rec.user_histories["1"])
     reply = session.send("something newer")
     assert reply.items and not set(session.state.history) & {i.item.id for i in reply.items}
-    with pytest.raises(ValueError, match="unknown recommender setting"):
+    with pytest.raises(ValueError, match="alpha: unknown key"):
         RecommenderConfig.coerce({"alpha": 0.5, "colour": "blue"})
 
 
@@ -81,8 +82,8 @@ def test_llm_extraction_is_merged_and_an_unusable_one_leaves_the_rules(rec):
     session = rec.chat(reranker=Reranker(backend, "listwise", kind="movie"))
     reply = session.send("I loved Heat, no horror")
     pulp = session.resolver.resolve("Pulp Fiction")
-    assert reply.understood.llm == "used" and pulp in session.state.liked and "Crime" in session.state.genres
-    assert session.state.avoid_genres == ["Horror"] and not reply.notes
+    assert reply.understood.llm == "used" and pulp in session.state.liked and "Crime" in session.state.wanted["genres"]
+    assert session.state.avoided == {"genres": ["Horror"]} and not reply.notes
     backend.extraction = "I think they like films!"
     reply = session.send("something older")
     assert reply.understood.llm.startswith("unusable") and "older" in reply.understood.critiques
@@ -125,11 +126,12 @@ def test_known_user_gets_a_cached_profile_used_in_prompts(rec, tmp_path):
     from recchat.profile import ProfileStore
 
     backend = FakeBackend(favourite="1994")
-    rec.profiles = ProfileStore(tmp_path, rec.catalog, _interactions(rec), backend=backend, kind="movie")
+    rec.profiles = ProfileStore(tmp_path, rec.catalog, _interactions(rec), backend=backend, domain=rec.domain)
     try:
         profile = rec.profile("1")
         assert profile.summary_source == "llm" and profile.summary == "Loves tense crime stories. Watches mostly recent films."
-        assert profile.top_genres and any(f.startswith("Favourite genres") for f in profile.facts)
+        assert profile.top_values and profile.facet == "genres"
+        assert any(f.startswith("Favourite genres") for f in profile.facts)
         calls = len(backend.invocations)
         assert rec.profile("1").key == profile.key and len(backend.invocations) == calls  # cached
         session = rec.chat(user_id="1", reranker=Reranker(backend, "listwise", kind="movie"))
@@ -190,19 +192,86 @@ def test_template_reasons_are_checkable_and_never_repeat(rec):
             assert m, item.reason
             anchor = next(a for a in rec.catalog if a.title == m.group(3))
             assert rec.co_likes(anchor.id, item.item.id) == (int(m.group(1)), int(m.group(2)))
-            shared = re.search(r"which you (?:liked|watched), it is ([a-z, -]+?)(?:;|\.)", item.reason)
+            shared = re.search(r"(?:which you liked|from your history), it is ([a-z, -]+?)(?:;|\.)", item.reason)
             if shared:
                 named = {g.strip() for g in re.split(r",| and ", shared.group(1))}
                 genres = {g.lower() for g in item.item.fields["genres"]} & {g.lower() for g in anchor.fields["genres"]}
                 assert named == genres
 
 
-def test_duplicate_template_sentences_get_the_picks_own_facts(movielens):
+def test_duplicate_template_sentences_get_the_picks_own_facts(movielens, movie_domain):
     from recchat.explain import ExplainContext, template_reasons
     from recchat.types import Candidate
 
     catalog = movielens.catalog
     picks = [Candidate(catalog[i], 0.0, "scorer") for i in ("1", "71", "95")]
-    reasons = template_reasons(catalog, picks, ExplainContext(history=[]))
+    reasons = template_reasons(catalog, picks, ExplainContext(history=[], domain=movie_domain))
     assert len(set(reasons)) == 3 and reasons[0] == "Widely liked."
     assert reasons[1] == "Widely liked (1994, animation, children's and musical)."
+
+
+def test_series_years_and_positions_hold_across_turns(rec):
+    from recchat.rerank import NO_LLM
+
+    session = rec.chat(reranker=NO_LLM, explain_with_llm=False)
+    trek = set(rec.domain.series_named("Star Trek").members)
+    first = session.send("any thrillers from 1996? nothing from Star Trek")
+    assert "keep away from the Star Trek movies" in first.message
+    assert first.items and all(i.item.fields["year"] == 1996 and "Thriller" in i.item.fields["genres"]
+                               for i in first.items)
+    dropped = first.items[0].item.id
+    second = session.send("not the first one")
+    assert dropped not in {i.item.id for i in second.items} and all(i.item.fields["year"] == 1996 for i in second.items)
+    picked = second.items[2].item.id
+    third = session.send("the third one looks good")
+    assert picked in session.state.liked and picked in session._history()   # history from now on
+    assert rec.catalog[picked].title in third.message and picked not in {i.item.id for i in third.items}
+    fourth = session.send("older than Fargo, no more Die Hard movies")
+    fargo = session.resolver.resolve("Fargo")
+    hard = set(rec.domain.series_named("Die Hard").members)
+    assert (session.state.year_min, session.state.year_max) == (None, 1995) and fargo not in session.state.liked
+    shown = [i.item.id for i in fourth.items]
+    assert shown and all(rec.catalog[i].fields["year"] <= 1995 for i in shown)
+    assert not (trek | hard | {dropped, picked, fargo}) & set(shown)
+    assert session.state.avoided_series == ["star trek", "die hard"] and trek | hard <= session.state.rejected
+
+
+def test_state_filter_follows_the_domain():
+    from recchat.chat import SessionState
+
+    state = SessionState(wanted={"subjects": ["Poetry", "History", "Travel"]}, avoided={"authors": ["Ann Lee"]},
+                         year_min=2000, ranges={"pages": {"$gte": 100, "$lt": 300}})
+    assert state.where("published") == {"$and": [
+        {"subjects": {"$contains": "History"}}, {"subjects": {"$contains": "Travel"}},
+        {"authors": {"$not_contains": "Ann Lee"}}, {"published": {"$gte": 2000}},
+        {"pages": {"$gte": 100}}, {"pages": {"$lt": 300}}]}
+    assert SessionState(year_min=2000).where(None) is None   # no year field: no year clause
+
+
+def test_a_new_range_bound_replaces_its_side_and_a_contradicted_one(rec):
+    from recchat.understand import Understanding
+
+    session = rec.chat(explain_with_llm=False)
+    for said, held in [({"$lt": 300}, {"$lt": 300}), ({"$gt": 100}, {"$lt": 300, "$gt": 100}),
+                       ({"$lte": 250}, {"$gt": 100, "$lte": 250}), ({"$gt": 500}, {"$gt": 500})]:
+        session._update(Understanding(ranges={"pages": said}))
+        assert session.state.ranges == {"pages": held}, said
+
+
+def test_a_catalog_without_facets_or_years_still_chats(movielens, embedder, tmp_path):
+    from recchat.catalog import Catalog
+    from recchat.index import ItemIndex
+
+    catalog = Catalog(Item(i.id, i.title, i.title) for i in list(movielens.catalog)[:300] if i.title)
+    index = ItemIndex("plain-items", path=tmp_path, embedder=embedder)
+    index.build(catalog, progress=False)
+    plain = Recommender(catalog, index)            # no scorer, no LLM, a domain with no facets and no year
+    assert plain.domain.facets == [] and plain.domain.year is None
+    session = plain.chat()
+    first = session.send("something newer")       # a critique with nothing to go on: the cold start
+    assert len(first.items) == 10 and first.message.startswith("Here are 10 picks")
+    toy = session.resolver.resolve("Toy Story")
+    reply = session.send("I loved Toy Story, something funny from the 80s, not the first one")
+    shown = {i.item.id for i in reply.items}
+    assert reply.items and toy in session.state.liked and not {toy, first.items[0].item.id} & shown
+    assert session.state.wanted == {} and (session.state.year_min, session.state.year_max) == (None, None)

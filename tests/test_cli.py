@@ -22,7 +22,7 @@ def run(*args, home, check=True, timeout=300):
     return proc
 
 
-@pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"],
+@pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"], ["init"],
                                   ["data", "check"], ["doctor"], ["demo"], ["train"], ["eval"], ["rerank"],
                                   ["tune-blend"], ["tune-llm"], ["ui"], ["profile"], ["eval-chat"]])
 def test_help_explains_every_command(args, tmp_path):
@@ -30,19 +30,38 @@ def test_help_explains_every_command(args, tmp_path):
     assert "usage: recchat" in out and len(out) > 200
 
 
-CATALOG = "item_id,title,year,genres\n1,Toy Story,1995,Animation Comedy\n2,Heat,1995,Crime Thriller\n" \
-          "3,Alien,1979,Horror Sci-Fi\n4,Pinocchio,1940,Animation Children\n"
+CATALOG = "item_id,title,year,genres\n1,Toy Story,1995,Animation|Comedy\n2,Heat,1995,Crime|Thriller\n" \
+          "3,Alien,1979,Horror|Sci-Fi\n4,Pinocchio,1940,Animation|Children\n"
+LOG = "user_id,item_id,rating,timestamp\na,1,4,1\na,2,5,2\nb,3,3,1\nb,4,4,2\n"
 
 
-def test_index_build_and_query_a_csv_catalog(tmp_path):
-    items = tmp_path / "films.csv"
-    items.write_text(CATALOG)
-    opts = ["--items", str(items), "--field", "year=year:int", "--field", "genres=genres:list"]
-    first = run("index", "build", *opts, home=tmp_path)
+def films(tmp_path, catalog=CATALOG, log=LOG):
+    """A tiny catalog and log, and the configuration recchat init writes for them."""
+    (tmp_path / "films.csv").write_text(catalog)
+    (tmp_path / "ratings.csv").write_text(log)
+    out = run("init", str(tmp_path / "films.csv"), str(tmp_path / "ratings.csv"), "--out",
+              str(tmp_path / "films.toml"), "--item", "film", home=tmp_path).stdout
+    return tmp_path / "films.toml", out
+
+
+def test_init_guesses_the_columns_and_prints_the_next_command(tmp_path):
+    config, out = films(tmp_path)
+    assert "id 'item_id', title 'title'" in out
+    assert "year: int, role year" in out and "genres: list, separated by '|', role facet" in out
+    assert f"next: recchat train --config {config}" in out
+    text = config.read_text()
+    assert 'path = "films.csv"' in text and 'item = "film"' in text  # relative to the file: it can move
+    again = run("init", str(tmp_path / "films.csv"), "--out", str(config), home=tmp_path, check=False)
+    assert again.returncode == 2 and "exists; nothing was written" in again.stderr and config.read_text() == text
+
+
+def test_index_build_and_query_from_a_config(tmp_path):
+    config, _ = films(tmp_path)
+    first = run("index", "build", "--config", str(config), home=tmp_path)
     assert "films-items: 4 added, 0 updated, 0 unchanged" in first.stdout
-    again = run("index", "build", *opts, home=tmp_path)
+    again = run("index", "build", "--config", str(config), home=tmp_path)
     assert "0 added, 0 updated, 4 unchanged" in again.stdout
-    out = run("index", "query", "cartoon", "--collection", "films-items", "--where", "year<1990",
+    out = run("index", "query", "cartoon", "--config", str(config), "--where", "year<1990",
               "-k", "5", "--json", home=tmp_path).stdout
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["id"] for r in rows] == ["4", "3"]  # the two pre-1990 films, the cartoon first
@@ -50,14 +69,40 @@ def test_index_build_and_query_a_csv_catalog(tmp_path):
 
 
 def test_bad_row_exits_2_naming_file_line_and_field(tmp_path):
+    config, _ = films(tmp_path)
     items = tmp_path / "films.csv"
     items.write_text(CATALOG + "5,Brazil,soon,Comedy\n")
-    proc = run("index", "build", "--items", str(items), "--field", "year=year:int", home=tmp_path, check=False)
+    proc = run("index", "build", "--config", str(config), home=tmp_path, check=False)
     assert proc.returncode == 2
     assert f"recchat: error: {items}:6: field 'year': 'soon' is not an integer" in proc.stderr
     assert "Traceback" not in proc.stderr
-    ok = run("index", "build", "--items", str(items), "--field", "year=year:int", "--skip-bad", home=tmp_path)
+    ok = run("index", "build", "--config", str(config), "--skip-bad", home=tmp_path)
     assert "4 of 5 rows loaded, 1 skipped" in ok.stderr and "4 added" in ok.stdout
+
+
+@pytest.mark.parametrize("change, key, fix", [
+    ("[llm]\nmodle = 'x'\n", "llm.modle: unknown key", "known keys in [llm]: backend, model"),
+    ('path = "ratings.csv"', "interactions.path:", "fix the path"),
+    ("[catalog.fields.length]\ncolumn = 'runtime'\ntype = 'int'\nrole = 'range'\n",
+     "catalog.fields.length.column: column 'runtime' is not in films.csv", "name one of its columns"),
+    ("[catalog.fields.title_words]\ncolumn = 'title'\nrole = 'facet'\n",
+     "catalog.fields.title_words.role: a facet must be a list field", 'set type = "list"'),
+])
+def test_bad_configuration_names_key_file_and_fix_and_writes_nothing(tmp_path, change, key, fix):
+    config, _ = films(tmp_path)
+    text = config.read_text()
+    if change.startswith("path"):
+        text = text.replace(change, 'path = "nowhere.csv"')
+    else:  # a table may appear once in TOML: add keys to an existing one where it starts
+        section = change.split("\n", 1)[0]
+        text = text.replace(section + "\n", change, 1) if section in text else text + "\n" + change
+    config.write_text(text)
+    store = ["--path", str(tmp_path / "store")]
+    for command in (["index", "build", *store], ["train", "--max-epochs", "1", *store], ["data", "check"]):
+        proc = run(*command, "--config", str(config), home=tmp_path, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert f"recchat: error: {config}: {key}" in proc.stderr and fix in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "store").exists() and not (tmp_path / "models").exists()  # nothing written
 
 
 def test_missing_asset_says_which_command_fetches_it(tmp_path):
@@ -67,11 +112,9 @@ def test_missing_asset_says_which_command_fetches_it(tmp_path):
 
 
 def test_bad_filter_is_explained(tmp_path):
-    items = tmp_path / "films.csv"
-    items.write_text(CATALOG)
-    run("index", "build", "--items", str(items), home=tmp_path)
-    proc = run("index", "query", "x", "--collection", "films-items", "--where", "year ~ 3",
-               home=tmp_path, check=False)
+    config, _ = films(tmp_path)
+    run("index", "build", "--config", str(config), home=tmp_path)
+    proc = run("index", "query", "x", "--config", str(config), "--where", "year ~ 3", home=tmp_path, check=False)
     assert proc.returncode == 2 and "cannot read the filter 'year ~ 3'" in proc.stderr
 
 
@@ -95,16 +138,17 @@ def test_demo_reaches_the_sample_query(movielens, llm_dir, tmp_path):
 
 
 def test_data_check_reports_unknown_items_with_their_line(tmp_path):
-    items = tmp_path / "films.csv"
-    items.write_text(CATALOG)
+    config, _ = films(tmp_path)
     log = tmp_path / "log.jsonl"
     log.write_text('{"user_id": "a", "item_id": "1", "rating": 4, "timestamp": 1}\n'
                    '{"user_id": "a", "item_id": "99", "rating": 4, "timestamp": 2}\n')
-    proc = run("data", "check", "--items", str(items), "--interactions", str(log), home=tmp_path, check=False)
+    config.write_text(config.read_text().replace('path = "ratings.csv"', 'path = "log.jsonl"'))
+    proc = run("data", "check", "--config", str(config), home=tmp_path, check=False)
     assert proc.returncode == 2 and f"{log}:2: field 'item_id': item id '99' is not in the catalog" in proc.stderr
-    ok = run("data", "check", "--items", str(items), "--interactions", str(log), "--skip-bad", home=tmp_path)
+    ok = run("data", "check", "--config", str(config), "--skip-bad", home=tmp_path)
     assert "log.jsonl: 1 of 2 rows loaded, 1 skipped" in ok.stderr
     assert "4 items; fingerprint" in ok.stdout and "1 interactions from 1 users" in ok.stdout
+    assert "domain: films; facets {'genres': 6}; year field year" in ok.stdout
 
 
 def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from recchat.catalog import Catalog, InteractionLog, LoadReport
-from recchat.evaluate import (Split, _calibrated_mae, evaluate, leave_one_out, markdown_table,
-                              pessimistic_ranks, rank_metrics, write_report)
+from recchat.evaluate import _calibrated_mae, evaluate, markdown_table, pessimistic_ranks, rank_metrics, write_report
+from recchat.split import Split, leave_one_out
 from recchat.retrieve import ItemKNN, Popularity
 from recchat.types import Interaction, Item
 

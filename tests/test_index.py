@@ -121,3 +121,36 @@ def test_where_parser():
 def test_collection_name_is_checked(tmp_path, embedder):
     with pytest.raises(ItemIndexError, match="3 to 512 characters"):
         ItemIndex("ab", path=tmp_path, embedder=embedder)
+
+
+def test_a_second_store_reuses_the_vectors_of_the_first(tmp_path, embedder, items, chroma_server, monkeypatch):
+    """Building the same items into a Chroma server after an embedded store embeds nothing again;
+    the vectors are the same, and query texts never enter the cache."""
+    import numpy as np
+
+    monkeypatch.setenv("RECCHAT_HOME", str(tmp_path / "home"))
+    embedded: list[str] = []
+
+    class Counting(MiniLMEmbeddingFunction):
+        def _load(self):
+            model = embedder._load()
+
+            class Recorder:
+                def encode(self, texts, **kw):
+                    embedded.extend(texts)
+                    return model.encode(texts, **kw)
+            return Recorder()
+
+    first = ItemIndex("cached", path=tmp_path / "store", embedder=Counting())
+    first.build(items[:20], progress=False)
+    assert len(embedded) == 20
+    second = ItemIndex("cached-on-server", url=chroma_server, embedder=Counting())
+    assert second.build(items[:20], progress=False).added == 20
+    assert len(embedded) == 20  # all twenty came from the cache
+    ids = [i.id for i in items[:20]]
+    assert np.allclose(first.embeddings(ids), second.embeddings(ids), atol=1e-6)
+    second.query("a quiet film about the sea", k=3)
+    from recchat.index import VectorCache
+
+    assert VectorCache.default(embedder.identity()).get(["a quiet film about the sea"]) == {}
+    second.drop()

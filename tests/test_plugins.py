@@ -91,9 +91,10 @@ try:
     load_backend("broken")
 except PluginError as exc:
     out["broken"] = str(exc)
-rec = Recommender.from_config({"backend": "always-a", "scorer_plugin": "by-id", "retrievers": ["oldest"],
-                               "index_path": sys.argv[1],
-                               "plugin_options": {"by-id": {"bonus": 5.0}}, "alpha": 0.0})
+rec = Recommender.from_config({"llm": {"backend": "always-a"}, "index": {"path": sys.argv[1]},
+                               "scorer": {"plugin": "by-id", "retrievers": ["oldest"],
+                                          "plugin_options": {"by-id": {"bonus": 5.0}}},
+                               "blend": {"alpha": 0.0}})
 ranking = rec.recommend(["50", "172"], k=5)
 out["scorer"] = type(rec.scorer).__name__
 out["sources"] = sorted({c.source for c in rec.candidates(["50", "172"])})

@@ -11,7 +11,7 @@ import pytest
 from recchat.blend import BlendConfig, blend, blend_scores, normalize, rerank_and_blend
 from recchat.evaluate import RerankRecord, rerank_metrics, tune_blend
 from recchat.llm import LLMError, collect_invocations, normalized, record
-from recchat.rerank import LABELS, Reranker, parse_permutation, permutation_regex
+from recchat.rerank import LABELS, NO_LLM, Reranker, parse_permutation, permutation_regex
 from recchat.templates import PromptTemplate, TemplateError, load_template, sanitize
 from recchat.types import Candidate, Invocation, Item
 
@@ -157,7 +157,7 @@ def test_failing_llm_degrades_to_the_scorer_and_says_so():
     assert ranking.degraded and ranking.ids() == ["i1", "i2", "i0"]
     assert "LLM reranker failed (LLMError: server unreachable)" in ranking.notes[0]
     assert "trained scorer only" in ranking.notes[0]
-    none = rerank_and_blend(None, [], cands)
+    none = rerank_and_blend(NO_LLM, [], cands)
     assert none.degraded and none.ids() == ["i1", "i2", "i0"]
     ok = rerank_and_blend(Reranker(FakeBackend(favourite="Film 0"), "pointwise"), [], cands, BlendConfig(1.0))
     assert not ok.degraded and ok.ids()[0] == "i0" and ok.invocations

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from recchat.catalog import Catalog, InteractionLog
-from recchat.evaluate import leave_one_out, rank_metrics, run_stage
+from recchat.evaluate import rank_metrics, run_stage
+from recchat.split import leave_one_out
 from recchat.scorer import (CheckpointError, Scorer, ScorerConfig, build_model, train,
                             write_behaviour_index)
 from recchat.types import Item

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from recchat.evaluate import leave_one_out
+from recchat.split import leave_one_out
 from recchat.recommender import Recommender
 from recchat.simulate import SimulatedUser, held_out_log, run, sample_users
 from recchat.types import Item
@@ -15,7 +15,7 @@ from recchat.understand import normalize_title
 
 def test_the_simulated_user_critiques_toward_the_target():
     target = Item("t", "Chinatown", "Chinatown (1974)", {"year": 1974, "genres": ["Film-Noir", "Mystery"]})
-    sim = SimulatedUser("u", target, [], [], [])
+    sim = SimulatedUser("u", target, [], [], [], facet="genres", year="year")
     sim.stated = {"Film-Noir"}
     newer = [Item(str(i), "x", "x", {"year": 1995}) for i in range(5)]
     assert sim.critique(newer) == "Something older, from the 1970s."
@@ -35,9 +35,10 @@ def test_held_out_log_hides_every_test_target(movielens):
 
 def test_a_small_run_is_deterministic_and_never_names_the_target(rec, movielens, tmp_path):
     split = leave_one_out(movielens.interactions, movielens.catalog)
-    held = Recommender(rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=held_out_log(split), kind="movie")
-    sims = sample_users(split, rec.catalog, 4, seed=1)
-    assert [s.user for s in sims] == [s.user for s in sample_users(split, rec.catalog, 4, seed=1)]
+    held = Recommender(rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=held_out_log(split), domain=rec.domain)
+    sims = sample_users(split, rec.catalog, 4, seed=1, domain=rec.domain)
+    assert [s.user for s in sims] == [s.user for s in sample_users(split, rec.catalog, 4, seed=1, domain=rec.domain)]
+    assert all(s.facet == "genres" and s.year == "year" and s.values for s in sims)
     folders, tables = [], []
     for n in range(2):
         folder, rows = run(held, split, users=4, seed=1, out=tmp_path / str(n), progress=False)
@@ -83,7 +84,7 @@ def test_a_failing_llm_is_counted_and_its_row_marked(rec, movielens, tmp_path):
 
     split = leave_one_out(movielens.interactions, movielens.catalog)
     failing = Reranker(FakeBackend(fail=True), "listwise", kind="movie")
-    held = Recommender(rec.catalog, rec.index, rec.scorer, failing, interactions=held_out_log(split), kind="movie")
+    held = Recommender(rec.catalog, rec.index, rec.scorer, failing, interactions=held_out_log(split), domain=rec.domain)
     folder, rows = run(held, split, users=2, seed=1, systems=["pipeline-no-llm", "pipeline"], out=tmp_path,
                        progress=False)
     pipeline = rows[1]

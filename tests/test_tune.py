@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from recchat.catalog import Catalog, InteractionLog
-from recchat.evaluate import leave_one_out
+from recchat.split import leave_one_out
 from recchat.tune import Example, TuneConfig, TuneError, build_examples, truncated_split
 from recchat.types import Interaction, Item
 

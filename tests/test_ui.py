@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))
-
 CHROMIUM = os.environ.get("RECCHAT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("RECCHAT_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 
@@ -24,14 +22,14 @@ def recommender(rec, movielens, tmp_path_factory):
     from recchat.recommender import Recommender
 
     profiles = ProfileStore(tmp_path_factory.mktemp("profiles"), movielens.catalog, movielens.interactions,
-                            backend=rec.backend, kind="movie")
+                            backend=rec.backend, domain=rec.domain)
     return Recommender(rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=movielens.interactions,
-                       profiles=profiles, kind="movie")
+                       profiles=profiles, domain=rec.domain)
 
 
 @pytest.fixture(scope="module")
 def app_url(recommender):
-    from app import build_app, launch
+    from recchat.ui.app import build_app, launch
 
     from conftest import free_port
 
@@ -58,7 +56,7 @@ def test_chat_through_gradio_client(app_url):
 
 
 def test_failures_are_messages_not_stack_traces(recommender):
-    from app import AppState, failure_message
+    from recchat.ui.app import AppState, failure_message
 
     state = AppState(recommender)
     with pytest.raises(Exception) as info:
@@ -68,7 +66,7 @@ def test_failures_are_messages_not_stack_traces(recommender):
 
 
 def test_auth_and_defaults():
-    from app import parse_auth
+    from recchat.ui.app import parse_auth
 
     assert parse_auth("alice:se:cret") == ("alice", "se:cret") and parse_auth(None) is None
     with pytest.raises(ValueError, match="USER:PASSWORD"):
@@ -130,8 +128,8 @@ def test_in_a_real_browser_act_as_a_movielens_user(app_url):
             picker.click()
             picker.fill("")
             picker.press_sequentially("User 196", delay=20)  # typing filters the 943 users
-            page.get_by_role("option", name="User 196 · 39 ratings").click()
-            expect(page.locator("#profile")).to_contain_text("Recently rated", timeout=30_000)
+            page.get_by_role("option", name="User 196 · 39 movies").click()
+            expect(page.locator("#profile")).to_contain_text("Recently (39 in all)", timeout=30_000)
             expect(page.locator("#profile")).to_contain_text("Favourite genres: Comedy")
             box = page.locator("#message textarea")
             box.fill("something funny")
@@ -142,13 +140,13 @@ def test_in_a_real_browser_act_as_a_movielens_user(app_url):
 
 
 def test_the_app_lets_nothing_escape_html(recommender):
-    from app import card_markdown
+    from recchat.ui.app import card_markdown
 
     from recchat.chat import ReplyItem
     from recchat.types import Candidate, Item
 
     item = Item("x", "<script>alert(1)</script>", "t", {"year": 1990, "genres": ["Drama"]})
-    text = card_markdown(1, ReplyItem(Candidate(item, 1.0, "blend", {"blend": 1.0}), "<b>why</b>"))
+    text = card_markdown(1, ReplyItem(Candidate(item, 1.0, "blend", {"blend": 1.0}), "<b>why</b>"), recommender.domain)
     assert "<script>" not in text and "<b>why" not in text
 
 

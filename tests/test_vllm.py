@@ -23,7 +23,7 @@ CANDIDATES = ("588", "98", "183", "423", "11")
 
 ENGINE_SCRIPT = r'''
 import json, sys
-from recchat.catalog import load_movielens_100k
+from recchat.config import load_movielens_100k
 from recchat.llm import load_backend
 from recchat.rerank import Reranker, permutation_regex
 from recchat.templates import load_template
@@ -42,10 +42,11 @@ if __name__ == "__main__":
                             regex=permutation_regex(labels))[0]
     cands = [Candidate(catalog[i], 0.0, "scorer", {"scorer": 0.0}) for i in CANDIDATES]
     ranking = Reranker(backend, "permutation", kind="movie").rerank([catalog[i] for i in HISTORY], cands)
-    from recchat.understand import EXTRACT_SCHEMA, TitleResolver, extract_with_llm
-    genres = sorted({g for item in catalog for g in item.fields.get("genres", [])})
+    from recchat.builder import Builder
+    from recchat.understand import TitleResolver, extract_with_llm
+    domain = Builder().domain
     message = "I loved Heat and Casino, but no horror please. Something from the 90s."
-    understood = extract_with_llm(backend, message, TitleResolver(catalog), genres, kind="movie")
+    understood = extract_with_llm(backend, message, TitleResolver(catalog, domain=domain), domain)
     raw = backend.invocations[-1].output
     print("RESULT " + json.dumps({"pointwise": pointwise, "cached_second": backend.invocations[1].cached_tokens,
                                   "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids(),

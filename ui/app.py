@@ -1,13 +1,18 @@
 """The Gradio chat app: a thin layer over recchat.Recommender and ChatSession.
 
     recchat ui                      # http://127.0.0.1:7860, sharing off; sets up what is missing
+    recchat ui --config books.toml  # any catalog: the labels follow its configuration
     recchat ui --auth alice:secret  # or RECCHAT_UI_AUTH=alice:secret
 
-Each browser session has its own ChatSession. A turn shows the ranked list as cards first, then
-streams the LLM's reasons into them. Each card has like / dislike: a like joins the session's
-liked items, a dislike rejects the item for good and puts the next best in its place. The side
-panel acts as a MovieLens user (their recent history and profile) and holds the settings
-(backend, mode, alpha, k). Failures show as a message in the chat, never a stack trace.
+or from Python: ``launch(build_app(Recommender.from_config(...)))``.
+
+It lives in the repository's ui/ folder and is installed as ``recchat.ui.app``. Each browser
+session has its own ChatSession. A turn shows the ranked list as cards first, then streams the
+LLM's reasons into them. Each card has like / dislike: a like joins the session's liked items, a
+dislike rejects the item for good and puts the next best in its place. The side panel acts as a
+user of the interaction log (their recent history and profile) and holds the settings (backend,
+mode, alpha, k). Words (what an item and a user are called) and card fields come from the
+catalog's Domain. Failures show as a message in the chat, never a stack trace.
 
 ``/chat`` is also an API endpoint (gradio_client): ``Client(url).predict("...", api_name="/chat")``
 returns the reply as a dict; calls from one client share a session.
@@ -15,12 +20,13 @@ returns the reply as a dict; calls from one client share a session.
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 import threading
 from collections import OrderedDict
 from typing import Any
+
+from recchat.rerank import MODES
 
 MAX_CARDS = 10
 CSS = """
@@ -29,14 +35,20 @@ CSS = """
 """
 
 
-def card_markdown(n: int, entry: Any) -> str:
-    """One card: title, year, genres, reason, and the score parts."""
+def _year(domain: Any, item: Any) -> str:
+    value = item.fields.get(domain.year) if domain.year else None
+    return f" ({value})" if value is not None else ""
+
+
+def card_markdown(n: int, entry: Any, domain: Any) -> str:
+    """One card: title, year, facet values and ranges, reason, and the score parts."""
     item, scores = entry.item, entry.candidate.scores
-    year = item.fields.get("year", "")
-    genres = ", ".join(item.fields.get("genres", []))
+    facts = [", ".join(item.fields.get(f.name) or []) for f in domain.facets]
+    facts += [f"{item.fields[r.name]:g} {r.unit or r.name}" for r in domain.ranges if r.name in item.fields]
     parts = " · ".join(f"{k} {scores[k]:.2f}" for k in ("blend", "llm", "scorer", "text") if k in scores)
     source = "" if entry.reason_source == "llm" else " <em>(template)</em>"
-    return (f"**{n}. {html.escape(item.title)}** ({year})  \n<small>{html.escape(genres)}</small>  \n"
+    return (f"**{n}. {html.escape(item.title)}**{_year(domain, item)}  \n"
+            f"<small>{html.escape(' · '.join(f for f in facts if f))}</small>  \n"
             f"{html.escape(entry.reason)}{source}  \n<span class='parts'>{parts}</span>")
 
 
@@ -47,15 +59,25 @@ def reply_text(reply: Any) -> str:
 
 
 def user_panel(rec: Any, user_id: str | None) -> str:
-    """A MovieLens user's recent history and profile, as Markdown."""
+    """A logged user's recent history and profile, as Markdown."""
     if not user_id:
         return "**New user**: no history; I go by what you tell me."
     pairs = rec.user_histories.get(user_id, [])
-    recent = [f"- {html.escape(rec.catalog[i].title)} ({rec.catalog[i].fields.get('year', '')})"
+    recent = [f"- {html.escape(rec.catalog[i].title)}{_year(rec.domain, rec.catalog[i])}"
               + (f" · {r:g}★" if r is not None else "") for i, r in pairs[-10:][::-1]]
     profile = rec.profile(user_id)
-    head = profile.markdown(rec.catalog) if profile else f"**User {user_id}**"
-    return f"{head}\n\n**Recently rated** ({len(pairs)} in all)\n" + "\n".join(recent)
+    head = profile.markdown(rec.catalog) if profile else f"**{rec.domain.user.capitalize()} {user_id}**"
+    return f"{head}\n\n**Recently** ({len(pairs)} in all)\n" + "\n".join(recent)
+
+
+def example_message(rec: Any) -> str:
+    """A first message to show as the placeholder, about the catalog's most popular item."""
+    counts: dict[str, int] = {}
+    for pairs in rec.user_histories.values():
+        for item_id, _ in pairs:
+            counts[item_id] = counts.get(item_id, 0) + 1
+    top = max(counts, key=counts.get) if counts else next(iter(rec.catalog)).id
+    return f"I loved {rec.catalog[top].title}, something like it" + (" but older" if rec.domain.year else "")
 
 
 class AppState:
@@ -87,15 +109,15 @@ class AppState:
 
     def apply(self, session: Any, settings: dict[str, Any]) -> None:
         from recchat.blend import BlendConfig
-        from recchat.rerank import Reranker
+        from recchat.rerank import NO_LLM, Reranker
 
         backend = self.backend(settings.get("backend") or self.default_backend)
-        mode = settings.get("mode") or getattr(self.rec.reranker, "mode", "listwise")
+        mode = settings.get("mode") or rerank_mode(self.rec)
         current = session.reranker
         if backend is None:
-            session.reranker = None
-        elif current is None or current.backend is not backend or current.mode != mode:
-            session.reranker = Reranker(backend, mode, kind=self.rec.kind)
+            session.reranker = NO_LLM
+        elif current.backend is not backend or current.mode != mode:
+            session.reranker = Reranker(backend, mode, kind=self.rec.domain.item)
         alpha = settings.get("alpha")
         session.blend = BlendConfig(float(alpha), self.rec.blend.norm) if alpha is not None else None
         session.k = int(settings.get("k") or session.k)
@@ -111,6 +133,13 @@ class AppState:
         return self.api_sessions[key]
 
 
+def rerank_mode(rec: Any) -> str:
+    """The recommender's rerank mode; without an LLM, the mode a backend picked in Settings gets."""
+    from recchat.config import LLMConfig
+
+    return rec.reranker.mode if rec.reranker.mode in MODES else LLMConfig.mode
+
+
 def failure_message(exc: Exception) -> str:
     return (f"Sorry, that failed: {type(exc).__name__}: {html.escape(str(exc))}. "
             "Try again, or set the backend to 'none' in Settings to rank with the trained scorer alone.")
@@ -120,9 +149,11 @@ def build_app(recommender: Any) -> Any:
     import gradio as gr
 
     state = AppState(recommender)
+    domain = recommender.domain
     users = sorted(recommender.user_histories, key=lambda u: (len(u), u))
     user_choices = [("New user (no history)", "")] + [
-        (f"User {u} · {len(recommender.user_histories[u])} ratings", u) for u in users]
+        (f"{domain.user.capitalize()} {u} · {len(recommender.user_histories[u])} {domain.items}", u) for u in users]
+    example = example_message(recommender)
     backend_choices = sorted({"none", "transformers", "vllm", "openai", state.default_backend})
 
     def cards(reply: Any) -> list[Any]:
@@ -130,7 +161,7 @@ def build_app(recommender: Any) -> Any:
         out = []
         for n in range(MAX_CARDS):
             if n < len(items):
-                out += [gr.update(visible=True), card_markdown(n + 1, items[n])]
+                out += [gr.update(visible=True), card_markdown(n + 1, items[n], domain)]
             else:
                 out += [gr.update(visible=False), ""]
         return out
@@ -197,14 +228,14 @@ def build_app(recommender: Any) -> Any:
             return {"error": failure_message(exc)}
 
     with gr.Blocks(title="recchat") as app:
-        gr.Markdown("# recchat\nTell me what you liked and what you are in the mood for "
-                    "(\"I loved Heat, something like it but older\").")
+        gr.Markdown(f"# recchat\nTell me which {domain.items} you liked and what you are in the mood for "
+                    f"(\"{html.escape(example)}\").")
         session = gr.State(None)
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chat", height=320, label="Conversation")
                 with gr.Row():
-                    box = gr.Textbox(placeholder="I loved Heat, something like it but older", show_label=False,
+                    box = gr.Textbox(placeholder=example, show_label=False,
                                      elem_id="message", scale=5, autofocus=True)
                     send = gr.Button("Send", variant="primary", elem_id="send", scale=1)
                 card_parts: list[Any] = []
@@ -218,14 +249,13 @@ def build_app(recommender: Any) -> Any:
                     card_parts += [group, text]
                     buttons.append((like, dislike))
             with gr.Column(scale=2):
-                user = gr.Dropdown(user_choices, value="", label="Act as a MovieLens user", elem_id="user",
+                user = gr.Dropdown(user_choices, value="", label=f"Act as a {domain.user} of the log", elem_id="user",
                                    filterable=True)
                 panel = gr.Markdown(user_panel(recommender, None), elem_id="profile")
                 with gr.Accordion("Settings", open=False):
                     backend = gr.Dropdown(backend_choices, value=state.default_backend, label="LLM backend",
                                           info="none: the trained scorer alone")
-                    mode = gr.Radio(["listwise", "pointwise", "permutation"],
-                                    value=getattr(recommender.reranker, "mode", "listwise"), label="Rerank mode")
+                    mode = gr.Radio(list(MODES), value=rerank_mode(recommender), label="Rerank mode")
                     alpha = gr.Slider(0, 1, value=recommender.blend.alpha, step=0.05, label="alpha (LLM weight)",
                                       info="tuned on validation by recchat tune-blend; 0 = scorer only")
                     k = gr.Slider(5, MAX_CARDS, value=MAX_CARDS, step=1, label="k (items shown)")
@@ -260,23 +290,3 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, **kw: Any) -> Any:
     return app.launch(server_name=host, server_port=port, share=False, auth=auth, css=CSS, **kw)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The recchat chat app (Gradio), on MovieLens-100K by default.")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
-    parser.add_argument("--port", type=int, default=7860, help="port [7860]")
-    parser.add_argument("--backend", default="auto", help="LLM backend, or none for the scorer alone [auto]")
-    parser.add_argument("--model", help="LLM: a model asset (smollm2-135m-instruct, gemma3-270m), a model folder "
-                                        "such as one from recchat tune-llm, or a served model's name [smollm2]")
-    parser.add_argument("--auth", default=os.environ.get("RECCHAT_UI_AUTH"),
-                        help="USER:PASSWORD to require a login [$RECCHAT_UI_AUTH; none]")
-    args = parser.parse_args(argv)
-    from recchat.recommender import Recommender
-
-    app = build_app(Recommender.from_config({"backend": args.backend, "model": args.model}))
-    launch(app, args.host, args.port, parse_auth(args.auth))
-
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from recchat.llm import LLMError, fill_missing, record
+from recchat.llm.base import LLMError, fill_missing, record
 from recchat.types import Invocation
 
 
@@ -21,7 +21,7 @@ class OpenAIBackend:
     name = "openai"
     structured_outputs = True  # JSON-schema / regex constrained decoding
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", model: str | None = None, *,
+    def __init__(self, base_url: str, model: str | None = None, *,
                  api_key: str = "EMPTY", concurrency: int = 8, timeout: float = 60.0, retries: int = 2,
                  top_logprobs: int = 20):
         self.base_url = base_url.rstrip("/")

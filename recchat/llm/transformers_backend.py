@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recchat.llm import LLMError, prompt_format, record
+from recchat.llm.base import LLMError, prompt_format, record
 from recchat.types import Invocation
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recchat.llm import LLMError, has_cuda, prompt_format, record
+from recchat.llm.base import LLMError, has_cuda, prompt_format, record
 from recchat.types import Invocation
 
 

@@ -1,0 +1,172 @@
+"""The one place a configuration becomes parts: data, index, scorer, reranker, blend, profiles,
+domain, and the assembled :class:`~recchat.recommender.Recommender`.
+
+    parts = Builder("books.toml")            # or a dict, a RecommenderConfig, None (MovieLens)
+    parts.dataset.catalog, parts.index(), parts.scorer(), parts.reranker()
+    rec = Recommender.from_config(parts)     # the same parts, assembled
+
+The CLI, the app, ``Recommender.from_config``, the batch script and the benchmarks all build
+through here, so a default is never copied. Each part is made once, on first use; nothing is
+written until a part that writes (the index) is asked for, and the configuration is checked
+before anything is read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from recchat.config import RecommenderConfig
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+class Builder:
+    def __init__(self, config: RecommenderConfig | dict[str, Any] | str | Path | None = None, *,
+                 log: Callable[[str], None] = _stderr):
+        self.config = RecommenderConfig.coerce(config)
+        self.log = log
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # -- data ---------------------------------------------------------------------------
+
+    @cached_property
+    def dataset(self) -> Any:
+        """The catalog and interaction log (load reports go to the log)."""
+        data = self.config.load_dataset()
+        self._report(data.catalog.report)
+        self._report(data.interactions.report)
+        return data
+
+    @cached_property
+    def catalog(self) -> Any:
+        """The catalog alone (the log is not read unless something else needs it)."""
+        if "dataset" in self.__dict__:
+            return self.dataset.catalog
+        data = self.config.load_dataset(interactions=False)
+        self._report(data.catalog.report)
+        return data.catalog
+
+    def _report(self, report: Any) -> None:
+        if report is None or not report.rows:
+            return
+        self.log(report.summary())
+        for problem in [*report.skipped[:5], *report.warnings[:5]]:
+            self.log(f"  {problem}")
+
+    @cached_property
+    def domain(self) -> Any:
+        from recchat.domain import Domain
+
+        return Domain.from_config(self.config, self.catalog)
+
+    # -- stages -------------------------------------------------------------------------
+
+    def index(self, *, build: str = "if-empty", progress: bool = True) -> Any:
+        """The Chroma item index. ``build``: "if-empty" (first use), "always" (incremental
+        upsert of new and changed items), or "never"."""
+        from recchat.index import ItemIndex
+
+        catalog = self.catalog  # the configuration is checked before a store is opened (and created)
+        idx = self.config.index
+        index = ItemIndex(self.config.collection, path=self.config.resolve(idx.path), url=idx.url,
+                          ef_search=idx.ef_search)
+        if build == "always" or (build == "if-empty" and index.count() == 0):
+            report = index.build(catalog, progress=progress)
+            self.log(f"{index.name}: {report.summary()}")
+        return index
+
+    def scorer(self, *, required: bool = False) -> Any:
+        """The trained scorer (or the configured plugin); None when no checkpoint exists yet,
+        unless ``required``."""
+        section = self.config.scorer
+        if section.plugin:
+            from recchat.plugins import create
+
+            return create("scorers", section.plugin, self.catalog, self.dataset.interactions,
+                          required=("knows", "score", "topk"), **section.plugin_options.get(section.plugin, {}))
+        from recchat.scorer import CheckpointError, Scorer
+
+        checkpoint = self.config.checkpoint()
+        if not checkpoint.is_file():
+            if required:
+                raise CheckpointError(f"no scorer checkpoint at {checkpoint}; train one with: "
+                                      f"recchat train{self.config_flag()}")
+            return None
+        return Scorer.load(checkpoint, catalog=self.catalog)
+
+    def config_flag(self) -> str:
+        """" --config FILE" for a printed next command (empty for the built-in configuration)."""
+        source = self.config.source
+        return f" --config {source}" if source and source.parent != Path(__file__).parent / "configs" else ""
+
+    def retrievers(self) -> list[Any]:
+        """Extra candidate sources from plugins (recchat.retrievers)."""
+        from recchat.plugins import create
+
+        section = self.config.scorer
+        return [create("retrievers", name, self.catalog, self.dataset.interactions, required=("retrieve",),
+                       **section.plugin_options.get(name, {})) for name in section.retrievers]
+
+    def backend(self) -> Any:
+        """The LLM backend, or None when the configuration says ``backend = "none"``."""
+        llm = self.config.llm
+        if llm.backend == "none":
+            return None
+        from recchat.llm import load_backend
+
+        options = dict(llm.options)
+        if llm.backend == "openai":
+            options = {"base_url": llm.base_url, "concurrency": llm.concurrency, "timeout": llm.timeout, **options}
+        return load_backend(llm.backend, llm.model, **options)
+
+    def reranker(self, backend: Any = ...) -> Any:
+        """The LLM reranker, or the null reranker (no LLM) for ``backend = "none"``."""
+        from recchat.rerank import NO_LLM, Reranker
+
+        backend = self.backend() if backend is ... else backend
+        if backend is None:
+            return NO_LLM
+        llm = self.config.llm
+        return Reranker(backend, llm.mode, kind=self.config.domain.item, passes=llm.passes,
+                        history_limit=llm.history)
+
+    def blend(self) -> Any:
+        """The blend tuned for this scorer and model (tune-blend), else the defaults; the
+        configuration's alpha and norm win over both."""
+        from recchat.blend import BlendConfig
+
+        path = BlendConfig.path_for(self.config.checkpoint(), self.config.llm.model)
+        config = BlendConfig.load(path) if path.is_file() else BlendConfig()
+        if self.config.blend.alpha is not None:
+            config.alpha = self.config.blend.alpha
+        if self.config.blend.norm is not None:
+            config.norm = self.config.blend.norm
+        return config
+
+    def profiles(self, interactions: Any = None, *, backend: Any = None, folder: Path | None = None) -> Any:
+        from recchat.profile import ProfileStore
+
+        return ProfileStore(folder or self.config.profiles_folder(), self.catalog,
+                            self.dataset.interactions if interactions is None else interactions,
+                            backend=backend, domain=self.domain)
+
+    def parts(self, *, interactions: Any = None, reranker: Any = ..., profiles_folder: Path | None = None,
+              build_index: str = "if-empty") -> dict[str, Any]:
+        """Everything a :class:`~recchat.recommender.Recommender` takes, as its keyword arguments
+        (``Recommender.from_config`` is the caller). ``interactions`` replaces the log (the
+        simulation's held-out one); ``reranker`` replaces the configured one."""
+        log = self.dataset.interactions if interactions is None else interactions
+        reranker = self.reranker() if reranker is ... else reranker
+        return {"catalog": self.catalog, "index": self.index(build=build_index), "scorer": self.scorer(),
+                "reranker": reranker, "blend": self.blend(), "interactions": log, "pool": self.config.llm.pool,
+                "retrievers": self.retrievers(), "domain": self.domain,
+                "profiles": self.profiles(log, backend=reranker.backend, folder=profiles_folder)}

@@ -1,0 +1,213 @@
+"""Sub-commands that serve and converse: ui, rerank (batch), profile, eval-chat, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from recchat.cli.options import add_blend, add_config, add_llm, add_scorer, add_store, builder
+
+
+def prepare(parts: Any) -> None:
+    """What the chat app needs on a fresh machine, each step only when missing: the assets the
+    configuration names (its data, the default LLM), its Chroma index and the trained scorer
+    (with progress bars)."""
+    from recchat import assets
+
+    config = parts.config
+    wanted = {p.removeprefix("asset:").split("/", 1)[0] for p in (config.catalog.path, config.interactions.path)
+              if p.startswith("asset:")}
+    if config.llm.backend not in ("none", "openai") and (config.llm.model is None or config.llm.model in assets.MODELS):
+        wanted.add(config.llm.model or "smollm2-135m-instruct")
+    for name in sorted(wanted):
+        assets.fetch(assets.get(name))
+    parts.index(build="always")  # incremental: a no-op when current
+    if not config.checkpoint().is_file():
+        from recchat.cli.learn import train_scorer
+
+        print(f"No trained scorer yet: training it on {parts.name} (1-2 minutes for MovieLens-100K on 2 cores).")
+        train_scorer(parts)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start the Gradio chat app on 127.0.0.1, sharing off. It first fetches the assets, builds the
+    index and trains the scorer if any of them is missing (--no-setup skips that)."""
+    from recchat.recommender import Recommender
+    from recchat.ui.app import build_app, launch, parse_auth
+
+    parts = builder(args)
+    if not args.no_setup:
+        prepare(parts)
+    app = build_app(Recommender.from_config(parts))
+    launch(app, args.host, args.port, parse_auth(args.auth or os.environ.get("RECCHAT_UI_AUTH")))
+    return 0
+
+
+def cmd_rerank(args: argparse.Namespace) -> int:
+    """Rerank JSONL requests with the LLM, blended with the scorer; resumable, with a rejects file."""
+    from recchat.batch import rerank_file
+
+    parts = builder(args)
+    scorer = parts.scorer()
+    if scorer is None:
+        print(f"no scorer checkpoint at {parts.config.checkpoint()}: candidates without a 'score' get prior 0 "
+              f"(train one with: recchat train{parts.config_flag()})", file=sys.stderr)
+    llm = parts.config.llm
+    workers = llm.concurrency if llm.backend == "openai" else 1
+    report = rerank_file(args.input, args.output, parts.reranker(), catalog=parts.catalog, scorer=scorer,
+                         blend=parts.blend(), rejects_path=args.rejects, concurrency=workers)
+    print(f"{args.output}: {report.summary()}")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Print a user's taste profile, or build every user's (--all); cached per history."""
+    from tqdm import tqdm
+
+    parts = builder(args)
+    store = parts.profiles(backend=parts.backend(), folder=args.cache)
+    if args.all:
+        users = store.users()[: args.limit] if args.limit else store.users()
+        sources: dict[str, int] = {}
+        for user in tqdm(users, desc="profiles", unit="user"):
+            profile = store.get(user, refresh=args.refresh)
+            sources[profile.summary_source] = sources.get(profile.summary_source, 0) + 1
+        print(f"{len(users)} profiles in {store.folder} (summaries: "
+              + ", ".join(f"{v} {k}" for k, v in sorted(sources.items())) + ")")
+        return 0
+    if not args.user:
+        raise ValueError("give a USER_ID, or --all to build every user's profile")
+    try:
+        profile = store.get(args.user, refresh=args.refresh)
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]}; user ids look like: {', '.join(store.users()[:5])}") from None
+    if args.json:
+        import dataclasses
+
+        print(json.dumps(dataclasses.asdict(profile), indent=1))
+    else:
+        print(profile.markdown(parts.catalog).replace("**", ""))
+        for note in profile.notes:
+            print(f"note: {note}")
+    return 0
+
+
+def cmd_eval_chat(args: argparse.Namespace) -> int:
+    """Simulated users (see recchat.simulate): success within 5 turns, turns, Recall@10 per turn."""
+    from recchat.recommender import Recommender
+    from recchat.simulate import held_out_log, markdown, run
+    from recchat.split import leave_one_out
+
+    parts = builder(args)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if parts.config.llm.backend == "none":
+        systems = [s for s in systems if s != "pipeline"]
+    data = parts.dataset
+    split = leave_one_out(data.interactions, data.catalog)
+    # The simulation's users must not be known with their targets: histories and profiles come
+    # from the log without each user's last item.
+    log = held_out_log(split)
+    rec = Recommender.from_config(parts, interactions=log, profiles_folder=parts.config.profiles_folder().with_name(
+        f"{parts.name}-heldout"))
+    llm = parts.config.llm
+    folder, rows = run(rec, split, users=args.users, seed=args.seed, systems=systems, out=args.out,
+                       paraphrase=args.paraphrase,
+                       config={"dataset": parts.name, "backend": llm.backend, "mode": llm.mode,
+                               "model": llm.model or "smollm2-135m-instruct",
+                               "alpha": rec.blend.alpha, "norm": rec.blend.norm})
+    print(markdown(rows))
+    for row in rows:
+        if row.get("degraded_turns"):
+            print(f"{row['system']}: the LLM failed on {row['degraded_turns']} of {row['llm_turns']} turns "
+                  f"(first error: {row['first_error']}); those turns ranked with the scorer alone")
+    print(f"\nrun folder: {folder} (results.md, results.json, chart.png, conversations.jsonl)")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check that each real component loads and answers."""
+    from recchat.doctor import CHECKS
+
+    names = args.checks or ["embedder", "chroma", "transformers"]
+    status = 0
+    for name in names:
+        try:
+            result = CHECKS[name]()
+        except Exception as exc:  # the point of a doctor is to report any failure, then go on
+            result, status = {"check": name, "error": f"{type(exc).__name__}: {exc}"}, 1
+        print(json.dumps(result) if args.json else
+              f"{name:13} " + ", ".join(f"{k}={_short(v)}" for k, v in result.items() if k != "check"))
+    return status
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_short(v)}" for k, v in list(value.items())[:5]) + ", ...}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ui", help="start the Gradio chat app (sets up what is missing first)",
+                       description=cmd_ui.__doc__)
+    add_config(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
+    p.add_argument("--port", type=int, default=7860, help="port [7860]")
+    p.add_argument("--auth", help="USER:PASSWORD to require a login [$RECCHAT_UI_AUTH; none]")
+    p.add_argument("--no-setup", action="store_true", help="do not fetch, index or train anything first")
+    add_llm(p)
+    add_blend(p)
+    add_store(p)
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("rerank", help="batch: rerank JSONL requests with the LLM and the scorer",
+                       description=cmd_rerank.__doc__ + " Request and output schemas: README, 'Batch reranking'.")
+    p.add_argument("--input", type=Path, required=True, help="requests, one JSON object per line")
+    p.add_argument("--output", type=Path, required=True, help="rankings, appended; requests already in it are skipped")
+    p.add_argument("--rejects", type=Path, help="bad lines with their reasons [<output>.rejects.jsonl]")
+    add_config(p)
+    add_scorer(p)
+    add_blend(p)
+    add_llm(p)
+    p.set_defaults(func=cmd_rerank)
+
+    p = sub.add_parser("profile", help="a user's taste profile (facts + LLM summary), or build all",
+                       description=cmd_profile.__doc__ + " Example: recchat profile 196; recchat profile --all")
+    p.add_argument("user", nargs="?", help="user id from the interaction log")
+    p.add_argument("--all", action="store_true", help="build (or refresh) every user's profile, with progress")
+    p.add_argument("--limit", type=int, help="with --all: the first N users only")
+    p.add_argument("--refresh", action="store_true", help="rebuild even if the cached profile is current")
+    p.add_argument("--json", action="store_true", help="print the profile as JSON")
+    p.add_argument("--cache", type=Path, help="profile folder [$RECCHAT_HOME/profiles/<name>]")
+    add_config(p)
+    add_llm(p, server=False)
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("eval-chat", help="simulated users: success within 5 turns, Recall@10 per turn",
+                       description=(cmd_eval_chat.__doc__ or "") + " Compares Chroma text retrieval alone, "
+                       "the chat pipeline without the LLM, and the full pipeline, on the test users.")
+    p.add_argument("--users", type=int, default=100, help="simulated users, sampled with --seed [100]")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed [0]")
+    p.add_argument("--systems", default="text,pipeline-no-llm,pipeline",
+                   help="comma-separated: text, pipeline-no-llm, pipeline [all three]")
+    p.add_argument("--paraphrase", action="store_true", help="let the LLM reword the templated messages")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="where run folders go [./runs]")
+    add_config(p)
+    add_scorer(p)
+    add_blend(p)
+    add_llm(p)
+    p.set_defaults(func=cmd_eval_chat)
+
+    p = sub.add_parser("doctor", help="check that the embedder, Chroma, the LLM and vLLM work here",
+                       description="Runs each component for real on a tiny input and prints what it "
+                                   "answered. Default checks: embedder, chroma, transformers; add "
+                                   "vllm to start the vLLM engine (about a minute on CPU).")
+    p.add_argument("checks", nargs="*", choices=["embedder", "chroma", "transformers", "vllm", []],
+                   help="which checks to run")
+    p.add_argument("--json", action="store_true", help="one JSON object per check")
+    p.set_defaults(func=cmd_doctor)

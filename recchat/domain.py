@@ -1,0 +1,272 @@
+"""The domain: what the conversation knows about a catalog, read from the catalog itself.
+
+A :class:`Domain` is built once per catalog from its configuration (field roles, the domain
+words, a synonyms file) and from the items' own values:
+
+- **facets**: list fields the user can ask for or exclude ("something funny", "no horror",
+  "nothing by Le Carre"): each value the catalog holds, plus synonyms from a data file;
+- **year**: the field with role ``year`` (eras, "older", "from 1996", "the same year as Fargo")
+  and the reference year that "recent" counts back from;
+- **ranges**: other numeric fields with bounds and a unit ("under 300 pages");
+- **series**: items whose titles share a stem and carry a sequel marker ("Die Hard 2", "The
+  Godfather: Part II", "Hollow Stars: Book Two", "Star Trek: First Contact"), so that "nothing
+  from Star Trek" can remove all of them;
+- **words**: what an item is called (movie, book), its plural, the people in the log, and the
+  query that starts a conversation with no history.
+
+Nothing here is specific to movies: MovieLens's genre synonyms live in
+``configs/movielens-synonyms.toml`` like any other catalog's would.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recchat.catalog import Catalog
+
+_ROMAN = {"ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
+_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+          "ten": 10, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_MARKER = re.compile(
+    r"^(?P<base>.+?)[\s:,.-]+(?:(?:part|book|vol|volume|chapter|episode|no)\.?\s+)?#?"
+    r"(?P<n>\d{1,2}|(?!i(?=$|[\s:,.-]))[ivx]{1,4}|one|two|three|four|five|six|seven|eight|nine|ten)(?=$|[\s:,.-])(?P<rest>.*)$",
+    re.IGNORECASE)
+
+
+@dataclass
+class Facet:
+    """A list field the user can ask for or exclude, with its vocabulary and synonyms."""
+
+    name: str
+    values: list[str]
+    synonyms: dict[str, str] = field(default_factory=dict)      # lower-case phrase -> value
+    avoid: dict[str, list[str]] = field(default_factory=dict)   # "violent" -> values "less violent" drops
+
+    def phrases(self) -> dict[str, str]:
+        """Every lower-case phrase that names a value: the values themselves, then synonyms."""
+        out = {v.lower(): v for v in self.values}
+        known = set(self.values)
+        out.update({k.lower(): v for k, v in self.synonyms.items() if v in known})
+        return out
+
+
+@dataclass
+class RangeField:
+    """A numeric field with its bounds in the catalog and the unit words that name it."""
+
+    name: str
+    low: float
+    high: float
+    unit: str = ""
+
+    @property
+    def unit_word(self) -> str:
+        """What its values count ("pages"); the field's name when it has no unit."""
+        return self.unit or self.name
+
+
+@dataclass
+class Series:
+    """Items that belong together by title: the stem users name them by, members in order."""
+
+    name: str
+    members: list[str]
+    label: str = ""       # the name as the first member's title writes it ("Star Trek"), for messages
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name.title()
+
+
+@dataclass
+class Domain:
+    item: str = "item"
+    items: str = "items"
+    user: str = "user"
+    facets: list[Facet] = field(default_factory=list)
+    year: str | None = None                  # the field with role "year"
+    reference_year: int | None = None
+    ranges: list[RangeField] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
+    cold_start_query: str = "popular and widely liked"
+
+    @classmethod
+    def from_config(cls, config: Any, catalog: Catalog) -> Domain:
+        """From a :class:`~recchat.config.RecommenderConfig`'s roles and words, and the catalog."""
+        synonyms: dict[str, Any] = {}
+        path = config.resolve(config.domain.synonyms)
+        if path is not None:
+            synonyms = read_synonyms(path)
+        cat = config.catalog
+        facets = [_facet(name, catalog, synonyms) for name in cat.with_role("facet")]
+        years = cat.with_role("year")
+        ranges = [r for r in (_range(n, catalog, cat.fields[n].unit) for n in cat.with_role("range")) if r]
+        year = years[0] if years else None
+        words = config.domain
+        return cls(words.item, words.plural, words.user, facets, year,
+                   words.reference_year or _latest(catalog, year), ranges, find_series(catalog, year),
+                   words.cold_start_query)
+
+    @classmethod
+    def infer(cls, catalog: Catalog, item: str = "item") -> Domain:
+        """For a catalog without a configuration: list fields are facets, an int field named
+        ``year`` is the year, other numeric fields are ranges."""
+        kinds: dict[str, set[type]] = {}
+        for it in catalog:
+            for name, value in it.fields.items():
+                kinds.setdefault(name, set()).add(type(value))
+        facets = [_facet(n, catalog, {}) for n, k in kinds.items() if k == {list}]
+        year = "year" if kinds.get("year") == {int} else None
+        ranges = [r for n, k in kinds.items() if n != year and k and k <= {int, float}
+                  for r in [_range(n, catalog, "")] if r]
+        return cls(item, item + "s", "user", facets, year, _latest(catalog, year), ranges,
+                   find_series(catalog, year))
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def facet(self, name: str) -> Facet | None:
+        return next((f for f in self.facets if f.name == name), None)
+
+    def range(self, name: str) -> RangeField | None:
+        return next((r for r in self.ranges if r.name == name), None)
+
+    def values_of(self, item: Any) -> dict[str, list[str]]:
+        """The item's values of each facet (an empty list where it has none)."""
+        return {f.name: list(item.fields.get(f.name) or []) for f in self.facets}
+
+    @property
+    def primary(self) -> Facet | None:
+        """The first facet: the one a conversation leans on (genres, subjects)."""
+        return self.facets[0] if self.facets else None
+
+    def in_text(self, facet: str, values: list[str]) -> list[str]:
+        """Values as a sentence writes them: the primary facet names kinds ("comedy", "science
+        fiction") in lower case; other facets hold names ("Chen Fontaine"), kept as they are."""
+        return [v.lower() for v in values] if self.primary and facet == self.primary.name else list(values)
+
+    def series_of(self, item_id: str) -> Series | None:
+        return self._by_item().get(item_id)
+
+    def series_named(self, name: str) -> Series | None:
+        """The series a user names: "Star Trek", "the Salt Road" (case, articles and punctuation
+        do not matter); None when no series has that stem."""
+        if not hasattr(self, "_series_names"):
+            self._series_names = {s.name: s for s in self.series}
+        return self._series_names.get(_norm(name))
+
+    def _by_item(self) -> dict[str, Series]:
+        if not hasattr(self, "_series_index"):
+            self._series_index = {m: s for s in self.series for m in s.members}
+        return self._series_index
+
+    def describe(self) -> dict[str, Any]:
+        """A short summary, for ``recchat init`` and the app."""
+        return {"item": self.item, "facets": {f.name: len(f.values) for f in self.facets}, "year": self.year,
+                "ranges": {r.name: (r.low, r.high) for r in self.ranges}, "series": len(self.series)}
+
+
+def read_synonyms(path: Path) -> dict[str, Any]:
+    """A synonyms file: ``[synonyms.<facet>]`` phrase = value, ``[avoid.<facet>]`` word = [values]."""
+    from recchat.config import ConfigError
+
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(path, "file", f"cannot read the synonyms ({exc})", "fix the TOML") from None
+    unknown = set(data) - {"synonyms", "avoid"}
+    if unknown:
+        raise ConfigError(path, sorted(unknown)[0], "unknown table", "use [synonyms.<facet>] and [avoid.<facet>]")
+    return data
+
+
+def _facet(name: str, catalog: Catalog, synonyms: dict[str, Any]) -> Facet:
+    counts = Counter(v for it in catalog for v in (it.fields.get(name) or []))
+    values = [v for v, _ in counts.most_common()]
+    return Facet(name, values, dict(synonyms.get("synonyms", {}).get(name, {})),
+                 {k: list(v) for k, v in synonyms.get("avoid", {}).get(name, {}).items()})
+
+
+def _range(name: str, catalog: Catalog, unit: str) -> RangeField | None:
+    values = [v for it in catalog for v in [it.fields.get(name)] if isinstance(v, (int, float))
+              and not isinstance(v, bool)]
+    return RangeField(name, min(values), max(values), unit) if values else None
+
+
+def _latest(catalog: Catalog, year: str | None) -> int | None:
+    if year is None:
+        return None
+    values = [v for it in catalog for v in [it.fields.get(year)] if isinstance(v, int)]
+    return max(values) if values else None
+
+
+# --------------------------------------------------------------------------- series
+
+
+def series_stem(title: str) -> tuple[str, int | None]:
+    """(normalised stem, sequel number or None) of a title: "The Godfather: Part II" ->
+    ("godfather", 2); "Star Trek: First Contact" -> ("star trek", None); "Heat" -> ("heat", None)."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    text = re.sub(r"\s*\(\d{4}\)\s*$", "", text).strip()
+    match = _MARKER.match(text)
+    number = None
+    if match and _plausible_base(match["base"]):
+        word = match["n"].lower()
+        number = int(word) if word.isdigit() else _ROMAN.get(word) or _WORDS.get(word)
+        text = match["base"]
+    elif ":" in text:
+        text = text.split(":", 1)[0]
+    return _norm(text), number
+
+
+def _plausible_base(base: str) -> bool:
+    # "Apollo 13", "Se7en": a number ends the title but there is no other word before it than
+    # the base; the group check in find_series decides. A base must hold a real word.
+    return bool(re.search(r"[A-Za-z]{3,}", base))
+
+
+def _norm(text: str) -> str:
+    words = re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
+    if words and words[0] in ("the", "a", "an"):
+        words = words[1:]
+    return " ".join(words)
+
+
+def find_series(catalog: Catalog, year: str | None = "year") -> list[Series]:
+    """Groups of two or more items sharing a title stem, at least one with a sequel number or a
+    subtitle; each group's members ordered by ``year`` (when the catalog has one), then sequel
+    number, then id."""
+    groups: dict[str, list[tuple[int, Any, str, bool]]] = {}
+    for it in catalog:
+        if not it.title:
+            continue
+        stem, number = series_stem(it.title)
+        marked = number is not None or ":" in it.title
+        if len(stem) < 3:
+            continue
+        when = it.fields.get(year) if year and isinstance(it.fields.get(year), (int, float)) else 0
+        groups.setdefault(stem, []).append((when, number or (1 if not marked else 99), it.id, marked))
+    out = []
+    for stem, members in groups.items():
+        if len(members) < 2 or not any(m[3] for m in members):
+            continue
+        numbered = any(m[1] not in (1, 99) for m in members)
+        if not numbered and (sum(m[3] for m in members) < 2 or " " not in stem):
+            # One plain title and one subtitle ("Heat" and "Heat: a memoir") is no series, and
+            # neither are subtitled books about one place ("Lisbon: ..."): without a number, a
+            # series needs a stem of two words or more ("Three Colors: Blue", "Ace Ventura: ...").
+            continue
+        members.sort(key=lambda m: m[:3])
+        out.append(Series(stem, [m[2] for m in members], _label(stem, catalog[members[0][2]].title)))
+    return sorted(out, key=lambda s: s.name)
+
+
+def _label(stem: str, title: str) -> str:
+    """The stem's words as ``title`` spells them ("star trek" in "Star Trek: The Motion Picture")."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    match = re.search(r"[^A-Za-z0-9]+".join(re.escape(w) for w in stem.split()), text, re.IGNORECASE)
+    return match.group(0) if match else stem.title()

@@ -1,0 +1,105 @@
+"""The shape of the code: no import circles, the CLI split by purpose, the app imported as a package.
+
+Imports are read from the source (every ``import`` statement, also those inside functions), so a
+circle hidden behind a lazy import fails here too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for folder, package in ((ROOT / "recchat", "recchat"), (ROOT / "ui", "recchat.ui")):
+        for path in folder.rglob("*.py"):
+            parts = [package, *path.relative_to(folder).with_suffix("").parts]
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            # "from recchat import config" imports the module recchat.config, not the package.
+            deps |= {t for t in targets if t in modules and t != name and not
+                     (t == node.module and isinstance(node, ast.ImportFrom) and
+                      all(f"{t}.{a.name}" in modules for a in node.names))}
+        graph[name] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of two or more modules (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    graph = import_graph()
+    assert len(graph) > 30 and "recchat.ui.app" in graph  # the walk sees the whole package and the app
+    assert cycles(graph) == []
+
+
+def test_the_walk_finds_a_circle_when_there_is_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_cli_is_a_package_of_small_modules_and_the_app_is_imported():
+    cli = ROOT / "recchat" / "cli"
+    assert not (ROOT / "recchat" / "cli.py").exists() and (cli / "__init__.py").is_file()
+    sizes = {p.name: len(p.read_text().splitlines()) for p in cli.glob("*.py")}
+    assert len(sizes) >= 4 and max(sizes.values()) < 400, sizes
+    for path in [*(ROOT / "recchat").rglob("*.py"), *(ROOT / "ui").rglob("*.py")]:
+        assert "spec_from_file_location" not in path.read_text(), path
+    from recchat.ui.app import build_app  # installed with the package
+
+    assert callable(build_app)
+
+
+def test_defaults_live_in_the_configuration_only():
+    """The pipeline's defaults (server URL, rerank mode, pool) are written once, in recchat/config.py."""
+    for path in [*(ROOT / "recchat").rglob("*.py"), *(ROOT / "ui").rglob("*.py")]:
+        if path.name == "config.py":
+            continue
+        text = path.read_text()
+        assert "http://127.0.0.1:8000/v1" not in text, path

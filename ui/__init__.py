@@ -1,0 +1,1 @@
+"""The recchat chat app, installed as ``recchat.ui`` (see app.py)."""
