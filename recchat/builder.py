@@ -40,9 +40,12 @@ class Builder:
 
     @cached_property
     def dataset(self) -> Any:
-        """The catalog and interaction log (load reports go to the log)."""
-        data = self.config.load_dataset()
-        self._report(data.catalog.report)
+        """The catalog and interaction log (load reports go to the log); a catalog loaded
+        alone before is reused, not read again."""
+        loaded = self.__dict__.get("catalog")
+        data = self.config.load_dataset(catalog=loaded)
+        if loaded is None:
+            self._report(data.catalog.report)
         self._report(data.interactions.report)
         return data
 

@@ -317,11 +317,13 @@ class RecommenderConfig:
             raise ConfigError(self.source, key, f"{path}: no such file", fix)
         return path
 
-    def load_dataset(self, *, interactions: bool = True) -> Dataset:
-        """The catalog and (optionally) the interaction log this configuration names."""
+    def load_dataset(self, *, interactions: bool = True, catalog: Any = None) -> Dataset:
+        """The catalog and (optionally) the interaction log this configuration names; a
+        ``catalog`` already loaded from it is used instead of reading the file again."""
         self.check(interactions=interactions)
-        catalog = load_catalog(self.resolve(self.catalog.path), self.catalog.spec(), fmt=self.catalog.format,
-                               skip_bad=self.catalog.skip_bad)
+        if catalog is None:
+            catalog = load_catalog(self.resolve(self.catalog.path), self.catalog.spec(), fmt=self.catalog.format,
+                                   skip_bad=self.catalog.skip_bad)
         if not interactions:
             from recchat.catalog import InteractionLog, LoadReport
 
