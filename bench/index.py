@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recchat.files import write_atomic
+
 K = 50
 
 
@@ -173,7 +175,7 @@ def main() -> None:
           f"{ml['rebuild_s']:.2f} s; text query (embed + search) p50 {ml['text_query_p50_ms']:.1f} ms, "
           f"p95 {ml['text_query_p95_ms']:.1f} ms")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
+        write_atomic(args.json, json.dumps({"machine": machine(), "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recchat.files import write_atomic
+
 
 def throughput(ranker, split, repeats: int = 3) -> float:
     """Users per second for full ranking of every evaluated user (scores for all items)."""
@@ -84,10 +86,10 @@ def main() -> None:
     print("\nValidation:\n")
     print(markdown_table(results, "valid"))
     if args.json:
-        args.json.write_text(json.dumps({"config": asdict(config), "history": scorer.history,
-                                         "speeds": speeds, "results": results,
-                                         "best_seconds": best["seconds"], "total_seconds": total_s},
-                                        indent=2, default=float))
+        write_atomic(args.json, json.dumps({"config": asdict(config), "history": scorer.history,
+                                            "speeds": speeds, "results": results,
+                                            "best_seconds": best["seconds"], "total_seconds": total_s},
+                                           indent=2, default=float))
 
 
 if __name__ == "__main__":

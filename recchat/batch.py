@@ -2,7 +2,10 @@
 
 Streaming with constant memory (a window of ``concurrency`` requests in flight), resumable (a
 request whose id is already in the output is skipped), and a bad line never stops the run: it
-goes to the rejects file with its line number and the reason.
+goes to the rejects file with its line number and the reason. Interrupted at any point, even by
+``kill -9``, a rerun of the same command finishes the job: every request id ends up in the output
+exactly once, in input order, and every bad line in the rejects file once (a line cut off by the
+interruption is dropped and redone).
 
 Request, one JSON object per line::
 
@@ -25,14 +28,15 @@ Output, one line per request, in input order::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from recchat.blend import BlendConfig, rerank_and_blend
-from recchat.catalog import Catalog
+from recchat.catalog import Catalog, not_unicode, shorten
 from recchat.types import Candidate, Item
 
 
@@ -52,22 +56,51 @@ class BatchReport:
                 f"{self.skipped_done} already done, {self.rejected} rejected")
 
 
+def _id(value: Any, where: str) -> str:
+    """An id as a string: JSON strings and integers are ids; true, 1.5, lists and objects are not."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise RequestError(f"{where} must be a string or an integer, got {type(value).__name__}")
+    return _text(str(value), where)
+
+
+def _text(value: Any, where: str) -> str:
+    """A string that can be written out: JSON's "\\ud800" escape makes a lone surrogate, which
+    no UTF-8 file (the output, the rejects) can hold."""
+    if not isinstance(value, str):
+        raise RequestError(f"{where} must be a string, got {type(value).__name__}")
+    if (bad := not_unicode(value)) is not None:
+        raise RequestError(f"{where}: {bad}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    """A finite number: not true/false, not NaN or Infinity (which Python's JSON reads), not an
+    integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestError(f"{where} must be a number, got {json.dumps(value) if isinstance(value, bool) else type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise RequestError(f"{where} must be a number, got an integer too large for a float") from None
+    if not math.isfinite(number):
+        raise RequestError(f"{where} must be a finite number, got {json.dumps(number)}")
+    return number
+
+
 def _item(entry: Any, catalog: Catalog | None, where: str) -> tuple[Item, dict[str, Any]]:
-    if isinstance(entry, (str, int)):
-        entry = {"id": str(entry)}
+    if isinstance(entry, (str, int)) and not isinstance(entry, bool):
+        entry = {"id": entry}
     if not isinstance(entry, dict):
         raise RequestError(f"{where}: expected an id or an object, got {type(entry).__name__}")
-    item_id = str(entry["id"]) if entry.get("id") is not None else None
-    text = entry.get("text")
-    if text is not None and not isinstance(text, str):
-        raise RequestError(f"{where}: 'text' must be a string")
+    item_id = _id(entry["id"], f"{where}: 'id'") if entry.get("id") is not None else None
+    text = _text(entry["text"], f"{where}: 'text'") if entry.get("text") is not None else None
     if item_id is not None and catalog is not None and item_id in catalog:
         item = catalog[item_id]
         if text:
             item = Item(item.id, item.title, text, item.fields)
         return item, entry
     if not text:
-        raise RequestError(f"{where}: id '{item_id}' is not in the catalog and no 'text' is given")
+        raise RequestError(f"{where}: id '{shorten(item_id)}' is not in the catalog and no 'text' is given")
     return Item(item_id or text[:40], text, text), entry
 
 
@@ -77,6 +110,7 @@ def parse_request(raw: dict[str, Any], catalog: Catalog | None, scorer: Any = No
         raise RequestError("a JSON object is expected")
     if "id" not in raw:
         raise RequestError("field 'id' is missing")
+    request_id = _id(raw["id"], "field 'id'")
     history_raw, cands_raw = raw.get("history", []), raw.get("candidates")
     if not isinstance(history_raw, list):
         raise RequestError("field 'history' must be a list")
@@ -86,21 +120,17 @@ def parse_request(raw: dict[str, Any], catalog: Catalog | None, scorer: Any = No
     for j, entry in enumerate(history_raw):
         item, data = _item(entry, catalog, f"history[{j}]")
         rating = data.get("rating")
-        if rating is not None and not isinstance(rating, (int, float)):
-            raise RequestError(f"history[{j}]: 'rating' must be a number")
         history.append(item)
-        ratings.append(float(rating) if rating is not None else None)
+        ratings.append(_number(rating, f"history[{j}]: 'rating'") if rating is not None else None)
     candidates, seen = [], set()
     known = [i.id for i in history if scorer is not None and i.id in scorer.position]
     for j, entry in enumerate(cands_raw):
         item, data = _item(entry, catalog, f"candidates[{j}]")
         if item.id in seen:
-            raise RequestError(f"candidates[{j}]: duplicate id '{item.id}'")
+            raise RequestError(f"candidates[{j}]: duplicate id '{shorten(item.id)}'")
         seen.add(item.id)
         prior = data.get("score")
-        if prior is not None and not isinstance(prior, (int, float)):
-            raise RequestError(f"candidates[{j}]: 'score' must be a number")
-        candidates.append([item, prior])
+        candidates.append([item, _number(prior, f"candidates[{j}]: 'score'") if prior is not None else None])
     if scorer is not None:
         # Prior scores the request did not give come from the trained scorer, where it knows both
         # the user's items and the candidate; 0 otherwise.
@@ -111,41 +141,53 @@ def parse_request(raw: dict[str, Any], catalog: Catalog | None, scorer: Any = No
                 c[1] = float(by_id.get(c[0].id, 0.0))
     cands = [Candidate(item, float(prior or 0.0), "prior", {"scorer": float(prior or 0.0)})
              for item, prior in candidates]
-    query = raw.get("query")
-    if query is not None and not isinstance(query, str):
-        raise RequestError("field 'query' must be a string")
-    return {"id": str(raw["id"]), "history": history, "ratings": ratings, "candidates": cands, "query": query}
+    query = _text(raw["query"], "field 'query'") if raw.get("query") is not None else None
+    return {"id": request_id, "history": history, "ratings": ratings, "candidates": cands, "query": query}
 
 
 def _read(path: Path) -> Iterator[tuple[int, str]]:
-    with open(path, encoding="utf-8") as fh:
+    # Bytes that are not UTF-8 are read as lone surrogates (surrogateescape), so that only the line
+    # holding them is rejected (parse_request refuses such text) instead of the read stopping the run.
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 yield number, line
 
 
-def _done_ids(path: Path) -> set[str]:
-    done: set[str] = set()
+def _recorded(path: Path, key: Callable[[dict[str, Any]], Any]) -> set[Any]:
+    """``key`` of every record already in a JSONL file written by an earlier run."""
+    seen: set[Any] = set()
     if path.is_file():
         for _, line in _read(path):
             try:
-                done.add(str(json.loads(line)["id"]))
-            except (json.JSONDecodeError, KeyError, TypeError):
+                seen.add(key(json.loads(line)))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a line cut off by an interrupted run: that request is redone
-    return done
+    return seen
 
 
-def _truncate_partial_line(path: Path) -> None:
-    """An interrupted run can leave half a line at the end; drop it so appends stay valid JSONL."""
-    if not path.is_file() or path.stat().st_size == 0:
+def _reject_key(record: dict[str, Any]) -> tuple[int, str]:
+    return int(record["line"]), str(record["raw"])
+
+
+def _truncate_partial_line(path: Path, block: int = 1 << 16) -> None:
+    """A run killed mid-write can leave half a line at the end; cut it off so that appends stay
+    valid JSONL. Reads backwards from the end, so the cost does not grow with the file."""
+    if not path.is_file():
         return
     with open(path, "rb+") as fh:
-        fh.seek(-1, 2)
-        if fh.read(1) == b"\n":
-            return
-        data = path.read_bytes()
-        fh.seek(0)
-        fh.truncate(data.rfind(b"\n") + 1)
+        end = fh.seek(0, 2)
+        position = end
+        while position > 0:
+            start = max(0, position - block)
+            fh.seek(start)
+            newline = fh.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                position = start + newline + 1
+                break
+            position = start
+        if position < end:
+            fh.truncate(position)
 
 
 def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, *, catalog: Catalog | None = None,
@@ -158,8 +200,12 @@ def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, 
     rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(output_path.stem + ".rejects.jsonl")
     if not input_path.is_file():
         raise FileNotFoundError(f"{input_path}: no such file")
-    _truncate_partial_line(output_path)
-    done = _done_ids(output_path)
+    # Resuming after a crash or kill: whole lines written before it count, a cut-off last line
+    # does not; requests already ranked are skipped and lines already rejected are not repeated.
+    for path in (output_path, rejects_path):
+        _truncate_partial_line(path)
+    done = _recorded(output_path, lambda record: str(record["id"]))
+    rejected_before = _recorded(rejects_path, _reject_key)
     total = sum(1 for _ in _read(input_path))
     report = BatchReport()
 
@@ -176,7 +222,10 @@ def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, 
                                  "latency_s": round(i.latency_s, 4)} for i in ranking.invocations]}
 
     workers = max(1, concurrency)
-    with open(output_path, "a", encoding="utf-8") as out, open(rejects_path, "a", encoding="utf-8") as rej, \
+    # A rejected line's bytes that are not UTF-8 (read as lone surrogates) are written as \udcXX
+    # escapes, which JSON reads back as the same text: a resumed run still knows the line.
+    with open(output_path, "a", encoding="utf-8") as out, \
+            open(rejects_path, "a", encoding="utf-8", errors="backslashreplace") as rej, \
             ThreadPoolExecutor(workers) as pool, \
             tqdm(total=total, desc="reranking", unit="request", disable=not progress) as bar:
         window: list[dict[str, Any]] = []
@@ -186,7 +235,8 @@ def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, 
                 out.write(json.dumps(result, ensure_ascii=False) + "\n")
                 report.written += 1
                 report.degraded += bool(result["degraded"])
-            out.flush()
+            out.flush()  # whole lines reach the file before the next window starts
+            rej.flush()
             bar.update(len(window))
             window.clear()
 
@@ -198,10 +248,12 @@ def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, 
                     bar.update(1)
                     continue
                 request = parse_request(raw, catalog, scorer)
-            except (json.JSONDecodeError, RequestError, KeyError) as exc:
+            except (ValueError, RecursionError, KeyError) as exc:  # ValueError: RequestError, JSONDecodeError,
+                # and json.loads's own for a 5000-digit number; RecursionError: nesting too deep
                 reason = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                rej.write(json.dumps({"line": number, "reason": reason, "raw": line.strip()[:500]},
-                                     ensure_ascii=False) + "\n")
+                record = {"line": number, "reason": reason, "raw": line.strip()[:500]}
+                if _reject_key(record) not in rejected_before:
+                    rej.write(json.dumps(record, ensure_ascii=False) + "\n")
                 report.rejected += 1
                 bar.update(1)
                 continue

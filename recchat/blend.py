@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from recchat.files import write_atomic
 from recchat.types import Candidate, Item, Ranking
 
 NORMS = ("zscore", "softmax", "rank")
@@ -51,14 +52,24 @@ class BlendConfig:
     tuned_on: dict[str, Any] | None = None
 
     def save(self, path: Path | str) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(asdict(self), indent=2))
-        return path
+        return write_atomic(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path | str) -> BlendConfig:
-        data = json.loads(Path(path).read_text())
-        return cls(float(data["alpha"]), str(data["norm"]), data.get("tuned_on"))
+        """The blend saved at ``path``; a damaged or foreign file is a ValueError that names it and
+        the fix (never a blend made up from half a file)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            config = cls(float(data["alpha"]), str(data["norm"]), data.get("tuned_on"))
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            problem = f"no '{exc.args[0]}' key" if isinstance(exc, KeyError) else str(exc)
+            raise ValueError(f"{path} is not a blend file recchat can read ({problem}); write it again with "
+                             "recchat tune-blend, or delete it to blend with the defaults (alpha 0.5, zscore)") from None
+        if not 0.0 <= config.alpha <= 1.0 or config.norm not in NORMS:
+            raise ValueError(f"{path} holds alpha {config.alpha} and norm '{config.norm}'; alpha must be in [0, 1] "
+                             f"and norm one of {', '.join(NORMS)}: write it again with recchat tune-blend")
+        return config
 
     @staticmethod
     def path_for(checkpoint: Path | str, model: Path | str | None = None) -> Path:

@@ -82,7 +82,7 @@ class Builder:
         idx = self.config.index
         index = ItemIndex(self.config.collection, path=self.config.resolve(idx.path), url=idx.url,
                           ef_search=idx.ef_search)
-        if build == "always" or (build == "if-empty" and index.count() == 0):
+        if build == "always" or (build == "if-empty" and not index.complete()):  # a killed build resumes
             report = index.build(catalog, progress=progress)
             self.log(f"{index.name}: {report.summary()}")
         return index

@@ -30,8 +30,12 @@ from typing import Any
 import numpy as np
 
 from recchat.explain import ExplainContext, llm_reasons, template_reasons
+from recchat.privacy import acting_for, mask_pii, steps_acting_for
 from recchat.types import Candidate, Ranking
 from recchat.understand import TitleResolver, Understanding, extract_with_llm, merge, understand
+
+# A message is read up to here: a 1 MB paste is cut (and the reply says so), not processed for minutes.
+MAX_MESSAGE_CHARS = 2000
 
 
 @dataclass
@@ -162,6 +166,7 @@ class ChatSession:
         self.resolver = TitleResolver(recommender.catalog, index=getattr(recommender, "index", None),
                                       domain=self.domain)
         self.turns: list[Reply] = []
+        self.transcript: list[dict[str, str]] = []   # {"role": "user" | "assistant", "text"}; user text masked
         self.stats = {"turns": 0, "llm_understanding_unusable": 0, "llm_reasons": 0, "template_reasons": 0}
 
     @property
@@ -245,16 +250,24 @@ class ChatSession:
 
     def send(self, text: str, *, explain: bool = True) -> Reply:
         """One turn. With ``explain=False`` the reasons are the template ones; stream the LLM's
-        with :meth:`explain`."""
+        with :meth:`explain`. The message is cut at ``MAX_MESSAGE_CHARS`` (the reply notes it)
+        and its personal data masked (recchat.privacy) before anything reads or keeps it: the
+        wishes, the transcript and every prompt see only the masked text."""
         started = time.perf_counter()
-        u = self.understand(text)
-        understood = time.perf_counter()
-        self._update(u)
-        ranking = self._rank()
+        length = len(text)
+        text = mask_pii(text, MAX_MESSAGE_CHARS).text
+        with acting_for(self.user_id):
+            u = self.understand(text)
+            understood = time.perf_counter()
+            self._update(u)
+            ranking = self._rank()
         reply = self._reply(u, ranking)
+        if length > MAX_MESSAGE_CHARS:
+            reply.notes.insert(0, f"Your message was {length:,} characters; I read the first {MAX_MESSAGE_CHARS:,}.")
         reply.timings = {"understand": understood - started, **ranking.timings,
                          "reasons": time.perf_counter() - understood - sum(ranking.timings.values())}
         self.turns.append(reply)
+        self.transcript += [{"role": "user", "text": text}, {"role": "assistant", "text": reply.message}]
         self.stats["turns"] += 1
         if explain:
             for _ in self.explain(reply):
@@ -310,7 +323,8 @@ class ChatSession:
         positions = only if only is not None else list(range(min(len(reply.items), self.explain_top)))
         cands = [reply.items[n].candidate for n in positions]
         failed = 0
-        for j, reason, problem in llm_reasons(self.backend, self.rec.catalog, cands, self._context()):
+        stream = llm_reasons(self.backend, self.rec.catalog, cands, self._context())
+        for j, reason, problem in steps_acting_for(self.user_id, stream):
             n = positions[j]
             if reason:
                 reply.items[n].reason, reply.items[n].reason_source = reason, "llm"
@@ -344,7 +358,8 @@ class ChatSession:
         else:
             started = time.perf_counter()
             keep = [i for i in items if i.item.id != item_id]
-            ranking = self._rank(extra_exclude=[i.item.id for i in keep], k=1)
+            with acting_for(self.user_id):
+                ranking = self._rank(extra_exclude=[i.item.id for i in keep], k=1)
             fresh = self._reply(u, ranking).items[:1] if ranking.candidates else []
             position = next((n for n, i in enumerate(items) if i.item.id == item_id), len(keep))
             items = keep[:position] + fresh + keep[position:]
@@ -358,6 +373,8 @@ class ChatSession:
                 for _ in self.explain(reply, only=[position]):
                     pass
         self.turns.append(reply)
+        self.transcript += [{"role": "user", "text": f"{'Like' if liked else 'Not for me'}: {title}"},
+                            {"role": "assistant", "text": reply.message}]
         return reply
 
     def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking) -> str:

@@ -68,8 +68,9 @@ def check_transformers(model_dir: Path | None = None, max_new_tokens: int = 12) 
             "seconds": time.perf_counter() - started}
 
 
-def check_vllm(model_dir: Path | None = None) -> dict[str, Any]:
-    """Start the in-process vLLM engine on the model folder and read first-token logprobs.
+def check_vllm(model_dir: Path | None = None, backend: Any = None) -> dict[str, Any]:
+    """Start the in-process vLLM engine on the model folder and read first-token logprobs
+    (``backend``: a VLLMBackend already started, whose engine is probed instead).
 
     vLLM starts its workers with spawn, so the caller's main module must be import-safe (an
     ``if __name__ == "__main__"`` guard); the ``recchat`` console script is.
@@ -80,7 +81,7 @@ def check_vllm(model_dir: Path | None = None) -> dict[str, Any]:
     from recchat.llm.vllm_backend import VLLMBackend
 
     started = time.perf_counter()
-    llm = VLLMBackend(Path(model_dir or llm_path())).llm  # the engine recchat itself uses
+    llm = (backend or VLLMBackend(Path(model_dir or llm_path()))).llm  # the engine recchat itself uses
     loaded = time.perf_counter() - started
     tokenizer = llm.get_tokenizer()
     prompt = _chat_prompt(tokenizer, PROBE_QUESTION)

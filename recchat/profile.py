@@ -9,14 +9,14 @@ catalog-wide base rate, eras when the catalog has a year field, rating tendency,
 lately, favourites) and a two-sentence summary written by the
 LLM from those facts. Without an LLM, or when its answer is unusable, the summary is written
 from the facts by a template and says so. Profiles are kept as JSON files, one per user, keyed
-by a hash of the user's history and of what wrote the summary.
+by a hash of the user's history and of what wrote the summary, with personal data masked
+(recchat.privacy); ``recchat forget-user`` removes them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -27,6 +27,8 @@ from typing import Any
 
 from recchat.catalog import Catalog, events_by_user
 from recchat.domain import Domain
+from recchat.files import write_atomic
+from recchat.privacy import acting_for, masked, user_file_name
 from recchat.types import Interaction
 
 
@@ -171,8 +173,7 @@ class ProfileStore:
         return self.events[user]
 
     def _path(self, user: str) -> Path:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in user)
-        return self.folder / f"{safe}.json"
+        return self.folder / user_file_name(user)
 
     def get(self, user: str, *, refresh: bool = False) -> Profile:
         """The cached profile, or a new one when the history or the summariser changed."""
@@ -188,9 +189,7 @@ class ProfileStore:
                 pass  # a damaged cache file is rebuilt, never trusted
         profile = self.build(user, events, key)
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(profile), indent=1))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(profile), indent=1))
         return profile
 
     def build(self, user: str, events: Sequence[Interaction], key: str) -> Profile:
@@ -204,7 +203,8 @@ class ProfileStore:
             prompt = template.prefix(facts=facts, favourites=[{"text": self.catalog[i].text or self.catalog[i].title}
                                                               for i in favourites], kind=self.kind) + template.suffix()
             try:
-                written = clean_summary(self.backend.generate([prompt], max_tokens=64)[0])
+                with acting_for(user):   # masked before it is cut into sentences (a cut e-mail is not found)
+                    written = clean_summary(masked(self.backend.generate([prompt], max_tokens=64)[0]))
             except Exception as exc:  # the LLM is optional here: the facts stand on their own
                 written, notes = None, [f"LLM summary failed ({type(exc).__name__}: {exc})"]
             if written:
@@ -212,4 +212,6 @@ class ProfileStore:
             elif not notes:
                 notes = ["the LLM's summary was unusable; written from the facts instead"]
         facet = self.domain.primary.name if self.domain.primary else ""
-        return Profile(user, facts, top, favourites, summary, source, key, notes, facet)
+        # Stored masked: the facts quote catalog values, the notes error messages.
+        return Profile(user, [masked(f) for f in facts], top, favourites, summary, source, key,
+                       [masked(n) for n in notes], facet)

@@ -25,10 +25,26 @@ import numpy as np
 from recchat.blend import BlendConfig, rerank_and_blend
 from recchat.catalog import Catalog, events_by_user
 from recchat.config import LLMConfig
-from recchat.index import ItemIndex, parse_where
+from recchat.index import IndexUnavailableError, ItemIndex, parse_where
 from recchat.rerank import NO_LLM
 from recchat.retrieve import CandidateRequest, PluginSource, ScorerSource, TextSource, merge_candidates
 from recchat.types import Candidate, Ranking
+
+
+class SkipUnavailable:
+    """A candidate source whose store may be out of reach (a Chroma server restarting): its
+    IndexUnavailableError goes to ``failures`` and it gives no candidates, so the others still answer."""
+
+    def __init__(self, source: Any, failures: list[IndexUnavailableError]):
+        self.source, self.failures, self.name = source, failures, source.name
+
+    def candidates(self, request: CandidateRequest) -> list[Candidate]:
+        try:
+            return self.source.candidates(request)
+        except IndexUnavailableError as exc:
+            self.failures.append(exc)
+            return []
+
 
 class Recommender:
     """Retrieve, score, rerank and blend for one catalog.
@@ -39,20 +55,24 @@ class Recommender:
     extra candidate sources with ``retrieve(history, k, exclude)``, ``profiles`` a
     :class:`~recchat.profile.ProfileStore`, ``domain`` the catalog's
     :class:`~recchat.domain.Domain` (inferred from the fields when not given). ``interactions``
-    lets ``recommend`` and ``chat`` take a user id. :class:`~recchat.builder.Builder` assembles
-    all of them from a configuration.
+    lets ``recommend`` and ``chat`` take a user id. ``name`` is the configuration's (it names
+    the saved-sessions folder). :class:`~recchat.builder.Builder` assembles all of them from a
+    configuration.
     """
 
     def __init__(self, catalog: Catalog, index: ItemIndex, scorer: Any = None, reranker: Any = NO_LLM,
                  blend: BlendConfig | None = None, *, interactions: Any = None, pool: int = LLMConfig.pool,
-                 retrievers: Sequence[Any] = (), profiles: Any = None, domain: Any = None):
+                 retrievers: Sequence[Any] = (), profiles: Any = None, domain: Any = None, name: str = "default"):
         from recchat.domain import Domain
+        from recchat.privacy import allow_titles
 
         self.catalog, self.index, self.scorer, self.reranker = catalog, index, scorer, reranker
         self.blend = blend or BlendConfig()
         self.pool, self.retrievers, self.profiles = pool, list(retrievers), profiles
         self.domain = domain or Domain.infer(catalog)
         self.kind = self.domain.item
+        self.name = name
+        allow_titles(item.title for item in catalog)  # "10 Cloverfield Lane" is a film here, not an address
         self.user_histories: dict[str, list[tuple[str, float | None]]] = {
             u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()}
         self._fans: dict[str, set[str]] | None = None
@@ -82,7 +102,8 @@ class Recommender:
         from recchat.builder import Builder
 
         parts = config if isinstance(config, Builder) else Builder(config)
-        return cls(**parts.parts(interactions=interactions, reranker=reranker, profiles_folder=profiles_folder))
+        return cls(**parts.parts(interactions=interactions, reranker=reranker, profiles_folder=profiles_folder),
+                   name=parts.name)
 
     @property
     def backend(self) -> Any:
@@ -122,10 +143,22 @@ class Recommender:
         return out + [TextSource(self.index, self.catalog)]
 
     def retrieve(self, history: Sequence[str], *, query: str | None = None, where: dict[str, Any] | None = None,
-                 exclude: Sequence[str] = (), k: int | None = None) -> list[Candidate]:
-        """Candidates from every source under ``where`` (up to ``k`` new ones from each)."""
+                 exclude: Sequence[str] = (), k: int | None = None,
+                 skipped: list[str] | None = None) -> list[Candidate]:
+        """Candidates from every source under ``where`` (up to ``k`` new ones from each).
+
+        With ``skipped`` (a list), a source whose Chroma server does not answer is left out and
+        the reason appended there, as long as another source still gives candidates; otherwise
+        (or without ``skipped``) its :class:`~recchat.index.IndexUnavailableError` is raised."""
         request = CandidateRequest(list(history), query, where, list(exclude), k or self.pool)
-        return merge_candidates(self.sources(), request, self.catalog)
+        if skipped is None:
+            return merge_candidates(self.sources(), request, self.catalog)
+        failures: list[IndexUnavailableError] = []
+        cands = merge_candidates([SkipUnavailable(s, failures) for s in self.sources()], request, self.catalog)
+        if failures and not cands:
+            raise failures[0]
+        skipped += [str(f) for f in failures]
+        return cands
 
     def score_candidates(self, history: Sequence[str], cands: Sequence[Candidate]) -> None:
         """Give every candidate ``scores["scorer"]``, the prior the blend starts from."""
@@ -166,7 +199,8 @@ class Recommender:
         ``filters``: "year<1980 and genres contains Comedy" or a Chroma ``where`` dict. ``query``:
         the user's wishes in words. ``profile``: a Profile (or text) for the prompt and the text
         query. ``reranker``/``blend`` override the recommender's for this call (``NO_LLM``: no LLM).
-        The returned Ranking's ``timings`` has seconds for retrieve, score and rerank.
+        The returned Ranking's ``timings`` has seconds for retrieve, score and rerank. While the
+        Chroma server is out of reach, the other sources' candidates are ranked, marked degraded.
         """
         history, ratings = self.history_of(user)
         where = parse_where(filters) if isinstance(filters, str) else filters
@@ -175,7 +209,8 @@ class Recommender:
         if query and getattr(profile, "top_values", None):
             text_query = f"{query} ({', '.join(profile.top_values)})"
         started = time.perf_counter()
-        cands = self.retrieve(history, query=text_query, where=where, exclude=exclude)
+        skipped: list[str] = []
+        cands = self.retrieve(history, query=text_query, where=where, exclude=exclude, skipped=skipped)
         retrieved = time.perf_counter()
         if not cands:
             return Ranking([], mode="empty", notes=["Nothing in the catalog matches these filters."],
@@ -188,6 +223,10 @@ class Recommender:
         ranking.candidates = ranking.candidates[:k]
         ranking.timings = {"retrieve": retrieved - started, "score": scored - retrieved,
                            "rerank": time.perf_counter() - scored}
+        if skipped:
+            ranking.degraded = True
+            ranking.notes.insert(0, f"Text search was unavailable, so these picks come from the trained scorer "
+                                    f"and the other candidate sources only ({skipped[0]})")
         return ranking
 
     def chat(self, user_id: str | None = None, k: int = 10, **options: Any) -> Any:
@@ -198,5 +237,28 @@ class Recommender:
 
         return ChatSession(self, user_id, k, **options)
 
+    def sessions(self) -> Any:
+        """Where this configuration's chat sessions are saved (a :class:`~recchat.sessions.SessionStore`)."""
+        from recchat.sessions import SessionStore
+
+        return SessionStore.for_config(self.name)
+
+    def forget_user(self, user_id: str) -> Any:
+        """Remove everything recchat keeps about ``user_id`` under $RECCHAT_HOME (cached profiles,
+        saved sessions, prompt-log records) and in this recommender's profile folder, then search
+        $RECCHAT_HOME for anything left. Returns a :class:`~recchat.privacy.ForgetReport`
+        (``print(report.summary())``). The interaction log is the caller's data: not touched."""
+        from recchat.privacy import forget_user
+
+        return forget_user(user_id, profile_folders=[self.profiles.folder] if self.profiles is not None else [])
+
     def text_vector(self, item_ids: Sequence[str]) -> np.ndarray:
-        return self.index.embeddings(item_ids)
+        """Unit text vectors of ``item_ids``: the index's, or while its Chroma server is out of
+        reach the same vectors from the embedder (whose cache holds every indexed item's)."""
+        try:
+            return self.index.embeddings(item_ids)
+        except IndexUnavailableError:
+            embedder = getattr(self.index, "embedder", None)
+            if embedder is None:
+                raise
+            return embedder.encode([self.catalog[i].text for i in item_ids], cache=True)

@@ -30,6 +30,7 @@ import numpy as np
 
 from recchat.catalog import Catalog
 from recchat.evaluate import rank_metrics, run_stage
+from recchat.files import write_atomic
 from recchat.split import Split
 from recchat.types import Candidate
 
@@ -213,16 +214,12 @@ class Scorer:
 
     def save(self, path: Path | str) -> Path:
         torch = _torch()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"version": CHECKPOINT_VERSION, "config": asdict(self.config),
                    "item_ids": self.item_ids, "fingerprint": self.fingerprint,
                    "state": {k: v.cpu() for k, v in self.model.state_dict().items()},
                    "history": self.history}
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)  # never leave a half-written checkpoint under the real name
-        return path
+        # A kill during the save leaves the previous checkpoint, never half of this one.
+        return write_atomic(path, lambda f: torch.save(payload, f))
 
     @classmethod
     def load(cls, path: Path | str, catalog: Catalog | None = None, device: str | None = None) -> Scorer:
@@ -234,20 +231,29 @@ class Scorer:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{path} is not a readable scorer checkpoint ({exc})") from None
-        if payload.get("version") != CHECKPOINT_VERSION:
-            raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}, "
+            first = str(exc).split(". ")[0]  # torch's messages go on for a paragraph
+            raise CheckpointError(f"{path} is not a readable scorer checkpoint ({first}): it is damaged or "
+                                  "not a checkpoint; train one again with: recchat train") from None
+        version = payload.get("version") if isinstance(payload, dict) else None
+        if version != CHECKPOINT_VERSION:
+            raise CheckpointError(f"{path} has checkpoint version {version}, "
                                   f"this recchat reads {CHECKPOINT_VERSION}; retrain with: recchat train")
-        if catalog is not None and catalog.fingerprint() != payload["fingerprint"]:
-            raise CheckpointError(
-                f"{path} was trained on a different catalog (fingerprint {payload['fingerprint']}, "
-                f"{len(payload['item_ids'])} items) than the one given (fingerprint "
-                f"{catalog.fingerprint()}, {len(catalog)} items). Retrain with: recchat train"
-            )
-        config = ScorerConfig(**payload["config"])
-        text = payload["state"]["text"][1:].numpy()
-        model = build_model(len(payload["item_ids"]), text, config)
-        model.load_state_dict(payload["state"])
+        try:
+            if catalog is not None and catalog.fingerprint() != payload["fingerprint"]:
+                raise CheckpointError(
+                    f"{path} was trained on a different catalog (fingerprint {payload['fingerprint']}, "
+                    f"{len(payload['item_ids'])} items) than the one given (fingerprint "
+                    f"{catalog.fingerprint()}, {len(catalog)} items). Retrain with: recchat train"
+                )
+            config = ScorerConfig(**payload["config"])
+            text = payload["state"]["text"][1:].numpy()
+            model = build_model(len(payload["item_ids"]), text, config)
+            model.load_state_dict(payload["state"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a payload with parts missing or misshapen
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"{path} is an incomplete scorer checkpoint ({type(exc).__name__}: "
+                                  f"{str(exc)[:200]}); retrain with: recchat train") from None
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         return cls(model, config, list(payload["item_ids"]), payload["fingerprint"], catalog,
                    payload.get("history"))

@@ -37,6 +37,7 @@ import numpy as np
 
 from recchat.catalog import Catalog
 from recchat.domain import Domain
+from recchat.files import new_folder
 from recchat.rerank import NO_LLM
 from recchat.split import Split
 from recchat.types import Interaction, Item
@@ -257,14 +258,14 @@ def run(rec: Any, split: Split, *, users: int = 100, seed: int = 0, systems: Seq
     bar.close()
     rows = summarize(conversations, systems)
     folder = Path(out) / f"eval-chat-{time.strftime('%Y%m%d-%H%M%S')}-s{seed}-n{len(sims)}"
-    folder.mkdir(parents=True, exist_ok=False)
     meta = {**(config or {}), "users": len(sims), "seed": seed, "systems": list(systems), "paraphrase": paraphrase}
-    (folder / "results.json").write_text(json.dumps({"config": meta, "results": rows}, indent=2, default=str))
-    (folder / "results.md").write_text(
-        f"# Simulated-user evaluation\n\n{__doc__.split('Protocol. ', 1)[1].split('Messages are')[0].strip()}\n\n"
-        f"{markdown(rows)}\n\n```json\n{json.dumps(meta, indent=2, default=str)}\n```\n")
-    with (folder / "conversations.jsonl").open("w") as f:
-        for c in conversations:
-            f.write(json.dumps(c) + "\n")
-    chart(rows, folder / "chart.png")
+    with new_folder(folder) as tmp:  # complete, or not there at all if the run is killed
+        (tmp / "results.json").write_text(json.dumps({"config": meta, "results": rows}, indent=2, default=str))
+        (tmp / "results.md").write_text(
+            f"# Simulated-user evaluation\n\n{__doc__.split('Protocol. ', 1)[1].split('Messages are')[0].strip()}\n\n"
+            f"{markdown(rows)}\n\n```json\n{json.dumps(meta, indent=2, default=str)}\n```\n")
+        with (tmp / "conversations.jsonl").open("w") as f:
+            for c in conversations:
+                f.write(json.dumps(c) + "\n")
+        chart(rows, tmp / "chart.png")
     return folder, rows

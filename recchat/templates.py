@@ -15,7 +15,9 @@ prefix comes first so that its KV cache is computed once and reused for every su
 Loading checks that every variable the template uses is declared; rendering checks that every
 required field is given. Every string a template receives is treated as untrusted: chat control
 tokens and recchat's own delimiter tags are removed and newlines collapsed, so item text and
-user text cannot close the data block they sit in or pose as instructions.
+user text cannot close the data block they sit in or pose as instructions; and personal data in
+it (e-mail addresses, phone numbers, postal addresses, card numbers, IBANs) is masked
+(recchat.privacy), so a catalog description carrying an e-mail never reaches an LLM.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from recchat.privacy import masked
 
 _HEADER = re.compile(r"\{#-?\s*recchat-template\s*(?P<body>.*?)-?#\}", re.DOTALL)
 _CONTROL_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>|</?s>|\[/?INST\]", re.IGNORECASE)
@@ -49,7 +53,7 @@ def sanitize(text: str, limit: int = MAX_FIELD_CHARS) -> str:
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return sanitize(value)
+        return sanitize(masked(value))   # the prompt boundary: personal data never reaches an LLM
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from recchat.files import replacing_folder, settle_folder, write_atomic
 from recchat.split import Split
 
 OBJECTIVES = ("listwise", "pointwise")
@@ -141,9 +142,8 @@ def train_miner(split: Split, catalog: Any, text_vectors: np.ndarray, positions:
         return Scorer.load(path, catalog=catalog)
     config = ScorerConfig(max_epochs=3, patience=1) if quick else ScorerConfig()
     miner = train(truncated_split(split, positions), text_vectors, catalog, config, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
     miner.save(path)
-    stamp.write_text(key)
+    write_atomic(stamp, key)  # after the checkpoint: a kill between the two only retrains the miner
     return miner
 
 
@@ -344,7 +344,10 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         raise TuneError(f"{out} is not empty: pass --resume to continue its run, or choose another --out")
     if resume:
         if not state_path.is_file():
-            raise TuneError(f"--resume: no checkpoint at {state_path}")
+            raise TuneError(f"--resume: no checkpoint at {state_path} (the run stopped before its first "
+                            f"evaluation); delete {out} and start again")
+        for folder in ("adapter", "model"):  # a folder swap a crash interrupted is finished first
+            settle_folder(out / folder)
         saved = json.loads(record_path.read_text())["config"]
         if saved != asdict(config):
             diff = sorted(k for k in saved if saved.get(k) != asdict(config).get(k))
@@ -377,7 +380,9 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         backend.model.load_state_dict(state["lora"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         done, waited, best, seconds = state["done"], state["waited"], state["best"], state["seconds"]
-        record = json.loads(record_path.read_text())
+        # The record saved with the state matches it; tune.json may be one evaluation behind it
+        # when the run was killed between the two writes.
+        record = state.get("record") or json.loads(record_path.read_text())
         log(f"resuming after {done} examples (best validation NDCG@10 so far {best:.4f})")
     else:
         backend.model.eval()
@@ -390,7 +395,7 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         _save_adapter(backend.model, out / "adapter")
         log(f"zero-shot validation NDCG@10 {zero:.4f} on {len(val)} users (target among the scorer's "
             f"top {config.val_candidates}; the scorer's own order: {record['scorer_valid_ndcg10']:.4f})")
-        record_path.write_text(json.dumps(record, indent=2))
+        write_atomic(record_path, json.dumps(record, indent=2))
     bar = tqdm(total=len(examples), initial=done, desc="tuning the LLM", unit="ex", disable=not progress)
     losses: list[float] = []
     started = time.perf_counter() - seconds
@@ -424,53 +429,45 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
                 stopped = waited >= config.patience
             log(f"after {done} examples: loss {point['loss']:.3f}, validation NDCG@10 {ndcg:.4f} "
                 f"(best {best:.4f}){'; stopping early' if stopped else ''}")
-            state_path.parent.mkdir(exist_ok=True)
             lora_state = {k: v for k, v in backend.model.state_dict().items() if "lora_" in k}
-            torch.save({"lora": lora_state, "optimizer": optimizer.state_dict(), "done": done, "waited": waited,
-                        "best": best, "seconds": seconds}, state_path.with_suffix(".tmp"))
-            state_path.with_suffix(".tmp").replace(state_path)
             record["seconds"] = seconds
-            record_path.write_text(json.dumps(record, indent=2))
+            state = {"lora": lora_state, "optimizer": optimizer.state_dict(), "done": done, "waited": waited,
+                     "best": best, "seconds": seconds, "record": record}
+            write_atomic(state_path, lambda f: torch.save(state, f))
+            write_atomic(record_path, json.dumps(record, indent=2))
     bar.close()
-    merge(out, base)
     record["merged"] = str(out / "model")
-    record_path.write_text(json.dumps(record, indent=2))
-    from recchat.rerank import TUNE_RECORD
-
-    (out / "model" / TUNE_RECORD).write_text(json.dumps(record, indent=2))
+    merge(out, base, record)
+    write_atomic(record_path, json.dumps(record, indent=2))
     best_point = record["best"] or record["curve"][0]
     return TuneResult(out, best, record["zero_shot_valid_ndcg10"], best_point["examples"], record["curve"],
                       record["seconds"] / max(1, done), best_point["seconds"])
 
 
 def _save_adapter(model: Any, folder: Path) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    with replacing_folder(folder) as tmp:
+        model.save_pretrained(tmp)
 
 
-def merge(out: Path, base: Path) -> Path:
+def merge(out: Path, base: Path, record: dict[str, Any] | None = None) -> Path:
     """Merge ``out/adapter`` into the base model and write ``out/model``: a plain model folder
-    (with the base's tokenizer files) that transformers and vLLM load with no peft."""
+    (with the base's tokenizer files, and ``record`` as its tune record) that transformers and vLLM
+    load with no peft. The folder appears complete or not at all."""
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, out / "adapter").merge_and_unload()
+    from recchat.rerank import TUNE_RECORD
+
     target = out / "model"
-    tmp = out / "model.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    merged.save_pretrained(tmp)
-    for path in base.iterdir():
-        if path.is_file() and ("token" in path.name or path.name in ("special_tokens_map.json", "chat_template.jinja")):
-            shutil.copy2(path, tmp / path.name)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    with replacing_folder(target) as tmp:
+        merged.save_pretrained(tmp)
+        for path in base.iterdir():
+            if path.is_file() and ("token" in path.name or path.name in ("special_tokens_map.json",
+                                                                          "chat_template.jinja")):
+                shutil.copy2(path, tmp / path.name)
+        if record is not None:
+            write_atomic(tmp / TUNE_RECORD, json.dumps(record, indent=2))
     return target

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from recchat.catalog import Catalog
 from recchat.domain import Domain, RangeField
 
@@ -64,6 +66,14 @@ _SEEN = re.compile(r"\b(?:(?:i ve|i have|already|have) (?:seen|watched|read)"
 _REJECT = re.compile(r"\b(?:not (?:that|this) one|don t like (?:that|this|it)|no thanks|something else|not for me)\b")
 _ORDINAL = "|".join(sorted(_ORDINALS, key=len, reverse=True))
 _YEAR = r"(1[0-9]\d\d|20\d\d)"
+# normalize_title's output uses these characters only; fuzzy matching counts them.
+_TITLE_CHARS = {ch: n for n, ch in enumerate("abcdefghijklmnopqrstuvwxyz0123456789 ")}
+_CLOSE_CACHE = 4096   # fuzzy lookups remembered per resolver (a long message repeats its phrases)
+_UNSEEN = object()
+# Typos are looked for in titles that start within this many words (a chat message is far
+# shorter); past it only exact titles are found, so a pasted essay costs a few tenths of a second
+# per 10 kB instead of a fuzzy lookup per word span (seconds per kB).
+_FUZZY_WORDS = 200
 
 
 def _written_as_title(message: str, words: list[str]) -> bool:
@@ -88,6 +98,11 @@ def normalize_title(text: str) -> str:
     if words and words[0] in ("the", "a", "an"):
         words = words[1:]
     return " ".join(words)
+
+
+def _char_counts(norm: str) -> np.ndarray:
+    """How often each of :data:`_TITLE_CHARS` occurs in a normalised title."""
+    return np.bincount([_TITLE_CHARS[ch] for ch in norm], minlength=len(_TITLE_CHARS)).astype(np.int16)
 
 
 def _words(text: str) -> list[str]:
@@ -136,6 +151,10 @@ class TitleResolver:
         # Earliest id first when two items share a normalised title (a remake, a duplicate entry).
         self.norms = sorted(self.by_norm, key=len, reverse=True)
         self.max_words = max((len(n.split()) for n in self.by_norm), default=1)
+        counts = [_char_counts(n) for n in self.norms]
+        self._counts = np.stack(counts) if counts else np.zeros((0, len(_TITLE_CHARS)), dtype=np.int16)
+        self._lengths = np.array([len(n) for n in self.norms], dtype=np.float64)  # longest first
+        self._close_cache: dict[str, str | None] = {}
         self.everyday = set(_STOP)
         if domain is not None:
             self.everyday |= {domain.item, domain.items}
@@ -148,10 +167,39 @@ class TitleResolver:
             return None
         if norm in self.by_norm:
             return self.by_norm[norm][0]
-        close = difflib.get_close_matches(norm, self.norms, n=1, cutoff=self.cutoff)
+        close = self._close(norm)
         if close:
-            return self.by_norm[close[0]][0]
+            return self.by_norm[close][0]
         return self._nearest(text, norm) if self.index is not None else None
+
+    def _close(self, phrase: str) -> str | None:
+        """``difflib.get_close_matches(phrase, self.norms, n=1, cutoff=self.cutoff)``, same answer.
+
+        difflib compares the phrase with every title in Python (about 2 ms for MovieLens), which
+        made a long message take minutes (one lookup per word span). difflib's own cheap upper
+        bounds on the ratio (from the lengths, then from the shared characters) are checked here
+        for all titles at once; only the titles that pass go to difflib. Answers are remembered.
+        """
+        cached = self._close_cache.get(phrase, _UNSEEN)
+        if cached is not _UNSEEN:
+            return cached  # type: ignore[return-value]
+        # ratio <= 2 * min(la, lb) / (la + lb) and ratio <= 2 * shared characters / (la + lb):
+        # titles whose bound is under the cutoff cannot match. The margins leave borderline cases
+        # to difflib, so the answer is difflib's.
+        n, c = len(phrase), self.cutoff
+        longest = np.ceil(n * (2 - c) / c) + 1 if c > 0 else np.inf
+        first = int(np.searchsorted(-self._lengths, -longest, side="left"))
+        last = int(np.searchsorted(-self._lengths, -np.floor(n * c / (2 - c)) + 1, side="right"))
+        close: list[str] = []
+        if first < last:
+            shared = np.minimum(self._counts[first:last], _char_counts(phrase)).sum(axis=1)
+            possible = np.flatnonzero(2.0 * shared / (self._lengths[first:last] + n) >= c - 1e-9)
+            if possible.size:
+                close = difflib.get_close_matches(phrase, [self.norms[first + i] for i in possible], n=1, cutoff=c)
+        if len(self._close_cache) >= _CLOSE_CACHE:
+            self._close_cache.clear()
+        self._close_cache[phrase] = found = close[0] if close else None
+        return found
 
     def _nearest(self, text: str, norm: str) -> str | None:
         words = set(norm.split())
@@ -170,31 +218,33 @@ class TitleResolver:
         """(item id, start word, end word) for titles mentioned in ``message``, longest first."""
         words = _words(message)
         found: list[tuple[str, int, int]] = []
-        taken: set[int] = set()
+        taken = [False] * len(words)
+        as_title: dict[tuple[str, ...], bool] = {}  # _written_as_title looks at the first mention only
         for size in range(min(self.max_words, len(words)), 0, -1):
             for start in range(0, len(words) - size + 1):
-                span = range(start, start + size)
-                if taken & set(span):
+                if any(taken[start:start + size]):
                     continue
                 chunk = words[start:start + size]
                 if size == 1 and (chunk[0] in _STOP or len(chunk[0]) < 4 or chunk[0].isdigit()):
                     continue
-                phrase = " ".join(w for w in chunk)
+                phrase = " ".join(chunk)
                 item_id = self.by_norm[phrase][0] if phrase in self.by_norm else None
                 # Fuzzy only on spans that start and end on a content word: "godfather no" must
                 # not drift to "godfather 2".
-                if item_id is None and size >= 2 and len(phrase) >= 8 and chunk[0] not in _STOP \
-                        and chunk[-1] not in _STOP and chunk[-1] not in ("no", "not"):
-                    close = difflib.get_close_matches(phrase, self.norms, n=1, cutoff=self.cutoff)
-                    item_id = self.by_norm[close[0]][0] if close else None
+                if item_id is None and size >= 2 and len(phrase) >= 8 and start < _FUZZY_WORDS \
+                        and chunk[0] not in _STOP and chunk[-1] not in _STOP and chunk[-1] not in ("no", "not"):
+                    close = self._close(phrase)
+                    item_id = self.by_norm[close][0] if close else None
                 # Everyday words and facet words ("kids", "crime") name an item only when the
                 # user writes them as a title.
-                ordinary = all(w in self.everyday or w.rstrip("s") in self.everyday for w in chunk)
-                if item_id is not None and ordinary and not _written_as_title(message, chunk):
-                    item_id = None
+                if item_id is not None and all(w in self.everyday or w.rstrip("s") in self.everyday for w in chunk):
+                    key = tuple(chunk)
+                    if key not in as_title:
+                        as_title[key] = _written_as_title(message, chunk)
+                    item_id = item_id if as_title[key] else None
                 if item_id is not None:
                     found.append((item_id, start, start + size))
-                    taken |= set(span)
+                    taken[start:start + size] = [True] * size
         return sorted(found, key=lambda f: f[1])
 
 

@@ -24,7 +24,7 @@ def run(*args, home, check=True, timeout=300):
 
 @pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"], ["init"],
                                   ["data", "check"], ["doctor"], ["demo"], ["train"], ["eval"], ["rerank"],
-                                  ["tune-blend"], ["tune-llm"], ["ui"], ["profile"], ["eval-chat"]])
+                                  ["tune-blend"], ["tune-llm"], ["ui"], ["profile"], ["eval-chat"], ["forget-user"]])
 def test_help_explains_every_command(args, tmp_path):
     out = run(*args, "--help", home=tmp_path).stdout
     assert "usage: recchat" in out and len(out) > 200

@@ -68,7 +68,7 @@ def test_failures_are_messages_not_stack_traces(recommender):
 def test_auth_and_defaults():
     from recchat.ui.app import parse_auth
 
-    assert parse_auth("alice:se:cret") == ("alice", "se:cret") and parse_auth(None) is None
+    assert parse_auth("alice:se:cret") == [("alice", "se:cret")] and parse_auth(None) is None
     with pytest.raises(ValueError, match="USER:PASSWORD"):
         parse_auth("alice")
 
@@ -166,3 +166,148 @@ def test_recchat_ui_command_serves_the_app_behind_a_login(tmp_path, movielens):
         reply = client.predict("a funny animated movie from the 90s", api_name="/chat")
     assert len(reply["items"]) == 10 and all(1990 <= i["fields"]["year"] <= 1999 for i in reply["items"])
     assert reply["degraded"] and "No LLM is configured" in reply["message"]
+
+
+# -- the app's surface: escaping, accounts, rate and length caps, exposure (issue 11) ----------
+
+HOSTILE = ["<img src=x onerror=\"window.__xss=1\">Night <b>Moves</b>",
+           "<script>window.__xss=2</script>Cold Harbour",
+           "[click](javascript:window.__xss=3) Dark Water"]
+
+
+@pytest.fixture(scope="module")
+def hostile_app(embedder, tmp_path_factory):
+    """A small catalog whose titles carry HTML and script, behind two accounts."""
+    from recchat.catalog import Catalog
+    from recchat.index import ItemIndex
+    from recchat.recommender import Recommender
+    from recchat.types import Interaction, Item
+    from recchat.ui.app import build_app, launch
+
+    from conftest import free_port
+
+    genres = ["Drama", "Comedy"]  # the three hostile titles are the only thrillers
+    items = [Item(str(n), title, f"{title} ({1980 + n}), Thriller", {"year": 1980 + n, "genres": ["Thriller"]})
+             for n, title in enumerate(HOSTILE)]
+    items += [Item(str(n), f"Plain Film {n}", f"Plain Film {n} ({1970 + n}), {genres[n % 2]}",
+                   {"year": 1970 + n, "genres": [genres[n % 2]]}) for n in range(len(HOSTILE), 30)]
+    catalog = Catalog(items)
+    index = ItemIndex("hostile-items", path=tmp_path_factory.mktemp("hostile-index"), embedder=embedder)
+    index.build(catalog, progress=False)
+    index.query("thriller", k=1)  # the embedder loads here, not inside the first browser turn
+    log = [Interaction(f"u{u}", str((u * 3 + k) % 30), 4.0, float(k)) for u in range(6) for k in range(5)]
+    from recchat.sessions import SessionStore
+
+    app = build_app(Recommender(catalog, index, interactions=log),
+                    sessions=SessionStore(tmp_path_factory.mktemp("sessions")))
+    port = free_port()
+    launch(app, "127.0.0.1", port, auth=[("alice", "pw-alice"), ("bob", "pw-bob")], prevent_thread_lock=True,
+           quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def _login(browser, url, user, password):
+    page = browser.new_context(viewport={"width": 1280, "height": 1400}).new_page()
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    return page
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
+def test_two_browsers_two_accounts_wrong_password_refused_and_html_shown_as_text(hostile_app):
+    """A wrong password gets no app; alice's and bob's sessions never mix, live or saved; catalog
+    titles with HTML, script and Markdown are shown as their literal text and run nothing."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch_chromium(p)
+        try:
+            intruder = _login(browser, hostile_app, "alice", "wrong")
+            expect(intruder.get_by_text("Incorrect Credentials")).to_be_visible(timeout=30_000)
+            assert intruder.locator("#message textarea").count() == 0
+            alice = _login(browser, hostile_app, "alice", "pw-alice")
+            bob = _login(browser, hostile_app, "bob", "pw-bob")
+            box = alice.locator("#message textarea")
+            box.fill("a thriller like Cold Harbour")
+            box.press("Enter")
+            cards = alice.locator("[id^=card-text-]:visible")
+            expect(cards.nth(2)).to_be_visible(timeout=60_000)
+            shown = " ".join(cards.all_inner_texts())
+            assert "Night <b>Moves</b>" in shown and "<script>window.__xss=2</script>Cold Harbour" in shown
+            assert "[click](javascript:window.__xss=3) Dark Water" in shown  # Markdown is not followed either
+            assert alice.locator("[id^=card-text-] a").count() == 0
+            assert alice.locator("[id^=card-text-] img, [id^=card-text-] script, #chat img").count() == 0
+            expect(alice.locator("#chat")).to_contain_text("Cold Harbour", timeout=30_000)
+            assert alice.evaluate("window.__xss") is None
+            # Bob's page shows nothing of alice's conversation; his own turn does not carry her words.
+            assert "Cold Harbour" not in bob.locator("#chat").inner_text()
+            bob_box = bob.locator("#message textarea")
+            bob_box.fill("something funny")
+            bob_box.press("Enter")
+            expect(bob.locator("[id^=card-text-]:visible").nth(2)).to_be_visible(timeout=60_000)
+            expect(bob.locator("#chat")).to_contain_text("funny", timeout=30_000)
+            assert "Cold Harbour" not in bob.locator("#chat").inner_text()
+            assert bob.evaluate("window.__xss") is None
+            # Each account's conversation is saved: alice, back in a new browser, gets hers; bob
+            # coming back gets his, never hers.
+            again = _login(browser, hostile_app, "alice", "pw-alice")
+            expect(again.locator("#chat")).to_contain_text("a thriller like Cold Harbour", timeout=30_000)
+            bob_again = _login(browser, hostile_app, "bob", "pw-bob")
+            expect(bob_again.locator("#chat")).to_contain_text("something funny", timeout=30_000)
+            assert "Cold Harbour" not in bob_again.locator("#chat").inner_text()
+        finally:
+            browser.close()
+
+
+def test_rate_limit_per_session_says_when_to_retry():
+    from recchat.ui.app import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(limit=3, window=60, clock=lambda: now[0])
+    assert [limiter.wait("a") for _ in range(3)] == [0, 0, 0]
+    wait = limiter.wait("a")
+    assert wait == pytest.approx(60) and "faster than 3 a minute" in limiter.message(wait)
+    assert limiter.wait("b") == 0  # another session is not slowed by the first
+    now[0] = 61
+    assert limiter.wait("a") == 0
+
+
+def test_api_clients_are_rate_limited_with_a_clear_message(hostile_app, monkeypatch):
+    from gradio_client import Client
+
+    import recchat.ui.app as app_module
+
+    client = Client(hostile_app, auth=("bob", "pw-bob"), verbose=False)
+    answers = [client.predict("a drama", api_name="/chat") for _ in range(app_module.RATE_LIMIT + 1)]
+    assert all("items" in a for a in answers[:-1])
+    assert "faster than" in answers[-1]["error"] and answers[-1]["retry_after_s"] > 0
+
+
+def test_exposure_warning_and_accounts():
+    from recchat.ui.app import exposure_warning, parse_auth
+
+    assert exposure_warning("127.0.0.1", None) is None
+    assert "WITHOUT a login" in exposure_warning("0.0.0.0", None)
+    assert "behind the login" in exposure_warning("0.0.0.0", [("a", "b")])
+    assert parse_auth(["alice:x", "bob:y,carol:z"]) == [("alice", "x"), ("bob", "y"), ("carol", "z")]
+    with pytest.raises(ValueError, match="USER:PASSWORD"):
+        parse_auth("alice:")
+
+
+def test_recchat_ui_on_all_interfaces_without_a_login_warns_at_once(tmp_path):
+    """The real command, told to listen on 0.0.0.0 without --auth, says so before any set-up."""
+    import subprocess
+
+    recchat = str(Path(sys.executable).parent / "recchat")
+    proc = subprocess.Popen([recchat, "ui", "--host", "0.0.0.0", "--port", "1", "--no-setup", "--backend", "none"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "RECCHAT_HOME": str(tmp_path)})
+    try:
+        first = proc.stderr.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "WITHOUT a login" in first and "--auth USER:PASSWORD" in first

@@ -48,7 +48,9 @@ if __name__ == "__main__":
     message = "I loved Heat and Casino, but no horror please. Something from the 90s."
     understood = extract_with_llm(backend, message, TitleResolver(catalog, domain=domain), domain)
     raw = backend.invocations[-1].output
-    print("RESULT " + json.dumps({"pointwise": pointwise, "cached_second": backend.invocations[1].cached_tokens,
+    from recchat.doctor import check_vllm
+    doctor = check_vllm(backend=backend)  # `recchat doctor vllm`'s probe, on this same engine
+    print("RESULT " + json.dumps({"doctor": doctor, "pointwise": pointwise, "cached_second": backend.invocations[1].cached_tokens,
                                   "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids(),
                                   "extract_raw": raw, "extract_llm": understood.llm}))
 '''
@@ -68,6 +70,10 @@ def transformers_pointwise(llm_dir, movielens):
 
 
 def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_dir, transformers_pointwise):
+    """One engine start for everything the in-process engine must do, `recchat doctor vllm`'s
+    probe included (its CLI wrapper is a one-line print of the same function)."""
+    from recchat.doctor import check_transformers
+
     script = tmp_path / "engine.py"
     script.write_text(f"HISTORY = {HISTORY!r}\nCANDIDATES = {CANDIDATES!r}\n" + ENGINE_SCRIPT)
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
@@ -85,6 +91,10 @@ def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_d
     extracted = json.loads(result["extract_raw"])
     assert set(extracted) == {"liked", "disliked", "genres", "avoid_genres", "year_min", "year_max"}
     assert result["extract_llm"] == "used"
+    # Doctor's probe: two engines, one set of weights: the label logprobs agree with transformers.
+    top, answer = result["doctor"]["top_logprobs"], check_transformers(llm_dir)
+    assert "Yes" in top and "No" in top
+    assert abs(top["Yes"] - answer["logprob_yes"]) < 0.05 and abs(top["No"] - answer["logprob_no"]) < 0.05
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
     recchat ui                      # http://127.0.0.1:7860, sharing off; sets up what is missing
     recchat ui --config books.toml  # any catalog: the labels follow its configuration
-    recchat ui --auth alice:secret  # or RECCHAT_UI_AUTH=alice:secret
+    recchat ui --auth alice:secret  # or RECCHAT_UI_AUTH=alice:secret; repeat --auth for more accounts
 
 or from Python: ``launch(build_app(Recommender.from_config(...)))``.
 
@@ -16,23 +16,41 @@ catalog's Domain. Failures show as a message in the chat, never a stack trace.
 
 ``/chat`` is also an API endpoint (gradio_client): ``Client(url).predict("...", api_name="/chat")``
 returns the reply as a dict; calls from one client share a session.
+
+Its surface: it listens on 127.0.0.1 unless told otherwise and warns when it is reachable from
+the network without a login; all catalog text (titles, facet values, reasons, profiles) and the
+user's own words are shown as text, never as HTML; each browser or API session may send
+``RATE_LIMIT`` messages a minute (more get a message saying when to try again), and a message is
+cut at the chat's ``MAX_MESSAGE_CHARS`` with a note.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import re
 import threading
 from collections import OrderedDict
 from typing import Any
 
+from recchat.chat import MAX_MESSAGE_CHARS
 from recchat.rerank import MODES
 
 MAX_CARDS = 10
+RATE_LIMIT = 20  # messages per session per minute: far above a person typing, far below a script
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSS = """
 .card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 8px; }
 .card .parts { color: var(--body-text-color-subdued); font-size: 0.85em; }
 """
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def shown(text: Any) -> str:
+    """Catalog or user text as literal text in Markdown: HTML escaped, Markdown punctuation too."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(str(text)))
 
 
 def _year(domain: Any, item: Any) -> str:
@@ -47,14 +65,14 @@ def card_markdown(n: int, entry: Any, domain: Any) -> str:
     facts += [f"{item.fields[r.name]:g} {r.unit or r.name}" for r in domain.ranges if r.name in item.fields]
     parts = " · ".join(f"{k} {scores[k]:.2f}" for k in ("blend", "llm", "scorer", "text") if k in scores)
     source = "" if entry.reason_source == "llm" else " <em>(template)</em>"
-    return (f"**{n}. {html.escape(item.title)}**{_year(domain, item)}  \n"
-            f"<small>{html.escape(' · '.join(f for f in facts if f))}</small>  \n"
-            f"{html.escape(entry.reason)}{source}  \n<span class='parts'>{parts}</span>")
+    return (f"**{n}. {shown(item.title)}**{_year(domain, item)}  \n"
+            f"<small>{shown(' · '.join(f for f in facts if f))}</small>  \n"
+            f"{shown(entry.reason)}{source}  \n<span class='parts'>{parts}</span>")
 
 
 def reply_text(reply: Any) -> str:
-    lines = [reply.message]
-    lines += [f"*{html.escape(note)}*" for note in reply.notes]
+    lines = [shown(reply.message)]
+    lines += [f"*{shown(note)}*" for note in reply.notes]
     return "\n\n".join(lines)
 
 
@@ -63,10 +81,10 @@ def user_panel(rec: Any, user_id: str | None) -> str:
     if not user_id:
         return "**New user**: no history; I go by what you tell me."
     pairs = rec.user_histories.get(user_id, [])
-    recent = [f"- {html.escape(rec.catalog[i].title)}{_year(rec.domain, rec.catalog[i])}"
+    recent = [f"- {shown(rec.catalog[i].title)}{_year(rec.domain, rec.catalog[i])}"
               + (f" · {r:g}★" if r is not None else "") for i, r in pairs[-10:][::-1]]
     profile = rec.profile(user_id)
-    head = profile.markdown(rec.catalog) if profile else f"**{rec.domain.user.capitalize()} {user_id}**"
+    head = html.escape(profile.markdown(rec.catalog)) if profile else f"**{rec.domain.user.capitalize()} {html.escape(user_id)}**"
     return f"{head}\n\n**Recently** ({len(pairs)} in all)\n" + "\n".join(recent)
 
 
@@ -80,6 +98,34 @@ def example_message(rec: Any) -> str:
     return f"I loved {rec.catalog[top].title}, something like it" + (" but older" if rec.domain.year else "")
 
 
+class RateLimiter:
+    """At most ``limit`` messages per ``window`` seconds per session key (a sliding window)."""
+
+    def __init__(self, limit: int = RATE_LIMIT, window: float = 60.0, clock: Any = None):
+        import time
+
+        self.limit, self.window, self.clock = limit, window, clock or time.monotonic
+        self.sent: OrderedDict[str, list[float]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        """0 if a message from ``key`` may go now (and count it), else the seconds to wait."""
+        now = self.clock()
+        with self.lock:
+            times = [t for t in self.sent.pop(key, []) if now - t < self.window]
+            self.sent[key] = times
+            while len(self.sent) > 10_000:  # forget the oldest sessions, not the busy ones
+                self.sent.popitem(last=False)
+            if len(times) >= self.limit:
+                return self.window - (now - times[0])
+            times.append(now)
+            return 0.0
+
+    def message(self, seconds: float) -> str:
+        return (f"You are sending messages faster than {self.limit} a minute; "
+                f"please wait {max(1, round(seconds))} s and send it again.")
+
+
 class AppState:
     """What the app shares across browser sessions: the recommender and loaded LLM backends."""
 
@@ -91,6 +137,7 @@ class AppState:
         self.default_backend = recommender.backend.name if recommender.backend is not None else "none"
         self.lock = threading.Lock()
         self.api_sessions: OrderedDict[str, Any] = OrderedDict()
+        self.rate = RateLimiter()
 
     def backend(self, name: str) -> Any:
         with self.lock:  # two sessions asking for a new backend load it once
@@ -145,7 +192,10 @@ def failure_message(exc: Exception) -> str:
             "Try again, or set the backend to 'none' in Settings to rank with the trained scorer alone.")
 
 
-def build_app(recommender: Any) -> Any:
+def build_app(recommender: Any, sessions: Any = None) -> Any:
+    """The app; with ``sessions`` (a SessionStore) a logged-in user's conversation is saved after
+    each turn under their login name and restored when they come back (only behind a login:
+    without one there is no name to keep it under)."""
     import gradio as gr
 
     state = AppState(recommender)
@@ -170,12 +220,17 @@ def build_app(recommender: Any) -> Any:
         return {"backend": backend, "mode": mode, "alpha": alpha, "k": k, "explain": explain, "understand": understand}
 
     def respond(message: str, chat: list, session: Any, user_id: str, backend: str, mode: str, alpha: float,
-                k: int, explain: bool, understand: bool):
+                k: int, explain: bool, understand: bool, request: gr.Request):
         chat = list(chat or [])
+        last = session.turns[-1] if session and session.turns else None
         if not message or not message.strip():
-            yield chat, session, "", *cards(session.turns[-1] if session and session.turns else None)
+            yield chat, session, "", *cards(last)
             return
-        chat.append({"role": "user", "content": message})
+        wait = state.rate.wait(request.session_hash or "anonymous")
+        if wait:
+            yield chat + [{"role": "assistant", "content": state.rate.message(wait)}], session, message, *cards(last)
+            return
+        chat.append({"role": "user", "content": shown(message[:MAX_MESSAGE_CHARS])})
         try:
             settings = settings_of(backend, mode, alpha, k, explain, understand)
             if session is None:
@@ -188,6 +243,8 @@ def build_app(recommender: Any) -> Any:
             for _ in session.explain(reply):
                 yield chat, session, "", *cards(reply)
             chat[-1] = {"role": "assistant", "content": reply_text(reply)}
+            if sessions is not None and request.username:
+                sessions.save(request.username, session)
             yield chat, session, "", *cards(reply)
         except Exception as exc:  # shown in the chat, never a stack trace
             chat.append({"role": "assistant", "content": failure_message(exc)})
@@ -212,6 +269,19 @@ def build_app(recommender: Any) -> Any:
                 yield chat, session, *cards(session.turns[-1] if session.turns else None)
         return handler
 
+    def restore(request: gr.Request):
+        """A logged-in user's saved conversation, and theirs only (keyed by the login name)."""
+        if sessions is None or not request.username:
+            return [], None, *cards(None)
+        try:
+            session = sessions.resume(request.username, recommender)
+        except Exception as exc:
+            return [{"role": "assistant", "content": failure_message(exc)}], None, *cards(None)
+        if session is None:
+            return [], None, *cards(None)
+        chat = [{"role": t["role"], "content": shown(t["text"])} for t in session.transcript]
+        return chat, session, *cards(None)
+
     def pick_user(user_id: str):
         try:
             panel = user_panel(recommender, user_id or None)
@@ -222,8 +292,11 @@ def build_app(recommender: Any) -> Any:
     def chat_api(message: str, request: gr.Request) -> dict:
         """One chat turn for API clients; calls from one client share a session."""
         try:
-            session = state.api_session(request.session_hash or "anonymous")
-            return session.send(message).to_dict()
+            key = request.session_hash or "anonymous"
+            wait = state.rate.wait(key)
+            if wait:
+                return {"error": state.rate.message(wait), "retry_after_s": round(wait, 1)}
+            return state.api_session(key).send(message).to_dict()
         except Exception as exc:
             return {"error": failure_message(exc)}
 
@@ -235,7 +308,7 @@ def build_app(recommender: Any) -> Any:
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chat", height=320, label="Conversation")
                 with gr.Row():
-                    box = gr.Textbox(placeholder=example, show_label=False,
+                    box = gr.Textbox(placeholder=example, show_label=False, max_length=MAX_MESSAGE_CHARS,
                                      elem_id="message", scale=5, autofocus=True)
                     send = gr.Button("Send", variant="primary", elem_id="send", scale=1)
                 card_parts: list[Any] = []
@@ -264,6 +337,9 @@ def build_app(recommender: Any) -> Any:
                                              label="LLM reads messages too (rules always do)",
                                              info="on by default where decoding is schema-constrained (vLLM)")
 
+        # This module's annotations are strings (postponed evaluation); Gradio finds the request
+        # parameter by its type, so it needs the real one before the events are registered.
+        respond.__annotations__ = {"request": gr.Request}
         inputs = [box, chatbot, session, user, backend, mode, alpha, k, explain, understand]
         outputs = [chatbot, session, box, *card_parts]
         box.submit(respond, inputs, outputs, api_visibility="private")
@@ -273,20 +349,43 @@ def build_app(recommender: Any) -> Any:
             dislike.click(feedback(n, False), [chatbot, session], [chatbot, session, *card_parts],
                           api_visibility="private")
         user.change(pick_user, [user], [chatbot, session, panel, *card_parts], api_visibility="private")
+        restore.__annotations__ = {"request": gr.Request}
+        app.load(restore, None, [chatbot, session, *card_parts], api_visibility="private")
         # This module's annotations are strings (postponed evaluation); gr.api needs the types.
         chat_api.__annotations__ = {"message": str, "request": gr.Request, "return": dict}
         gr.api(chat_api, api_name="chat")
     return app
 
 
-def parse_auth(value: str | None) -> tuple[str, str] | None:
-    if not value:
+def parse_auth(value: str | list[str] | None) -> list[tuple[str, str]] | None:
+    """Accounts from ``--auth`` (repeatable) or ``RECCHAT_UI_AUTH`` (comma-separated): USER:PASSWORD each."""
+    values = [value] if isinstance(value, str) else list(value or [])
+    accounts = []
+    for entry in (e.strip() for v in values for e in v.split(",")):
+        if not entry:
+            continue
+        name, sep, password = entry.partition(":")
+        if not sep or not name or not password:
+            raise ValueError(f"--auth / RECCHAT_UI_AUTH must be USER:PASSWORD (got '{name}{sep}…'); "
+                             "repeat --auth or separate accounts with commas for more than one")
+        accounts.append((name, password))
+    return accounts or None
+
+
+def exposure_warning(host: str, auth: Any) -> str | None:
+    """What to say when the app listens beyond this machine, and the words that say it."""
+    if host in LOOPBACK:
         return None
-    if ":" not in value:
-        raise ValueError("--auth / RECCHAT_UI_AUTH must be USER:PASSWORD")
-    name, password = value.split(":", 1)
-    return name, password
+    if auth:
+        return f"warning: the app listens on {host}, so other machines can reach it (behind the login)."
+    return (f"WARNING: the app listens on {host} WITHOUT a login: anyone who can reach this machine can use it "
+            "and read what is typed. Add --auth USER:PASSWORD, or drop --host to keep it on 127.0.0.1.")
 
 
-def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, **kw: Any) -> Any:
+def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None, **kw: Any) -> Any:
+    import sys
+
+    warning = exposure_warning(host, auth)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     return app.launch(server_name=host, server_port=port, share=False, auth=auth, css=CSS, **kw)

@@ -2,7 +2,7 @@
 
 - :mod:`recchat.cli.data`: init, assets, data check, index, demo
 - :mod:`recchat.cli.learn`: train, eval, tune-llm, tune-blend
-- :mod:`recchat.cli.serve`: ui, rerank, profile, eval-chat, doctor
+- :mod:`recchat.cli.serve`: ui, rerank, profile, eval-chat, doctor, forget-user
 - :mod:`recchat.cli.options`: the option groups they share, and the one way options become a
   :class:`~recchat.builder.Builder` (``--config`` plus command-line changes)
 
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
+    from chromadb.errors import ChromaError
+
     from recchat.assets import AssetError
     from recchat.catalog import DataError
     from recchat.index import ItemIndexError
@@ -60,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     except (AssetError, DataError, ItemIndexError, CheckpointError, LLMError, TemplateError, PluginError,
             FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"recchat: error: {exc}", file=sys.stderr)
+        return 2
+    except ChromaError as exc:  # the store failed where recchat does not wrap it: still no traceback
+        print(f"recchat: error: the Chroma store failed ({type(exc).__name__}: {exc}); if its folder is damaged, "
+              "delete it and build the index again: recchat index build", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("recchat: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from recchat.cli.options import add_config, add_store, builder, print_candidates
+from recchat.files import write_atomic
 
 SAMPLE_QUERY = ("funny animated movie", "year<1980")
 
@@ -36,7 +37,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                            "# Check the guesses below, then run the command printed after this file was written.")
     checked = RecommenderConfig.from_dict(json.loads(json.dumps(config)), source=out.resolve())
     checked.check(interactions=args.interactions is not None)  # a guess that cannot load is not written
-    out.write_text(text)
+    write_atomic(out, text)  # --force never leaves half of the old file and half of the new
     for line in notes:
         print(line)
     print(f"wrote {out}")

@@ -1,4 +1,4 @@
-"""Sub-commands that serve and converse: ui, rerank (batch), profile, eval-chat, doctor."""
+"""Sub-commands that serve and converse: ui, rerank (batch), profile, eval-chat, doctor, forget-user."""
 
 from __future__ import annotations
 
@@ -37,13 +37,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Start the Gradio chat app on 127.0.0.1, sharing off. It first fetches the assets, builds the
     index and trains the scorer if any of them is missing (--no-setup skips that)."""
     from recchat.recommender import Recommender
-    from recchat.ui.app import build_app, launch, parse_auth
+    from recchat.ui.app import build_app, exposure_warning, launch, parse_auth
 
+    auth = parse_auth(args.auth or os.environ.get("RECCHAT_UI_AUTH"))
+    warning = exposure_warning(args.host, auth)
+    if warning:  # said at once, before the minutes of set-up, and again when the app is up
+        print(warning, file=sys.stderr, flush=True)
     parts = builder(args)
     if not args.no_setup:
         prepare(parts)
-    app = build_app(Recommender.from_config(parts))
-    launch(app, args.host, args.port, parse_auth(args.auth or os.environ.get("RECCHAT_UI_AUTH")))
+    recommender = Recommender.from_config(parts)
+    # Behind a login each account's conversation is saved and restored (recchat forget-user removes it).
+    app = build_app(recommender, sessions=recommender.sessions() if auth else None)
+    launch(app, args.host, args.port, auth)
     return 0
 
 
@@ -144,6 +150,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_forget_user(args: argparse.Namespace) -> int:
+    """Remove what recchat keeps about one user under $RECCHAT_HOME: their cached profiles (of
+    every configuration, and eval-chat's held-out ones), saved chat sessions and the records of
+    the prompt log; then search every text file there for the user and list what still mentions
+    them."""
+    from recchat.privacy import forget_user
+
+    parts = builder(args)
+    report = forget_user(args.user, profile_folders=[args.cache or parts.config.profiles_folder()])
+    print(report.summary())
+    return 0
+
+
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
@@ -158,7 +177,8 @@ def register(sub: Any) -> None:
     add_config(p)
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on [127.0.0.1]")
     p.add_argument("--port", type=int, default=7860, help="port [7860]")
-    p.add_argument("--auth", help="USER:PASSWORD to require a login [$RECCHAT_UI_AUTH; none]")
+    p.add_argument("--auth", action="append", metavar="USER:PASSWORD",
+                   help="require a login; repeat for more accounts [$RECCHAT_UI_AUTH, comma-separated; none]")
     p.add_argument("--no-setup", action="store_true", help="do not fetch, index or train anything first")
     add_llm(p)
     add_blend(p)
@@ -202,6 +222,21 @@ def register(sub: Any) -> None:
     add_blend(p)
     add_llm(p)
     p.set_defaults(func=cmd_eval_chat)
+
+    p = sub.add_parser(
+        "forget-user", help="remove a user's profiles, saved sessions and logged prompts; report what is left",
+        description=cmd_forget_user.__doc__,
+        epilog="A mention is the id as the value of a user field in JSON (\"user\": \"196\") and, for an id of "
+               "4 or more characters that is not all digits, the id anywhere as a whole word (a short or numeric "
+               "id such as 196 is an ordinary number elsewhere). Not touched: $RECCHAT_HOME/assets (fetched data "
+               "sets such as MovieLens) and your interaction log: it is your input data and lives where your "
+               "configuration says, so remove the user's rows there yourself. Prompts are logged only when "
+               "RECCHAT_DEBUG_PROMPTS=1 is set (masked, to $RECCHAT_HOME/logs/prompts.jsonl). "
+               "Example: recchat forget-user 196; recchat forget-user alice --config books.toml")
+    p.add_argument("user", help="the user id (of the interaction log, or a saved session's)")
+    p.add_argument("--cache", type=Path, help="profile folder [$RECCHAT_HOME/profiles/<name>]")
+    add_config(p)
+    p.set_defaults(func=cmd_forget_user)
 
     p = sub.add_parser("doctor", help="check that the embedder, Chroma, the LLM and vLLM work here",
                        description="Runs each component for real on a tiny input and prints what it "

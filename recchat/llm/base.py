@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from recchat.privacy import log_prompts
 from recchat.types import Invocation
 
 SENTINEL = "\x00RECCHAT-SPLIT\x00"
@@ -19,11 +20,17 @@ MISSING_LOGPROB = -30.0  # a label outside a backend's top-k: far below anything
 _local = threading.local()
 
 
-def record(backend: Any, invocation: Invocation) -> None:
-    """Keep an invocation on its backend and in the collector active in this thread, if any."""
+def record(backend: Any, invocation: Invocation, prompts: Sequence[str] = ()) -> None:
+    """Keep an invocation on its backend and in the collector active in this thread, if any.
+
+    Every backend calls this once per LLM call, with the ``prompts`` it sent (for
+    ``label_logprobs``: the shared prefix, then each suffix): the one place where prompts can be
+    logged. They are written nowhere unless RECCHAT_DEBUG_PROMPTS=1 (then masked, to
+    $RECCHAT_HOME/logs/prompts.jsonl; see recchat.privacy)."""
     backend.invocations.append(invocation)
     for calls in getattr(_local, "collectors", []):
         calls.append(invocation)
+    log_prompts(invocation.backend, invocation.kind, prompts)
 
 
 @contextmanager

@@ -83,16 +83,37 @@ class OpenAIBackend:
         try:
             return self._run(all_of())
         except Exception as exc:
-            message = f"the server at {self.base_url} failed: {type(exc).__name__}: {exc}"
+            # An LLMError already names the server and the fix (no model list from a server that is down).
+            message = str(exc) if isinstance(exc, LLMError) else self._failure(exc)
             record(self, Invocation(self.name, "request", len(contents), 0, 0, time.perf_counter() - started,
                                     error=message))
             raise LLMError(message) from None
 
-    def _record(self, kind: str, replies: list[Any], started: float, text: str) -> None:
+    def _failure(self, exc: Exception) -> str:
+        """What went wrong with a request, and what to look at."""
+        if "Timeout" in type(exc).__name__:
+            hint = (f"it did not answer within {self.timeout:g} s; check its load, or allow more with "
+                    "[llm] timeout / --timeout")
+        else:
+            hint = "see its log, and check that [llm] base_url / --base-url is an OpenAI-compatible server"
+        return f"the server at {self.base_url} failed ({type(exc).__name__}: {exc}); {hint}"
+
+    def _malformed(self, what: str) -> LLMError:
+        return LLMError(f"the server at {self.base_url} sent a malformed reply ({what}); check that it is an "
+                        "OpenAI-compatible server, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR")
+
+    def _choice(self, reply: Any) -> Any:
+        """The first choice of a reply; a reply without one is malformed (said, not a TypeError)."""
+        choices = getattr(reply, "choices", None)
+        if not choices:
+            raise self._malformed("no choices")
+        return choices[0]
+
+    def _record(self, kind: str, replies: list[Any], started: float, text: str, prompts: Sequence[str]) -> None:
         usage = [r.usage for r in replies if r.usage is not None]
         cached = sum(getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", 0) or 0 for u in usage)
         record(self, Invocation(self.name, kind, len(replies), sum(u.prompt_tokens for u in usage),
-                                           cached, time.perf_counter() - started, output=text))
+                                           cached, time.perf_counter() - started, output=text), prompts)
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
         started = time.perf_counter()
@@ -100,16 +121,22 @@ class OpenAIBackend:
                                  top_logprobs=self.top_logprobs)
         results = []
         for reply in replies:
-            content = reply.choices[0].logprobs.content if reply.choices[0].logprobs else None
+            choice = self._choice(reply)
+            content = choice.logprobs.content if choice.logprobs else None
             if not content:
-                raise LLMError("the server returned no logprobs; it must support logprobs/top_logprobs")
+                raise LLMError(f"the server at {self.base_url} returned no logprobs; it must support "
+                               "logprobs/top_logprobs (vLLM does)")
             found: dict[str, float] = {}
-            for alt in content[0].top_logprobs:
-                token = alt.token.strip()
-                if token in labels and token not in found:
-                    found[token] = alt.logprob
+            try:
+                for alt in content[0].top_logprobs:
+                    token = alt.token.strip()
+                    if token in labels and token not in found:
+                        found[token] = float(alt.logprob)
+            except (AttributeError, TypeError, ValueError) as exc:
+                raise self._malformed(f"top_logprobs: {exc}") from None
             results.append(fill_missing(found, labels))
-        self._record("label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results))
+        self._record("label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results),
+                     [prefix, *suffixes])
         return results
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
@@ -119,6 +146,8 @@ class OpenAIBackend:
         constraint = {"regex": regex} if regex else {"json": json_schema} if json_schema else None
         extra = {"extra_body": {"structured_outputs": constraint}} if constraint else {}
         replies = self._chat_all(list(prompts), max_tokens=max_tokens, **extra)
-        texts = [r.choices[0].message.content or "" for r in replies]
-        self._record("generate", replies, started, " | ".join(texts))
+        texts = [self._choice(r).message.content or "" for r in replies]
+        if not all(isinstance(t, str) for t in texts):
+            raise self._malformed("message content that is not text")
+        self._record("generate", replies, started, " | ".join(texts), prompts)
         return texts

@@ -110,7 +110,7 @@ class TransformersBackend:
         record(self, Invocation(
             self.name, "label_logprobs", n, len(head_ids) * n + sum(map(len, tail_ids)),
             len(head_ids) * (n - 1), time.perf_counter() - started,
-            output="; ".join(f"{max(o, key=o.get)}" for o in out)))
+            output="; ".join(f"{max(o, key=o.get)}" for o in out)), prompts=[prefix, *suffixes])
         return out
 
     def label_logprobs_naive(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
@@ -146,6 +146,7 @@ class TransformersBackend:
                                           do_sample=False, pad_token_id=pad)
             texts = self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
             record(self, Invocation(self.name, "generate", len(seqs), sum(map(len, seqs)), 0,
-                                    time.perf_counter() - started, output=" | ".join(texts)))
+                                    time.perf_counter() - started, output=" | ".join(texts)),
+                   prompts=prompts[start:start + batch])
             outputs.extend(texts)
         return outputs

@@ -50,10 +50,10 @@ class VLLMBackend:
         return [{"prompt_token_ids": self.tokenizer.encode(self.chat.render(t), add_special_tokens=False)}
                 for t in texts]
 
-    def _record(self, kind: str, outputs: list[Any], started: float, text: str) -> None:
+    def _record(self, kind: str, outputs: list[Any], started: float, text: str, prompts: Sequence[str]) -> None:
         record(self, Invocation(
             self.name, kind, len(outputs), sum(len(o.prompt_token_ids) for o in outputs),
-            sum(o.num_cached_tokens or 0 for o in outputs), time.perf_counter() - started, output=text))
+            sum(o.num_cached_tokens or 0 for o in outputs), time.perf_counter() - started, output=text), prompts)
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
         from vllm import SamplingParams
@@ -66,7 +66,8 @@ class VLLMBackend:
         for out in outputs:
             step = out.outputs[0].logprobs[0]
             results.append({label: float(step[i].logprob) for label, i in zip(labels, ids)})
-        self._record("label_logprobs", outputs, started, "; ".join(max(r, key=r.get) for r in results))
+        self._record("label_logprobs", outputs, started, "; ".join(max(r, key=r.get) for r in results),
+                     [prefix, *suffixes])
         return results
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
@@ -80,5 +81,5 @@ class VLLMBackend:
         params = SamplingParams(max_tokens=max_tokens, temperature=0.0, structured_outputs=constraint)
         outputs = self.llm.generate(self._prompts(prompts), params, use_tqdm=False)
         texts = [o.outputs[0].text for o in outputs]
-        self._record("generate", outputs, started, " | ".join(texts))
+        self._record("generate", outputs, started, " | ".join(texts), prompts)
         return texts
