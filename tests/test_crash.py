@@ -10,10 +10,10 @@ fsync in recchat.files, which no test here can pull the plug on.)
 Cheap but real settings keep this inside its time budget: the catalog is 300 MovieLens items
 whose vectors are already in the embedder's cache (no model load, only real Chroma writes),
 `recchat rerank --backend none` (the real batch writer with the scorer-order fallback), and a
-one-epoch scorer whose three trainings run in a background thread beside the other tests.
-`recchat tune-blend` needs an LLM pass over validation users per run, too slow to kill and rerun
-four times here; its save (BlendConfig.save, the one call that writes the blend file) is killed
-in a loop by test_saves_survive_kill_mid_write instead.
+one-epoch scorer whose three trainings run in a background thread beside the other tests, and
+`recchat tune-blend` against an OpenAI-compatible server that answers in milliseconds (a real
+LLM pass per run would not fit four runs here); its save (BlendConfig.save) is also killed in a
+loop by test_saves_survive_kill_mid_write.
 """
 
 from __future__ import annotations
@@ -398,3 +398,45 @@ def test_train_killed_while_saving_keeps_a_whole_checkpoint(films):
     assert f"checkpoint: {ckpt}" in seen["again"] and f"({ITEMS} items)" in seen["again"]
     assert len(Scorer.load(ckpt).item_ids) == ITEMS and ckpt.read_bytes() != good
     assert seen["files"] == ["films-scorer.pt"]   # the killed write's leftover is gone
+
+
+def test_tune_blend_killed_mid_pass_and_while_saving_keeps_a_whole_blend_file(films):
+    """`recchat tune-blend` against an OpenAI-compatible LLM server (bench/reliability.py's fake
+    one: the real process, the real HTTP client, answers in milliseconds): a good blend file first;
+    killed during the LLM pass and at the instant the new file is written, the file is always the
+    earlier one or a whole new one; the rerun saves."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from reliability import FakeLLMServer
+
+    seen = films.training.result(timeout=900)   # the train scenario's checkpoint and index
+    trainer = Films(films.root, "train", films.items, [], {})
+    ckpt = seen["checkpoint"]
+    with FakeLLMServer("ok") as server:
+        tune = ["tune-blend", "--scorer", str(ckpt),
+                "--backend", "openai", "--base-url", server.url, "--rerank-all"]
+        first = trainer.run(*tune, "--max-users", "20")
+        blend = Path(re.search(r"saved (\S+)", first).group(1))
+        good, inode = blend.read_bytes(), blend.stat().st_ino
+        assert json.loads(good)["tuned_on"]["users"] == 20
+
+        def whole() -> dict:
+            data = blend.read_bytes()
+            record = json.loads(data)   # never half a file
+            assert data == good or record["tuned_on"]["users"] == 40
+            return record
+
+        trainer.kill_when([*tune, "--max-users", "40"], lambda err: progress(err, "LLM reranking (valid)") >= 5)
+        assert blend.read_bytes() == good   # killed mid-pass: nothing was written yet
+
+        def saving(err: Path) -> bool:
+            if progress(err, "LLM reranking (valid)") < 40:
+                time.sleep(0.01)
+                return False
+            return any(p.name.startswith(blend.name) and p.name != blend.name for p in os.scandir(blend.parent)) \
+                or blend.stat().st_ino != inode
+
+        trainer.kill_when([*tune, "--max-users", "40"], saving, poll=0)
+        whole()
+        again = trainer.run(*tune, "--max-users", "40")
+    assert f"saved {blend}" in again and whole()["tuned_on"]["users"] == 40
+    assert not [p for p in blend.parent.iterdir() if p.name.startswith(blend.name) and p != blend]  # no leftovers
