@@ -128,3 +128,58 @@ def rec(movielens, movie_domain, embedder, tmp_path_factory):
                    ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2), progress=False)
     return Recommender(movielens.catalog, index, scorer, Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
                        interactions=movielens.interactions, domain=movie_domain)
+
+
+@pytest.fixture(scope="session")
+def tuned_run(llm_dir, movielens, tmp_path_factory):
+    """A real (tiny) tune-llm run: 120 users, popularity as the scorer, 6 examples. Shared by
+    test_tune (the run and its folders) and test_vllm (the merged model in the vLLM engine)."""
+    import numpy as np
+
+    from recchat.catalog import InteractionLog
+    from recchat.split import leave_one_out
+    from recchat.tune import TuneConfig, tune
+
+    catalog = movielens.catalog
+    log = InteractionLog([e for e in movielens.interactions if int(e.user) <= 120], None)
+    split = leave_one_out(log, catalog)
+
+    class Popular:  # a stand-in scorer: popularity over the training part
+        def __init__(self):
+            self.counts = split.train_counts().astype(float)
+
+        def score_histories(self, histories):
+            return np.tile(self.counts, (len(histories), 1))
+
+    config = TuneConfig(objective="listwise", negatives="random", positions=1, candidates=8, history=4,
+                        lr=2e-3, accumulate=2, max_examples=6, eval_every=4, val_users=3, val_candidates=8,
+                        patience=2, top_layers=2, targets="qv")
+    out = tmp_path_factory.mktemp("tuned") / "run"
+    result = tune(split, catalog, Popular(), config, out, kind="movie", progress=False, log=lambda _: None)
+    # The run keeps the adapter that was best on validation, which after 6 examples may be the
+    # identity; the last trained adapter (from the checkpoint) is merged too, so the tests always
+    # have a model whose weights really changed.
+    import torch
+
+    from recchat.llm.transformers_backend import TransformersBackend
+    from recchat.tune import _lora_model, _save_adapter, merge
+
+    trained = TransformersBackend(llm_dir)
+    trained.model = _lora_model(trained.model, config)
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    loaded = trained.model.load_state_dict(state["lora"], strict=False)
+    assert not loaded.unexpected_keys and state["lora"]
+    last = out.parent / "last"
+    _save_adapter(trained.model, last / "adapter")
+    merge(last, llm_dir)
+    return {"out": out, "last": last, "result": result, "split": split, "config": config, "scorer": Popular()}
+
+
+def listwise_prompt(catalog):
+    from recchat.templates import load_template
+
+    t = load_template("listwise")
+    labelled = [{"label": c, "text": catalog[i].text} for c, i in zip("ABCDE", ("1", "50", "100", "181", "258"))]
+    prefix = t.prefix(history=[{"text": catalog[i].text, "rating": "5"} for i in ("95", "71", "8")],
+                      candidates=labelled, kind="movie")
+    return prefix, t.suffix(candidates=labelled)

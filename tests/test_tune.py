@@ -1,6 +1,7 @@
 """LLM fine-tuning (recchat.tune): examples from training interactions only, a real LoRA step on the
 real SmolLM2 that lowers the loss, the adapter and the merged folder round-trip and change the
-label logprobs, bad flags are refused with clear errors."""
+label logprobs, bad flags are refused with clear errors. The merged model's run in the vLLM engine
+is in test_vllm (one engine start serves both)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import listwise_prompt
 from recchat.catalog import Catalog, InteractionLog
 from recchat.split import leave_one_out
 from recchat.tune import Example, TuneConfig, TuneError, build_examples, truncated_split
@@ -135,46 +137,6 @@ def test_a_few_steps_on_a_fixed_batch_lower_the_loss(lora_backend, movielens, ob
             p.copy_(a)
 
 
-@pytest.fixture(scope="module")
-def tuned_run(llm_dir, movielens, tmp_path_factory):
-    """A real (tiny) tune-llm run: 120 users, popularity as the scorer, 6 examples."""
-    from recchat.tune import tune
-
-    catalog = movielens.catalog
-    log = InteractionLog([e for e in movielens.interactions if int(e.user) <= 120], None)
-    split = leave_one_out(log, catalog)
-
-    class Popular:  # a stand-in scorer: popularity over the training part
-        def __init__(self):
-            self.counts = split.train_counts().astype(float)
-
-        def score_histories(self, histories):
-            return np.tile(self.counts, (len(histories), 1))
-
-    config = TuneConfig(objective="listwise", negatives="random", positions=1, candidates=8, history=4,
-                        lr=2e-3, accumulate=2, max_examples=6, eval_every=4, val_users=3, val_candidates=8,
-                        patience=2, top_layers=2, targets="qv")
-    out = tmp_path_factory.mktemp("tuned") / "run"
-    result = tune(split, catalog, Popular(), config, out, kind="movie", progress=False, log=lambda _: None)
-    # The run keeps the adapter that was best on validation, which after 6 examples may be the
-    # identity; the last trained adapter (from the checkpoint) is merged too, so the tests always
-    # have a model whose weights really changed.
-    import torch
-
-    from recchat.llm.transformers_backend import TransformersBackend
-    from recchat.tune import _lora_model, _save_adapter, merge
-
-    trained = TransformersBackend(llm_dir)
-    trained.model = _lora_model(trained.model, config)
-    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
-    loaded = trained.model.load_state_dict(state["lora"], strict=False)
-    assert not loaded.unexpected_keys and state["lora"]
-    last = out.parent / "last"
-    _save_adapter(trained.model, last / "adapter")
-    merge(last, llm_dir)
-    return {"out": out, "last": last, "result": result, "split": split, "config": config, "scorer": Popular()}
-
-
 @pytest.mark.slow
 def test_tune_run_writes_adapter_merged_model_and_record(tuned_run, llm_dir, movielens):
     """Checkpoints, resume refuses other settings, the merged folder loads without peft and its
@@ -225,45 +187,3 @@ def test_tune_run_writes_adapter_merged_model_and_record(tuned_run, llm_dir, mov
     with_adapter.model = PeftModel.from_pretrained(with_adapter.model, folder / "adapter")
     c = with_adapter.label_logprobs(prefix, [suffix], list("ABCDE"))[0]
     assert max(abs(m[k] - c[k]) for k in a) < 1e-3
-
-
-def listwise_prompt(catalog):
-    from recchat.templates import load_template
-
-    t = load_template("listwise")
-    labelled = [{"label": c, "text": catalog[i].text} for c, i in zip("ABCDE", ("1", "50", "100", "181", "258"))]
-    prefix = t.prefix(history=[{"text": catalog[i].text, "rating": "5"} for i in ("95", "71", "8")],
-                      candidates=labelled, kind="movie")
-    return prefix, t.suffix(candidates=labelled)
-
-
-VLLM_SCRIPT = r'''
-import json, sys
-from recchat.llm import load_backend
-
-if __name__ == "__main__":
-    prefix, suffix, folder = json.loads(sys.argv[1])
-    backend = load_backend("vllm", folder)
-    print("RESULT " + json.dumps(backend.label_logprobs(prefix, [suffix], list("ABCDE"))[0]))
-'''
-
-
-@pytest.mark.slow
-def test_merged_model_scores_the_same_in_transformers_and_the_vllm_engine(tuned_run, movielens, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from recchat.llm import load_backend
-
-    prefix, suffix = listwise_prompt(movielens.catalog)
-    folder = str(tuned_run["last"] / "model")
-    want = load_backend("transformers", folder).label_logprobs(prefix, [suffix], list("ABCDE"))[0]
-    script = tmp_path / "engine.py"
-    script.write_text(VLLM_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), json.dumps([prefix, suffix, folder])], capture_output=True,
-                          text=True, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    got = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
-    for label in "ABCDE":
-        assert got[label] == pytest.approx(want[label], abs=0.05)

