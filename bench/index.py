@@ -109,36 +109,101 @@ def synthetic_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def bench_synthetic(folder: Path, n: int, n_queries: int, rng: np.random.Generator) -> list[dict]:
+def parse_hnsw(text: str) -> dict[str, int]:
+    """"M,EF_CONSTRUCTION,EF_SEARCH" -> Chroma's HNSW configuration keys."""
+    try:
+        m, efc, efs = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hnsw takes M,EF_CONSTRUCTION,EF_SEARCH such as 16,100,100 (got '{text}')")
+    return {"max_neighbors": m, "ef_construction": efc, "ef_search": efs}
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+
+
+def chroma_server(folder: Path):
+    """A `chroma run` on ``folder`` (its own process, so its memory is the index's), as a context."""
+    import contextlib
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    @contextlib.contextmanager
+    def running():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        exe = Path(sys.executable).parent / "chroma"
+        folder.mkdir(parents=True, exist_ok=True)
+        log = open(folder.parent / f"{folder.name}.log", "wb")
+        proc = subprocess.Popen([str(exe), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(240):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            yield proc, f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            log.close()
+
+    return running()
+
+
+def bench_synthetic(folder: Path, n: int, n_queries: int, rng: np.random.Generator,
+                    settings: list[dict[str, int]], server: bool) -> list[dict]:
+    """One collection per HNSW setting (they are fixed at creation). With ``server`` each lives
+    in its own `chroma run` process, whose resident memory and folder size are reported."""
     from tqdm import tqdm
 
     from recchat.index import connect
 
-    client = connect(path=folder)
+    t = time.perf_counter()
     matrix = synthetic_vectors(n, 384, rng)
     ids = [f"s{i}" for i in range(n)]
     # Queries near stored points, as a "more like this item" query would be.
     picks = rng.choice(n, n_queries, replace=False)
     queries = matrix[picks] + 0.3 * rng.standard_normal((n_queries, 384)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    batch = client.get_max_batch_size()
+    print(f"{n:,} synthetic vectors in {time.perf_counter() - t:.0f} s", flush=True)
     results = []
-    # Chroma's default ef_search is 100; a wider search trades latency for recall. It only takes
-    # effect when set at creation, so each setting gets its own collection.
-    for ef in (100, 400):
-        collection = client.create_collection(
-            f"bench-synthetic-ef{ef}", embedding_function=None,
-            configuration={"hnsw": {"space": "cosine", "ef_search": ef}})
-        t = time.perf_counter()
-        for start in tqdm(range(0, n, batch), desc=f"upserting {n} vectors (ef_search {ef})", unit="batch"):
-            stop = min(n, start + batch)
-            collection.upsert(ids=ids[start:stop], embeddings=matrix[start:stop],
-                              metadatas=[{"year": 1900 + (i % 120)} for i in range(start, stop)])
-        build_s = time.perf_counter() - t
-        result = {"workload": f"synthetic, {n} items, 384-d clustered unit vectors, ef_search {ef}",
-                  "items": n, "build_items_per_s": n / build_s}
-        result.update(ann_vs_exact(collection, ids, matrix, queries))
+    for hnsw in settings:
+        label = "M {max_neighbors}, ef_construction {ef_construction}, ef_search {ef_search}".format(**hnsw)
+        store = folder / "m{max_neighbors}-efc{ef_construction}-efs{ef_search}".format(**hnsw)
+        import contextlib
+
+        context = chroma_server(store) if server else contextlib.nullcontext((None, None))
+        with context as (proc, url):
+            client = connect(url=url) if server else connect(path=store)
+            collection = client.create_collection("bench-synthetic", embedding_function=None,
+                                                  configuration={"hnsw": {"space": "cosine", **hnsw}})
+            batch = min(client.get_max_batch_size(), 5000)
+            t = time.perf_counter()
+            for start in tqdm(range(0, n, batch), desc=f"upserting {n:,} vectors ({label})", unit="batch"):
+                stop = min(n, start + batch)
+                collection.upsert(ids=ids[start:stop], embeddings=matrix[start:stop],
+                                  metadatas=[{"year": 1900 + (i % 120)} for i in range(start, stop)])
+            build_s = time.perf_counter() - t
+            result = {"workload": f"synthetic, {n:,} items, 384-d clustered unit vectors, {label}"
+                                  + (" (Chroma server)" if server else " (embedded)"),
+                      "items": n, "hnsw": hnsw, "build_s": build_s, "build_items_per_s": n / build_s}
+            result.update(ann_vs_exact(collection, ids, matrix, queries))
+            if server:
+                result["server_rss_mb"] = rss_mb(proc.pid)
+        result["disk_mb"] = folder_mb(store)
         results.append(result)
+        print(json.dumps(result), flush=True)
     return results
 
 
@@ -154,26 +219,36 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=100_000, help="synthetic items (0 skips)")
     parser.add_argument("--queries", type=int, default=200, help="queries per workload")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hnsw", type=parse_hnsw, action="append", metavar="M,EFC,EFS",
+                        help="an HNSW setting for the synthetic workload: max_neighbors (M), ef_construction, "
+                             "ef_search; repeat for several [Chroma's default 16,100,100 and 16,100,400]")
+    parser.add_argument("--server", action="store_true",
+                        help="hold each synthetic collection in its own `chroma run` server (memory and disk reported)")
+    parser.add_argument("--no-movielens", action="store_true", help="skip the MovieLens workload")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rng = np.random.default_rng(args.seed)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        results.append(bench_movielens(Path(tmp) / "ml", args.queries, rng))
+        if not args.no_movielens:
+            results.append(bench_movielens(Path(tmp) / "ml", args.queries, rng))
         if args.synthetic:
-            results.extend(bench_synthetic(Path(tmp) / "syn", args.synthetic, args.queries, rng))
+            settings = args.hnsw or [parse_hnsw("16,100,100"), parse_hnsw("16,100,400")]
+            results.extend(bench_synthetic(Path(tmp) / "syn", args.synthetic, args.queries, rng, settings, args.server))
     print(f"\nmachine: {machine()}; {args.queries} queries per workload; k={K}\n")
-    print("| workload | build items/s | query p50 / p95 ms | exact numpy p50 ms | exact/Chroma | recall@50 |")
-    print("|---|---|---|---|---|---|")
+    print("| workload | build items/s | query p50 / p95 ms | exact numpy p50 ms | exact/Chroma | recall@50 "
+          "| disk MB | server RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['workload']} | {r['build_items_per_s']:,.0f} | {r['query_p50_ms']:.2f} / "
               f"{r['query_p95_ms']:.2f} | {r['exact_p50_ms']:.2f} | {r['exact_over_chroma_p50']:.2f}x | "
-              f"{r['recall_at_50']:.3f} |")
-    ml = results[0]
-    print(f"\nMovieLens extra: embedding alone {ml['embed_only_items_per_s']:,.0f} items/s; unchanged rebuild "
-          f"{ml['rebuild_s']:.2f} s; text query (embed + search) p50 {ml['text_query_p50_ms']:.1f} ms, "
-          f"p95 {ml['text_query_p95_ms']:.1f} ms")
+              f"{r['recall_at_50']:.3f} | {r.get('disk_mb', float('nan')):,.0f} | {r.get('server_rss_mb', float('nan')):,.0f} |")
+    if not args.no_movielens:
+        ml = results[0]
+        print(f"\nMovieLens extra: embedding alone {ml['embed_only_items_per_s']:,.0f} items/s; unchanged rebuild "
+              f"{ml['rebuild_s']:.2f} s; text query (embed + search) p50 {ml['text_query_p50_ms']:.1f} ms, "
+              f"p95 {ml['text_query_p95_ms']:.1f} ms")
     if args.json:
         write_atomic(args.json, json.dumps({"machine": machine(), "results": results}, indent=2))
 

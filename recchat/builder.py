@@ -81,7 +81,8 @@ class Builder:
         catalog = self.catalog  # the configuration is checked before a store is opened (and created)
         idx = self.config.index
         index = ItemIndex(self.config.collection, path=self.config.resolve(idx.path), url=idx.url,
-                          ef_search=idx.ef_search)
+                          ef_search=idx.ef_search, max_neighbors=idx.max_neighbors,
+                          ef_construction=idx.ef_construction)
         if build == "always" or (build == "if-empty" and not index.complete()):  # a killed build resumes
             report = index.build(catalog, progress=progress)
             self.log(f"{index.name}: {report.summary()}")

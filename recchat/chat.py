@@ -246,7 +246,7 @@ class ChatSession:
             self.stats["llm_understanding_unusable"] += 1
             rules.llm = f"unusable: {type(exc).__name__}: {exc}"
             return rules
-        return merge(rules, extracted)
+        return merge(rules, extracted, text)
 
     def send(self, text: str, *, explain: bool = True) -> Reply:
         """One turn. With ``explain=False`` the reasons are the template ones; stream the LLM's

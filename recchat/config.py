@@ -108,7 +108,11 @@ class IndexConfig:
     path: str | None = None         # embedded store folder; default $RECCHAT_HOME/index
     url: str | None = None          # a Chroma server instead
     collection: str | None = None   # default <name>-items
-    ef_search: int | None = None
+    # HNSW graph settings, fixed when a collection is created (None: Chroma's 16 / 100 / 100).
+    # Wider is better recall, slower builds and queries, more memory: bench/RESULTS.md.
+    max_neighbors: int | None = None    # M: links per node
+    ef_construction: int | None = None  # candidates kept while inserting
+    ef_search: int | None = None        # candidates kept while searching
 
 
 @dataclass

@@ -280,13 +280,16 @@ class ItemIndex:
 
     Pass ``url="http://127.0.0.1:8000"`` to use a Chroma server (``chroma run``) instead.
     ``ef_search`` widens the HNSW search of a new collection (Chroma's default is 100): more
-    recall for more latency, see bench/RESULTS.md. It is fixed when the collection is created.
+    recall for more latency; ``max_neighbors`` (M, default 16) and ``ef_construction`` (100)
+    make a denser graph, for recall at a given search width, at the cost of build time and
+    memory. See bench/RESULTS.md. All three are fixed when the collection is created
+    (``hnsw_settings()`` says what a collection has).
     """
 
     def __init__(self, collection: str = "recchat-items", *, path: str | Path | None = None,
                  url: str | None = None, embedder: MiniLMEmbeddingFunction | None = None,
-                 client: Any = None, ef_search: int | None = None,
-                 vectors: str | None = None):
+                 client: Any = None, ef_search: int | None = None, max_neighbors: int | None = None,
+                 ef_construction: int | None = None, vectors: str | None = None):
         if not 3 <= len(collection) <= 512:
             raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
         self.client = client if client is not None else connect(path, url)
@@ -298,7 +301,12 @@ class ItemIndex:
         self.identity = vectors or self.embedder.identity()
         self.space = "ip" if vectors else "cosine"
         self.name = collection
-        self.ef_search = ef_search
+        self.hnsw = {key: value for key, value in (("max_neighbors", max_neighbors),
+                                                   ("ef_construction", ef_construction),
+                                                   ("ef_search", ef_search)) if value}
+        for key, value in self.hnsw.items():
+            if value < 1:
+                raise ItemIndexError(f"HNSW {key} must be a positive number (got {value})")
         self.collection = self._ask(self._open)
 
     def _ask(self, call: Callable[[], Any]) -> Any:
@@ -314,9 +322,7 @@ class ItemIndex:
     def _open(self) -> Any:
         existing = {c.name if hasattr(c, "name") else c for c in self.client.list_collections()}
         if self.name not in existing:
-            hnsw: dict[str, Any] = {"space": self.space}
-            if self.ef_search:
-                hnsw["ef_search"] = self.ef_search
+            hnsw: dict[str, Any] = {"space": self.space, **self.hnsw}
             return self.client.create_collection(
                 self.name, embedding_function=self.embedder, configuration={"hnsw": hnsw},
                 metadata={_EMBEDDER_KEY: self.identity})
@@ -331,6 +337,11 @@ class ItemIndex:
                 f"(recchat index drop --collection {self.name})."
             )
         return collection
+
+    def hnsw_settings(self) -> dict[str, int]:
+        """The collection's HNSW settings as created (M, ef_construction, ef_search)."""
+        stored = (getattr(self.collection, "configuration", None) or {}).get("hnsw") or {}
+        return {key: stored[key] for key in ("max_neighbors", "ef_construction", "ef_search") if key in stored}
 
     def count(self) -> int:
         return self._ask(self.collection.count)

@@ -110,6 +110,24 @@ class Recommender:
         """The LLM backend behind the reranker (used for understanding and explanations too)."""
         return getattr(self.reranker, "backend", None)
 
+    def concurrent(self) -> Recommender:
+        """Make this recommender ready to serve several threads at once (the app does this): an
+        in-process LLM's calls from concurrent requests are gathered into shared calls
+        (recchat.llm.gather) instead of fighting over the same cores. Returns self; calling it
+        again changes nothing."""
+        import copy
+
+        from recchat.llm.gather import gathered
+
+        backend = self.backend
+        shared = gathered(backend)
+        if shared is not backend:
+            self.reranker = copy.copy(self.reranker)
+            self.reranker.backend = shared
+            if getattr(self.profiles, "backend", None) is backend:
+                self.profiles.backend = shared
+        return self
+
     # -- histories ----------------------------------------------------------------------
 
     def history_of(self, user: str | Sequence[str]) -> tuple[list[str], list[float | None]]:

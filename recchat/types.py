@@ -74,6 +74,7 @@ class Invocation:
     latency_s: float
     output: str = ""          # raw text, or a short rendering of the label logprobs
     error: str | None = None
+    gathered: int = 1         # requests that shared the backend call (recchat.llm.gather)
 
 
 @dataclass

@@ -569,8 +569,18 @@ def _add(mine: list[str], values: list[str], blocked: list[str]) -> bool:
     return bool(new)
 
 
-def merge(rules: Understanding, llm: Understanding) -> Understanding:
-    """The rules' reading plus what only the LLM found; on any conflict the rules win."""
+# A message that can set a year or a range bound: it has a number or speaks of time. Without
+# one, an LLM's bound is invented (a small model read "I loved Casablanca, something like it" as
+# year <= 1942 and left nothing to recommend: bench/load.py).
+_TIME_WORDS = re.compile(r"\d|\b(old|new|recent|latest|decade|centur|era|age|classic|modern|vintage|"
+                         r"twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties|before|after|"
+                         r"since|until|between|under|over|less|more|short|long)", re.IGNORECASE)
+
+
+def merge(rules: Understanding, llm: Understanding, message: str | None = None) -> Understanding:
+    """The rules' reading plus what only the LLM found; on any conflict the rules win. Given the
+    ``message``, the LLM's year and range bounds count only when it has a number or a word of
+    time or size to ground them."""
     out = replace(rules, titles=list(rules.titles), liked=list(rules.liked), disliked=list(rules.disliked),
                   wanted={f: list(v) for f, v in rules.wanted.items()},
                   avoided={f: list(v) for f, v in rules.avoided.items()},
@@ -586,14 +596,15 @@ def merge(rules: Understanding, llm: Understanding) -> Understanding:
             if not mine:
                 del getattr(out, key)[facet]
     out.titles += [t for t in out.liked + out.disliked if t not in out.titles]
+    grounded = message is None or bool(_TIME_WORDS.search(message))
     for key in ("year_min", "year_max"):
-        if getattr(out, key) is None and getattr(llm, key) is not None:
+        if grounded and getattr(out, key) is None and getattr(llm, key) is not None:
             setattr(out, key, getattr(llm, key))
             added = True
     if out.year_min is not None and out.year_max is not None and out.year_min > out.year_max:
         out.year_min, out.year_max = rules.year_min, rules.year_max  # an LLM year that contradicts the rules
     for name, bounds in llm.ranges.items():
-        if name not in out.ranges:
+        if grounded and name not in out.ranges:
             out.ranges[name] = dict(bounds)
             added = True
     out.llm = "used" if added else "nothing new"

@@ -35,6 +35,18 @@ def test_build_twice_adds_nothing_the_second_time(store, embedder, items, reques
     assert index.count() == SIZE
 
 
+def test_hnsw_settings_are_fixed_at_creation_and_kept(store, embedder, items, request):
+    name = f"hnsw-{request.node.callspec.id}"
+    index = ItemIndex(name, embedder=embedder, max_neighbors=32, ef_construction=200, ef_search=150, **store)
+    index.build(items[:50], progress=False)
+    want = {"max_neighbors": 32, "ef_construction": 200, "ef_search": 150}
+    assert index.hnsw_settings() == want
+    assert ItemIndex(name, embedder=embedder, **store).hnsw_settings() == want  # reopened: as created
+    assert len(index.query("a funny animated film", k=5)) == 5
+    with pytest.raises(ItemIndexError, match="HNSW ef_search must be a positive number"):
+        ItemIndex(name + "-bad", embedder=embedder, ef_search=-1, **store)
+
+
 def test_changed_item_is_updated_and_removed_items_pruned(store, embedder, items, request):
     index = ItemIndex(f"change-{request.node.callspec.id}", embedder=embedder, **store)
     index.build(items, progress=False)

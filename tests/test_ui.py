@@ -27,6 +27,9 @@ def recommender(rec, movielens, tmp_path_factory):
                        profiles=profiles, domain=rec.domain)
 
 
+APP_STATE: dict = {}  # the app_url app's AppState, for the tests that look inside
+
+
 @pytest.fixture(scope="module")
 def app_url(recommender):
     from recchat.ui.app import build_app, launch
@@ -34,6 +37,7 @@ def app_url(recommender):
     from conftest import free_port
 
     app = build_app(recommender)
+    APP_STATE["state"] = app.recchat_state
     port = free_port()
     launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
@@ -311,3 +315,97 @@ def test_recchat_ui_on_all_interfaces_without_a_login_warns_at_once(tmp_path):
         proc.kill()
         proc.wait()
     assert "WITHOUT a login" in first and "--auth USER:PASSWORD" in first
+
+
+CRITIQUES = [("Heat", "Horror", 1990), ("Casablanca", "Comedy", 1985), ("Toy Story", "Drama", 1995),
+             ("Fargo", "Action", 1980), ("Star Wars", "Romance", 1992), ("Psycho", "Thriller", 1975),
+             ("Alien", "Sci-Fi", 1988), ("Vertigo", "Children's", 1970)]
+
+
+def test_eight_concurrent_sessions_each_keep_their_own_critiques(app_url):
+    """Eight API clients at once, each with its own liked film, avoided genre, year limit and
+    rejection: every list obeys its own session's critiques and none of the others' (merged,
+    they would exclude eight genres), and the app served turns side by side."""
+    import threading
+
+    from gradio_client import Client
+
+    replies: dict[int, list] = {}
+    errors: list = []
+    start = threading.Barrier(len(CRITIQUES))
+
+    def user(n: int) -> None:
+        title, genre, year = CRITIQUES[n]
+        try:
+            client = Client(app_url, verbose=False)
+            start.wait(60)
+            first = client.predict(f"I loved {title}, but no {genre} please", api_name="/chat")
+            second = client.predict(f"something from before {year}", api_name="/chat")
+            third = client.predict("not that one", api_name="/chat")
+            replies[n] = [first, second, third]
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append((n, exc))
+
+    threads = [threading.Thread(target=user, args=(n,)) for n in range(len(CRITIQUES))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors and len(replies) == len(CRITIQUES), errors
+    for n, (first, second, third) in replies.items():
+        title, genre, year = CRITIQUES[n]
+        assert "error" not in first and f"noted that you like {title}" in first["message"], first.get("message")
+        for reply in (first, second, third):
+            assert reply["items"] and all(genre not in i["fields"]["genres"] for i in reply["items"])
+        for reply in (second, third):
+            assert all(i["fields"]["year"] < year for i in reply["items"]), (n, [i["fields"]["year"] for i in reply["items"]])
+        assert second["items"][0]["id"] not in [i["id"] for i in third["items"]]
+        others = {g for m, (_, g, _) in enumerate(CRITIQUES) if m != n}
+        assert any(others & set(i["fields"]["genres"]) for r in (first, second, third) for i in r["items"])
+    assert APP_STATE["state"].peak > 1  # turns of different sessions overlapped
+
+
+def test_idle_sessions_are_dropped_and_memory_stays_bounded(recommender):
+    """200 short API sessions against an app whose sessions expire after 1 s of idleness: the app
+    keeps only the live ones, and its resident memory after the last 100 is within a few MB of
+    what it was after the first 100 (without eviction it would hold 200 sessions)."""
+    import json as _json
+    import urllib.request
+
+    from conftest import free_port
+    from recchat.ui.app import build_app, launch
+
+    def rss_mb() -> float:
+        status = open("/proc/self/status").read()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+
+    app = build_app(recommender, session_ttl=1.0)
+    port = free_port()
+    launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    state = app.recchat_state
+    try:
+        def one_session(n: int) -> dict:
+            # Gradio's HTTP API: each call without a session of its own is a new session.
+            body = _json.dumps({"data": [f"I loved Heat and Fargo, something from before {1990 - n % 30}"]}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/gradio_api/call/chat", body,
+                                         {"Content-Type": "application/json"})
+            event = _json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
+            stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/call/chat/{event}", timeout=120).read()
+            data = [line[6:] for line in stream.decode().splitlines() if line.startswith("data: ")][-1]
+            return _json.loads(data)[0]
+
+        import time
+
+        sizes, memory = [], []
+        for batch in range(2):
+            for n in range(100):
+                assert one_session(n)["items"], n
+            sizes.append(len(state.api_sessions))
+            memory.append(rss_mb())
+            time.sleep(1.1)  # every session from this batch is now idle past its limit
+        assert one_session(0)["items"]
+        assert len(state.api_sessions) == 1  # the 200 before it were dropped
+        assert sizes[0] <= 100 and sizes[1] <= 100
+        assert memory[1] - memory[0] < 40, memory
+    finally:
+        app.close()

@@ -253,3 +253,16 @@ def test_the_llm_schema_follows_the_facets(shelf):
         parse_extraction('{"pages_min": "long"}', resolver, domain)
     with pytest.raises(ExtractionError, match="unexpected key"):
         parse_extraction('{"genres": []}', resolver, domain)
+
+
+def test_an_llm_year_bound_needs_words_of_time_in_the_message(read):
+    """Found by bench/load.py: SmolLM2 on vLLM read "I loved Casablanca, something like it" as
+    year <= 1942, and nothing was left to recommend."""
+    from recchat.understand import Understanding, merge
+
+    message = "I loved Casablanca, something like it"
+    invented = Understanding(year_min=1942, year_max=1942)
+    merged = merge(read(message), invented, message)
+    assert merged.year_min is None and merged.year_max is None and merged.llm == "nothing new"
+    message = "something from the golden age, like Casablanca"
+    assert merge(read(message), Understanding(year_max=1950), message).year_max == 1950

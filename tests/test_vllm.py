@@ -41,6 +41,8 @@ if __name__ == "__main__":
     pointwise = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
     again = backend.label_logprobs(prefix, suffixes, ["Yes", "No"])
     letters = backend.label_logprobs(listwise[0], [listwise[1]], list("ABCDE"))[0]
+    # Two sessions' requests in one engine call, as recchat.llm.gather sends them.
+    many = backend.label_logprobs_many([(prefix, suffixes[:2], ["Yes", "No"]), (prefix, suffixes[2:], ["Yes", "No"])])
     labels = ["A", "B", "C", "D", "E"]
     perm = backend.generate(["Order these letters any way you like: A B C D E"], max_tokens=24,
                             regex=permutation_regex(labels))[0]
@@ -54,7 +56,7 @@ if __name__ == "__main__":
     raw = backend.invocations[-1].output
     from recchat.doctor import check_vllm
     doctor = check_vllm(backend=backend)  # `recchat doctor vllm`'s probe, on this same engine
-    print("RESULT " + json.dumps({"doctor": doctor, "pointwise": pointwise, "listwise": letters, "cached_second": backend.invocations[1].cached_tokens,
+    print("RESULT " + json.dumps({"doctor": doctor, "pointwise": pointwise, "listwise": letters, "many": many, "cached_second": backend.invocations[1].cached_tokens,
                                   "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids(),
                                   "extract_raw": raw, "extract_llm": understood.llm}))
 '''
@@ -101,6 +103,9 @@ def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_d
         assert got["No"] == pytest.approx(want["No"], abs=0.05)
     for label in "ABCDE":
         assert result["listwise"][label] == pytest.approx(want_listwise[label], abs=0.05)
+    assert [len(r) for r in result["many"]] == [2, 3]
+    for got, want in zip(result["many"][0] + result["many"][1], result["pointwise"]):
+        assert got["Yes"] == pytest.approx(want["Yes"], abs=0.02) and got["No"] == pytest.approx(want["No"], abs=0.02)
     # The five prompts share a prefix longer than one 128-token block: the second call reuses it.
     assert result["cached_second"] > 0
     assert re.fullmatch(r"[A-E]( > [A-E]){4}", result["perm"])  # structured output: well-formed

@@ -17,6 +17,12 @@ catalog's Domain. Failures show as a message in the chat, never a stack trace.
 ``/chat`` is also an API endpoint (gradio_client): ``Client(url).predict("...", api_name="/chat")``
 returns the reply as a dict; calls from one client share a session.
 
+Several sessions are served at once (``concurrency`` turns in flight, 8 by default; `recchat ui --parallel N`): an
+in-process LLM's calls from concurrent turns are gathered into shared calls
+(``Recommender.concurrent``, recchat.llm.gather), a server LLM batches them itself. Each session
+holds its own state and serves one of its own turns at a time; a session idle for ``session_ttl``
+seconds (an hour by default) is dropped, so memory does not grow with the sessions ever served.
+
 Its surface: it listens on 127.0.0.1 unless told otherwise and warns when it is reachable from
 the network without a login; all catalog text (titles, facet values, reasons, profiles) and the
 user's own words are shown as text, never as HTML; each browser or API session may send
@@ -31,6 +37,8 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from recchat.chat import MAX_MESSAGE_CHARS
@@ -38,6 +46,8 @@ from recchat.rerank import MODES
 
 MAX_CARDS = 10
 RATE_LIMIT = 20  # messages per session per minute: far above a person typing, far below a script
+CONCURRENCY = 8  # turns served at once; more only queue for the same cores
+SESSION_TTL = 3600.0  # seconds an idle session is kept
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSS = """
 .card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 8px; }
@@ -127,17 +137,40 @@ class RateLimiter:
 
 
 class AppState:
-    """What the app shares across browser sessions: the recommender and loaded LLM backends."""
+    """What the app shares across browser sessions: the recommender, the loaded LLM backends, the
+    API clients' sessions (dropped after ``session_ttl`` idle seconds) and how many turns are in
+    flight (``peak``: the most at once, which bench/load.py reports)."""
 
-    def __init__(self, recommender: Any):
-        self.rec = recommender
+    def __init__(self, recommender: Any, session_ttl: float = SESSION_TTL, clock: Any = None):
+        import time
+        import weakref
+
+        self.rec = recommender.concurrent()
         self.backends: dict[str, Any] = {"none": None}
         if recommender.backend is not None:
             self.backends[recommender.backend.name] = recommender.backend
         self.default_backend = recommender.backend.name if recommender.backend is not None else "none"
         self.lock = threading.Lock()
         self.api_sessions: OrderedDict[str, Any] = OrderedDict()
+        self.api_used: dict[str, float] = {}
+        self.session_ttl, self.clock = session_ttl, clock or time.monotonic
         self.rate = RateLimiter()
+        self._turn_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.in_flight = self.peak = 0
+
+    @contextmanager
+    def turn(self, session: Any) -> Iterator[None]:
+        """One turn of ``session``: its turns run one at a time, other sessions' alongside."""
+        with self.lock:
+            lock = self._turn_locks.setdefault(session, threading.Lock()) if session is not None else threading.Lock()
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            with lock:
+                yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
     def backend(self, name: str) -> Any:
         with self.lock:  # two sessions asking for a new backend load it once
@@ -146,7 +179,9 @@ class AppState:
 
                 # A backend picked in Settings serves the model the app was started with.
                 model = getattr(self.rec.backend, "model_dir", None) if name != "openai" else None
-                self.backends[name] = load_backend(name, model)
+                from recchat.llm.gather import gathered
+
+                self.backends[name] = gathered(load_backend(name, model))
             return self.backends[name]
 
     def session(self, user_id: str | None, settings: dict[str, Any]) -> Any:
@@ -172,12 +207,21 @@ class AppState:
         session.understand_with_llm = settings.get("understand")
 
     def api_session(self, key: str) -> Any:
-        if key not in self.api_sessions:
-            self.api_sessions[key] = self.rec.chat()
-            while len(self.api_sessions) > 1000:
-                self.api_sessions.popitem(last=False)
-        self.api_sessions.move_to_end(key)
-        return self.api_sessions[key]
+        """The API client's session (new on its first call); sessions idle past the time limit
+        are dropped first, and never more than 1,000 are kept."""
+        now = self.clock()
+        with self.lock:
+            while self.api_sessions:
+                oldest = next(iter(self.api_sessions))
+                if now - self.api_used[oldest] < self.session_ttl and len(self.api_sessions) < 1000:
+                    break
+                self.api_sessions.pop(oldest)
+                self.api_used.pop(oldest)
+            if key not in self.api_sessions:
+                self.api_sessions[key] = self.rec.chat()
+            self.api_sessions.move_to_end(key)
+            self.api_used[key] = now
+            return self.api_sessions[key]
 
 
 def rerank_mode(rec: Any) -> str:
@@ -192,13 +236,18 @@ def failure_message(exc: Exception) -> str:
             "Try again, or set the backend to 'none' in Settings to rank with the trained scorer alone.")
 
 
-def build_app(recommender: Any, sessions: Any = None) -> Any:
+def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONCURRENCY,
+              session_ttl: float = SESSION_TTL) -> Any:
     """The app; with ``sessions`` (a SessionStore) a logged-in user's conversation is saved after
     each turn under their login name and restored when they come back (only behind a login:
-    without one there is no name to keep it under)."""
+    without one there is no name to keep it under). ``concurrency`` turns are served at once;
+    a browser or API session idle for ``session_ttl`` seconds is dropped. The shared state is
+    ``app.recchat_state`` (an AppState)."""
     import gradio as gr
 
-    state = AppState(recommender)
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+    state = AppState(recommender, session_ttl)
     domain = recommender.domain
     users = sorted(recommender.user_histories, key=lambda u: (len(u), u))
     user_choices = [("New user (no history)", "")] + [
@@ -235,16 +284,16 @@ def build_app(recommender: Any, sessions: Any = None) -> Any:
             settings = settings_of(backend, mode, alpha, k, explain, understand)
             if session is None:
                 session = state.session(user_id, settings)
-            else:
+            with state.turn(session):
                 state.apply(session, settings)
-            reply = session.send(message, explain=False)
-            chat.append({"role": "assistant", "content": reply_text(reply)})
-            yield chat, session, "", *cards(reply)
-            for _ in session.explain(reply):
+                reply = session.send(message, explain=False)
+                chat.append({"role": "assistant", "content": reply_text(reply)})
                 yield chat, session, "", *cards(reply)
-            chat[-1] = {"role": "assistant", "content": reply_text(reply)}
-            if sessions is not None and request.username:
-                sessions.save(request.username, session)
+                for _ in session.explain(reply):
+                    yield chat, session, "", *cards(reply)
+                chat[-1] = {"role": "assistant", "content": reply_text(reply)}
+                if sessions is not None and request.username:
+                    sessions.save(request.username, session)
             yield chat, session, "", *cards(reply)
         except Exception as exc:  # shown in the chat, never a stack trace
             chat.append({"role": "assistant", "content": failure_message(exc)})
@@ -257,13 +306,14 @@ def build_app(recommender: Any, sessions: Any = None) -> Any:
                 yield chat, session, *cards(None)
                 return
             try:
-                item_id = session.turns[-1].items[n].item.id
-                reply = session.feedback(item_id, liked=liked, explain=False)
-                chat.append({"role": "assistant", "content": reply_text(reply)})
-                yield chat, session, *cards(reply)
-                if not liked:
-                    for _ in session.explain(reply, only=[n]):
-                        yield chat, session, *cards(reply)
+                with state.turn(session):
+                    item_id = session.turns[-1].items[n].item.id
+                    reply = session.feedback(item_id, liked=liked, explain=False)
+                    chat.append({"role": "assistant", "content": reply_text(reply)})
+                    yield chat, session, *cards(reply)
+                    if not liked:
+                        for _ in session.explain(reply, only=[n]):
+                            yield chat, session, *cards(reply)
             except Exception as exc:
                 chat.append({"role": "assistant", "content": failure_message(exc)})
                 yield chat, session, *cards(session.turns[-1] if session.turns else None)
@@ -296,14 +346,16 @@ def build_app(recommender: Any, sessions: Any = None) -> Any:
             wait = state.rate.wait(key)
             if wait:
                 return {"error": state.rate.message(wait), "retry_after_s": round(wait, 1)}
-            return state.api_session(key).send(message).to_dict()
+            session = state.api_session(key)
+            with state.turn(session):
+                return session.send(message).to_dict()
         except Exception as exc:
             return {"error": failure_message(exc)}
 
     with gr.Blocks(title="recchat") as app:
         gr.Markdown(f"# recchat\nTell me which {domain.items} you liked and what you are in the mood for "
                     f"(\"{html.escape(example)}\").")
-        session = gr.State(None)
+        session = gr.State(None, time_to_live=session_ttl)
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chat", height=320, label="Conversation")
@@ -354,6 +406,8 @@ def build_app(recommender: Any, sessions: Any = None) -> Any:
         # This module's annotations are strings (postponed evaluation); gr.api needs the types.
         chat_api.__annotations__ = {"message": str, "request": gr.Request, "return": dict}
         gr.api(chat_api, api_name="chat")
+    app.queue(default_concurrency_limit=concurrency)
+    app.recchat_state = state
     return app
 
 

@@ -111,8 +111,11 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     index = parts.index(build="never")
     started = time.perf_counter()
     report = index.build(parts.catalog, prune=args.prune, batch_size=args.batch_size)
+    hnsw = index.hnsw_settings()
+    graph = f"; HNSW M {hnsw['max_neighbors']}, ef_construction {hnsw['ef_construction']}, ef_search " \
+            f"{hnsw['ef_search']} (fixed at creation)" if len(hnsw) == 3 else ""
     print(f"{index.name}: {report.summary()}; {index.count()} items stored "
-          f"({time.perf_counter() - started:.1f} s)")
+          f"({time.perf_counter() - started:.1f} s){graph}")
     return 0
 
 
@@ -212,6 +215,10 @@ def register(sub: Any) -> None:
     p.add_argument("--prune", action="store_true", help="delete stored items that left the catalog")
     p.add_argument("--ef-search", type=int, help="HNSW search width for a new collection (Chroma's "
                                                  "default 100; higher: better recall, slower)")
+    p.add_argument("--max-neighbors", type=int, metavar="M", help="HNSW links per item for a new collection "
+                   "(Chroma's default 16; higher: better recall, more memory and build time)")
+    p.add_argument("--ef-construction", type=int, help="HNSW build width for a new collection (Chroma's default "
+                                                       "100; higher: a better graph, slower builds)")
     p.add_argument("--batch-size", type=int, default=256, help="items per upsert (capped by the client's maximum)")
     p.set_defaults(func=cmd_index_build)
     p = isub.add_parser("query", help="search the index by text, with an optional filter",

@@ -61,7 +61,8 @@ def add_blend(p: argparse.ArgumentParser) -> None:
 
 # Which option sets which configuration key.
 _KEYS = {"skip_bad": ("catalog", "skip_bad"), "collection": ("index", "collection"), "path": ("index", "path"),
-         "url": ("index", "url"), "ef_search": ("index", "ef_search"), "scorer": ("scorer", "checkpoint"),
+         "url": ("index", "url"), "ef_search": ("index", "ef_search"),
+         "max_neighbors": ("index", "max_neighbors"), "ef_construction": ("index", "ef_construction"), "scorer": ("scorer", "checkpoint"),
          "backend": ("llm", "backend"), "model": ("llm", "model"), "mode": ("llm", "mode"),
          "passes": ("llm", "passes"), "history": ("llm", "history"), "base_url": ("llm", "base_url"),
          "concurrency": ("llm", "concurrency"), "timeout": ("llm", "timeout"), "alpha": ("blend", "alpha"),

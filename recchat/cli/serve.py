@@ -39,6 +39,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from recchat.recommender import Recommender
     from recchat.ui.app import build_app, exposure_warning, launch, parse_auth
 
+    if args.parallel is not None and args.parallel < 1:  # said before the minutes of set-up
+        raise ValueError(f"--parallel must be at least 1 (got {args.parallel})")
     auth = parse_auth(args.auth or os.environ.get("RECCHAT_UI_AUTH"))
     warning = exposure_warning(args.host, auth)
     if warning:  # said at once, before the minutes of set-up, and again when the app is up
@@ -48,7 +50,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
         prepare(parts)
     recommender = Recommender.from_config(parts)
     # Behind a login each account's conversation is saved and restored (recchat forget-user removes it).
-    app = build_app(recommender, sessions=recommender.sessions() if auth else None)
+    app = build_app(recommender, sessions=recommender.sessions() if auth else None,
+                    **({"concurrency": args.parallel} if args.parallel else {}))
     launch(app, args.host, args.port, auth)
     return 0
 
@@ -180,6 +183,9 @@ def register(sub: Any) -> None:
     p.add_argument("--auth", action="append", metavar="USER:PASSWORD",
                    help="require a login; repeat for more accounts [$RECCHAT_UI_AUTH, comma-separated; none]")
     p.add_argument("--no-setup", action="store_true", help="do not fetch, index or train anything first")
+    p.add_argument("--parallel", type=int, metavar="N",
+                   help="chat turns served at once; an in-process LLM's calls from them are gathered into "
+                        "shared calls, a vLLM server batches them itself [8]")
     add_llm(p)
     add_blend(p)
     add_store(p)

@@ -45,6 +45,18 @@ def collect_invocations() -> Iterator[list[Invocation]]:
         _local.collectors = stack
 
 
+@contextmanager
+def detached() -> Iterator[None]:
+    """Calls inside the block are kept out of this thread's collectors (a call made on behalf of
+    other threads, which record their own shares: recchat.llm.gather)."""
+    stack = getattr(_local, "collectors", [])
+    _local.collectors = []
+    try:
+        yield
+    finally:
+        _local.collectors = stack
+
+
 class LLMError(RuntimeError):
     """The LLM could not answer (not loaded, unreachable, timed out, malformed reply)."""
 

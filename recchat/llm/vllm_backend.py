@@ -56,18 +56,31 @@ class VLLMBackend:
             sum(o.num_cached_tokens or 0 for o in outputs), time.perf_counter() - started, output=text), prompts)
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+        return self.label_logprobs_many([(prefix, suffixes, labels)])[0]
+
+    def label_logprobs_many(self, requests: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[list[dict[str, float]]]:
+        """Several ``(prefix, suffixes, labels)`` requests with the same labels in one engine call
+        (recchat.llm.gather sends those of concurrent sessions): the engine batches them."""
         from vllm import SamplingParams
 
         started = time.perf_counter()
+        labels = list(requests[0][2])
+        if any(list(r[2]) != labels for r in requests):
+            raise LLMError("label_logprobs_many needs the same labels in every request")
         ids = self.chat.label_ids(labels)
         params = SamplingParams(max_tokens=1, temperature=0.0, logprob_token_ids=ids)
-        outputs = self.llm.generate(self._prompts([prefix + s for s in suffixes]), params, use_tqdm=False)
-        results = []
+        outputs = self.llm.generate(self._prompts([p + s for p, suffixes, _ in requests for s in suffixes]), params,
+                                    use_tqdm=False)
+        scored = []
         for out in outputs:
             step = out.outputs[0].logprobs[0]
-            results.append({label: float(step[i].logprob) for label, i in zip(labels, ids)})
-        self._record("label_logprobs", outputs, started, "; ".join(max(r, key=r.get) for r in results),
-                     [prefix, *suffixes])
+            scored.append({label: float(step[i].logprob) for label, i in zip(labels, ids)})
+        self._record("label_logprobs", outputs, started, "; ".join(max(r, key=r.get) for r in scored),
+                     [x for p, suffixes, _ in requests for x in (p, *suffixes)])
+        results, start = [], 0
+        for _, suffixes, _ in requests:
+            results.append(scored[start:start + len(suffixes)])
+            start += len(suffixes)
         return results
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
