@@ -207,6 +207,44 @@ def bench_synthetic(folder: Path, n: int, n_queries: int, rng: np.random.Generat
     return results
 
 
+def bench_crossover(folder: Path, sizes: list[int], n_queries: int, rng: np.random.Generator) -> list[dict]:
+    """Where exact search stops paying: for each size, one embedded collection searched through
+    ItemIndex both ways (exact in memory, and Chroma's HNSW at its defaults), same queries."""
+    from recchat.index import ItemIndex
+    from recchat.types import Item
+
+    rows = []
+    for n in sizes:
+        matrix = synthetic_vectors(n, 384, rng)
+        items = [Item(f"s{i}", f"item {i}", f"item {i}", {"year": 1900 + i % 120}) for i in range(n)]
+        name = f"crossover-{n}"
+        ItemIndex(name, path=folder, vectors="bench").upsert_vectors(items, matrix, progress=False)
+        exact = ItemIndex(name, path=folder, vectors="bench", exact_below=n)
+        hnsw = ItemIndex(name, path=folder, vectors="bench", exact_below=0)
+        queries = matrix[rng.choice(n, n_queries, replace=n_queries > n)]
+        queries = queries + 0.3 * rng.standard_normal(queries.shape).astype(np.float32)
+        t = time.perf_counter()
+        exact.query_vector(queries[0], k=K)  # reads every vector into memory once
+        load_s = time.perf_counter() - t
+        times: dict[str, list[float]] = {"exact": [], "hnsw": []}
+        recalls = []
+        for q in queries:
+            answers = {}
+            for label, index in (("exact", exact), ("hnsw", hnsw)):
+                t = time.perf_counter()
+                answers[label] = {c.item.id for c in index.query_vector(q, k=K)}
+                times[label].append((time.perf_counter() - t) * 1000)
+            recalls.append(len(answers["exact"] & answers["hnsw"]) / K)
+        row = {"items": n, "snapshot_load_s": load_s, "hnsw_recall_at_50": statistics.fmean(recalls),
+               "snapshot_mb": matrix.nbytes / 2**20}
+        for label in times:
+            row[f"{label}_p50_ms"] = percentile(times[label], 50)
+            row[f"{label}_p95_ms"] = percentile(times[label], 95)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def machine() -> str:
     gpu = "no GPU"
     if shutil.which("nvidia-smi"):
@@ -226,9 +264,25 @@ def main() -> None:
                         help="hold each synthetic collection in its own `chroma run` server (memory and disk reported)")
     parser.add_argument("--no-movielens", action="store_true", help="skip the MovieLens workload")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--crossover", metavar="N,N,...",
+                        help="only this: exact in-memory search against HNSW through ItemIndex at these "
+                             "collection sizes (embedded), to place recchat.index.EXACT_BELOW")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rng = np.random.default_rng(args.seed)
+    if args.crossover:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = bench_crossover(Path(tmp), [int(n) for n in args.crossover.split(",")], args.queries, rng)
+        print(f"\nmachine: {machine()}; {args.queries} queries per size; k={K}; through ItemIndex.query_vector\n")
+        print("| items | exact p50 / p95 ms | HNSW p50 / p95 ms | HNSW/exact p50 | HNSW recall@50 | first exact query (load) s | vectors MB |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['items']:,} | {r['exact_p50_ms']:.2f} / {r['exact_p95_ms']:.2f} | {r['hnsw_p50_ms']:.2f} / "
+                  f"{r['hnsw_p95_ms']:.2f} | {r['hnsw_p50_ms'] / r['exact_p50_ms']:.2f}x | {r['hnsw_recall_at_50']:.3f} | "
+                  f"{r['snapshot_load_s']:.2f} | {r['snapshot_mb']:.0f} |")
+        if args.json:
+            write_atomic(args.json, json.dumps({"machine": machine(), "crossover": rows}, indent=2))
+        return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_movielens:

@@ -190,77 +190,136 @@ def _truncate_partial_line(path: Path, block: int = 1 << 16) -> None:
             fh.truncate(position)
 
 
+@dataclass
+class NotJSON:
+    """A request line that JSON cannot read, and why."""
+
+    reason: str
+
+
+class BatchFiles:
+    """The files of one job, resumed where an earlier run stopped: whole lines written before
+    count, a cut-off last line does not; requests already ranked are skipped and lines already
+    rejected are not written again. Used as a context (the output and rejects files are open in it)."""
+
+    def __init__(self, input_path: Path | str, output_path: Path | str, rejects_path: Path | str | None = None):
+        self.input_path, self.output_path = Path(input_path), Path(output_path)
+        self.rejects_path = (Path(rejects_path) if rejects_path
+                             else self.output_path.with_name(self.output_path.stem + ".rejects.jsonl"))
+        if not self.input_path.is_file():
+            raise FileNotFoundError(f"{self.input_path}: no such file")
+        for path in (self.output_path, self.rejects_path):
+            _truncate_partial_line(path)
+        self.done = _recorded(self.output_path, lambda record: str(record["id"]))
+        self.rejected_before = _recorded(self.rejects_path, _reject_key)
+        self.total = sum(1 for _ in _read(self.input_path))
+        self.report = BatchReport()
+
+    def __enter__(self) -> BatchFiles:
+        self._out = open(self.output_path, "a", encoding="utf-8")
+        # A rejected line's bytes that are not UTF-8 (read as lone surrogates) are written as \udcXX
+        # escapes, which JSON reads back as the same text: a resumed run still knows the line.
+        self._rej = open(self.rejects_path, "a", encoding="utf-8", errors="backslashreplace")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._out.close()
+        self._rej.close()
+
+    def requests(self) -> Iterator[tuple[int, str, Any]]:
+        """``(line number, line, parsed JSON)`` of every line still to handle, in input order (a
+        line that is not JSON comes as a :class:`NotJSON`, rejected in its turn); a line whose id
+        is already ranked is skipped."""
+        for number, line in _read(self.input_path):
+            try:
+                raw = json.loads(line)
+            except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, and json.loads's
+                # own for a 5000-digit number; RecursionError: nesting too deep
+                raw = NotJSON(f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc))
+            if isinstance(raw, dict) and str(raw.get("id")) in self.done:
+                self.report.skipped_done += 1
+                continue
+            yield number, line, raw
+
+    def reject(self, number: int, reason: str, line: str) -> None:
+        record = {"line": number, "reason": reason, "raw": line.strip()[:500]}
+        if _reject_key(record) not in self.rejected_before:
+            self._rej.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.report.rejected += 1
+
+    def write(self, result: dict[str, Any]) -> None:
+        """One ranked request; a second one with an id already written is skipped, so every
+        id is in the output once (the first line with it wins)."""
+        if result["id"] in self.done:
+            self.report.skipped_done += 1
+            return
+        self.done.add(result["id"])
+        self._out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        self.report.written += 1
+        self.report.degraded += bool(result["degraded"])
+
+    def flush(self) -> None:
+        """Whole lines reach the files: what a rerun after a kill finds done."""
+        self._out.flush()
+        self._rej.flush()
+
+    def handled(self) -> int:
+        return self.report.written + self.report.skipped_done + self.report.rejected
+
+
+def rank_request(reranker: Any, request: dict[str, Any], blend: BlendConfig | None) -> dict[str, Any]:
+    """One parsed request ranked: the output record (module docstring)."""
+    ranking = rerank_and_blend(reranker, request["history"], request["candidates"], blend,
+                               ratings=request["ratings"], query=request["query"])
+    return {"id": request["id"],
+            "ranking": [{"id": c.item.id, "title": c.item.title, "score": c.score,
+                         "llm": c.scores.get("llm"), "prior": c.scores.get("scorer")}
+                        for c in ranking.candidates],
+            "mode": ranking.mode, "degraded": ranking.degraded, "notes": ranking.notes,
+            "malformed": ranking.malformed,
+            "invocations": [{"prompt_tokens": i.prompt_tokens, "cached_tokens": i.cached_tokens,
+                             "latency_s": round(i.latency_s, 4)} for i in ranking.invocations]}
+
+
+def rank_line(raw: Any, reranker: Any, *, catalog: Catalog | None, scorer: Any,
+              blend: BlendConfig | None) -> tuple[bool, Any]:
+    """``(True, output record)`` for a request that parses, ``(False, reason)`` for one that does not."""
+    if isinstance(raw, NotJSON):
+        return False, raw.reason
+    try:
+        request = parse_request(raw, catalog, scorer)
+    except (ValueError, KeyError, RecursionError) as exc:  # ValueError: RequestError and kin
+        return False, str(exc)
+    return True, rank_request(reranker, request, blend)
+
+
 def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, *, catalog: Catalog | None = None,
                 scorer: Any = None, blend: BlendConfig | None = None, rejects_path: Path | str | None = None,
                 concurrency: int = 1, progress: bool = True) -> BatchReport:
-    """Rerank every request in ``input_path`` into ``output_path``; see the module docstring."""
+    """Rerank every request in ``input_path`` into ``output_path``; see the module docstring.
+    (recchat.batch_ray runs the same job on a Ray cluster.)"""
     from tqdm.auto import tqdm
 
-    input_path, output_path = Path(input_path), Path(output_path)
-    rejects_path = Path(rejects_path) if rejects_path else output_path.with_name(output_path.stem + ".rejects.jsonl")
-    if not input_path.is_file():
-        raise FileNotFoundError(f"{input_path}: no such file")
-    # Resuming after a crash or kill: whole lines written before it count, a cut-off last line
-    # does not; requests already ranked are skipped and lines already rejected are not repeated.
-    for path in (output_path, rejects_path):
-        _truncate_partial_line(path)
-    done = _recorded(output_path, lambda record: str(record["id"]))
-    rejected_before = _recorded(rejects_path, _reject_key)
-    total = sum(1 for _ in _read(input_path))
-    report = BatchReport()
-
-    def run(request: dict[str, Any]) -> dict[str, Any]:
-        ranking = rerank_and_blend(reranker, request["history"], request["candidates"], blend,
-                                   ratings=request["ratings"], query=request["query"])
-        return {"id": request["id"],
-                "ranking": [{"id": c.item.id, "title": c.item.title, "score": c.score,
-                             "llm": c.scores.get("llm"), "prior": c.scores.get("scorer")}
-                            for c in ranking.candidates],
-                "mode": ranking.mode, "degraded": ranking.degraded, "notes": ranking.notes,
-                "malformed": ranking.malformed,
-                "invocations": [{"prompt_tokens": i.prompt_tokens, "cached_tokens": i.cached_tokens,
-                                 "latency_s": round(i.latency_s, 4)} for i in ranking.invocations]}
-
+    files = BatchFiles(input_path, output_path, rejects_path)
     workers = max(1, concurrency)
-    # A rejected line's bytes that are not UTF-8 (read as lone surrogates) are written as \udcXX
-    # escapes, which JSON reads back as the same text: a resumed run still knows the line.
-    with open(output_path, "a", encoding="utf-8") as out, \
-            open(rejects_path, "a", encoding="utf-8", errors="backslashreplace") as rej, \
-            ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=total, desc="reranking", unit="request", disable=not progress) as bar:
-        window: list[dict[str, Any]] = []
+
+    def rank(entry: tuple[int, str, Any]) -> tuple[bool, Any]:
+        return rank_line(entry[2], reranker, catalog=catalog, scorer=scorer, blend=blend)
+
+    with files, ThreadPoolExecutor(workers) as pool, \
+            tqdm(total=files.total, desc="reranking", unit="request", disable=not progress) as bar:
+        window: list[tuple[int, str, Any]] = []
 
         def flush() -> None:
-            for result in pool.map(run, window):
-                out.write(json.dumps(result, ensure_ascii=False) + "\n")
-                report.written += 1
-                report.degraded += bool(result["degraded"])
-            out.flush()  # whole lines reach the file before the next window starts
-            rej.flush()
-            bar.update(len(window))
+            for (number, line, _), (ok, result) in zip(window, pool.map(rank, window)):
+                files.write(result) if ok else files.reject(number, result, line)
+            files.flush()  # whole lines reach the file before the next window starts
+            bar.update(files.handled() - bar.n)
             window.clear()
 
-        for number, line in _read(input_path):
-            try:
-                raw = json.loads(line)
-                if isinstance(raw, dict) and str(raw.get("id")) in done:
-                    report.skipped_done += 1
-                    bar.update(1)
-                    continue
-                request = parse_request(raw, catalog, scorer)
-            except (ValueError, RecursionError, KeyError) as exc:  # ValueError: RequestError, JSONDecodeError,
-                # and json.loads's own for a 5000-digit number; RecursionError: nesting too deep
-                reason = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                record = {"line": number, "reason": reason, "raw": line.strip()[:500]}
-                if _reject_key(record) not in rejected_before:
-                    rej.write(json.dumps(record, ensure_ascii=False) + "\n")
-                report.rejected += 1
-                bar.update(1)
-                continue
-            done.add(request["id"])
-            window.append(request)
+        for entry in files.requests():
+            window.append(entry)
             if len(window) >= workers:
                 flush()
-        if window:
-            flush()
-    return report
+        flush()
+    return files.report

@@ -82,7 +82,7 @@ class Builder:
         idx = self.config.index
         index = ItemIndex(self.config.collection, path=self.config.resolve(idx.path), url=idx.url,
                           ef_search=idx.ef_search, max_neighbors=idx.max_neighbors,
-                          ef_construction=idx.ef_construction)
+                          ef_construction=idx.ef_construction, exact_below=idx.exact_below)
         if build == "always" or (build == "if-empty" and not index.complete()):  # a killed build resumes
             report = index.build(catalog, progress=progress)
             self.log(f"{index.name}: {report.summary()}")

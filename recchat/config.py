@@ -113,6 +113,9 @@ class IndexConfig:
     max_neighbors: int | None = None    # M: links per node
     ef_construction: int | None = None  # candidates kept while inserting
     ef_search: int | None = None        # candidates kept while searching
+    # Collections of at most this many items are searched exactly in memory (faster there, and
+    # never approximate); None: recchat.index.EXACT_BELOW; 0: always HNSW.
+    exact_below: int | None = None
 
 
 @dataclass

@@ -40,6 +40,15 @@ _FIELDS_KEY = "recchat_fields"
 # False while a build writes (and after one was killed), True once one finished: a partly built
 # collection is not empty, so emptiness alone would let it pass for a finished one.
 _COMPLETE_KEY = "recchat_complete"
+# Changed by every finished write: searchers holding the vectors in memory reload when it moves.
+_REVISION_KEY = "recchat_revision"
+# Up to this many stored items a search is exact: every vector held in memory and scored with numpy,
+# which at this size is faster than Chroma's HNSW and never misses an item (HNSW can leave an item
+# unreachable after updates: chroma-core/chroma#7758). Measured in bench/RESULTS.md.
+EXACT_BELOW = 20_000
+# Items per read of a whole collection: one read of everything asks SQLite for too many variables
+# past about 30,000 items.
+_READ_PAGE = 5000
 
 
 class ItemIndexError(RuntimeError):
@@ -271,6 +280,17 @@ def connect(path: str | Path | None = None, url: str | None = None) -> Any:
         raise _damaged(f"in {path}", exc) from None
 
 
+@dataclass
+class _Snapshot:
+    """Every stored item and vector of a collection at one revision, for exact search."""
+
+    key: tuple
+    ids: list[str]
+    items: list[Item]
+    matrix: np.ndarray  # one row per item; unit rows for cosine
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # filter -> matching rows
+
+
 class ItemIndex:
     """Catalog items in a Chroma collection, searchable by text with metadata filters.
 
@@ -284,12 +304,18 @@ class ItemIndex:
     make a denser graph, for recall at a given search width, at the cost of build time and
     memory. See bench/RESULTS.md. All three are fixed when the collection is created
     (``hnsw_settings()`` says what a collection has).
+
+    A collection of at most ``exact_below`` items (default :data:`EXACT_BELOW`; 0: never) is
+    searched exactly instead: its vectors are read once into memory and scored with numpy, and
+    read again when a build changes the collection. Filters are still Chroma's. ``search_mode()``
+    says which search a query gets.
     """
 
     def __init__(self, collection: str = "recchat-items", *, path: str | Path | None = None,
                  url: str | None = None, embedder: MiniLMEmbeddingFunction | None = None,
                  client: Any = None, ef_search: int | None = None, max_neighbors: int | None = None,
-                 ef_construction: int | None = None, vectors: str | None = None):
+                 ef_construction: int | None = None, vectors: str | None = None,
+                 exact_below: int | None = None):
         if not 3 <= len(collection) <= 512:
             raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
         self.client = client if client is not None else connect(path, url)
@@ -307,6 +333,11 @@ class ItemIndex:
         for key, value in self.hnsw.items():
             if value < 1:
                 raise ItemIndexError(f"HNSW {key} must be a positive number (got {value})")
+        self.exact_below = EXACT_BELOW if exact_below is None else exact_below
+        if self.exact_below < 0:
+            raise ItemIndexError(f"exact_below must be 0 (never) or a number of items (got {self.exact_below})")
+        self._snapshot: _Snapshot | None = None
+        self._sized: tuple | None = None  # (revision and completeness, count) when last read
         self.collection = self._ask(self._open)
 
     def _ask(self, call: Callable[[], Any]) -> Any:
@@ -357,11 +388,84 @@ class ItemIndex:
     def _mark_complete(self, complete: bool) -> None:
         metadata = dict(self.collection.metadata or {})
         if metadata.get(_COMPLETE_KEY) is not complete:  # Chroma replaces the whole metadata
-            self.collection.modify(metadata={**metadata, _COMPLETE_KEY: complete})
+            revision = {_REVISION_KEY: f"{time.time_ns():x}"} if complete else {}
+            self.collection.modify(metadata={**metadata, _COMPLETE_KEY: complete, **revision})
+        self._snapshot = self._sized = None
+
+    def search_mode(self) -> str:
+        """How a query of this collection is answered now, in words."""
+        count = self.count()
+        if count <= self.exact_below:
+            return (f"exact: all {count} stored vectors scored in memory (collections of up to "
+                    f"{self.exact_below} items are searched exactly; exact_below in [index] sets it)")
+        hnsw = self.hnsw_settings()
+        graph = (f"M {hnsw['max_neighbors']}, ef_construction {hnsw['ef_construction']}, ef_search {hnsw['ef_search']}"
+                 if len(hnsw) == 3 else "Chroma's settings")
+        return (f"HNSW ({graph}): approximate, over {count} items (more than the {self.exact_below} "
+                f"searched exactly)")
+
+    def _exact_snapshot(self) -> _Snapshot | None:
+        """The collection's items and vectors in memory when it is small enough to search exactly,
+        read again when a build changed it (its revision, or its count while one writes). One
+        short read of the collection's metadata per search; the count only when that moved."""
+        if not self.exact_below:
+            return None
+        self.collection = self._ask(lambda: self.client.get_collection(self.name))
+        metadata = self.collection.metadata or {}
+        stamp = (metadata.get(_REVISION_KEY), metadata.get(_COMPLETE_KEY))
+        if self._sized is None or self._sized[0] != stamp or not (stamp[0] and stamp[1]):
+            self._sized = (stamp, self.count())
+        count = self._sized[1]
+        if count > self.exact_below:
+            self._snapshot = None
+            return None
+        key = (*stamp, count)
+        if self._snapshot is None or self._snapshot.key != key:
+            ids: list[str] = []
+            items: list[Item] = []
+            rows: list[np.ndarray] = []
+            while True:
+                got = self._ask(lambda: self.collection.get(include=["documents", "metadatas", "embeddings"],
+                                                            limit=_READ_PAGE, offset=len(ids)))
+                ids += got["ids"]
+                items += [_item_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+                if got["ids"]:
+                    rows.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1))
+                if len(got["ids"]) < _READ_PAGE:
+                    break
+            matrix = np.concatenate(rows) if ids else np.zeros((0, 0), dtype=np.float32)
+            if self.space == "cosine" and len(matrix):
+                matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+            self._snapshot = _Snapshot(key, ids, items, matrix)
+        return self._snapshot
+
+    def _exact_query(self, snap: _Snapshot, vector: np.ndarray, k: int, filt: dict | None) -> list[Candidate]:
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if self.space == "cosine":
+            query = query / max(float(np.linalg.norm(query)), 1e-12)
+        if filt:
+            # The filter keeps Chroma's own semantics: Chroma says which items pass, once per filter.
+            name = json.dumps(filt, sort_keys=True, default=str)
+            if name not in snap.rows:
+                passed = set(self._ask(lambda: self.collection.get(where=filt, include=[]))["ids"])
+                snap.rows[name] = np.asarray([r for r, i in enumerate(snap.ids) if i in passed], dtype=np.int64)
+            rows = snap.rows[name]
+            scores = snap.matrix[rows] @ query
+        else:
+            rows, scores = None, snap.matrix @ query
+        if k < len(scores):
+            top = np.argpartition(-scores, k)[:k]
+            top = top[np.lexsort((top, -scores[top]))]  # best first; ties in stored order
+        else:
+            top = np.lexsort((np.arange(len(scores)), -scores))
+        source = "text" if self.embedder is not None else "behaviour"
+        return [Candidate(snap.items[t if rows is None else rows[t]], float(scores[t]), source,
+                          {source: float(scores[t])}) for t in top]
 
     def drop(self) -> None:
         """Delete the collection and everything in it."""
         self.client.delete_collection(self.name)
+        self._snapshot = self._sized = None
 
     def _stored_hashes(self, page: int = 5000) -> dict[str, str]:
         hashes: dict[str, str] = {}
@@ -461,18 +565,20 @@ class ItemIndex:
         """
         if self.embedder is None:
             raise ItemIndexError(f"'{self.name}' holds precomputed vectors; query it with query_vector")
-        return self._query({"query_embeddings": self.embedder.encode([text])}, k, where)
+        return self._query(self.embedder.encode([text])[0], k, where)
 
     def query_vector(self, vector: np.ndarray, k: int = 10,
                      where: str | dict | None = None) -> list[Candidate]:
         """The ``k`` items nearest to an embedding (for instance the mean of a user's items)."""
-        return self._query({"query_embeddings": np.asarray(vector, dtype=np.float32)[None, :]}, k, where)
+        return self._query(np.asarray(vector, dtype=np.float32), k, where)
 
-    def _query(self, target: dict[str, Any], k: int, where: str | dict | None) -> list[Candidate]:
+    def _query(self, vector: np.ndarray, k: int, where: str | dict | None) -> list[Candidate]:
         filt = parse_where(where) if isinstance(where, str) else where
         if k <= 0:
             return []
-        res = self._ask(lambda: self.collection.query(**target, n_results=k, where=filt or None,
+        if (snap := self._exact_snapshot()) is not None:
+            return self._exact_query(snap, vector, k, filt)
+        res = self._ask(lambda: self.collection.query(query_embeddings=vector[None, :], n_results=k, where=filt or None,
                                                       include=["documents", "metadatas", "distances"]))
         found = len(res["ids"][0])
         if not filt and found < k and found < (stored := self.count()):

@@ -37,14 +37,57 @@ def test_build_twice_adds_nothing_the_second_time(store, embedder, items, reques
 
 def test_hnsw_settings_are_fixed_at_creation_and_kept(store, embedder, items, request):
     name = f"hnsw-{request.node.callspec.id}"
-    index = ItemIndex(name, embedder=embedder, max_neighbors=32, ef_construction=200, ef_search=150, **store)
+    index = ItemIndex(name, embedder=embedder, max_neighbors=32, ef_construction=200, ef_search=150,
+                      exact_below=0, **store)
     index.build(items[:50], progress=False)
+    assert index.search_mode().startswith("HNSW (M 32, ef_construction 200, ef_search 150)")
     want = {"max_neighbors": 32, "ef_construction": 200, "ef_search": 150}
     assert index.hnsw_settings() == want
     assert ItemIndex(name, embedder=embedder, **store).hnsw_settings() == want  # reopened: as created
     assert len(index.query("a funny animated film", k=5)) == 5
     with pytest.raises(ItemIndexError, match="HNSW ef_search must be a positive number"):
         ItemIndex(name + "-bad", embedder=embedder, ef_search=-1, **store)
+
+
+def test_small_collections_are_searched_exactly_and_reread_after_a_build(store, embedder, items, request, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr("recchat.index._READ_PAGE", SIZE // 3)  # read in pages, the last one empty
+
+    name = f"exact-{request.node.callspec.id}"
+    exact = ItemIndex(name, embedder=embedder, **store)
+    exact.build(items, progress=False)
+    hnsw = ItemIndex(name, embedder=embedder, exact_below=0, **store)  # the same collection, by HNSW
+    assert exact.search_mode().startswith(f"exact: all {SIZE} stored vectors") and hnsw.search_mode().startswith("HNSW")
+    assert ItemIndex(name, embedder=embedder, exact_below=SIZE - 1, **store).search_mode().startswith("HNSW")
+
+    # Exact: numpy's cosine ranking over the stored vectors, every item reachable.
+    ids = [i.id for i in items]
+    matrix = exact.embeddings(ids)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    query = embedder.encode(["a funny animated film"])[0]
+    want = np.argsort(-(matrix @ (query / np.linalg.norm(query))), kind="stable")
+    got = exact.query("a funny animated film", k=SIZE)
+    assert [c.item.id for c in got[:20]] == [ids[r] for r in want[:20]] and len(got) == SIZE
+    approx = hnsw.query("a funny animated film", k=10)
+    assert [c.item.id for c in approx][:3] == [c.item.id for c in got][:3]  # both find the clear winners
+    assert len({c.item.id for c in approx} & {c.item.id for c in got[:10]}) >= 8
+    assert got[0].item == next(i for i in items if i.id == got[0].item.id)  # title, text and fields kept
+
+    # Filters are Chroma's: the exact answer holds exactly the items Chroma's own filter passes.
+    for where in ("year<1960", "genres contains Animation and year>=1990"):
+        passing = hnsw.query("a movie", k=SIZE, where=where)
+        assert {c.item.id for c in exact.query("a movie", k=SIZE, where=where)} == {c.item.id for c in passing}
+        assert passing
+
+    # Another writer changes an item: the next exact search reads the collection again.
+    changed = replace(items[0], text="A documentary about deep sea submarines.", fields={"year": 2001})
+    ItemIndex(name, embedder=embedder, **store).build([changed, *items[1:]], progress=False)
+    top = exact.query("deep sea submarine documentary", k=1)[0]
+    assert top.item.id == changed.id and top.item.fields == {"year": 2001}
+    assert exact.query("deep sea submarine documentary", k=3, where="year>2000")[0].item.id == changed.id
+    with pytest.raises(ItemIndexError, match="exact_below must be 0"):
+        ItemIndex(name, embedder=embedder, exact_below=-1, **store)
 
 
 def test_changed_item_is_updated_and_removed_items_pruned(store, embedder, items, request):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
             f"{hnsw['ef_search']} (fixed at creation)" if len(hnsw) == 3 else ""
     print(f"{index.name}: {report.summary()}; {index.count()} items stored "
           f"({time.perf_counter() - started:.1f} s){graph}")
+    print(f"search: {index.search_mode()}")
     return 0
 
 
@@ -123,8 +125,13 @@ def cmd_index_query(args: argparse.Namespace) -> int:
     from recchat.index import ItemIndex
 
     config = builder(args).config  # the collection and store only: the catalog is not read
-    index = ItemIndex(config.collection, path=config.resolve(config.index.path), url=config.index.url)
+    index = ItemIndex(config.collection, path=config.resolve(config.index.path), url=config.index.url,
+                      exact_below=config.index.exact_below)
+    started = time.perf_counter()
     results = index.query(args.text, k=args.k, where=args.where)
+    if args.explain:
+        print(f"search: {index.search_mode()}; {len(results)} found in "
+              f"{(time.perf_counter() - started) * 1000:.1f} ms (embedding the text included)", file=sys.stderr)
     if args.json:
         for c in results:
             print(json.dumps(c.to_dict(), ensure_ascii=False))
@@ -229,6 +236,8 @@ def register(sub: Any) -> None:
     p.add_argument("--where", help="filter: 'year<1980', 'genres contains Comedy', joined with "
                                    "'and'; or a Chroma where JSON object")
     p.add_argument("--json", action="store_true", help="one JSON object per result")
+    p.add_argument("--explain", action="store_true",
+                   help="also say (on stderr) how the search ran: exact in memory or HNSW, and its time")
     add_config(p)
     add_store(p)
     p.set_defaults(func=cmd_index_query)

@@ -61,6 +61,8 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     from recchat.batch import rerank_file
 
     parts = builder(args)
+    if args.ray is not None:
+        return _rerank_on_ray(args, parts)
     scorer = parts.scorer()
     if scorer is None:
         print(f"no scorer checkpoint at {parts.config.checkpoint()}: candidates without a 'score' get prior 0 "
@@ -70,6 +72,24 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     report = rerank_file(args.input, args.output, parts.reranker(), catalog=parts.catalog, scorer=scorer,
                          blend=parts.blend(), rejects_path=args.rejects, concurrency=workers)
     print(f"{args.output}: {report.summary()}")
+    return 0
+
+
+def _rerank_on_ray(args: argparse.Namespace, parts: Any) -> int:
+    from recchat.batch_ray import RayBatchError, rerank_file_on_ray
+
+    checkpoint = parts.config.checkpoint()
+    if not parts.config.scorer.plugin and checkpoint and not Path(checkpoint).is_file():
+        print(f"no scorer checkpoint at {checkpoint}: candidates without a 'score' get prior 0 "
+              f"(train one with: recchat train{parts.config_flag()})", file=sys.stderr)
+    try:
+        report = rerank_file_on_ray(args.input, args.output, parts.config, address=args.ray or None,
+                                    actors=args.actors, actor_cpus=args.actor_cpus, block_size=args.block_size,
+                                    rejects_path=args.rejects)
+    except RayBatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.output}: {report.summary()} (Ray, {args.actors} actors)")
     return 0
 
 
@@ -196,6 +216,14 @@ def register(sub: Any) -> None:
     p.add_argument("--input", type=Path, required=True, help="requests, one JSON object per line")
     p.add_argument("--output", type=Path, required=True, help="rankings, appended; requests already in it are skipped")
     p.add_argument("--rejects", type=Path, help="bad lines with their reasons [<output>.rejects.jsonl]")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on a Ray cluster: HOST:PORT of its head (ray start --head ...); without ADDRESS, the "
+                        "cluster in $RAY_ADDRESS, else a Ray started for this job. Same output, resumable")
+    p.add_argument("--actors", type=int, default=2, metavar="N",
+                   help="with --ray: rerankers working at once, each loading the scorer and the LLM once [2]")
+    p.add_argument("--actor-cpus", type=float, default=1, metavar="C", help="with --ray: CPUs per actor [1]")
+    p.add_argument("--block-size", type=int, default=8, metavar="N",
+                   help="with --ray: requests per block sent to an actor (a retried block is redone whole) [8]")
     add_config(p)
     add_scorer(p)
     add_blend(p)
