@@ -59,11 +59,13 @@ def test_index_build_and_query_from_a_config(tmp_path):
     config, _ = films(tmp_path)
     first = run("index", "build", "--config", str(config), home=tmp_path)
     assert "films-items: 4 added, 0 updated, 0 unchanged" in first.stdout
+    assert "search: exact: all 4 stored vectors scored in memory" in first.stdout
     again = run("index", "build", "--config", str(config), home=tmp_path)
     assert "0 added, 0 updated, 4 unchanged" in again.stdout
-    out = run("index", "query", "cartoon", "--config", str(config), "--where", "year<1990",
-              "-k", "5", "--json", home=tmp_path).stdout
-    rows = [json.loads(line) for line in out.splitlines()]
+    query = run("index", "query", "cartoon", "--config", str(config), "--where", "year<1990",
+                "-k", "5", "--json", "--explain", home=tmp_path)
+    assert "search: exact: all 4 stored vectors" in query.stderr and "2 found in" in query.stderr
+    rows = [json.loads(line) for line in query.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["4", "3"]  # the two pre-1990 films, the cartoon first
     assert rows[0]["fields"] == {"year": 1940, "genres": ["Animation", "Children"]}
 
