@@ -565,6 +565,7 @@ class ItemIndex:
         """
         if self.embedder is None:
             raise ItemIndexError(f"'{self.name}' holds precomputed vectors; query it with query_vector")
+        where = parse_where(where) if isinstance(where, str) else where  # a bad filter fails before the model loads
         return self._query(self.embedder.encode([text])[0], k, where)
 
     def query_vector(self, vector: np.ndarray, k: int = 10,

@@ -116,8 +116,7 @@ def test_missing_asset_says_which_command_fetches_it(tmp_path):
 
 
 def test_bad_filter_is_explained(tmp_path):
-    config, _ = films(tmp_path)
-    run("index", "build", "--config", str(config), home=tmp_path)
+    config, _ = films(tmp_path)  # the filter is read before anything is embedded or built
     proc = run("index", "query", "x", "--config", str(config), "--where", "year ~ 3", home=tmp_path, check=False)
     assert proc.returncode == 2 and "cannot read the filter 'year ~ 3'" in proc.stderr
 

@@ -26,16 +26,16 @@ AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 def requests(movielens) -> list[str]:
-    """12 requests on MovieLens items (priors given, so no scorer is needed) and 2 bad lines."""
+    """8 requests on MovieLens items (priors given, so no scorer is needed) and 2 bad lines."""
     ids = [i.id for i in movielens.catalog if i.text][:200]
     lines = []
-    for k in range(12):
+    for k in range(8):
         history = [ids[k], {"id": ids[k + 20], "rating": 5}, ids[k + 40]]
         candidates = [{"id": ids[60 + k * 8 + j], "score": round(1.0 - j * 0.1, 2)} for j in range(6)]
         lines.append(json.dumps({"id": f"u{k}", "history": history, "candidates": candidates,
                                  **({"query": "something older"} if k % 3 == 0 else {})}))
-    lines.insert(4, '{"id": "broken", ')
-    lines.insert(9, json.dumps({"id": "empty", "candidates": []}))
+    lines.insert(3, '{"id": "broken", ')
+    lines.insert(7, json.dumps({"id": "empty", "candidates": []}))
     return lines
 
 
@@ -76,7 +76,7 @@ def single(movielens, llm_dir, tmp_path_factory):
     home = llm_dir.parent.parent.parent
     done = rerank(home, folder)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "12 ranked (0 degraded to the scorer), 0 already done, 2 rejected" in done.stdout
+    assert "8 ranked (0 degraded to the scorer), 0 already done, 2 rejected" in done.stdout
     return folder
 
 
@@ -132,13 +132,13 @@ def test_a_ray_job_with_a_worker_killed_mid_job_gives_the_single_process_output(
     assert killed is not None, f"the job ended before an actor could be killed:\n{output[-3000:]}"
     written = len(read(out))
     assert job.returncode == 0, output[-3000:]
-    assert "12 ranked (0 degraded to the scorer), 0 already done, 2 rejected (Ray, 2 actors)" in output
-    assert written == 12 and killed not in ranker_processes()
+    assert "8 ranked (0 degraded to the scorer), 0 already done, 2 rejected (Ray, 2 actors)" in output
+    assert written == 8 and killed not in ranker_processes()
     same_as_single(tmp_path, single)  # nothing lost, nothing twice, the same rankings and rejects
 
     # Run again: everything is done, nothing is written twice.
     again = rerank(llm_dir.parent.parent.parent, tmp_path, "--ray", cluster)
-    assert "0 ranked (0 degraded to the scorer), 12 already done, 2 rejected" in again.stdout, again.stderr[-2000:]
+    assert "0 ranked (0 degraded to the scorer), 8 already done, 2 rejected" in again.stdout, again.stderr[-2000:]
     same_as_single(tmp_path, single)
 
 
