@@ -58,7 +58,7 @@ class _Ranker:
         return {"line": batch["line"], "ok": ok, "payload": payload}
 
 
-def connect(address: str | None, *, log_to_driver: bool = True) -> None:
+def connect(address: str | None) -> None:
     """Join the cluster at ``address`` ("HOST:PORT"); None: the one in $RAY_ADDRESS, else a Ray
     started in this process for the job."""
     try:
@@ -77,7 +77,7 @@ def connect(address: str | None, *, log_to_driver: bool = True) -> None:
     env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
     try:
         ray.init(address=address, runtime_env={"env_vars": env} if env else None, logging_level="WARNING",
-                 log_to_driver=log_to_driver, include_dashboard=False, ignore_reinit_error=True)
+                 include_dashboard=False, ignore_reinit_error=True)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayBatchError(f"no Ray cluster answered at {address or '$RAY_ADDRESS'}: {exc}. {help}") from None
 

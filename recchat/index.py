@@ -19,7 +19,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,8 @@ _REVISION_KEY = "recchat_revision"
 # which at this size is faster than Chroma's HNSW and never misses an item (HNSW can leave an item
 # unreachable after updates: chroma-core/chroma#7758). Measured in bench/RESULTS.md.
 EXACT_BELOW = 20_000
-# Items per read of a whole collection: one read of everything asks SQLite for too many variables
-# past about 30,000 items.
+# Items per read when a whole collection is read: one read of everything asks SQLite for too many
+# variables past about 30,000 items.
 _READ_PAGE = 5000
 
 
@@ -421,18 +421,12 @@ class ItemIndex:
             return None
         key = (*stamp, count)
         if self._snapshot is None or self._snapshot.key != key:
-            ids: list[str] = []
-            items: list[Item] = []
-            rows: list[np.ndarray] = []
-            while True:
-                got = self._ask(lambda: self.collection.get(include=["documents", "metadatas", "embeddings"],
-                                                            limit=_READ_PAGE, offset=len(ids)))
-                ids += got["ids"]
-                items += [_item_from(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
-                if got["ids"]:
-                    rows.append(np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1))
-                if len(got["ids"]) < _READ_PAGE:
-                    break
+            pages = [got for got in self._ask(lambda: list(self._pages(["documents", "metadatas", "embeddings"])))
+                     if got["ids"]]
+            ids = [i for got in pages for i in got["ids"]]
+            items = [_item_from(i, d, m) for got in pages
+                     for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+            rows = [np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1) for got in pages]
             matrix = np.concatenate(rows) if ids else np.zeros((0, 0), dtype=np.float32)
             if self.space == "cosine" and len(matrix):
                 matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
@@ -467,16 +461,19 @@ class ItemIndex:
         self.client.delete_collection(self.name)
         self._snapshot = self._sized = None
 
-    def _stored_hashes(self, page: int = 5000) -> dict[str, str]:
-        hashes: dict[str, str] = {}
+    def _pages(self, include: list[str]) -> Iterator[dict[str, Any]]:
+        """The whole collection, read ``_READ_PAGE`` items at a time."""
         offset = 0
         while True:
-            got = self.collection.get(include=["metadatas"], limit=page, offset=offset)
-            for item_id, meta in zip(got["ids"], got["metadatas"] or []):
-                hashes[item_id] = str((meta or {}).get(_HASH_KEY, ""))
-            if len(got["ids"]) < page:
-                return hashes
-            offset += page
+            got = self.collection.get(include=include, limit=_READ_PAGE, offset=offset)
+            yield got
+            if len(got["ids"]) < _READ_PAGE:
+                return
+            offset += _READ_PAGE
+
+    def _stored_hashes(self) -> dict[str, str]:
+        return {item_id: str((meta or {}).get(_HASH_KEY, ""))
+                for got in self._pages(["metadatas"]) for item_id, meta in zip(got["ids"], got["metadatas"] or [])}
 
     def build(self, catalog: Catalog | Iterable[Item], *, prune: bool = False,
               batch_size: int = 256, progress: bool = True) -> BuildReport:

@@ -65,8 +65,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
         return _rerank_on_ray(args, parts)
     scorer = parts.scorer()
     if scorer is None:
-        print(f"no scorer checkpoint at {parts.config.checkpoint()}: candidates without a 'score' get prior 0 "
-              f"(train one with: recchat train{parts.config_flag()})", file=sys.stderr)
+        _no_scorer_note(parts)
     llm = parts.config.llm
     workers = llm.concurrency if llm.backend == "openai" else 1
     report = rerank_file(args.input, args.output, parts.reranker(), catalog=parts.catalog, scorer=scorer,
@@ -75,13 +74,17 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_scorer_note(parts: Any) -> None:
+    print(f"no scorer checkpoint at {parts.config.checkpoint()}: candidates without a 'score' get prior 0 "
+          f"(train one with: recchat train{parts.config_flag()})", file=sys.stderr)
+
+
 def _rerank_on_ray(args: argparse.Namespace, parts: Any) -> int:
     from recchat.batch_ray import RayBatchError, rerank_file_on_ray
 
     checkpoint = parts.config.checkpoint()
     if not parts.config.scorer.plugin and checkpoint and not Path(checkpoint).is_file():
-        print(f"no scorer checkpoint at {checkpoint}: candidates without a 'score' get prior 0 "
-              f"(train one with: recchat train{parts.config_flag()})", file=sys.stderr)
+        _no_scorer_note(parts)  # said here: the actors load the scorer, not this process
     try:
         report = rerank_file_on_ray(args.input, args.output, parts.config, address=args.ray or None,
                                     actors=args.actors, actor_cpus=args.actor_cpus, block_size=args.block_size,
