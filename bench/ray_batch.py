@@ -53,11 +53,12 @@ def write_requests(path: Path, n: int) -> None:
 def timed(cmd: list[str], out: Path, env: dict) -> dict:
     """Run ``cmd``; the whole time, and the time from its first output line to its last."""
     start = time.perf_counter()
-    first = None
+    first, before_first = None, 0
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while proc.poll() is None:
         if first is None and out.is_file() and out.stat().st_size:
             first = time.perf_counter()
+            before_first = out.read_text().count("\n")  # already out: not part of the steady rate
         time.sleep(0.05)
     total = time.perf_counter() - start
     stdout, stderr = proc.communicate()
@@ -65,10 +66,9 @@ def timed(cmd: list[str], out: Path, env: dict) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     first = first or time.perf_counter()
-    # The first block's lines are already out at `first`: the steady rate counts the rest.
     return {"total_s": total, "first_line_s": first - start, "lines": len(lines),
             "ids_unique": len({r["id"] for r in lines}) == len(lines), "summary": stdout.strip().splitlines()[-1],
-            "_first_at": first, "_end": start + total}
+            "steady_s": start + total - first, "steady_lines": len(lines) - before_first}
 
 
 def main() -> None:
@@ -106,19 +106,21 @@ def main() -> None:
         finally:
             subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True)
     for r in runs.values():
-        steady = r.pop("_end") - r.pop("_first_at")
         r["requests_per_min"] = 60 * r["lines"] / r["total_s"]
-        r["steady_s"] = steady
+        r["steady_per_min"] = 60 * r["steady_lines"] / r["steady_s"]
     base = runs["single process"]["total_s"]
     one = runs["Ray, 1 actor"]["total_s"]
     print(f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
           f"{args.requests} requests x 10 candidates, {args.backend} listwise; actor CPUs {args.actor_cpus}, "
           f"block {args.block_size}\n")
-    print("| run | total s | first line s | requests/min | total vs single | total vs 1 actor | all ids once |")
-    print("|---|---|---|---|---|---|---|")
+    steady_one = runs["Ray, 1 actor"]["steady_per_min"]
+    print("| run | total s | first line s | requests/min | steady requests/min | total vs single | total vs 1 actor "
+          "| steady vs 1 actor | all ids once |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, r in runs.items():
         print(f"| {label} | {r['total_s']:.1f} | {r['first_line_s']:.1f} | {r['requests_per_min']:.1f} | "
-              f"{base / r['total_s']:.2f}x | {one / r['total_s']:.2f}x | {r['ids_unique'] and r['lines'] == args.requests} |")
+              f"{r['steady_per_min']:.1f} | {base / r['total_s']:.2f}x | {one / r['total_s']:.2f}x | "
+              f"{r['steady_per_min'] / steady_one:.2f}x | {r['ids_unique'] and r['lines'] == args.requests} |")
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "args": vars(args) | {"json": str(args.json)}}, indent=2))
 
