@@ -12,6 +12,7 @@ air-gapped machines.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -271,7 +272,97 @@ GEMMA3_270M = Asset(
     convert=_gguf_to_safetensors,
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M, GEMMA3_270M)}
+_BOKEH_LICENSES = "bokeh_sampledata-2026.1.dist-info/licenses/licenses"
+FILMS_COLUMNS = ("film_id", "title", "year", "genres", "director", "cast", "runtime", "language", "country")
+# films.csv is derived, not extracted, so no wheel checksum covers it. The derivation is
+# deterministic (rows in ID order, Python's csv module, UTF-8, "\n" line ends), so its sha256 is
+# pinned here and checked by the conversion itself: a change in the derivation, or in how the csv
+# module quotes, fails the fetch instead of silently shifting the catalog the benchmarks cite.
+_FILMS_CSV_SHA256 = "82103e739b9158c53e2217e917a618367e676c877e0dbd0172d3971b84afc334"
+
+
+def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> None:
+    """Derive ``films.csv`` from the ``omdb`` table of ``movies.db``, and write ``NOTICE.md``.
+
+    ``film_id`` is the row's Wikidata item id (``Q`` + the ``ID`` column): unique and stable.
+    The ``imdbID`` column is not unique in this snapshot (Apocalypse Now and its Redux share one,
+    as do two Michael Moore documentaries), so it cannot be the key. List fields (genres,
+    director, cast, language, country) are comma lists in the table and ``|``-separated here (a
+    lone "Jr."/"Sr." rejoins the name before it); cast is in the table's order, which is
+    alphabetical, not billing. Rows without a title are dropped.
+    """
+    import csv
+    import sqlite3
+
+    sources = json.loads((folder / "datasets.json").read_text(encoding="utf-8"))
+    entry = next((d for d in sources["datasets"] if "movies.db" in d.get("files", ())), None)
+    if entry is None or entry.get("license_expression") != "CC0-1.0":
+        raise AssetError("bokeh-sampledata's datasets.json no longer records movies.db as CC0-1.0; "
+                         "the omdb-films asset definition needs review")
+
+    def split(value: str | None) -> str:
+        parts: list[str] = []
+        for part in (value or "").split(","):
+            part = part.strip()
+            if part in ("Jr.", "Sr.", "Jr", "Sr") and parts:  # "George Tillman, Jr." is one name
+                parts[-1] += f", {part}"
+            elif part:
+                parts.append(part)
+        return "|".join(parts)
+
+    con = sqlite3.connect(f"file:{folder / 'movies.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute('select ID, Title, Year, Genre, Director, "Cast", Runtime, Language, Country '
+                           "from omdb order by ID").fetchall()
+    finally:
+        con.close()
+    kept = 0
+    with open(folder / "films.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(FILMS_COLUMNS)
+        for qid, title, year, genre, director, cast, runtime, language, country in rows:
+            title = (title or "").strip()
+            if not title:
+                continue
+            minutes = "" if runtime is None else (str(int(runtime)) if float(runtime).is_integer() else str(runtime))
+            writer.writerow((f"Q{qid}", title, "" if year is None else int(year), split(genre), split(director),
+                             split(cast), minutes, split(language), split(country)))
+            kept += 1
+    (folder / "NOTICE.md").write_text(
+        "# omdb-films\n\n"
+        f"Film data from Wikidata, licence {entry['license_expression']}. Attribution: "
+        f"{entry.get('attribution', 'Wikidata contributors.')}\n\n"
+        f"Shipped as movies.db (table `omdb`) in the bokeh-sampledata 2026.1 wheel; its record of the "
+        f"source is datasets.json (entry `{entry.get('module', 'movies_data')}`), the licence text "
+        f"CC0-1.0.txt. Sources: {', '.join(entry.get('sources', []))}.\n\n"
+        f"films.csv ({kept} films) is derived by recchat: film_id is Q + the Wikidata item id (the "
+        "table's ID); genres, director, cast, language and country are '|'-separated; rows "
+        "without a title are dropped.\n\n"
+        f"Notes from the source: {entry.get('notes', '')}\n", encoding="utf-8")
+    if expected_sha256 is not None:
+        got = sha256_of(folder / "films.csv")
+        if got != expected_sha256:
+            raise AssetError(f"films.csv derived from movies.db has sha256 {got}, expected {expected_sha256}; "
+                             "the derivation changed. Nothing in the cache changed.")
+
+
+OMDB_FILMS = Asset(
+    name="omdb-films",
+    description="17,472 films of 1940-2014 from Wikidata (CC0-1.0, Wikidata contributors): movies.db "
+    "(table omdb) and the derived films.csv",
+    requirement="bokeh-sampledata==2026.1",
+    wheel_sha256="f40331a40ca30c64a1c1471835aad9006b61b0d9731a3f649ee8cbbf48d3822f",
+    members={
+        "bokeh_sampledata/_data/movies.db": "movies.db",
+        f"{_BOKEH_LICENSES}/datasets.json": "datasets.json",
+        f"{_BOKEH_LICENSES}/CC0-1.0.txt": "CC0-1.0.txt",
+    },
+    # The same sha256 that bokeh-sampledata records for movies.db in datasets.json.
+    member_sha256={"movies.db": "1d9c6a02e488d0354b2309e16130c58820a91ac2ce417e814c5964f9579a65ac"},
+    convert=functools.partial(_omdb_to_films_csv, expected_sha256=_FILMS_CSV_SHA256),
+)
+
+ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M, GEMMA3_270M, OMDB_FILMS)}
 MODELS = {"smollm2-135m-instruct": SMOLLM2_135M, "gemma3-270m": GEMMA3_270M}
 
 

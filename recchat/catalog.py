@@ -8,6 +8,10 @@ Three file formats are read, chosen by suffix or named explicitly:
 - ``csv`` (``.csv``; ``.tsv`` is read as tab-separated CSV) with a header row.
 - ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line.
 
+Tables that are not plain UTF-8 CSV (MovieLens's ``u.data``, Book-Crossing's ``;``-separated
+latin-1 files) are read with :class:`TableOptions`: the separator, the quote character, the
+encoding, and the column names of a file without a header row.
+
 A :class:`CatalogSpec` says which column is what and how an item's text is rendered from its
 fields (a Jinja2 template). Every problem names the file, the line and the field. By default the
 first bad row is an error; ``skip_bad=True`` skips such rows and counts them in the load report.
@@ -22,6 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +46,22 @@ class DataError(ValueError):
         self.path, self.line, self.field, self.message = Path(path), line, field_name, message
         where = f"{self.path}:{line}" + (f": field '{field_name}'" if field_name else "")
         super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """How a table file is read. ``sep``: the one-character separator ("" = tab for ``.tsv``,
+    else comma); ``quote``: the quote character ("" = fields are never quoted); ``encoding``: the
+    file's text encoding (bytes that do not decode are reported with their line); ``header``: the
+    column names of a file without a header row (empty: the first row names the columns)."""
+
+    sep: str = ""
+    quote: str = '"'
+    encoding: str = "utf-8"
+    header: tuple[str, ...] = ()
+
+
+PLAIN = TableOptions()
 
 
 @dataclass
@@ -74,10 +95,27 @@ class FieldSpec:
     type: str = "str"
     sep: str = " "
     strict: bool = True
+    # The value is the first match of this regular expression in the column (its first group if
+    # it has one); no match leaves the field empty. "\\((\\d{4})\\)\\s*$": the year ending a title.
+    pattern: str = ""
+    # A list field made of 0/1 flag columns (MovieLens's genre columns): the names of those set.
+    columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
             raise ValueError(f"field type '{self.type}' is not one of {', '.join(FIELD_TYPES)}")
+        if self.pattern:
+            re.compile(self.pattern)
+
+    def raw(self, row: dict[str, Any]) -> Any:
+        """The column's value as the field reads it: flags gathered, the pattern applied."""
+        if self.columns:
+            return [c for c in self.columns if str(row.get(c) or "").strip() not in ("", "0")]
+        value = row.get(self.column)
+        if self.pattern and value is not None and not isinstance(value, (list, dict)):
+            match = re.search(self.pattern, str(value))
+            return (match.group(1) if match.re.groups else match.group(0)) if match else None
+        return value
 
 
 def _join_list(value: Any) -> Any:
@@ -150,6 +188,7 @@ class InteractionSpec:
     item_column: str = "item_id"
     rating_column: str | None = "rating"
     timestamp_column: str | None = "timestamp"
+    time_format: str = "seconds"   # seconds, milliseconds (both since 1970) or iso (2009-09-13[T12:00:00])
 
 
 # --------------------------------------------------------------------------- raw rows
@@ -169,25 +208,48 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
         ) from None
 
 
-def read_rows(path: Path | str, fmt: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_rows(path: Path | str, fmt: str | None = None,
+              options: TableOptions = PLAIN) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, row)`` for each data row; a structurally broken row raises DataError.
 
     Line numbers are 1-based lines of the file, so an error can be found with an editor.
     """
-    for line, row in _rows(Path(path), fmt):
+    for line, row in _rows(Path(path), fmt, options):
         if isinstance(row, DataError):
             raise row
         yield line, row
 
 
-def _rows(path: Path, fmt: str | None) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+def read_columns(path: Path | str, fmt: str | None = None, options: TableOptions = PLAIN) -> list[str] | None:
+    """A table's column names (None for JSONL, whose rows name their own keys)."""
+    path = Path(path)
+    kind = detect_format(path, fmt)
+    if kind == "jsonl":
+        return None
+    if options.header and kind == "csv":
+        return list(options.header)
+    with open(path, encoding=options.encoding, errors="surrogateescape", newline="") as fh:
+        if kind == "atomic":
+            return [h.split(":", 1)[0] for h in fh.readline().rstrip("\r\n").split("\t")]
+        return next(_csv_reader(fh, path, options), [])
+
+
+def _csv_reader(fh: Any, path: Path, options: TableOptions) -> Any:
+    sep = options.sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    if not options.quote:
+        return csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE)
+    return csv.reader(fh, delimiter=sep, quotechar=options.quote)
+
+
+def _rows(path: Path, fmt: str | None,
+          options: TableOptions = PLAIN) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
     """Like :func:`read_rows`, but a broken row is yielded as its DataError so reading can go on."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
-    # Bytes that are not UTF-8 are read as lone surrogates (surrogateescape), so that the row that
+    # Bytes that do not decode are read as lone surrogates (surrogateescape), so that the row that
     # holds them is reported with its line number instead of the read failing somewhere in the file.
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    with open(path, encoding=options.encoding, errors="surrogateescape", newline="") as fh:
         if fmt == "jsonl":
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -216,9 +278,8 @@ def _rows(path: Path, fmt: str | None) -> Iterator[tuple[int, dict[str, Any] | D
                 if line.strip()
             )
         else:
-            reader = csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            numbered = _csv_rows(reader, path)
-            header = next(numbered, (1, []))[1]
+            numbered = _csv_rows(_csv_reader(fh, path, options), path)
+            header = list(options.header) or next(numbered, (1, []))[1]
             rows = ((n, r) for n, r in numbered if r)
         if not header or header == [""]:
             raise DataError(path, 1, None, "the file has no header row")
@@ -266,12 +327,12 @@ def shorten(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def _load(path: Path, fmt: str | None, skip_bad: bool,
-          parse: Callable[[int, dict[str, Any]], T]) -> tuple[list[T], LoadReport]:
+def _load(path: Path, fmt: str | None, skip_bad: bool, parse: Callable[[int, dict[str, Any]], T],
+          options: TableOptions = PLAIN) -> tuple[list[T], LoadReport]:
     """Parse every row; the first bad row raises, or with ``skip_bad`` is counted and skipped."""
     report = LoadReport(path)
     out: list[T] = []
-    for line, row in _rows(path, fmt):
+    for line, row in _rows(path, fmt, options):
         report.rows += 1
         try:
             if isinstance(row, DataError):
@@ -290,10 +351,14 @@ def _coerce(value: Any, spec: FieldSpec, na: tuple[str, ...]) -> FieldValue | No
     if value is None or (isinstance(value, str) and value.strip() in na):
         return None
     if spec.type == "list":
+        nested = isinstance(value, list) and any(isinstance(v, list) for v in value)
+        if nested:  # Amazon's categories, [["Books", "Fiction"], ["Books", "Poetry"]]: one list of the names
+            value = [v for part in value for v in (part if isinstance(part, list) else [part])]
         if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)):
             raise ValueError("a list of strings is expected, got nested JSON")
         items = value if isinstance(value, list) else str(value).split(spec.sep)
         items = [str(v).strip() for v in items if str(v).strip() and str(v).strip() not in na]
+        items = list(dict.fromkeys(items)) if nested else items
         if (bad := not_unicode("".join(items))) is not None:
             raise ValueError(bad)
         return items or None
@@ -376,7 +441,7 @@ class Catalog:
 
 
 def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str | None = None,
-                 skip_bad: bool = False) -> Catalog:
+                 skip_bad: bool = False, options: TableOptions = PLAIN) -> Catalog:
     """Read items from an ``.item``, CSV or JSONL file.
 
     Raises :class:`DataError` (file, line, field) on the first malformed row or duplicate id,
@@ -398,10 +463,11 @@ def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str 
         values: dict[str, FieldValue | None] = {}
         for name, fspec in [("title", FieldSpec(spec.title_column)), *spec.fields.items()]:
             # A JSON object may leave out an empty field; a table must have the column.
-            if fspec.column not in row and tabular:
-                raise DataError(path, line, fspec.column, "column missing")
+            missing = [c for c in fspec.columns or (fspec.column,) if c not in row]
+            if missing and tabular:
+                raise DataError(path, line, missing[0], "column missing")
             try:
-                values[name] = _coerce(row.get(fspec.column), fspec, spec.na_values)
+                values[name] = _coerce(fspec.raw(row), fspec, spec.na_values)
             except ValueError as exc:
                 problem = DataError(path, line, fspec.column, f"{exc}; left empty")
                 if fspec.strict:
@@ -418,7 +484,7 @@ def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str 
                                       f"item '{shorten(item_id)}' has empty text; it is kept but not embedded"))
         return Item(item_id, title, text, {k: v for k, v in values.items() if v is not None})
 
-    items, report = _load(path, fmt, skip_bad, parse)
+    items, report = _load(path, fmt, skip_bad, parse, options)
     report.warnings = warnings
     return Catalog(items, report)
 
@@ -472,7 +538,7 @@ def events_by_user(interactions: Iterable[Interaction]) -> dict[str, list[Intera
 
 def load_interactions(path: Path | str, spec: InteractionSpec | None = None, *,
                       catalog: Catalog | None = None, fmt: str | None = None,
-                      skip_bad: bool = False) -> InteractionLog:
+                      skip_bad: bool = False, options: TableOptions = PLAIN) -> InteractionLog:
     """Read an interaction log from an ``.inter``, CSV or JSONL file.
 
     With a ``catalog``, an interaction with an item id the catalog lacks is an error (or, with
@@ -487,11 +553,31 @@ def load_interactions(path: Path | str, spec: InteractionSpec | None = None, *,
         if catalog is not None and item not in catalog:
             raise DataError(path, line, spec.item_column, f"item id '{shorten(item)}' is not in the catalog")
         rating = _typed(row, spec.rating_column, "float", path, line) if spec.rating_column else None
-        stamp = _typed(row, spec.timestamp_column, "float", path, line) if spec.timestamp_column else None
+        stamp = _time(row, spec.timestamp_column, spec.time_format, path, line) if spec.timestamp_column else None
         return Interaction(user, item, rating, stamp)
 
-    interactions, report = _load(path, fmt, skip_bad, parse)
+    interactions, report = _load(path, fmt, skip_bad, parse, options)
     return InteractionLog(interactions, report)
+
+
+TIME_FORMATS = ("seconds", "milliseconds", "iso")
+
+
+def _time(row: dict[str, Any], column: str, time_format: str, path: Path, line: int) -> float | None:
+    """A timestamp as unix seconds, from seconds, milliseconds or an ISO 8601 date (UTC unless it
+    names its zone)."""
+    if time_format != "iso":
+        number = _typed(row, column, "float", path, line)
+        return number / 1000 if number is not None and time_format == "milliseconds" else number
+    value = row.get(column)
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).strip())
+    except (TypeError, ValueError):
+        raise DataError(path, line, column, f"'{shorten(value)}' is not an ISO date "
+                                            "(2009-09-13 or 2009-09-13T12:00:00)") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def load_users(path: Path | str, id_column: str = "user_id", *, fmt: str | None = None) -> dict[str, dict[str, Any]]:

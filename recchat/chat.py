@@ -22,6 +22,7 @@ explain=False)`` and streams ``explain(reply)``). ``Reply.timings`` has seconds 
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from recchat.explain import ExplainContext, llm_reasons, template_reasons
+from recchat.link import Linker
 from recchat.privacy import acting_for, mask_pii, steps_acting_for
 from recchat.types import Candidate, Ranking
-from recchat.understand import TitleResolver, Understanding, extract_with_llm, merge, understand
+from recchat.understand import Understanding, extract_with_llm, merge, understand
 
 # A message is read up to here: a 1 MB paste is cut (and the reply says so), not processed for minutes.
 MAX_MESSAGE_CHARS = 2000
@@ -60,6 +62,9 @@ class Reply:
     understood: Understanding
     notes: list[str] = field(default_factory=list)       # what degraded, in words for the user
     timings: dict[str, float] = field(default_factory=dict)
+    # The constraints dropped, in words, when all of them together left nothing ("before 1960"):
+    # the items are the closest picks without them, and the message says so.
+    relaxed: list[str] = field(default_factory=list)
 
     @property
     def degraded(self) -> bool:
@@ -67,7 +72,8 @@ class Reply:
 
     def to_dict(self) -> dict[str, Any]:
         return {"message": self.message, "items": [i.to_dict() for i in self.items], "degraded": self.degraded,
-                "notes": list(self.notes), "timings": dict(self.timings), "llm_understanding": self.understood.llm}
+                "notes": list(self.notes), "timings": dict(self.timings), "llm_understanding": self.understood.llm,
+                "relaxed": list(self.relaxed)}
 
 
 @dataclass
@@ -77,6 +83,9 @@ class SessionState:
     liked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
     wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for, oldest first
+    # facet -> groups of wanted values any one of which will do ("history or biography"); a value
+    # is in one group at most, and a wanted value in no group is required on its own.
+    alternatives: dict[str, list[list[str]]] = field(default_factory=dict)
     avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values kept out
     year_min: int | None = None                                   # on the domain's year field
     year_max: int | None = None
@@ -88,11 +97,32 @@ class SessionState:
     named: set[str] = field(default_factory=set)      # named as a point in time ("older than X"): never suggested
     last: list[str] = field(default_factory=list)
 
+    def wishes_of(self, facet: str) -> list[list[str]]:
+        """What ``facet`` must satisfy, oldest first: each entry is one value, or a group of
+        alternatives (placed where its latest value was asked for)."""
+        groups = self.alternatives.get(facet, [])
+        units: list[list[str]] = []
+        for value in self.wanted.get(facet, []):
+            group = next((g for g in groups if value in g), None)
+            if group is None:
+                units.append([value])
+            elif value == [v for v in self.wanted[facet] if v in group][-1]:
+                units.append(list(group))
+        return units
+
+    def required(self) -> dict[str, list[list[str]]]:
+        """Per facet, the wishes the filter enforces: the two latest (requiring every value ever
+        asked for empties the list)."""
+        return {f: units[-2:] for f in self.wanted if (units := self.wishes_of(f))}
+
     def where(self, year: str | None) -> dict[str, Any] | None:
-        """The Chroma filter of the constraints; ``year`` is the domain's year field."""
+        """The Chroma filter of the constraints; ``year`` is the domain's year field. A group of
+        alternatives is an ``$or`` of ``$contains``."""
         clauses: list[dict[str, Any]] = []
-        # The two latest values per facet: requiring every value ever asked for empties the list.
-        clauses += [{f: {"$contains": v}} for f, values in self.wanted.items() for v in values[-2:]]
+        for f, units in self.required().items():
+            for unit in units:
+                ors = [{f: {"$contains": v}} for v in unit]
+                clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
         clauses += [{f: {"$not_contains": v}} for f, values in self.avoided.items() for v in values]
         if year and self.year_min is not None:
             clauses.append({year: {"$gte": self.year_min}})
@@ -116,6 +146,20 @@ def _move(values: list[str], into: dict[str, list[str]], out_of: dict[str, list[
             side.pop(facet, None)
 
 
+def _regroup(s: SessionState, facet: str, values: list[str], groups: list[list[str]]) -> None:
+    """A message's alternatives join the state's (a new group takes its values out of older
+    ones). A value said alone that was an alternative before is the user's choice among them
+    ("history or biography", then "history"): the other alternatives are no longer wanted."""
+    said_in_groups = {v for g in groups for v in g}
+    kept = []
+    for group in s.alternatives.get(facet, []):
+        if any(v in group and v not in said_in_groups for v in values):
+            s.wanted[facet] = [v for v in s.wanted.get(facet, []) if v in values or v not in group]
+        else:
+            kept.append([v for v in group if v not in said_in_groups])
+    s.alternatives[facet] = kept + [list(g) for g in groups]
+
+
 _UPPER = ("$lt", "$lte")
 _SAY = {"$gt": "over", "$gte": "at least", "$lt": "under", "$lte": "up to"}
 
@@ -128,6 +172,18 @@ def _admits_some(bounds: dict[str, float]) -> bool:
         return True
     low, high = max(lows), min(highs)
     return low < high or (low == high and set(bounds) == {"$gte", "$lte"})
+
+
+def _years_text(low: int | None, high: int | None) -> str:
+    """Year bounds as the user would say them: "1990-1999", "from 1996", "before 1960", "from 1990 on"."""
+    if low is not None and high is not None:
+        return f"from {low}" if low == high else f"{low}-{high}"
+    return f"before {high + 1}" if high is not None else f"from {low} on"
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and the noun in its number: "1 pick", "3 picks"."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def _bounds_text(bounds: dict[str, float], unit: str) -> str:
@@ -163,8 +219,8 @@ class ChatSession:
             self.state.history, self.state.ratings = recommender.history_of(user_id)
             self.profile = recommender.profile(user_id)
         self.domain = recommender.domain
-        self.resolver = TitleResolver(recommender.catalog, index=getattr(recommender, "index", None),
-                                      domain=self.domain)
+        linker = getattr(recommender, "linker", None)
+        self.resolver = linker if linker is not None else Linker(recommender.catalog, year_field=self.domain.year)
         self.turns: list[Reply] = []
         self.transcript: list[dict[str, str]] = []   # {"role": "user" | "assistant", "text"}; user text masked
         self.stats = {"turns": 0, "llm_understanding_unusable": 0, "llm_reasons": 0, "template_reasons": 0}
@@ -186,6 +242,9 @@ class ChatSession:
         ``u.liked`` here, so the reply names them and later turns use them as history."""
         s = self.state
         u.liked += [i for i in self._at(u.liked_refs) if i not in u.liked]
+        for name in u.seen_series:  # seen whole: every member is liked history, never shown again
+            series = self.domain.series_named(name)
+            u.liked += [i for i in (series.members if series else []) if i not in u.liked]
         s.liked += [i for i in u.liked if i not in s.liked]
         s.disliked += [i for i in u.disliked if i not in s.disliked]
         s.rejected |= set(u.disliked) | set(self._at(u.rejected_refs))
@@ -195,9 +254,13 @@ class ChatSession:
                 s.avoided_series.append(name)
                 s.rejected |= set(self.domain.series_named(name).members)
         for facet, values in u.wanted.items():
+            _regroup(s, facet, values, u.alternatives.get(facet, []))
             _move(values, s.wanted, s.avoided, facet)
         for facet, values in u.avoided.items():
             _move(values, s.avoided, s.wanted, facet)
+        groups = {f: [kept for g in gs if len(kept := [v for v in g if v in s.wanted.get(f, [])]) >= 2]
+                  for f, gs in s.alternatives.items()}
+        s.alternatives = {f: gs for f, gs in groups.items() if gs}
         if u.year_min is not None:
             s.year_min = u.year_min
         if u.year_max is not None:
@@ -260,8 +323,8 @@ class ChatSession:
             u = self.understand(text)
             understood = time.perf_counter()
             self._update(u)
-            ranking = self._rank()
-        reply = self._reply(u, ranking)
+            ranking, relaxed = self._rank_or_relax()
+        reply = self._reply(u, ranking, relaxed)
         if length > MAX_MESSAGE_CHARS:
             reply.notes.insert(0, f"Your message was {length:,} characters; I read the first {MAX_MESSAGE_CHARS:,}.")
         reply.timings = {"understand": understood - started, **ranking.timings,
@@ -278,8 +341,10 @@ class ChatSession:
         s = self.state
         return [h for h in s.history if h not in s.disliked] + [i for i in s.liked if i not in s.history]
 
-    def _rank(self, extra_exclude: list[str] | None = None, k: int | None = None) -> Ranking:
-        s = self.state
+    def _rank(self, extra_exclude: list[str] | None = None, k: int | None = None,
+              state: SessionState | None = None) -> Ranking:
+        """The ranking under ``state``'s constraints (the session's own by default)."""
+        s = state or self.state
         history = self._history()
         query = " ".join(s.wishes[-3:]) or None
         exclude = sorted(s.rejected | s.named | set(s.liked) | set(s.history) | set(extra_exclude or []))
@@ -288,6 +353,46 @@ class ChatSession:
             return self._popular_start(exclude)
         return self.rec.recommend(history, k=k or self.k, filters=where, query=query, exclude=exclude,
                                   profile=self.profile, reranker=self.reranker, blend=self.blend)
+
+    def _rank_or_relax(self) -> tuple[Ranking, list[str]]:
+        """The ranking, and when the constraints leave nothing, the closest picks: constraints
+        are dropped one at a time (cumulatively) until something is found, in the order of
+        :meth:`_loosenings`; returns the ranking and the dropped constraints in words. The
+        session keeps its constraints: the next message is read against them all again."""
+        ranking = self._rank()
+        if ranking.candidates:
+            return ranking, []
+        dropped: list[str] = []
+        for said, looser in self._loosenings():
+            dropped.append(said)
+            relaxed = self._rank(state=looser)
+            if relaxed.candidates:
+                relaxed.timings = {key: ranking.timings.get(key, 0.0) + relaxed.timings.get(key, 0.0)
+                                   for key in {*ranking.timings, *relaxed.timings}}
+                return relaxed, dropped
+        return ranking, []
+
+    def _loosenings(self) -> Iterator[tuple[str, SessionState]]:
+        """Ever looser copies of the state, each with the constraint it dropped, in words. The
+        order: bounds on range fields (oldest first), then the year bounds, then the wanted
+        values the filter enforces, oldest first (facet by facet, in the order they were first
+        asked for). Never dropped: what the user excluded (rejected items, series kept out,
+        avoided values), nor the items named as points in time."""
+        s, d = copy.deepcopy(self.state), self.domain
+        s.wanted = {f: [v for unit in units for v in unit] for f, units in s.required().items()}
+        for name in list(s.ranges):
+            bounds = s.ranges.pop(name)
+            yield _bounds_text(bounds, d.range(name).unit_word if d.range(name) else name), s
+        if d.year and (s.year_min is not None or s.year_max is not None):
+            said = _years_text(s.year_min, s.year_max)
+            s.year_min = s.year_max = None
+            yield said, s
+        for facet, units in list(s.required().items()):
+            for unit in units:
+                s.wanted[facet] = [v for v in s.wanted[facet] if v not in unit]
+                if not s.wanted[facet]:
+                    del s.wanted[facet]
+                yield " or ".join(d.in_text(facet, unit)), s
 
     def _popular_start(self, exclude: list[str]) -> Ranking:
         started = time.perf_counter()
@@ -304,7 +409,7 @@ class ChatSession:
                               query=" ".join(s.wishes[-3:]), profile=self.profile.prompt_text() if self.profile else "",
                               domain=self.domain)
 
-    def _reply(self, u: Understanding, ranking: Ranking) -> Reply:
+    def _reply(self, u: Understanding, ranking: Ranking, relaxed: list[str] | None = None) -> Reply:
         reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector,
                                    getattr(self.rec, "co_likes", None))
         items = [ReplyItem(c, r) for c, r in zip(ranking.candidates, reasons)]
@@ -313,7 +418,9 @@ class ChatSession:
         notes = []
         if u.llm.startswith("unusable"):
             notes.append("The language model's reading of your message was unusable; I went by the rules alone.")
-        return Reply(self._message(u, items, ranking), items, ranking, u, notes)
+        relaxed = list(relaxed or [])
+        took = "".join(f"I took '{text}' as {self.rec.catalog[item_id].title}. " for text, item_id in u.took)
+        return Reply(took + self._message(u, items, ranking, relaxed), items, ranking, u, notes, relaxed=relaxed)
 
     def explain(self, reply: Reply, only: list[int] | None = None) -> Iterator[int]:
         """Replace template reasons by the LLM's, yielding each position as it changes."""
@@ -336,8 +443,8 @@ class ChatSession:
                 if problem and problem != "unusable answer":
                     reply.notes.append(f"Explanations fell back to templates: the LLM failed ({problem}).")
         if failed:
-            reply.notes.append(f"{failed} of {len(cands)} reasons are from templates "
-                               "(the LLM's answer was unusable or it failed).")
+            reply.notes.append(f"{failed} of {_count(len(cands), 'reason')} {'is' if failed == 1 else 'are'} from "
+                               "templates (the LLM's answer was unusable or it failed).")
         reply.timings["explain"] = reply.timings.get("explain", 0.0) + time.perf_counter() - started
 
     def feedback(self, item_id: str, liked: bool, *, explain: bool = True) -> Reply:
@@ -377,7 +484,8 @@ class ChatSession:
                             {"role": "assistant", "text": reply.message}]
         return reply
 
-    def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking) -> str:
+    def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking,
+                 relaxed: list[str] | None = None) -> str:
         s, d = self.state, self.domain
         if not items:
             loosen = [*dict.fromkeys([*s.wanted, *s.avoided]), *s.ranges]
@@ -385,15 +493,21 @@ class ChatSession:
             return "I found nothing that fits all of that. Try loosening a constraint" + \
                 (f" ({', '.join(loosen)})." if loosen else ".")
         bits = []
-        if u.liked:
-            bits.append("noted that you like " + ", ".join(self.rec.catalog[i].title for i in u.liked))
+        whole = [d.series_named(n) for n in u.seen_series]
+        whole = [series for series in whole if series is not None]
+        in_whole = {m for series in whole for m in series.members}
+        if whole:
+            bits.append("noted that you have seen all the " + ", ".join(f"{x.label} {d.items}" for x in whole))
+        liked = [i for i in u.liked if i not in in_whole]
+        if liked:
+            bits.append("noted that you like " + ", ".join(self.rec.catalog[i].title for i in liked))
         away = [self.rec.catalog[i].title for i in u.disliked]
         away += [f"the {d.series_named(n).label} {d.items}" for n in u.avoided_series]
         if away:
             bits.append("I will keep away from " + ", ".join(away))
         if "reject" in u.critiques or "seen" in u.critiques:
             bits.append("I won't suggest that again")
-        constraints = [" and ".join(values) for values in s.wanted.values()]
+        constraints = [" and ".join(" or ".join(unit) for unit in units) for units in s.required().values()]
         constraints += ["no " + ", ".join(d.in_text(f, values)) for f, values in s.avoided.items()]
         lo, hi = s.year_min, s.year_max
         if lo is not None and hi is not None:
@@ -403,8 +517,17 @@ class ChatSession:
         elif lo is not None:
             constraints.append(f"from {lo} on")
         constraints += [_bounds_text(bounds, d.range(name).unit_word) for name, bounds in s.ranges.items()]
+        if relaxed:
+            said = " and ".join(f"'{r}'" for r in relaxed)
+            closest = "is the closest pick" if len(items) == 1 else f"are the {len(items)} closest picks"
+            head = ("OK, " + "; ".join(bits) + ". ") if bits else ""
+            body = f"Nothing fits all of that; I dropped {said}. Here {closest}."
+            if ranking.degraded and ranking.notes:
+                body += " " + ranking.notes[0]
+            return head + body
         head = ("OK, " + "; ".join(bits) + ". ") if bits else ""
-        body = f"Here are {len(items)} picks" + (f" ({', '.join(constraints)})" if constraints else "") + "."
+        body = f"Here {'is' if len(items) == 1 else 'are'} {_count(len(items), 'pick')}" + \
+            (f" ({', '.join(constraints)})" if constraints else "") + "."
         if ranking.degraded and ranking.notes:
             body += " " + ranking.notes[0]
         return head + body

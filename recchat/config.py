@@ -25,6 +25,19 @@ the dataclasses below and nowhere else.
     [domain]
     item = "book"
 
+Reading the files (``[catalog]`` and ``[interactions]`` alike; ``recchat init`` guesses them, see
+:mod:`recchat.sniff`): ``format`` (csv, jsonl, atomic; default from the suffix), ``delimiter``
+("" = tab for .tsv, else comma), ``quote`` ('"'; "" = never quoted), ``encoding`` ("utf-8";
+"latin-1" for Book-Crossing, MovieLens's u.item), ``header`` (the column names of a file without a
+header row: ``header = ["user_id", "item_id", "rating", "timestamp"]`` for MovieLens's u.data).
+``[interactions] time_format``: "seconds" (default), "milliseconds" or "iso" (2009-09-13T12:00:00;
+UTC unless the value names its zone); each becomes unix seconds. A field may read part of a
+column, ``pattern`` (a regular expression: its first match, or first group; no match leaves the
+field empty), e.g. the year ending MovieLens titles, ``year = { column = "title", type = "int",
+role = "year", pattern = '\\((\\d{4})\\)\\s*$' }`` (a TOML literal string); or several 0/1
+columns, ``columns = [...]`` (a list field of the names of the columns set to 1, such as u.item's
+genre flags).
+
 Field roles: ``facet`` (a list field the user can ask for or exclude: genres, subjects,
 authors), ``year`` (a year: eras, "older", "from 1996"), ``range`` (a number with bounds: "under
 300 pages"). A configuration is checked before anything is written: an unknown key, a missing
@@ -34,15 +47,16 @@ file, a role naming a column the file lacks, a facet that is not a list field ea
 
 from __future__ import annotations
 
-import csv
+import codecs
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from recchat.catalog import (DEFAULT_TEMPLATE, CatalogSpec, Dataset, FieldSpec, InteractionSpec, detect_format,
-                             load_catalog, load_interactions)
+from recchat.catalog import (DEFAULT_TEMPLATE, TIME_FORMATS, FORMATS, CatalogSpec, Dataset, FieldSpec, InteractionSpec,
+                             TableOptions, load_catalog, load_interactions, read_columns)
 
 BUILTIN = Path(__file__).parent / "configs"
 ROLES = ("", "facet", "year", "range")
@@ -67,12 +81,30 @@ class FieldConfig:
     strict: bool = True
     role: str = ""          # "", "facet", "year" or "range"
     unit: str = ""          # words for a range field's values: "pages", "minutes"
+    # A regular expression: the value is its first match in the column (its first group if it has
+    # one), no match leaves the field empty; "\\((\\d{4})\\)\\s*$" takes the year ending a title.
+    pattern: str = ""
+    # 0/1 flag columns read as one list field (type "list"): the names of the columns set to 1.
+    columns: list[str] = field(default_factory=list)
 
 
 @dataclass
-class CatalogConfig:
+class TableConfig:
+    """How a table file is read (catalog and interactions alike); recchat init guesses them."""
+
     path: str = ""          # a file, or asset:<name>/<file> for a fetched asset
-    format: str | None = None
+    format: str | None = None       # csv, jsonl or atomic; default from the suffix
+    delimiter: str = ""     # one character; "" = tab for .tsv, else comma
+    quote: str = '"'        # the quote character; "" = fields are never quoted
+    encoding: str = "utf-8"         # latin-1 for files that are not UTF-8
+    header: list[str] = field(default_factory=list)  # column names of a file without a header row
+
+    def options(self) -> TableOptions:
+        return TableOptions(self.delimiter, self.quote, self.encoding, tuple(self.header))
+
+
+@dataclass
+class CatalogConfig(TableConfig):
     id: str = "item_id"
     title: str = "title"
     fields: dict[str, FieldConfig] = field(default_factory=dict)
@@ -82,8 +114,8 @@ class CatalogConfig:
     skip_bad: bool = False
 
     def spec(self) -> CatalogSpec:
-        return CatalogSpec(self.id, self.title, {n: FieldSpec(f.column or n, f.type, f.sep, f.strict)
-                                                 for n, f in self.fields.items()},
+        return CatalogSpec(self.id, self.title, {n: FieldSpec(f.column or n, f.type, f.sep, f.strict, f.pattern,
+                                                              tuple(f.columns)) for n, f in self.fields.items()},
                            self.template, tuple(self.na), self.move_articles)
 
     def with_role(self, role: str) -> list[str]:
@@ -91,16 +123,15 @@ class CatalogConfig:
 
 
 @dataclass
-class InteractionsConfig:
-    path: str = ""
-    format: str | None = None
+class InteractionsConfig(TableConfig):
     user: str = "user_id"
     item: str = "item_id"
     rating: str = "rating"        # "" when the log has none
     timestamp: str = "timestamp"  # "" when the log has none
+    time_format: str = "seconds"  # seconds, milliseconds (since 1970) or iso (2009-09-13[T12:00:00])
 
     def spec(self) -> InteractionSpec:
-        return InteractionSpec(self.user, self.item, self.rating or None, self.timestamp or None)
+        return InteractionSpec(self.user, self.item, self.rating or None, self.timestamp or None, self.time_format)
 
 
 @dataclass
@@ -153,6 +184,7 @@ class DomainConfig:
     cold_start_query: str = "popular and widely liked"
     reference_year: int | None = None   # "recent" counts back from it; default the catalog's latest year
     synonyms: str | None = None     # a TOML file of per-facet synonyms (see configs/movielens-synonyms.toml)
+    aliases: str | None = None      # a CSV of item_id,alias: names of items no rule derives ("t2", "A New Hope")
     user: str = "user"              # what the people in the log are called
 
     @property
@@ -269,11 +301,21 @@ class RecommenderConfig:
         if not cat.path:
             raise ConfigError(self.source, "catalog.path", "missing", "name the item file")
         items = self._existing("catalog.path", cat.path)
+        self._check_table("catalog", cat)
         for name, f in cat.fields.items():
             key = f"catalog.fields.{name}"
             if f.type not in ("str", "int", "float", "list"):
                 raise ConfigError(self.source, f"{key}.type", f"'{f.type}' is not a type",
                                   "use str, int, float or list")
+            if f.pattern:
+                try:
+                    re.compile(f.pattern)
+                except re.error as exc:
+                    raise ConfigError(self.source, f"{key}.pattern", f"not a regular expression ({exc})",
+                                      "fix it, or leave pattern out") from None
+            if f.columns and f.type != "list":
+                raise ConfigError(self.source, f"{key}.columns", f"flag columns make a list field, and '{name}' is "
+                                  f"{f.type}", 'set type = "list"')
             if f.role not in ROLES:
                 raise ConfigError(self.source, f"{key}.role", f"'{f.role}' is not a role",
                                   "use facet, year, range, or leave it out")
@@ -286,10 +328,11 @@ class RecommenderConfig:
         if len(cat.with_role("year")) > 1:
             raise ConfigError(self.source, "catalog.fields", "more than one field has role \"year\"",
                               "keep the role on one field and make the others \"range\"")
-        columns = _columns(items, cat.format)
+        columns = read_columns(items, cat.format, cat.options())
         if columns is not None:
             wanted = [("catalog.id", cat.id), ("catalog.title", cat.title)]
-            wanted += [(f"catalog.fields.{n}.column", f.column or n) for n, f in cat.fields.items()]
+            wanted += [(f"catalog.fields.{n}.column", f.column or n) for n, f in cat.fields.items() if not f.columns]
+            wanted += [(f"catalog.fields.{n}.columns", c) for n, f in cat.fields.items() for c in f.columns]
             for key, column in wanted:
                 if column not in columns:
                     raise ConfigError(self.source, key, f"column '{column}' is not in {items.name} "
@@ -300,13 +343,19 @@ class RecommenderConfig:
             raise ConfigError(self.source, "catalog.template", str(exc), "fix the Jinja2 template") from None
         if self.domain.synonyms:
             self._existing("domain.synonyms", self.domain.synonyms)
+        if self.domain.aliases:
+            self._existing("domain.aliases", self.domain.aliases)
         log = self.interactions
         if not log.path:
             if interactions:
                 raise ConfigError(self.source, "interactions.path", "missing", "name the interaction log")
             return
         path = self._existing("interactions.path", log.path)
-        columns = _columns(path, log.format)
+        self._check_table("interactions", log)
+        if log.time_format not in TIME_FORMATS:
+            raise ConfigError(self.source, "interactions.time_format", f"'{log.time_format}' is not a time format",
+                              f"use {', '.join(TIME_FORMATS)}")
+        columns = read_columns(path, log.format, log.options())
         if columns is not None:
             for key in ("user", "item", "rating", "timestamp"):
                 column = getattr(log, key)
@@ -315,6 +364,23 @@ class RecommenderConfig:
                                       f"{path.name} (its columns: {', '.join(columns)})",
                                       "name one of its columns" + (', or "" if the log has none'
                                                                    if key in ("rating", "timestamp") else ""))
+
+    def _check_table(self, section: str, table: TableConfig) -> None:
+        for key in ("delimiter", "quote"):
+            if len(getattr(table, key)) > 1:
+                raise ConfigError(self.source, f"{section}.{key}", f"{getattr(table, key)!r} is not one character",
+                                  'give one character, or "" for the default')
+        try:
+            codecs.lookup(table.encoding)
+        except LookupError:
+            raise ConfigError(self.source, f"{section}.encoding", f"unknown encoding '{table.encoding}'",
+                              'name a Python codec, such as "utf-8" or "latin-1"') from None
+        if not all(isinstance(h, str) and h for h in table.header) or len(set(table.header)) < len(table.header):
+            raise ConfigError(self.source, f"{section}.header", "the column names must be distinct, non-empty strings",
+                              "name each column once, or leave header out when the file has a header row")
+        if table.format not in (None, *FORMATS):
+            raise ConfigError(self.source, f"{section}.format", f"'{table.format}' is not a format",
+                              f"use {', '.join(FORMATS)}, or leave it out to go by the suffix")
 
     def _existing(self, key: str, value: str) -> Path:
         path = self.resolve(value)
@@ -330,13 +396,14 @@ class RecommenderConfig:
         self.check(interactions=interactions)
         if catalog is None:
             catalog = load_catalog(self.resolve(self.catalog.path), self.catalog.spec(), fmt=self.catalog.format,
-                                   skip_bad=self.catalog.skip_bad)
+                                   skip_bad=self.catalog.skip_bad, options=self.catalog.options())
         if not interactions:
             from recchat.catalog import InteractionLog, LoadReport
 
             return Dataset(self.name, catalog, InteractionLog([], LoadReport(Path(""))))
         log = load_interactions(self.resolve(self.interactions.path), self.interactions.spec(), catalog=catalog,
-                                fmt=self.interactions.format, skip_bad=self.catalog.skip_bad)
+                                fmt=self.interactions.format, skip_bad=self.catalog.skip_bad,
+                                options=self.interactions.options())
         return Dataset(self.name, catalog, log)
 
 
@@ -351,17 +418,6 @@ def load_movielens_100k() -> Dataset:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _columns(path: Path, fmt: str | None) -> list[str] | None:
-    """The header of a table file (None for JSONL, whose rows name their own keys)."""
-    kind = detect_format(path, fmt)
-    if kind == "jsonl":
-        return None
-    with open(path, encoding="utf-8", newline="") as fh:
-        if kind == "atomic":
-            return [h.split(":", 1)[0] for h in fh.readline().rstrip("\r\n").split("\t")]
-        return next(csv.reader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
 
 
 def _plain(value: Any) -> Any:
@@ -432,151 +488,3 @@ def _typed(value: Any, default: Any, annotation: Any, source: Path | None, key: 
     if isinstance(default, (list, dict)) and isinstance(value, type(default)):
         return value
     raise ConfigError(source, key, f"{value!r} is not a valid value (expected {text})")
-
-
-# --------------------------------------------------------------------------- recchat init
-
-_SAMPLE_ROWS = 5000
-
-
-def _sample(path: Path, fmt: str | None) -> tuple[list[str], list[dict[str, Any]]]:
-    from itertools import islice
-
-    from recchat.catalog import read_rows
-
-    rows = [row for _, row in islice(read_rows(path, fmt), _SAMPLE_ROWS)]
-    columns = _columns(path, fmt) or list(dict.fromkeys(k for row in rows for k in row))
-    return columns, rows
-
-
-def _number(value: Any, kind: type) -> bool:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    return kind is float or number.is_integer()
-
-
-def _guess_field(name: str, values: list[Any]) -> dict[str, Any] | None:
-    """A field's type, separator and role from sample values; None for free text."""
-    values = [v for v in values if v not in (None, "")]
-    if not values:
-        return None
-    if all(isinstance(v, list) for v in values):
-        return {"column": name, "type": "list", "role": "facet"}
-    text = [str(v) for v in values]
-    if all(_number(v, int) for v in text):
-        numbers = [int(float(v)) for v in text]
-        yearish = "year" in name.lower() or "date" in name.lower()
-        if yearish and all(1000 <= n <= 2100 for n in numbers):
-            return {"column": name, "type": "int", "role": "year"}
-        return {"column": name, "type": "int", "role": "range", "unit": name.lower()}
-    if all(_number(v, float) for v in text):
-        return {"column": name, "type": "float", "role": "range", "unit": name.lower()}
-    for sep in ("|", ";"):
-        if sum(sep in v for v in text) >= max(1, 0.02 * len(text)):
-            parts = [p.strip() for v in text for p in v.split(sep)]
-            if len(set(parts)) <= max(50, len(parts) // 3):
-                return {"column": name, "type": "list", "sep": sep, "role": "facet"}
-    words = [w for v in text for w in v.split()]
-    distinct = set(text)
-    if len(distinct) <= max(30, len(text) // 20) and max(map(len, text)) <= 40:
-        # A short label with few values (a category): a one-value list, so it can be a facet.
-        return {"column": name, "type": "list", "sep": "|", "role": "facet"}
-    if len(words) / len(text) > 6:
-        return {"column": name, "type": "str"}  # long text: part of the item text, no role
-    return None
-
-
-def _pick(columns: list[str], *hints: str, exclude: tuple[str, ...] = ()) -> str | None:
-    lowered = {c.lower(): c for c in columns if c not in exclude}
-    for hint in hints:
-        if hint in lowered:
-            return lowered[hint]
-    for hint in hints:
-        for low, column in lowered.items():
-            if hint in low:
-                return column
-    return None
-
-
-def guess_config(items: Path, interactions: Path | None = None, *, name: str | None = None,
-                 item: str | None = None) -> tuple[dict[str, Any], list[str]]:
-    """A starter configuration for two files, and one line per guess made (for the user to check)."""
-    items = items.resolve()
-    columns, rows = _sample(items, None)
-    notes: list[str] = []
-    if not rows:
-        raise ConfigError(items, "file", "no rows to look at", "give a file with a header and data rows")
-    unique = [c for c in columns if len({str(r.get(c)) for r in rows}) == len(rows)]
-    id_column = _pick(unique, "item_id", "id", "_id") or (unique[0] if unique else columns[0])
-    title = _pick(columns, "title", "name", "movie_title", exclude=(id_column,)) or \
-        next((c for c in columns if c != id_column), id_column)
-    notes.append(f"catalog {items.name}: {len(columns)} columns; id '{id_column}', title '{title}'")
-    fields_: dict[str, Any] = {}
-    for column in columns:
-        if column in (id_column, title):
-            continue
-        guess = _guess_field(column, [r.get(column) for r in rows])
-        if guess is None:
-            notes.append(f"  {column}: left out (not a facet, a number or long text)")
-            continue
-        key = "".join(ch if ch.isalnum() else "_" for ch in column.lower()).strip("_") or "field"
-        fields_[key] = guess
-        role = guess.get("role") or "text only"
-        sep = f", separated by '{guess['sep']}'" if "sep" in guess else ""
-        notes.append(f"  {column}: {guess['type']}{sep}, role {role}")
-    stem = name or "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in items.stem.lower())
-    noun = item or (stem.rstrip("s") if stem.endswith("s") and len(stem) > 3 else "item")
-    config: dict[str, Any] = {"name": stem, "catalog": {"path": str(items), "id": id_column, "title": title,
-                                                        "fields": fields_}}
-    if interactions is not None:
-        interactions = interactions.resolve()
-        log_columns, log_rows = _sample(interactions, None)
-        user = _pick(log_columns, "user_id", "user", "userid", "customer", "reader")
-        item_column = _pick(log_columns, id_column, "item_id", "item", exclude=(user or "",))
-        rating = _pick(log_columns, "rating", "score", "stars")
-        stamp = _pick(log_columns, "timestamp", "time", "date", "ts")
-        if user is None or item_column is None:
-            raise ConfigError(interactions, "interactions", f"cannot tell the user and item columns from "
-                              f"{', '.join(log_columns)}", "edit the written file's [interactions] table")
-        if stamp and not all(_number(r.get(stamp), float) for r in log_rows[:200]):
-            notes.append(f"interactions: '{stamp}' is not numeric (unix seconds expected); left out")
-            stamp = None
-        config["interactions"] = {"path": str(interactions), "user": user, "item": item_column,
-                                  "rating": rating or "", "timestamp": stamp or ""}
-        notes.append(f"interactions {interactions.name}: user '{user}', item '{item_column}', rating "
-                     f"'{rating or '(none)'}', timestamp '{stamp or '(none: file order)'}'")
-    config["llm"] = {"backend": LLMConfig.backend}
-    config["domain"] = {"item": noun}
-    return config, notes
-
-
-def to_toml(config: dict[str, Any], header: str = "") -> str:
-    """Write a configuration dict as TOML (tables, inline tables for fields)."""
-    def value(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(value(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{_key(k)} = {value(x)}" for k, x in v.items()) + " }"
-        return json.dumps(str(v))
-
-    lines = [header.rstrip()] if header else []
-    lines += [f"{_key(k)} = {value(v)}" for k, v in config.items() if not isinstance(v, dict)]
-    for section, table in config.items():
-        if not isinstance(table, dict):
-            continue
-        lines += ["", f"[{section}]"]
-        lines += [f"{_key(k)} = {value(v)}" for k, v in table.items() if not isinstance(v, dict) or k != "fields"]
-        if isinstance(table.get("fields"), dict):
-            lines += ["", f"[{section}.fields]"]
-            lines += [f"{_key(k)} = {value(v)}" for k, v in table["fields"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from recchat.index import IndexUnavailableError, ItemIndex, parse_where
 from recchat.rerank import NO_LLM
 from recchat.retrieve import CandidateRequest, PluginSource, ScorerSource, TextSource, merge_candidates
 from recchat.types import Candidate, Ranking
+
+if TYPE_CHECKING:
+    from recchat.link import Linker
 
 
 class SkipUnavailable:
@@ -76,6 +79,20 @@ class Recommender:
         self.user_histories: dict[str, list[tuple[str, float | None]]] = {
             u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()}
         self._fans: dict[str, set[str]] | None = None
+        self._linker: Linker | None = None
+
+    @property
+    def linker(self) -> Linker:
+        """The catalog's title linker (:mod:`recchat.link`): built on first use, then shared by
+        every session, so aliases are derived once per catalog, never per message."""
+        if self._linker is None:
+            from collections import Counter
+
+            from recchat.link import Linker
+
+            popularity = Counter(item for events in self.user_histories.values() for item, _ in events)
+            self._linker = Linker.for_domain(self.catalog, self.domain, popularity)
+        return self._linker
 
     def co_likes(self, anchor: str, item: str) -> tuple[int, int]:
         """(users who liked both, users who liked ``anchor``) in the interaction log; a like is a

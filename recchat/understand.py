@@ -7,13 +7,18 @@ asks the LLM for the same facts as JSON (schema-constrained on vLLM and vLLM ser
 here everywhere) and ``merge`` adds what the rules missed; the rules win on any conflict, and an
 unusable LLM answer changes nothing. What the rules find:
 
-- titles, resolved against the catalog: case, punctuation, leading articles ("the matrix"),
-  sequel numbers ("Godfather 2" = "The Godfather: Part II") and typos (fuzzy matching);
+- titles, linked to the catalog by :class:`recchat.link.Linker` (aliases derived once per
+  catalog: articles moved, alternates, subtitles, numbers, typos, partial titles, and guards on
+  everyday words); a title that was a guess is kept in ``Understanding.took`` for the reply;
 - facet values from the catalog's own values plus the domain's synonyms ("sci fi", "scary");
-  a value's word inside a title is not a wish ("Star Wars" asks for no war film);
+  a value's word inside a title is not a wish ("Star Wars" asks for no war film); values of one
+  facet joined by "or" are alternatives ("history or biography", "a comedy or a romance"),
+  joined by "and" all required;
 - negations, clause by clause: "no horror, something funny", "nothing scary", "not Scream",
-  and the facets' avoid-words ("less violent");
+  "isn't a drama", "anything but drama", "other than horror", "except westerns", and the
+  facets' avoid-words ("less violent"); "nothing but comedies" asks for comedies;
 - series by name: "nothing from Star Trek", "no more Die Hard movies" keep every member out;
+  "I've seen all the Godfather movies", "I watched every X film" make every member liked;
 - years: "80s", "the 1990s", "before 1970", "after 1990", "from 1996", "between 1990 and 1995",
   "recent" (counted back from the domain's reference year), and years relative to a named item:
   "older than Fargo", "after Fargo", "from the same year as Fargo";
@@ -25,33 +30,26 @@ unusable LLM answer changes nothing. What the rules find:
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-import numpy as np
-
-from recchat.catalog import Catalog
 from recchat.domain import Domain, RangeField
+from recchat.link import Linker, key_of, words
 
-_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8"}
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
              "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8,
              "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1}
-_STOP = {"i", "a", "an", "the", "and", "or", "but", "it", "its", "me", "my", "like", "loved", "love", "liked",
-         "something", "some", "more", "less", "want", "watch", "read", "seen", "item", "items",
-         "your", "our", "his", "her", "their", "with", "to", "for", "in", "on", "at", "of", "you", "we",
-         "as", "than", "from", "by", "about", "after", "before", "since", "not", "no", "any", "none", "nothing",
-         "just", "also", "too", "so", "very", "this", "that", "is", "was", "are", "be",
-         "tonight", "please", "one", "good", "night", "day", "time", "home", "family", "friends", "man"}
 # Words (after normalisation: "don't" -> "don t") that turn the next few words down.
 _NEGATION = {"no", "not", "without", "nothing", "never", "hate", "hated", "dislike", "disliked", "avoid",
-             "except", "skip", "none", "nor", "exclude", "don", "didn", "doesn", "isn", "wasn"}
+             "except", "skip", "none", "nor", "exclude", "don", "didn", "doesn", "isn", "wasn", "aren", "weren"}
 _WINDOW = 5           # how far back a negation reaches, in words (never past its clause)
+# Words that negate after a given word: "anything but drama", "something other than a comedy".
+# "nothing but comedies" is no such pair: it asks for comedies only.
+_NEGATING_PAIRS = {("anything", "but"), ("everything", "but"), ("whatever", "but"), ("other", "than"),
+                   ("rather", "than"), ("instead", "of"), ("apart", "from"), ("aside", "from")}
 # Words that make a named series mean all of it: "no more Die Hard movies", "none of the Die Hard sequels".
 _SERIES_AFTER = {"series", "franchise", "saga", "sequel", "sequels", "trilogy", "ones", "entries", "installments",
                  "instalments"}
@@ -66,48 +64,17 @@ _SEEN = re.compile(r"\b(?:(?:i ve|i have|already|have) (?:seen|watched|read)"
 _REJECT = re.compile(r"\b(?:not (?:that|this) one|don t like (?:that|this|it)|no thanks|something else|not for me)\b")
 _ORDINAL = "|".join(sorted(_ORDINALS, key=len, reverse=True))
 _YEAR = r"(1[0-9]\d\d|20\d\d)"
-# normalize_title's output uses these characters only; fuzzy matching counts them.
-_TITLE_CHARS = {ch: n for n, ch in enumerate("abcdefghijklmnopqrstuvwxyz0123456789 ")}
-_CLOSE_CACHE = 4096   # fuzzy lookups remembered per resolver (a long message repeats its phrases)
-_UNSEEN = object()
-# Typos are looked for in titles that start within this many words (a chat message is far
-# shorter); past it only exact titles are found, so a pasted essay costs a few tenths of a second
-# per 10 kB instead of a fuzzy lookup per word span (seconds per kB).
-_FUZZY_WORDS = 200
-
-
-def _written_as_title(message: str, words: list[str]) -> bool:
-    """Whether the user capitalised or quoted the phrase: needed for titles made of everyday words
-    ("My Family" is a film, "with my family" is not)."""
-    pattern = r"\W+".join(re.escape(w) for w in words)
-    m = re.search(pattern, message, flags=re.IGNORECASE)
-    if not m:
-        return True  # normalisation changed the words (digits for roman numerals...): not everyday text
-    span = message[m.start():m.end()]
-    quoted = message[max(0, m.start() - 1):m.start()] in ("'", '"') or message[m.end():m.end() + 1] in ("'", '"')
-    return quoted or any(ch.isupper() for ch in span)
 
 
 def normalize_title(text: str) -> str:
-    """Lower case, accents and punctuation gone, a leading article dropped, sequels as digits."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    text = re.sub(r"\(\d{4}\)", " ", text.lower())
-    text = re.sub(r"\bpart\b", " ", text)
-    text = re.sub(r"[^a-z0-9 ]+", " ", text)
-    words = [_ROMAN.get(w, w) for w in text.split()]
-    if words and words[0] in ("the", "a", "an"):
-        words = words[1:]
-    return " ".join(words)
-
-
-def _char_counts(norm: str) -> np.ndarray:
-    """How often each of :data:`_TITLE_CHARS` occurs in a normalised title."""
-    return np.bincount([_TITLE_CHARS[ch] for ch in norm], minlength=len(_TITLE_CHARS)).astype(np.int16)
+    """A title as titles are compared: normalised words, a leading article and a final "(year)"
+    dropped ("The Godfather: Part II" -> "godfather 2"); see :mod:`recchat.link`."""
+    return key_of(re.sub(r"\s*\((?:1[89]|20)\d\d\)\s*$", "", text))
 
 
 def _words(text: str) -> list[str]:
-    """``text``'s words as titles are compared, a leading article kept."""
-    return normalize_title("x " + text).split()[1:]
+    """``text``'s words as titles are compared (:func:`recchat.link.words`), articles kept."""
+    return [w.text for w in words(text)]
 
 
 @dataclass
@@ -119,8 +86,13 @@ class Understanding:
     disliked: list[str] = field(default_factory=list)
     anchors: list[str] = field(default_factory=list)         # items named as a point in time ("older than X")
     wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for
+    # facet -> groups of wanted values any one of which will do ("history or biography"); each
+    # group's values are in ``wanted`` too; wanted values in no group are each required.
+    alternatives: dict[str, list[list[str]]] = field(default_factory=dict)
     avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values to keep out
     avoided_series: list[str] = field(default_factory=list)  # Series.name of series to keep out whole
+    seen_series: list[str] = field(default_factory=list)     # Series.name seen whole ("I've seen all the X
+                                                             # movies"): every member is liked history
     year_min: int | None = None                              # inclusive bounds on the domain's year field
     year_max: int | None = None
     ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # field -> {"$lt": 300, ...}
@@ -128,124 +100,11 @@ class Understanding:
     liked_refs: list[int] = field(default_factory=list)      # 1-based positions in the last list; -1 = last
     rejected_refs: list[int] = field(default_factory=list)
     wish: str = ""
+    took: list[tuple[str, str]] = field(default_factory=list)   # (as written, item id) where a title was a guess
     llm: str = "off"        # the LLM extraction: "off", "used", "nothing new" or "unusable: <why>"
 
 
-class TitleResolver:
-    """Finds catalog titles in free text, tolerant of case, articles, sequel numbers and typos.
-
-    With ``index`` (the catalog's Chroma :class:`~recchat.index.ItemIndex`), a title that no
-    spelling rule matches is looked up by meaning: the nearest items' titles are accepted when
-    all their words occur in the text ("Star Wars: A New Hope" -> Star Wars). The LLM's extracted
-    titles go through :meth:`resolve`, which is where this helps. With ``domain``, its facet
-    words ("crime", "kids") and item nouns count as everyday words: a title made only of those
-    must be capitalised or quoted.
-    """
-
-    def __init__(self, catalog: Catalog, cutoff: float = 0.86, index: Any = None, domain: Domain | None = None):
-        self.catalog, self.cutoff, self.index = catalog, cutoff, index
-        self.by_norm: dict[str, list[str]] = {}
-        for item in catalog:
-            if item.title:
-                self.by_norm.setdefault(normalize_title(item.title), []).append(item.id)
-        # Earliest id first when two items share a normalised title (a remake, a duplicate entry).
-        self.norms = sorted(self.by_norm, key=len, reverse=True)
-        self.max_words = max((len(n.split()) for n in self.by_norm), default=1)
-        counts = [_char_counts(n) for n in self.norms]
-        self._counts = np.stack(counts) if counts else np.zeros((0, len(_TITLE_CHARS)), dtype=np.int16)
-        self._lengths = np.array([len(n) for n in self.norms], dtype=np.float64)  # longest first
-        self._close_cache: dict[str, str | None] = {}
-        self.everyday = set(_STOP)
-        if domain is not None:
-            self.everyday |= {domain.item, domain.items}
-            self.everyday |= {w for f in domain.facets for phrase in f.phrases() for w in _words(phrase)}
-
-    def resolve(self, text: str) -> str | None:
-        """The item id whose title best matches ``text`` alone, or None."""
-        norm = normalize_title(text)
-        if not norm:
-            return None
-        if norm in self.by_norm:
-            return self.by_norm[norm][0]
-        close = self._close(norm)
-        if close:
-            return self.by_norm[close][0]
-        return self._nearest(text, norm) if self.index is not None else None
-
-    def _close(self, phrase: str) -> str | None:
-        """``difflib.get_close_matches(phrase, self.norms, n=1, cutoff=self.cutoff)``, same answer.
-
-        difflib compares the phrase with every title in Python (about 2 ms for MovieLens), which
-        made a long message take minutes (one lookup per word span). difflib's own cheap upper
-        bounds on the ratio (from the lengths, then from the shared characters) are checked here
-        for all titles at once; only the titles that pass go to difflib. Answers are remembered.
-        """
-        cached = self._close_cache.get(phrase, _UNSEEN)
-        if cached is not _UNSEEN:
-            return cached  # type: ignore[return-value]
-        # ratio <= 2 * min(la, lb) / (la + lb) and ratio <= 2 * shared characters / (la + lb):
-        # titles whose bound is under the cutoff cannot match. The margins leave borderline cases
-        # to difflib, so the answer is difflib's.
-        n, c = len(phrase), self.cutoff
-        longest = np.ceil(n * (2 - c) / c) + 1 if c > 0 else np.inf
-        first = int(np.searchsorted(-self._lengths, -longest, side="left"))
-        last = int(np.searchsorted(-self._lengths, -np.floor(n * c / (2 - c)) + 1, side="right"))
-        close: list[str] = []
-        if first < last:
-            shared = np.minimum(self._counts[first:last], _char_counts(phrase)).sum(axis=1)
-            possible = np.flatnonzero(2.0 * shared / (self._lengths[first:last] + n) >= c - 1e-9)
-            if possible.size:
-                close = difflib.get_close_matches(phrase, [self.norms[first + i] for i in possible], n=1, cutoff=c)
-        if len(self._close_cache) >= _CLOSE_CACHE:
-            self._close_cache.clear()
-        self._close_cache[phrase] = found = close[0] if close else None
-        return found
-
-    def _nearest(self, text: str, norm: str) -> str | None:
-        words = set(norm.split())
-        try:
-            hits = self.index.query(text, k=3)
-        except Exception:  # the index is a help here, never a requirement
-            return None
-        for hit in hits:
-            title_words = set(normalize_title(hit.item.title).split())
-            if title_words and title_words <= words and hit.item.id in self.by_norm.get(
-                    normalize_title(hit.item.title), []):
-                return hit.item.id
-        return None
-
-    def find(self, message: str) -> list[tuple[str, int, int]]:
-        """(item id, start word, end word) for titles mentioned in ``message``, longest first."""
-        words = _words(message)
-        found: list[tuple[str, int, int]] = []
-        taken = [False] * len(words)
-        as_title: dict[tuple[str, ...], bool] = {}  # _written_as_title looks at the first mention only
-        for size in range(min(self.max_words, len(words)), 0, -1):
-            for start in range(0, len(words) - size + 1):
-                if any(taken[start:start + size]):
-                    continue
-                chunk = words[start:start + size]
-                if size == 1 and (chunk[0] in _STOP or len(chunk[0]) < 4 or chunk[0].isdigit()):
-                    continue
-                phrase = " ".join(chunk)
-                item_id = self.by_norm[phrase][0] if phrase in self.by_norm else None
-                # Fuzzy only on spans that start and end on a content word: "godfather no" must
-                # not drift to "godfather 2".
-                if item_id is None and size >= 2 and len(phrase) >= 8 and start < _FUZZY_WORDS \
-                        and chunk[0] not in _STOP and chunk[-1] not in _STOP and chunk[-1] not in ("no", "not"):
-                    close = self._close(phrase)
-                    item_id = self.by_norm[close][0] if close else None
-                # Everyday words and facet words ("kids", "crime") name an item only when the
-                # user writes them as a title.
-                if item_id is not None and all(w in self.everyday or w.rstrip("s") in self.everyday for w in chunk):
-                    key = tuple(chunk)
-                    if key not in as_title:
-                        as_title[key] = _written_as_title(message, chunk)
-                    item_id = item_id if as_title[key] else None
-                if item_id is not None:
-                    found.append((item_id, start, start + size))
-                    taken[start:start + size] = [True] * size
-        return sorted(found, key=lambda f: f[1])
+TitleResolver = Linker  # the name earlier releases used
 
 
 # --------------------------------------------------------------------------- reading a message
@@ -253,16 +112,25 @@ class TitleResolver:
 
 class _Message:
     """A message as words with their clause numbers: a clause ends at punctuation and at "but",
-    and no negation reaches past it ("no horror, something funny")."""
+    and no negation reaches past it ("no horror, something funny"). Some words negate only by
+    the word before them: "anything but drama" (that "but" ends no clause), "other than",
+    "rather than", "instead of", "apart from", "aside from"; ``negators`` holds their positions."""
 
     def __init__(self, text: str):
         self.words: list[str] = []
         self.clause: list[int] = []
         self.clauses: list[str] = []
+        self.negators: set[int] = set()
+        self.series_clauses: set[int] = set()   # clauses naming a series seen whole (set by _series_hits)
+        # "E.T." is one word (as recchat.link reads it), so its dots end no clause.
+        text = re.sub(r"\b(?:[A-Za-z]\.){2,}", lambda m: m.group(0).replace(".", ""), text)
         for part in re.split(r"[,.;:!?]+", text):
             current: list[str] = []
             for word in _words(part):
-                if word == "but" and current:
+                after = (current[-1], word) if current else None
+                if after in _NEGATING_PAIRS:
+                    self.negators.add(len(self.words))
+                elif word == "but" and current:
                     self.clauses.append(" ".join(current))
                     current = []
                 self.words.append(word)
@@ -274,11 +142,18 @@ class _Message:
         """Whether a negation in the same clause, a few words back, applies to the word at ``start``;
         an "and" or "but" in between ends it ("no horror and comedy" wants comedy)."""
         for j in range(start - 1, max(-1, start - _WINDOW - 1), -1):
-            if self.clause[j] != self.clause[start] or self.words[j] in ("and", "but"):
+            if self.clause[j] != self.clause[start]:
                 return False
-            if self.words[j] in _NEGATION:
+            if j in self.negators or self.words[j] in _NEGATION:
                 return True
+            if self.words[j] in ("and", "but"):
+                return False
         return False
+
+    def clause_negative(self, n: int) -> bool:
+        """Whether clause ``n`` holds a negation anywhere."""
+        return bool(set(self.clauses[n].split()) & _NEGATION) or \
+            any(self.clause[j] == n for j in self.negators)
 
     def before(self, start: int, n: int) -> tuple[str, ...]:
         """The ``n`` words before ``start``, skipping one article right before it."""
@@ -286,9 +161,9 @@ class _Message:
         return tuple(self.words[max(0, end - n):end])
 
 
-def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str, str, int]]:
-    """(facet, value, word position) for each facet phrase outside ``skip``, longest phrase first;
-    a trailing "s" is allowed ("thrillers")."""
+def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str, str, int, int]]:
+    """(facet, value, start word, end word) for each facet phrase outside ``skip``, longest phrase
+    first, in message order; a trailing "s" is allowed ("thrillers")."""
     phrases: dict[tuple[str, ...], tuple[str, str]] = {}
     for facet in reversed(domain.facets):  # an earlier facet wins a phrase two facets share
         phrases.update({tuple(words): (facet.name, v) for p, v in facet.phrases().items() if (words := _words(p))})
@@ -303,7 +178,7 @@ def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str
             singular = chunk[:-1] + (chunk[-1].removesuffix("s"),)
             found = phrases.get(chunk) or phrases.get(singular)
             if found:
-                hits.append((*found, start))
+                hits.append((*found, start, start + size))
                 taken |= span
     return sorted(hits, key=lambda h: h[2])
 
@@ -311,7 +186,8 @@ def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str
 def _series_hits(msg: _Message, domain: Domain, resolver: TitleResolver) -> list[tuple[str, set[int]]]:
     """(series name, word positions) for series the message keeps out: a negated series name
     that is no member's own title ("nothing from Star Trek"), or that says it means them all
-    ("no more Die Hard movies"); "not Alien" stays one title."""
+    ("no more Die Hard movies"); "not Alien" stays one title. Series seen whole ("I've seen all
+    the Godfather movies") are :func:`_seen_series`'s."""
     longest = max((len(s.name.split()) for s in domain.series), default=0)
     out = []
     for size in range(longest, 0, -1):
@@ -325,6 +201,38 @@ def _series_hits(msg: _Message, domain: Domain, resolver: TitleResolver) -> list
             if whole:
                 out.append((series.name, set(range(start, start + size))))
     return out
+
+
+# "I've seen all the X movies", "I watched every X film", "read all of the X books": X seen whole.
+_SEEN_VERBS = {"seen", "saw", "watched", "read", "finished", "loved", "liked", "enjoyed", "devoured"}
+_ALL_OF = {("all",), ("every",), ("each",), ("all", "of"), ("each", "of"), ("every", "one", "of")}
+
+
+def _seen_series(msg: _Message, domain: Domain, out: Understanding) -> set[int]:
+    """Series the user has seen (or liked) whole: a series name right after "all (of) the",
+    "every" or "each" in a clause with a verb of seeing or liking, not negated ("I haven't seen
+    all the X movies" is no such thing). Their names go to ``out.seen_series``; returns their
+    word positions (no title in them is a like of its own)."""
+    longest = max((len(s.name.split()) for s in domain.series), default=0)
+    spans: set[int] = set()
+    for size in range(longest, 0, -1):
+        for start in range(len(msg.words) - size + 1):
+            if set(range(start, start + size)) & spans:
+                continue
+            series = domain.series_named(" ".join(msg.words[start:start + size]))
+            if series is None or series.name in out.seen_series or series.name in out.avoided_series:
+                continue
+            if not any(msg.before(start, len(words)) == words for words in _ALL_OF):
+                continue
+            clause = msg.clause[start]
+            verbs = [j for j in range(start) if msg.clause[j] == clause and msg.words[j] in _SEEN_VERBS]
+            if not verbs or msg.negated(verbs[-1]) or msg.negated(start) or \
+                    {"haven", "hasn", "never"} & set(msg.words[max(0, verbs[-1] - 3):verbs[-1]]):
+                continue
+            out.seen_series.append(series.name)
+            spans |= set(range(start, start + size))
+            msg.series_clauses.add(clause)
+    return spans
 
 
 def _years(text: str, domain: Domain, out: Understanding) -> None:
@@ -402,10 +310,10 @@ def _references(msg: _Message, domain: Domain, titled: set[int], out: Understand
     for n, clause in enumerate(msg.clauses):
         positions = [_ORDINALS.get(m.group(1) or m.group(2)) or int(m.group(3)) for m in ordinal.finditer(clause)]
         seen, reject, more_like = bool(_SEEN.search(clause)), bool(_REJECT.search(clause)), "more like" in clause
-        negative = seen or reject or bool(set(clause.split()) & _NEGATION)
-        if not positions and (seen or reject or more_like) and n not in titled:
+        negative = seen or reject or msg.clause_negative(n)
+        if not positions and (seen or reject or more_like) and n not in titled | msg.series_clauses:
             positions = [1]
-        if seen:
+        if seen and (positions or n not in msg.series_clauses):  # a series seen whole is liked, no critique
             note("seen")
         elif negative and positions:
             note("reject")
@@ -417,7 +325,7 @@ def _references(msg: _Message, domain: Domain, titled: set[int], out: Understand
         refs += [p for p in positions if p not in refs]
 
 
-def _titles(msg: _Message, titles: list[tuple[str, int, int]], in_series: set[int], resolver: TitleResolver,
+def _titles(msg: _Message, titles: list[tuple[str, int, int]], in_series: set[int], resolver: Linker,
             domain: Domain, out: Understanding) -> None:
     """Each named item is a point in time ("older than X": the year bounds come from its year),
     covered by a series kept out, disliked (a negation before it) or liked."""
@@ -442,10 +350,14 @@ def _titles(msg: _Message, titles: list[tuple[str, int, int]], in_series: set[in
 def _facets(msg: _Message, text: str, domain: Domain, skip: set[int], out: Understanding) -> None:
     """Facet values wanted or avoided, and the facets' avoid-words ("less violent"); a value
     both wanted and avoided is avoided."""
-    for facet, value, position in _facet_hits(msg, domain, skip):
+    hits = _facet_hits(msg, domain, skip)
+    for facet, value, position, _ in hits:
         bucket = (out.avoided if msg.negated(position) else out.wanted).setdefault(facet, [])
         if value not in bucket:
             bucket.append(value)
+    for facet, group in _alternatives(msg, hits, domain):
+        groups = out.alternatives.setdefault(facet, [])
+        groups.append([v for v in group if not any(v in g for g in groups)])
     for facet in domain.facets:
         for word, values in facet.avoid.items():
             if re.search(rf"\b(less|not|no|nothing|without|too)\s+(so\s+)?{re.escape(word)}\b", text):
@@ -453,9 +365,45 @@ def _facets(msg: _Message, text: str, domain: Domain, skip: set[int], out: Under
                 bucket += [v for v in values if v in facet.values and v not in bucket]
     wanted = {f: [v for v in values if v not in out.avoided.get(f, [])] for f, values in out.wanted.items()}
     out.wanted = {f: values for f, values in wanted.items() if values}
+    groups = {f: [kept for g in groups if len(kept := [v for v in g if v in out.wanted.get(f, [])]) >= 2]
+              for f, groups in out.alternatives.items()}
+    out.alternatives = {f: g for f, g in groups.items() if g}
 
 
-def understand(message: str, resolver: TitleResolver, domain: Domain) -> Understanding:
+# Words that may stand between "or" and the values it joins: "a comedy or maybe a romance".
+_OR_FILLER = {"a", "an", "the", "some", "maybe", "perhaps", "possibly", "even", "else", "one", "ones", "kind",
+              "of", "just", "either", "and"}
+
+
+def _alternatives(msg: _Message, hits: list[tuple[str, str, int, int]], domain: Domain) -> list[tuple[str, list[str]]]:
+    """(facet, values) for wanted values of one facet joined by "or": "history or biography", "a
+    comedy or a romance", "comedy, romance or drama" (a comma list ending in "or"). "and" keeps
+    them all required; values of different facets are never alternatives."""
+    filler = _OR_FILLER | {domain.item, domain.items}
+    runs: list[tuple[str, list[tuple[str, str]]]] = []   # facet, [(value, how it joins the one before)]
+    previous = None
+    for facet, value, start, end in hits:
+        if msg.negated(start):
+            previous = None
+            continue
+        link = None
+        if previous is not None and previous[0] == facet:
+            between = msg.words[previous[3]:start]
+            same_clause = msg.clause[previous[3] - 1] == msg.clause[start]
+            if same_clause and between.count("or") == 1 and set(between) - {"or"} <= filler:
+                link = "or"
+            elif not between and msg.clause[start] == msg.clause[previous[3] - 1] + 1:
+                link = "list"  # "comedy, romance or drama"
+        if link:
+            runs[-1][1].append((value, link))
+        else:
+            runs.append((facet, [(value, "")]))
+        previous = (facet, value, start, end)
+    return [(facet, list(dict.fromkeys(v for v, _ in run))) for facet, run in runs
+            if any(link == "or" for _, link in run)]
+
+
+def understand(message: str, resolver: Linker, domain: Domain) -> Understanding:
     """Rule-based reading of one message against the catalog's ``domain``."""
     out = Understanding(wish=message.strip())
     # "#2" and "no. 2" are list positions; as words they would be lost ("2") or read as a "no".
@@ -470,10 +418,12 @@ def understand(message: str, resolver: TitleResolver, domain: Domain) -> Underst
         if re.search(r"\b(newer|more recent|modern)\b(?!\s+than)", text):
             out.critiques.append("newer")
     _ranges(text, domain, out)
-    titles = resolver.find(message)
+    links = resolver.link(message)
+    titles = [(link.item_id, link.start, link.end) for link in links]
+    out.took = [(link.text, link.item_id) for link in links if link.guessed]
     series = _series_hits(msg, domain, resolver)
     out.avoided_series = [name for name, _ in series]
-    in_series = set().union(*(span for _, span in series))
+    in_series = set().union(*(span for _, span in series), _seen_series(msg, domain, out))
     _titles(msg, titles, in_series, resolver, domain, out)  # after _years: a named item's year is more specific
     # Facet words inside a title are not wishes: "Star Wars" asks for no war film.
     in_titles = {n for _, start, end in titles for n in range(start, end)}
@@ -508,7 +458,7 @@ class ExtractionError(ValueError):
     """The LLM's answer is not the JSON the schema asks for."""
 
 
-def parse_extraction(text: str, resolver: TitleResolver, domain: Domain) -> Understanding:
+def parse_extraction(text: str, resolver: Linker, domain: Domain) -> Understanding:
     """Validate an LLM answer against :func:`extract_schema` and map it onto the catalog.
 
     Titles that resolve to no catalog item and values outside a facet's vocabulary are dropped;
@@ -611,7 +561,7 @@ def merge(rules: Understanding, llm: Understanding, message: str | None = None) 
     return out
 
 
-def extract_with_llm(backend: Any, message: str, resolver: TitleResolver, domain: Domain, *,
+def extract_with_llm(backend: Any, message: str, resolver: Linker, domain: Domain, *,
                      max_tokens: int | None = None) -> Understanding:
     """The LLM's structured reading of ``message``; raises ExtractionError (or LLMError).
     ``max_tokens`` defaults to 16 per schema key."""

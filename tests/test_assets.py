@@ -135,6 +135,56 @@ def test_gemma_asset_is_pinned_and_keeps_its_terms():
     assert {"NOTICE.md", "GEMMA_TERMS.html"} <= set(gemma.members.values())
 
 
+def test_omdb_asset_is_pinned_and_keeps_its_licence():
+    omdb = assets.get("omdb-films")
+    assert omdb.requirement == "bokeh-sampledata==2026.1" and omdb.wheel_sha256.startswith("f40331a40ca30c64")
+    assert set(omdb.members.values()) == {"movies.db", "datasets.json", "CC0-1.0.txt"}
+    assert omdb.member_sha256["movies.db"].startswith("1d9c6a02e488d035") and omdb.convert is not None
+
+
+def make_omdb(folder, license_expression="CC0-1.0"):
+    import json
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "datasets.json").write_text(json.dumps({"datasets": [
+        {"module": "movies_data", "files": ["movies.db"], "license_expression": license_expression,
+         "attribution": "Wikidata contributors.", "sources": ["https://query.wikidata.org/"]}]}))
+    con = sqlite3.connect(folder / "movies.db")
+    con.execute('create table omdb (ID integer, imdbID text, Title text, Year integer, Runtime real, Genre text, '
+                'Director text, "Cast" text, Language text, Country text)')
+    con.executemany("insert into omdb values (?,?,?,?,?,?,?,?,?,?)", [
+        (44, "tt2", "Up", 2009, 96.0, "Animation, Comedy", "Pete Docter, Bob Peterson",
+         "Ed Asner, George Tillman, Jr., Jordan Nagai", "English", "United States"),
+        (7, "tt1", "Amélie", 2001, None, "", "Jean-Pierre Jeunet", "", None, "France, Germany"),
+        (9, "tt3", "  ", 2000, 90.0, "Drama", "", "", "English", "")])
+    con.commit()
+    con.close()
+
+
+def test_omdb_films_csv_is_derived_from_the_table(tmp_path):
+    import csv
+
+    make_omdb(tmp_path)
+    assets._omdb_to_films_csv(tmp_path)
+    with open(tmp_path / "films.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == list(assets.FILMS_COLUMNS)
+    assert [r["film_id"] for r in rows] == ["Q7", "Q44"]  # ID order; the row without a title is gone
+    assert rows[0] == {"film_id": "Q7", "title": "Amélie", "year": "2001", "genres": "",
+                       "director": "Jean-Pierre Jeunet", "cast": "", "runtime": "", "language": "",
+                       "country": "France|Germany"}
+    assert rows[1]["genres"] == "Animation|Comedy" and rows[1]["director"] == "Pete Docter|Bob Peterson"
+    assert rows[1]["runtime"] == "96" and rows[1]["cast"] == "Ed Asner|George Tillman, Jr.|Jordan Nagai"
+    notice = (tmp_path / "NOTICE.md").read_text()
+    assert "CC0-1.0" in notice and "Wikidata contributors" in notice and "2 films" in notice
+    with pytest.raises(AssetError, match="films.csv derived from movies.db has sha256"):
+        assets._omdb_to_films_csv(tmp_path, expected_sha256="0" * 64)
+    make_omdb(tmp_path / "other", license_expression="CC-BY-NC-4.0")
+    with pytest.raises(AssetError, match="no longer records movies.db as CC0-1.0"):
+        assets._omdb_to_films_csv(tmp_path / "other")
+
+
 def test_verify_notices_a_changed_file(wheelhouse):
     asset = fake_asset(make_wheel(wheelhouse))
     assets.fetch(asset, log=lambda _: None)
@@ -155,6 +205,11 @@ def test_real_assets_match_their_manifests(movielens, llm_dir):
     assert (gemma / "model" / "model.safetensors").is_file() and (gemma / "NOTICE.md").is_file()
     assert (gemma / "GEMMA_TERMS.html").is_file() and not list(gemma.glob("*.gguf*"))
     assert assets.embedder_path().joinpath("model.safetensors").is_file()
+    omdb = assets.OMDB_FILMS.path()
+    assert {"movies.db", "films.csv", "datasets.json", "CC0-1.0.txt", "NOTICE.md"} <= {
+        p.name for p in omdb.iterdir()}
+    with open(omdb / "films.csv", encoding="utf-8") as fh:
+        assert next(fh).strip() == ",".join(assets.FILMS_COLUMNS) and sum(1 for _ in fh) == 17472
 
 
 def test_nothing_is_fetched_at_import(tmp_path, monkeypatch):

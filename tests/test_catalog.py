@@ -176,3 +176,54 @@ def test_users_file(tmp_path):
     assert users == {"1": {"age": "24"}, "2": {"age": "53"}}
     with pytest.raises(DataError, match="duplicate user id"):
         load_users(write(tmp_path, "d.user", "user_id:token\tage:token\n1\t24\n1\t53\n"))
+
+
+def test_table_options_read_headerless_latin1_and_unquoted_files(tmp_path):
+    from recchat.catalog import TableOptions
+
+    path = tmp_path / "u.item"  # MovieLens 100K: '|', latin-1, no header, a lone quote in a title
+    path.write_bytes('1|Misérables, Les (1995)|01-Jan-1995|0|1|1\n2|The "Pink" Panther (1963)|V|1|0|0\n'
+                     .encode("latin-1"))
+    options = TableOptions(sep="|", quote="", encoding="latin-1", header=("id", "name", "date", "a", "b", "c"))
+    spec = CatalogSpec("id", "name", {"year": FieldSpec("date", "int", pattern=r"\d{4}"),
+                                      "flags": FieldSpec("", "list", columns=("a", "b", "c"))})
+    catalog = load_catalog(path, spec, fmt="csv", options=options)
+    assert catalog["1"].title == "Misérables, Les (1995)" and catalog["1"].fields == {"year": 1995,
+                                                                                       "flags": ["b", "c"]}
+    assert catalog["2"].title == 'The "Pink" Panther (1963)' and catalog["2"].fields == {"flags": ["a"]}
+    with pytest.raises(DataError, match=r"u\.item:1: byte 0xE9 is not UTF-8"):  # read as UTF-8: named
+        load_catalog(path, spec, fmt="csv", options=TableOptions(sep="|", quote="", header=options.header))
+
+
+def test_nested_json_lists_are_one_list(tmp_path):
+    path = write(tmp_path, "meta.jsonl", json.dumps({"asin": "B1", "title": "Strings", "categories": [
+        ["Musical Instruments", "Strings"], ["Musical Instruments", "Bass Strings"]]}) + "\n")
+    spec = CatalogSpec("asin", "title", {"categories": FieldSpec("categories", "list")})
+    assert load_catalog(path, spec)["B1"].fields["categories"] == ["Musical Instruments", "Strings", "Bass Strings"]
+    bad = write(tmp_path, "bad.jsonl", json.dumps({"asin": "B1", "title": "x", "categories": [{"a": 1}]}) + "\n")
+    with pytest.raises(DataError, match="field 'categories': a list of strings is expected, got nested JSON"):
+        load_catalog(bad, spec)
+
+
+@pytest.mark.parametrize("time_format, value, seconds", [("milliseconds", "1425254400500", 1425254400.5),
+                                                          ("iso", "2015-03-02T00:00:00Z", 1425254400.0),
+                                                          ("iso", "2015-03-02", 1425254400.0)])
+def test_timestamps_in_milliseconds_and_iso_become_unix_seconds(tmp_path, time_format, value, seconds):
+    log = load_interactions(write(tmp_path, "log.csv", f"user,item,ts\na,1,{value}\n"),
+                            InteractionSpec("user", "item", None, "ts", time_format))
+    assert log.interactions[0].timestamp == seconds
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("delimiter", "||", "catalog.delimiter: '||' is not one character"),
+    ("encoding", "klingon", "catalog.encoding: unknown encoding 'klingon'"),
+    ("header", ["id", "id"], "catalog.header: the column names must be distinct"),
+])
+def test_bad_table_settings_name_the_key(tmp_path, key, value, message):
+    from recchat.config import ConfigError
+
+    write(tmp_path, "items.csv", GOOD_CSV)
+    config = RecommenderConfig.from_dict({"catalog": {"path": str(tmp_path / "items.csv"), "id": "id",
+                                                      "title": "name", key: value}})
+    with pytest.raises(ConfigError, match=message):
+        config.check(interactions=False)

@@ -32,7 +32,8 @@ from recchat.catalog import (Catalog, CatalogSpec, DataError, FieldSpec, load_ca
 from recchat.index import ItemIndexError, matches, parse_where
 from recchat.rerank import NO_LLM
 from recchat.types import Candidate, Item
-from recchat.understand import TitleResolver, Understanding, understand
+from recchat.link import Linker
+from recchat.understand import Understanding, understand
 
 # Same cases on every run and no example database written into the repository; the deadline is a
 # hang guard (a case takes milliseconds), generous for a loaded CI machine.
@@ -372,7 +373,7 @@ def test_batch_file_fuzzed(tmp_path):
 
 @pytest.fixture(scope="module")
 def resolver(movielens, movie_domain):
-    return TitleResolver(movielens.catalog, domain=movie_domain)
+    return Linker.for_domain(movielens.catalog, movie_domain)
 
 
 VOCABULARY = ["star", "wars", "godfather", "heat", "scream", "fargo", "the", "not", "no", "nothing", "but", "and",

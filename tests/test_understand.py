@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from recchat.understand import TitleResolver, normalize_title, understand
+from recchat.link import Linker
+from recchat.understand import normalize_title, understand
 
 
 @pytest.fixture(scope="module")
 def resolver(movielens, movie_domain):
-    return TitleResolver(movielens.catalog, domain=movie_domain)
+    return Linker.for_domain(movielens.catalog, movie_domain)
 
 
 @pytest.fixture(scope="module")
@@ -116,18 +117,6 @@ def test_genre_words_inside_titles_are_not_wishes(read, movielens):
     assert {title(movielens, i) for i in u.liked} == {"Star Wars", "The Crying Game"}
 
 
-def test_chroma_resolves_what_spelling_rules_cannot(movielens, embedder, tmp_path):
-    from recchat.index import ItemIndex
-
-    index = ItemIndex("resolve-items", path=tmp_path, embedder=embedder)
-    index.build(movielens.catalog, progress=False)
-    plain = TitleResolver(movielens.catalog)
-    with_index = TitleResolver(movielens.catalog, index=index)
-    assert plain.resolve("Star Wars: A New Hope") is None
-    assert title(movielens, with_index.resolve("Star Wars: A New Hope")) == "Star Wars"
-    assert with_index.resolve("a film about sharks") is None  # meaning alone is not a title
-
-
 def titles(movielens, ids):
     return [title(movielens, i) for i in ids]
 
@@ -212,7 +201,7 @@ def shelf():
     catalog = Catalog(Item(i, t, t, {"subjects": [s], "authors": [a], "year": y, "pages": p})
                       for i, t, y, p, s, a in rows)
     domain = Domain.infer(catalog, item="book")
-    return catalog, domain, TitleResolver(catalog, domain=domain)
+    return catalog, domain, Linker.for_domain(catalog, domain)
 
 
 def test_books_series_facets_years_and_pages(shelf):

@@ -17,9 +17,11 @@ SAMPLE_QUERY = ("funny animated movie", "year<1980")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Write a starter configuration for an item file and an interaction log, guessing columns,
-    types and roles from the files; print every guess and the next command."""
-    from recchat.config import RecommenderConfig, guess_config, to_toml
+    """Write a starter configuration for an item file and an interaction log, guessing how to read
+    them (format, separator, encoding, header), their columns, types and roles; print every guess,
+    mark the uncertain ones in the file, and print the next command."""
+    from recchat.config import RecommenderConfig
+    from recchat.sniff import guess_config, to_toml
 
     out = args.out or Path(f"{args.items.stem}.toml")
     if out.exists() and not args.force:
@@ -27,7 +29,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     for path in filter(None, (args.items, args.interactions)):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
-    config, notes = guess_config(args.items, args.interactions, name=args.name, item=args.item)
+    guess = guess_config(args.items, args.interactions, name=args.name, item=args.item)
+    config = guess.config
     folder = out.resolve().parent
     for section in ("catalog", "interactions"):
         if section in config:  # paths relative to the configuration, so the folder can move
@@ -35,17 +38,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.backend:
         config["llm"]["backend"] = args.backend
     text = to_toml(config, "# Written by recchat init; every key is explained in recchat/config.py's docstring.\n"
-                           "# Check the guesses below, then run the command printed after this file was written.")
+                           "# Check the guesses below (those marked '# check:' above all), then run the command "
+                           "printed after this file was written.", guess.checks)
     checked = RecommenderConfig.from_dict(json.loads(json.dumps(config)), source=out.resolve())
     checked.check(interactions=args.interactions is not None)  # a guess that cannot load is not written
     write_atomic(out, text)  # --force never leaves half of the old file and half of the new
-    for line in notes:
+    for line in guess.notes:
         print(line)
     print(f"wrote {out}")
+    if guess.checks:
+        print(f"{len(guess.checks)} guesses to check are marked '# check:' in {out}: {', '.join(guess.checks)}")
     if args.interactions is None:
         print(f"next: add an [interactions] table to {out}, then: recchat train --config {out}")
     else:
-        print(f"next: recchat train --config {out}   (builds the index and trains the scorer)")
+        print(f"next: recchat train --config {out}   (builds the index and trains the scorer; "
+              f"recchat data check --config {out} loads everything first)")
     return 0
 
 
@@ -172,8 +179,9 @@ def register(sub: Any) -> None:
                        description=cmd_init.__doc__ + " Example: recchat init books.csv reads.csv",
                        epilog="Three commands from two files to a running chat app: recchat init, "
                               "recchat train --config FILE, recchat ui --config FILE.")
-    p.add_argument("items", type=Path, help="item file: .csv, .tsv, .jsonl or RecBole .item")
-    p.add_argument("interactions", type=Path, nargs="?", help="interaction log: .csv, .tsv, .jsonl or .inter")
+    p.add_argument("items", type=Path, help="item file: a table (any separator, with or without a header row, "
+                                             "UTF-8 or latin-1), JSON lines or RecBole .item")
+    p.add_argument("interactions", type=Path, nargs="?", help="interaction log: the same formats, or RecBole .inter")
     p.add_argument("--out", type=Path, help="configuration file to write [<items name>.toml]")
     p.add_argument("--name", help="the deployment's name (collections, checkpoints) [the item file's name]")
     p.add_argument("--item", help="what one item is called, e.g. book [from the file name]")

@@ -1,0 +1,729 @@
+"""Title linking: which catalog items a message names, as people write titles.
+
+Two parts, both built once per catalog (a :class:`Linker` is made when the recommender first
+needs it and shared by every session; nothing is recomputed per message):
+
+**Aliases** (:func:`aliases_of`), derived from each title as the catalog writes it:
+
+- the title with its article moved either way, in the common languages ("Matrix, The" is also
+  "The Matrix" and "Matrix"; "Fabuleux destin d'Amélie Poulain, Le"; "Blaue Engel, Der");
+- each parenthesised alternate and each "a.k.a." name ("Seven (a.k.a. Se7en)" is also "Se7en");
+- subtitle parts after ":" or " - " ("Star Wars: Episode V - The Empire Strikes Back" is also
+  "The Empire Strikes Back" and "Star Wars 5"), the series stem ("Star Wars") kept as a separate,
+  weaker alias that every member shares;
+- spelling: accents, "&"/"and", roman numerals as digits ("Part II" = "2"), "Vol. 1" = "Vol 1",
+  punctuation inside names ("E.T." = "ET", "WALL·E" = "WALL-E" = "Wall E" = "WallE"), a year in
+  parentheses dropped (it is evidence, below);
+- an optional aliases file (``[domain] aliases``: CSV of item id, alias) for what no rule derives.
+
+**Linking** (:meth:`Linker.link`): the message is cut into normalised words (the same
+normalisation as the aliases, so "the empire strikes back" and "Empire Strikes Back, The" meet);
+words no title and no everyday English uses are corrected to the closest title word
+(rapidfuzz: "shawshenk" -> "shawshank"); then every span that is an alias links, longest first,
+and a span that begins an alias and holds an uncommon word links as a partial title
+("shawshank", "raiders"). Ambiguity (a remake, a stem several items share) is settled by
+evidence: a year in the message next to the title ("Titanic (1997)", "the 1954 one"), then the
+alias's strength, then popularity in the interaction log. Guards: a title made only of everyday
+words ("Heat", "Her", "Them!", "Up", "Big", "Home Alone") links only when written as a title
+(capitalised away from the sentence start, quoted, or with inner punctuation as in "E.T.") or
+backed by a year; words of the domain (genres, "movie") count as everyday. A link that was
+corrected, partial, taken from a shared stem or chosen among several items says so
+(:attr:`Link.guessed`), so the reply can say which item it took.
+
+The module knows no catalog in particular; English word frequencies come from ``wordfreq``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from recchat.catalog import Catalog
+
+_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
+# Articles, as titles move them to the end ("Matrix, The"; "Blaue Engel, Der"; "Avventura, L'").
+ARTICLES = ("the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli", "el", "los", "las", "der", "die", "das",
+            "un", "une", "uno", "una", "ein", "eine", "den", "det", "de", "het")
+# Articles that lead an alias key away: "The Matrix" and "Matrix" are one key. Only articles that
+# are no everyday word elsewhere ("die", "de", "den" are), so "Die Hard" keeps its first word.
+_LEADING = frozenset({"the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli", "el", "los", "las", "der",
+                      "das", "un", "une", "uno", "una", "ein", "eine", "det", "het"})
+_NUMBERS = ("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+            "seventeen eighteen nineteen twenty").split()
+_NUMBER_SWAP = {**{w: str(n) for n, w in enumerate(_NUMBERS, start=2)}, **{str(n): w for n, w in enumerate(_NUMBERS, start=2)}}
+_TRAILING_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(ARTICLES) + r"|l')\s*$", re.IGNORECASE)
+_YEAR_PAREN = re.compile(r"\s*\((1[89]\d\d|20\d\d)(?:[-–]\d{0,4})?\)\s*$")
+_PAREN = re.compile(r"\(([^()]*)\)")
+_AKA = re.compile(r"^\s*(?:a\.?\s?k\.?\s?a\.?|also known as|aka)\s+", re.IGNORECASE)
+_PART_MARK = re.compile(r"^(?:part|pt|episode|ep|vol|volume|chapter|book|no)\.?\s*(\d+|[ivx]+|one|two|three|four|five|"
+                        r"six|seven|eight|nine|ten)$", re.IGNORECASE)
+# Everyday English: a word at or above this Zipf frequency (wordfreq) is ordinary text. A title
+# of one such word needs title-writing to link; a title of several needs every word above the
+# higher bar ("Home Alone" does, "Star Wars" does not).
+EVERYDAY_ONE = 4.0
+EVERYDAY_ALL = 5.0
+FUZZY_CUTOFF = 85      # rapidfuzz ratio for a word to be corrected to a title word
+FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
+MIN_PARTIAL_CHARS = 5  # a partial title ("shawshank") needs this many characters
+POPULAR = 0.9          # items at or above this quantile of the log's counts are well known
+STEM_STRENGTH = 0.4    # a series stem shared by its members ("Star Wars")
+SUBTITLE_STRENGTH = 0.8
+# Words after which lower-case everyday words are read as a title ("something like heat").
+_CUES = frozenset("like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
+                  "read reread finished than as rewatch".split())
+_CUE_PAIRS = {("fan", "of"), ("similar", "to"), ("same", "as"), ("thought", "of"), ("favorite", "is")}
+# Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
+_ENDS = frozenset("and or but was is were are with by from in on at for again last yesterday recently twice too "
+                  "also so because when then to which that who i it has had made gets got".split())
+_FUNCTION = frozenset(
+    "i me my we us our you your he him his she her they them their it its this that these those a an the and or "
+    "but of to in on at by for with from as than so if then up down out over about into onto off go get got is "
+    "was are were be been being do does did have has had no not nor any some all one more less very just too".split())
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@dataclass(frozen=True)
+class Word:
+    """A normalised word of a text and where it came from (``start``:``end`` in the text)."""
+
+    text: str
+    start: int
+    end: int
+
+
+_TOKEN = re.compile(r"[^\W_](?:[\w'’·.\-&]*[^\W_])?|&", re.UNICODE)
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def words(text: str) -> list[Word]:
+    """``text`` as normalised words: lower case, accents gone, "&" as "and", "E.T." as "et",
+    "WALL·E" as "wall e", French elision split ("d'Amélie" -> "d amelie"), roman numerals as
+    digits, "part"/"pt" before a number dropped ("Part II" -> "2"), "Vol."/"volume" as "vol"."""
+    out: list[Word] = []
+    for m in _TOKEN.finditer(text):
+        token = m.group(0)
+        if token == "&":
+            out.append(Word("and", m.start(), m.end()))
+            continue
+        t = _ascii(token.replace("·", "-").replace("’", "'")).lower()
+        t = re.sub(r"^([ldjmnst]|qu)'(?=[a-z])", r"\1 ", t)     # l'avventura, d'amelie
+        if re.fullmatch(r"(?:[a-z]\.)+[a-z]\.?", t):                # e.t., l.a.
+            t = t.replace(".", "")
+        t = t.replace("'", " ").replace(".", " ")   # "don't" -> "don t", as the rules read negations
+        for part in re.split(r"[^a-z0-9]+", t):
+            if part:
+                out.append(Word(_ROMAN.get(part, part), m.start(), m.end()))
+    keep: list[Word] = []
+    for n, w in enumerate(out):
+        nxt = out[n + 1].text if n + 1 < len(out) else ""
+        if w.text in ("part", "pt") and nxt.isdigit():
+            continue
+        keep.append(Word("vol", w.start, w.end) if w.text == "volume" and nxt.isdigit() else w)
+    return keep
+
+
+def normalize(text: str) -> str:
+    """``text``'s normalised words joined by spaces (see :func:`words`)."""
+    return " ".join(w.text for w in words(text))
+
+
+def key_of(text: str) -> str:
+    """The lookup key of a title or a span: normalised, one leading article dropped."""
+    return _key(normalize(text).split())
+
+
+def _key(parts: list[str]) -> str:
+    """Normalised words as a key: a possessive's "s" dropped ("Schindler's" = "Schindlers" =
+    "Schindler"), then one leading article."""
+    parts = [p for p in parts if p != "s"] or parts
+    if len(parts) > 1 and parts[0] in _LEADING:
+        parts = parts[1:]
+    return " ".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _zipf() -> Mapping[str, float]:
+    """Zipf frequency of English words (wordfreq's 'best' list), for the everyday-word guard."""
+    from wordfreq import get_frequency_dict
+
+    return {w: math.log10(f) + 9 for w, f in get_frequency_dict("en", "best").items() if f >= 1e-6}
+
+
+def zipf(word: str) -> float:
+    return _zipf().get(word, 0.0)
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+@dataclass(frozen=True)
+class Alias:
+    item_id: str
+    key: str            # normalised, leading article dropped
+    strength: float     # 1 for the title itself; lower for subtitles and shared stems
+    kind: str           # "title", "alternate", "subtitle", "stem", "file"
+
+
+def _move_article(title: str) -> str:
+    """ "Matrix, The" -> "The Matrix"; "Godfather: Part II, The" -> "The Godfather: Part II"."""
+    m = _TRAILING_ARTICLE.match(title)
+    if not m:
+        return title
+    art = m["art"]
+    return f"{art}{m['body']}" if art.endswith("'") else f"{art} {m['body']}"
+
+
+def _split_title(title: str) -> tuple[str, list[str], int | None]:
+    """(main title, parenthesised alternates, year) of a catalog title."""
+    year = None
+    m = _YEAR_PAREN.search(title)
+    if m:
+        year, title = int(m.group(1)), title[:m.start()]
+    alternates = []
+    for p in _PAREN.findall(title):
+        p = _AKA.sub("", p).strip()
+        if p and not re.fullmatch(r"\d{4}|[\d\s\-–]+", p):
+            alternates.append(_move_article(p))
+    main = _PAREN.sub(" ", title).strip()
+    main = re.sub(r"\s+", " ", main)
+    return _move_article(main) or title, alternates, year
+
+
+def aliases_of(item_id: str, title: str) -> list[Alias]:
+    """Every alias of one catalog title (see the module docstring)."""
+    main, alternates, _ = _split_title(title)
+    found: dict[str, Alias] = {}
+
+    def add(text: str, strength: float, kind: str) -> None:
+        key = key_of(text)
+        full = normalize(text)
+        keys = [key]
+        if full != key and full.split()[0] in ("the", "a", "an"):
+            keys.append(" ".join(w for w in full.split() if w != "s"))   # "the graduate": its article is evidence
+        for k in list(keys):
+            swapped = " ".join(_NUMBER_SWAP.get(w, w) for w in k.split())
+            if swapped != k:
+                keys.append(swapped)                                      # "twelve monkeys" = "12 monkeys"
+        for k in keys:
+            if k and (k not in found or found[k].strength < strength):
+                found[k] = Alias(item_id, k, strength, kind)
+        if len(key.split()) == 2 and len(key) >= 9 and key.replace(" ", "") not in found:
+            found[key.replace(" ", "")] = Alias(item_id, key.replace(" ", ""), strength * 0.9, kind)  # "bladerunner"
+        compact = key.replace(" ", "")
+        # "WALL·E" / "Spider-Man" are typed as one word too: "walle", "spiderman".
+        if " " in key and re.search(r"\w[-·.]\w", text) and len(key.split()) <= 3 and len(compact) >= 4:
+            if compact not in found:
+                found[compact] = Alias(item_id, compact, strength * 0.95, kind)
+
+    add(main, 1.0, "title")
+    for alt in alternates:
+        add(alt, 1.0, "alternate")
+    parts = [p.strip() for p in re.split(r"\s*:\s+|\s+[-–—]\s+|:\s*", main) if p.strip()]
+    if len(parts) > 1:
+        stem = parts[0]
+        for n, part in enumerate(parts[1:], start=1):
+            mark = _PART_MARK.match(part)
+            if mark:   # "Episode V", "Part II", "Book Two": the stem with its number ("star wars 5")
+                number = mark.group(1).lower()
+                add(f"{stem} {_NUMBER_SWAP.get(number, number)}", 0.9, "subtitle")
+            elif len(key_of(part).split()) >= 1 and len(key_of(part)) >= 4:
+                add(part, SUBTITLE_STRENGTH, "subtitle")
+                if n == len(parts) - 1 and n > 1:
+                    add(f"{stem} {part}", 0.9, "subtitle")
+        if re.search(r"\s(\d+|[IVX]+)$", stem):
+            add(stem, 0.95, "title")       # "Speed 2: Cruise Control" is "Speed 2"
+        elif not _PART_MARK.match(stem) and len(key_of(stem)) >= 3:
+            add(stem, STEM_STRENGTH, "stem")
+    abbreviation = re.match(r"((?:[A-Za-z]\.){2,})\s", main)
+    if abbreviation:
+        add(abbreviation.group(1), 0.9, "subtitle")   # "E.T. the Extra-Terrestrial" is "E.T."
+    return list(found.values())
+
+
+def read_aliases(path: Path | str, catalog: Catalog) -> list[Alias]:
+    """An aliases file: CSV rows of ``item_id,alias`` (a header row is allowed). An unknown item
+    id raises a ValueError naming the file and line."""
+    path = Path(path)
+    out: list[Alias] = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        for line, row in enumerate(csv.reader(fh), start=1):
+            if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
+                continue
+            if len(row) < 2:
+                raise ValueError(f"{path}:{line}: expected 'item_id,alias', got {','.join(row)!r}")
+            item_id, alias = row[0].strip(), ",".join(row[1:]).strip()
+            if item_id not in catalog:
+                if line == 1:
+                    continue  # a header row
+                raise ValueError(f"{path}:{line}: item id '{item_id}' is not in the catalog")
+            if key_of(alias):
+                out.append(Alias(item_id, key_of(alias), 1.0, "file"))
+    return out
+
+
+# --------------------------------------------------------------------------- linking
+
+
+@dataclass
+class Link:
+    """One item named in a message: the words ``start``:``end`` (indices into :func:`words` of
+    the message), what the user wrote, and how it was matched."""
+
+    item_id: str
+    start: int
+    end: int
+    text: str
+    how: str = "exact"           # "exact", "corrected" (a typo fixed), "partial" (the start of a title)
+    kind: str = "title"          # the alias's kind: title, alternate, subtitle, stem, file
+    others: list[str] = field(default_factory=list)   # other items the words could name
+
+    @property
+    def guessed(self) -> bool:
+        """Whether the reply should say which item it took: the match was not exact and whole,
+        or several items fit."""
+        return self.how != "exact" or self.kind == "stem" or bool(self.others)
+
+
+@dataclass
+class _Entry:
+    aliases: list[Alias] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    """One message as the linker reads it."""
+
+    message: str
+    ws: list[Word]
+    fixed: list[str]          # the words, typos corrected to title words
+    corrected: list[bool]
+    years: dict[int, int]     # word index where a title may end -> the year written right after it
+    capitals: float
+
+    def year_in(self, end: int, years: Mapping[str, int], aliases: list[Alias]) -> int | None:
+        """A year later in the message that one of ``aliases``' items has ("sabrina, the audrey
+        hepburn one from 1954"): used to choose between them, not as evidence of a title."""
+        for w in self.ws[end:end + 10]:
+            if re.fullmatch(r"(1[89]|20)\d\d", w.text) and any(years.get(a.item_id) == int(w.text) for a in aliases):
+                return int(w.text)
+        return None
+
+
+class Linker:
+    """Links the titles a message names to catalog items. Build once per catalog.
+
+    ``popularity``: interactions per item id (settles ambiguity; optional). ``everyday``: extra
+    words that count as everyday text (the domain's facet values and item nouns). ``year_field``:
+    the catalog field holding an item's year, else years are read from titles. ``extra``: more
+    aliases (an aliases file's, :func:`read_aliases`).
+    """
+
+    def __init__(self, catalog: Catalog, *, popularity: Mapping[str, int] | None = None,
+                 everyday: Iterable[str] = (), year_field: str | None = "year", extra: Iterable[Alias] = (),
+                 nouns: Iterable[str] = ()):
+        self.catalog = catalog
+        self.popularity = dict(popularity or {})
+        self.years: dict[str, int] = {}
+        self.by_key: dict[str, list[Alias]] = {}
+        for item in catalog:
+            if not item.title:
+                continue
+            year = item.fields.get(year_field) if year_field else None
+            if not isinstance(year, int):
+                year = _split_title(item.title)[2]
+            if isinstance(year, int):
+                self.years[item.id] = year
+            for alias in aliases_of(item.id, item.title):
+                self.by_key.setdefault(alias.key, []).append(alias)
+        for alias in extra:
+            self.by_key.setdefault(alias.key, []).append(alias)
+        self.max_words = max((k.count(" ") + 1 for k in self.by_key), default=1)
+        # "Godfather 1": the first of a numbered series, where its sequels say "2".
+        for key in [k for k in self.by_key if re.fullmatch(r".+ 2", k)]:
+            first = [a for a in self.by_key.get(key[:-2], ()) if a.kind in ("title", "alternate")]
+            for a in first:
+                self.by_key.setdefault(key[:-1] + "1", []).append(Alias(a.item_id, key[:-1] + "1", 1.0, "title"))
+        # The aliases each word occurs in (partial and misspelt titles), and every title word
+        # (typo correction).
+        self.containing: dict[str, list[str]] = {}
+        for key in self.by_key:
+            for w in dict.fromkeys(key.split()):
+                self.containing.setdefault(w, []).append(key)
+        self.vocab = self.containing
+        self.stem_of = {a.item_id: a.key for aliases in self.by_key.values() for a in aliases if a.kind == "stem"}
+        counts = sorted(self.popularity.values())
+        self.popular = counts[int(POPULAR * (len(counts) - 1))] if counts else math.inf
+        self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf
+        self._by_length: dict[int, list[str]] = {}
+        for w in self.vocab:
+            if len(w) >= 4 and not w.isdigit():
+                self._by_length.setdefault(len(w), []).append(w)
+        self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()}
+        self.nouns = set(nouns) | {"movie", "film", "book", "novel", "show", "story", "one"}
+        _zipf()  # loaded now, not on the first message
+        import rapidfuzz.process  # noqa: F401  (imported now for the same reason)
+        self._corrections: dict[str, str | None] = {}
+
+    @classmethod
+    def for_domain(cls, catalog: Catalog, domain: Any, popularity: Mapping[str, int] | None = None) -> Linker:
+        """The linker of a catalog with its :class:`~recchat.domain.Domain`: the domain's words
+        (facet values and synonyms, what items and users are called) count as everyday words, its
+        year field dates the items, and its aliases file (``[domain] aliases``) adds aliases."""
+        everyday = {domain.item, domain.items, domain.user} | {p for f in domain.facets for p in f.phrases()}
+        path = getattr(domain, "aliases", None)
+        extra = read_aliases(path, catalog) if path else ()
+        return cls(catalog, popularity=popularity, everyday=everyday, year_field=domain.year, extra=extra,
+                   nouns=(domain.item, domain.items))
+
+    @property
+    def by_norm(self) -> dict[str, list[str]]:
+        """Title key -> the items whose own title (not a subtitle or shared stem) it is."""
+        if not hasattr(self, "_by_norm"):
+            self._by_norm = {k: list(dict.fromkeys(a.item_id for a in v if a.kind in ("title", "alternate", "file")))
+                             for k, v in self.by_key.items()}
+            self._by_norm = {k: v for k, v in self._by_norm.items() if v}
+        return self._by_norm
+
+    # -- words ------------------------------------------------------------------------
+
+    def is_everyday(self, key: str) -> bool:
+        """Whether a title could be ordinary words of a sentence: one word that is common (or
+        a domain word), or several that are all very common."""
+        parts = key.split()
+        if len(parts) > 1 and parts[0] in ("the", "a", "an"):
+            return self.is_everyday(" ".join(parts[1:]))   # "the piano" is as everyday as "piano"
+        if any(w.isdigit() for w in parts) and len(parts) > 1:
+            return False                                    # "speed 2" is a title
+        domain = [w in self.everyday or w.rstrip("s") in self.everyday or w in _FUNCTION for w in parts]
+        if len(parts) == 1:
+            w = parts[0]
+            return domain[0] or max(zipf(w), zipf(w[:-1]) if w.endswith("s") else 0) >= EVERYDAY_ONE or len(w) <= 2
+        # Several words: all very common ("Home Alone"), or all the domain's own ("Crime Story").
+        return all(w in _FUNCTION or zipf(w) >= EVERYDAY_ALL for w in parts) or all(domain)
+
+    def _correct(self, word: str) -> str | None:
+        """The title word a typo stands for ("shawshenk" -> "shawshank"), or None."""
+        if word in self._corrections:
+            return self._corrections[word]
+        from rapidfuzz import fuzz, process
+
+        best = None
+        if len(word) >= 5 and not word.isdigit() and zipf(word) < 3.0 and word not in self.everyday:
+            pool = [w for n in range(len(word) - 1, len(word) + 2) for w in self._by_length.get(n, ())]
+            hit = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF) if pool else None
+            best = hit[0] if hit else None
+        if len(self._corrections) > 50_000:
+            self._corrections.clear()
+        self._corrections[word] = best
+        return best
+
+    # -- linking ----------------------------------------------------------------------
+
+    def link(self, message: str) -> list[Link]:
+        """The items ``message`` names, in the order it names them."""
+        ws = words(message)
+        fixed = [w.text for w in ws]
+        corrected = [False] * len(ws)
+        for n, w in enumerate(fixed):
+            if w not in self.vocab and w not in _FUNCTION:
+                c = self._correct(w)
+                if c:
+                    fixed[n], corrected[n] = c, True
+        context = _Context(message, ws, fixed, corrected, self._years_near(message, ws),
+                           self._capital_share(message, ws))
+        found: list[Link] = []
+        weak: list[Link] = []   # everyday words that may be a title: decided once the sure links are known
+        partial: list[Link] = []
+        taken = [False] * len(ws)
+        for size in range(min(self.max_words + 1, len(ws)), 0, -1):
+            for start in range(len(ws) - size + 1):
+                if any(taken[start:start + size]):
+                    continue
+                link, sure = self._match(context, start, size)
+                if link is not None and sure and link.how == "partial" and size == 1:
+                    partial.append(link)   # after the misspelt whole titles: "elegy for an hour"
+                elif link is not None and sure:
+                    found.append(link)
+                    taken[start:start + size] = [True] * size
+                elif link is not None:
+                    weak.append(link)
+        found += self._fuzzy(context, taken)
+        for link in partial:
+            if not any(taken[link.start:link.end]):
+                found.append(link)
+                taken[link.start:link.end] = [True] * (link.end - link.start)
+        changed = True
+        while changed:  # "speed and the rock": a title next to a title is one too
+            changed = False
+            for link in weak:
+                if not any(taken[link.start:link.end]) and self._evidence(context, link, found):
+                    found.append(link)
+                    taken[link.start:link.end] = [True] * (link.end - link.start)
+                    changed = True
+        found += self._numbered_after(context, found, taken)
+        # A shared stem ("Star Trek") names no one member when a member is named beside it.
+        named = {self.stem_of.get(f.item_id) for f in found if f.kind != "stem"}
+        found = [f for f in found if not (f.kind == "stem" and self.stem_of.get(f.item_id) in named)]
+        return sorted(found, key=lambda f: f.start)
+
+    def _match(self, c: _Context, start: int, size: int) -> tuple[Link | None, bool]:
+        """The link of the words ``start``:``start + size``, and whether it is sure (else it
+        is made of everyday words and needs the evidence :meth:`_evidence` weighs)."""
+        span = c.fixed[start:start + size]
+        if span[0] == "s" or span[-1] == "s":
+            return None, False  # a possessive's "s" belongs to the word before it
+        full = " ".join(w for w in span if w != "s")
+        key = full if full in self.by_key else _key(span)
+        how = "corrected" if any(c.corrected[start:start + size]) else "exact"
+        aliases = self.by_key.get(key)
+        after_by = start > 0 and c.fixed[start - 1] in ("by", "starring")   # a person's name, not a title
+        if not aliases and span[-1] not in _FUNCTION and span[0] not in _FUNCTION and key and not after_by:
+            aliases = self._partial(key)
+            how = "partial" if aliases else how
+        if not aliases:
+            return None, False
+        year = c.years.get(start + size)
+        if year is not None and not any(abs(self.years.get(a.item_id, -99) - year) <= 1 for a in aliases):
+            year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
+        chosen = self._choose(aliases, year if year is not None else c.year_in(start + size, self.years, aliases),
+                              " ".join(c.fixed))
+        if chosen is None:
+            return None, False
+        if chosen.kind == "stem" and start + size < len(c.ws) and c.fixed[start + size].isdigit():
+            return None, False  # "star trek 2": a numbered member the catalog does not number
+        # Other items count when their alias is about as strong: a stem shared with sequels is
+        # no rival for the title itself.
+        others = sorted({a.item_id for a in aliases if a.strength >= chosen.strength - 0.15} - {chosen.item_id})
+        link = Link(chosen.item_id, start, start + size, c.message[c.ws[start].start:c.ws[start + size - 1].end],
+                    how, chosen.kind, others)
+        nxt = c.fixed[start + size] if start + size < len(c.ws) else ""
+        if start and c.fixed[start - 1] in ("a", "an") and nxt in self.nouns:
+            return None, False  # "a heist movie", "a road trip film": a kind of item, not a title
+        if not self.is_everyday(key) and not (chosen.kind == "stem" and " " not in key):
+            return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
+        if year is not None or self._written_as_title(c.message, c.ws, start, size, c.capitals):
+            return link, True
+        if how == "partial" or chosen.kind == "stem" or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
+                                   for w in key.split()):
+            return None, False  # "them", "up", "drama": never on their own say-so
+        return link, False
+
+    def _numbered_after(self, c: _Context, found: list[Link], taken: list[bool]) -> list[Link]:
+        """ "godfather 1 and 2", "terminator 2 or 3": a number after a numbered title names the
+        title with that number."""
+        out = []
+        for link in found:
+            key = " ".join(c.fixed[link.start:link.end])
+            if not re.search(r" \d+$", key):
+                continue
+            n = link.end
+            while n + 1 < len(c.ws) and c.fixed[n] in ("and", "or", "&") and c.fixed[n + 1].isdigit() and not taken[n + 1]:
+                other = _key(key.split()[:-1] + [c.fixed[n + 1]])
+                chosen = self._choose(self.by_key.get(other, []), None)
+                if chosen is None:
+                    break
+                out.append(Link(chosen.item_id, n + 1, n + 2, c.message[c.ws[n + 1].start:c.ws[n + 1].end], "exact",
+                                chosen.kind))
+                taken[n + 1] = True
+                n += 2
+        return out
+
+    def _evidence(self, c: _Context, link: Link, found: list[Link]) -> bool:
+        """Whether everyday words in lower case are meant as a title: they end where a title
+        would (the message, a clause, "was", "with"...) and begin after a word that introduces
+        one ("loved", "like", "than"), with the title's own article ("the graduate"), beside
+        another title ("heat, seven and the usual suspects"), or, for a well-known item of
+        several words, after a pause ("die hard is a christmas movie")."""
+        ws, start, end = c.ws, link.start, link.end
+        if self._own_facts_follow(c, link):
+            return True  # "honey by caleb alvarez", "light (amara nakamura, 2022)"
+        if len(_key(c.fixed[start:end]).split()) >= 5:
+            return True  # "the field at the end of the field": a long title is no accident
+        nxt = ws[end].text if end < len(ws) else ""
+        gap_after = c.message[ws[end - 1].end:ws[end].start] if end < len(ws) else ""
+        if end < len(ws) and not (nxt in _ENDS or re.search(r"[,;:.!?()\"]", gap_after)
+                                  or re.fullmatch(r"(1[89]|20)\d\d", nxt)):
+            return False
+        prev = ws[start - 1].text if start else ""
+        gap_before = c.message[ws[start - 1].end:ws[start].start] if start else ""
+        paused = not start or bool(re.search(r"[,;:.!?()\"]", gap_before))
+        if prev in _CUES or (start >= 2 and (ws[start - 2].text, prev) in _CUE_PAIRS):
+            return True
+        known = self.popularity.get(link.item_id, 0)
+        own = [a for a in self.by_key.get(" ".join(c.fixed[start:end]), ()) if a.item_id == link.item_id]
+        if c.fixed[start] in ("the", "a", "an") and any(a.kind in ("title", "alternate", "stem") for a in own) \
+                and known >= self.known:
+            return True  # the title's own article, written: "the graduate", "the game"
+        for other in found:
+            between = c.message[ws[other.end - 1].end:ws[start].start] if other.end <= start else \
+                c.message[ws[end - 1].end:ws[other.start].start] if other.start >= end else None
+            if between is not None and re.fullmatch(r"\s*(?:,|&|and|or|,\s*and|,\s*or)?\s*", between, re.IGNORECASE):
+                return True
+        if len(_key(c.fixed[start:end]).split()) >= 4:
+            return True  # "i know what you did last summer was cheesy"
+        ends_here = not nxt or nxt in ("with", "by", "was", "is") or bool(re.search(r"[,;:.!?(]", gap_after))
+        if len(_key(c.fixed[start:end]).split()) == 1 and not (start == 0 and ends_here):
+            return False
+        return paused and known >= self.popular
+
+    def _own_facts_follow(self, c: _Context, link: Link) -> bool:
+        """Whether a value of the item's own fields (an author, a director, its year) is written
+        within a few words after it."""
+        after = " " + " ".join(c.fixed[link.end:link.end + 8]) + " "
+        return any(f" {v} " in after for v in self._facts(link.item_id))
+
+    def _facts(self, item_id: str) -> list[str]:
+        item = self.catalog[item_id]
+        out = []
+        for value in item.fields.values():
+            for v in value if isinstance(value, list) else [value]:
+                text = normalize(str(v))
+                if text and (len(text) >= 6 or text.isdigit()) and not all(w in _FUNCTION for w in text.split()):
+                    out.append(text)
+        return out
+
+    def _partial(self, key: str) -> list[Alias]:
+        """Aliases that begin or end with ``key``'s words and say more: "shawshank" (a rare
+        word) -> "shawshank redemption", "holy grail" -> "monty python and the holy grail"."""
+        parts = key.split()
+        rare = [w for w in parts if zipf(w) < (3.0 if len(parts) == 1 else 4.5) and len(w) >= 4]
+        if not rare or len(key) < MIN_PARTIAL_CHARS or (len(parts) > 1 and len(key) < 8):
+            return []
+        out: list[Alias] = []
+        for full in self.containing.get(min(rare, key=lambda w: len(self.containing.get(w, ()))), ()):
+            if full != key and (full.startswith(key + " ") or (len(parts) > 1 and full.endswith(" " + key))):
+                out += [a for a in self.by_key[full] if a.kind != "stem"]
+        return out
+
+    def _fuzzy(self, c: _Context, taken: list[bool]) -> list[Link]:
+        """Titles misspelt across words ("forest gump", "singing in the rain"): spans of free
+        words compared (rapidfuzz) with the titles that share their rarest word."""
+        from rapidfuzz import fuzz
+
+        out: list[Link] = []
+        n = len(c.ws)
+        for size in range(min(6, n), 1, -1):
+            for start in range(n - size + 1):
+                if any(taken[start:start + size]):
+                    continue
+                span = c.fixed[start:start + size]
+                if span[-1] in _FUNCTION or (span[0] in _FUNCTION and size < 3) or " ".join(span) in self.by_key \
+                        or (start and c.fixed[start - 1] in ("by", "starring")):
+                    continue
+                digits = [w for w in span if w.isdigit()]
+                text = " ".join(span)
+                rare = [w for w in span if w in self.containing and len(self.containing[w]) <= 300 and len(w) >= 4]
+                if len(text) < 8 or not rare:
+                    continue
+                best, score = None, 0.0
+                for full in self.containing[min(rare, key=lambda w: len(self.containing[w]))][:500]:
+                    if abs(full.count(" ") + 1 - size) <= 1 and [w for w in full.split() if w.isdigit()] == digits:
+                        r = fuzz.ratio(text, full)
+                        if r > score:
+                            best, score = full, r
+                if best is None or score < FUZZY_SPAN_CUTOFF or self.is_everyday(best) or \
+                        (score < 95 and not any(zipf(w) < 4.0 for w in best.split())):
+                    continue
+                chosen = self._choose(self.by_key[best], None)
+                if chosen is None or chosen.kind == "stem":
+                    continue
+                out.append(Link(chosen.item_id, start, start + size,
+                                c.message[c.ws[start].start:c.ws[start + size - 1].end], "corrected", chosen.kind))
+                taken[start:start + size] = [True] * size
+        return out
+
+    def _choose(self, aliases: list[Alias], year: int | None, message: str = "") -> Alias | None:
+        """The alias to take: a year in the message next to the title first, then the alias's
+        strength, then popularity in the log, then catalog order."""
+        best: dict[str, Alias] = {}
+        for a in aliases:
+            if a.item_id not in best or best[a.item_id].strength < a.strength:
+                best[a.item_id] = a
+        candidates = list(best.values())
+        if len(candidates) > 1 and message:   # "grey heron by leo bell": the item whose facts are written
+            text = " " + message + " "
+            told = [a for a in candidates if any(f" {v} " in text for v in self._facts(a.item_id))]
+            candidates = told or candidates
+        if year is not None:
+            dated = [a for a in candidates if abs(self.years.get(a.item_id, -99) - year) <= 1]
+            exact = [a for a in dated if self.years.get(a.item_id) == year]
+            candidates = exact or dated or candidates
+        return max(candidates, key=lambda a: (a.strength, self.popularity.get(a.item_id, 0)), default=None)
+
+    @staticmethod
+    def _years_near(message: str, ws: list[Word]) -> dict[int, int]:
+        """Word index where a title may end -> the year written right after it: "Titanic
+        (1997)", "titanic 1997", "titanic, the 1997 one", "titanic from 1997"."""
+        out: dict[int, int] = {}
+        for n, w in enumerate(ws):
+            if re.fullmatch(r"(1[89]\d\d|20\d\d)", w.text):
+                out.setdefault(n, int(w.text))
+                if n >= 1 and ws[n - 1].text in ("the", "from", "in", "of"):
+                    out.setdefault(n - 1, int(w.text))
+        return out
+
+    @staticmethod
+    def _capital_share(message: str, ws: list[Word]) -> float:
+        """The share of capitalised words that start no sentence and are not "I": near 1 in a
+        message Written Like This or in capitals, where capitals say nothing about titles."""
+        alpha = [message[w.start] for n, w in enumerate(ws) if message[w.start].isalpha() and w.text != "i"
+                 and n > 0 and message[:w.start].rstrip()[-1:] not in ".!?"]
+        return sum(c.isupper() for c in alpha) / len(alpha) if len(alpha) >= 4 else 0.0
+
+    @staticmethod
+    def _written_as_title(message: str, ws: list[Word], start: int, size: int, capitals: float) -> bool:
+        """Quoted, capitalised away from the start of a sentence (in a message that is not
+        capitalised throughout), or written with a title's inner punctuation ("E.T.")."""
+        begin, end = ws[start].start, ws[start + size - 1].end
+        span = message[begin:end]
+        before, after = message[:begin].rstrip(), message[end:end + 1]
+        if before[-1:] and before[-1:] in "\"'“‘«" and after in ("\"", "'", "”", "’", "»") \
+                and not re.search(r"\w$", message[:begin]):
+            return True   # "Her", 'Them!' quoted: a quote on each side
+        if re.search(r"[a-zA-Z]\.[a-zA-Z]|[a-zA-Z]·[a-zA-Z]|!$", span + message[end:end + 1]):
+            return True
+        if capitals > 0.6:
+            return False
+        sentence_start = not before or before[-1] in ".!?:;\n(" or re.search(r"(^|[.!?]\s*)[\"']?$", before)
+        capitalised = [message[w.start].isupper() for w in ws[start:start + size] if message[w.start].isalpha()]
+        if not capitalised:
+            return False
+        if sentence_start:
+            return any(capitalised[1:])
+        return capitalised[0] or any(capitalised)
+
+    def resolve(self, text: str) -> str | None:
+        """The item whose title best matches ``text`` on its own (an LLM's extracted title), or None."""
+        text = _split_title(text)[0] or text   # "Matrix, The (1999)" as a catalog writes it
+        ws = words(text)
+        if not ws:
+            return None
+        key = key_of(text)
+        aliases = self.by_key.get(key)
+        if not aliases:
+            key = _key([self._correct(w.text) or w.text if w.text not in self.vocab else w.text for w in ws])
+            aliases = self.by_key.get(key) or (self._partial(key) if len(key) >= MIN_PARTIAL_CHARS else None)
+        if not aliases:  # a longer name around a title: "Star Wars: A New Hope" -> Star Wars
+            inside = self.link(text)
+            return max(inside, key=lambda n: n.end - n.start).item_id if inside else None
+        years = self._years_near(text, ws)
+        chosen = self._choose(aliases, next(iter(years.values()), None))
+        return chosen.item_id if chosen else None
+
+
+def popularity_of(interactions: Iterable[Any]) -> dict[str, int]:
+    """Interactions per item id (anything with an ``item`` attribute)."""
+    return dict(Counter(e.item for e in interactions))

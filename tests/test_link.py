@@ -1,0 +1,201 @@
+"""Title linking (recchat.link) on small catalogs written the way public data sets write titles:
+each alias rule, each guard from both sides, ambiguity, typos and partial titles. No model, no
+asset: these run in about a second."""
+
+from __future__ import annotations
+
+import pytest
+
+from recchat.catalog import Catalog
+from recchat.link import Linker, aliases_of, key_of, read_aliases, words
+from recchat.types import Item
+
+FILMS = [
+    ("1", "Matrix, The (1999)"), ("2", "Seven (a.k.a. Se7en) (1995)"),
+    ("3", "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"),
+    ("4", "Star Wars: Episode IV - A New Hope (1977)"), ("5", "Star Wars: Episode V - The Empire Strikes Back (1980)"),
+    ("6", "WALL·E (2008)"), ("7", "E.T. the Extra-Terrestrial (1982)"), ("8", "Godfather, The (1972)"),
+    ("9", "Godfather: Part II, The (1974)"), ("10", "Shawshank Redemption, The (1994)"), ("11", "Heat (1995)"),
+    ("12", "Them! (1954)"), ("13", "Her (2013)"), ("14", "Up (2009)"), ("15", "Titanic (1953)"),
+    ("16", "Titanic (1997)"), ("17", "Lord of the Rings: The Return of the King, The (2003)"),
+    ("18", "Blaue Engel, Der (1930)"), ("19", "Fast & Furious (2009)"), ("20", "Kill Bill: Vol. 1 (2003)"),
+    ("21", "Twelve Monkeys (a.k.a. 12 Monkeys) (1995)"), ("22", "Dark Knight, The (2008)"),
+    ("23", "Inception (2010)"), ("24", "Pulp Fiction (1994)"), ("25", "Home Alone (1990)"),
+    ("26", "Schindler's List (1993)"), ("27", "Graduate, The (1967)"), ("28", "Spider-Man (2002)"),
+]
+POPULARITY = {"4": 300, "5": 250, "16": 400, "15": 3, "8": 500, "9": 300, "10": 450, "11": 200, "25": 600,
+              "27": 420, "24": 480, "22": 350}
+
+
+def _catalog(rows) -> Catalog:
+    return Catalog(Item(i, t, t, {}) for i, t in rows)
+
+
+@pytest.fixture(scope="module")
+def films() -> Linker:
+    return Linker(_catalog(FILMS), popularity=POPULARITY, everyday={"drama", "comedy", "movie", "movies"})
+
+
+def linked(linker: Linker, message: str) -> list[str]:
+    return [link.item_id for link in linker.link(message)]
+
+
+def test_normalised_words_keep_their_places():
+    ws = words("I loved E.T. & WALL·E, didn't you?")
+    assert [w.text for w in ws] == ["i", "loved", "et", "and", "wall", "e", "didn", "t", "you"]
+    assert "I loved E.T. & WALL·E, didn't you?"[ws[2].start:ws[2].end] == "E.T"
+    assert key_of("The Godfather: Part II") == key_of("godfather 2") == "godfather 2"
+    assert key_of("Amélie") == key_of("amelie")
+
+
+def test_aliases_move_articles_in_several_languages():
+    keys = {a.key for a in aliases_of("1", "Matrix, The (1999)")}
+    assert {"matrix", "the matrix"} <= keys
+    assert "blaue engel" in {a.key for a in aliases_of("18", "Blaue Engel, Der (1930)")}
+    amelie = {a.key: a.kind for a in aliases_of("3", "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)")}
+    assert amelie["amelie"] == "title" and amelie["fabuleux destin d amelie poulain"] == "alternate"
+
+
+def test_aliases_from_parentheses_subtitles_numbers_and_punctuation():
+    assert "se7en" in {a.key for a in aliases_of("2", "Seven (a.k.a. Se7en) (1995)")}
+    empire = {a.key: a for a in aliases_of("5", "Star Wars: Episode V - The Empire Strikes Back (1980)")}
+    assert empire["empire strikes back"].kind == "subtitle" and empire["star wars 5"].kind == "subtitle"
+    assert empire["star wars"].kind == "stem" and empire["star wars"].strength < empire["empire strikes back"].strength
+    assert {"wall e", "walle"} <= {a.key for a in aliases_of("6", "WALL·E (2008)")}
+    assert "et" in {a.key for a in aliases_of("7", "E.T. the Extra-Terrestrial (1982)")}
+    assert "fast and furious" in {a.key for a in aliases_of("19", "Fast & Furious (2009)")}
+    assert "kill bill vol 1" in {a.key for a in aliases_of("20", "Kill Bill: Vol. 1 (2003)")}
+    assert {"twelve monkeys", "12 monkeys"} <= {a.key for a in aliases_of("21", "Twelve Monkeys (1995)")}
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("i loved the matrix", ["1"]),
+    ("se7en", ["2"]),
+    ("amelie and Amélie", ["3", "3"]),
+    ("the empire strikes back", ["5"]),
+    ("wall-e or walle or Wall E", ["6", "6", "6"]),
+    ("e.t. for my little brother", ["7"]),
+    ("the godfather part ii", ["9"]),
+    ("godfather 2", ["9"]),
+    ("godfather 1 and 2", ["8", "9"]),
+    ("fast and furious", ["19"]),
+    ("12 monkeys", ["21"]),
+    ("schindlers list", ["26"]),
+    ("spiderman", ["28"]),
+    ("the return of the king", ["17"]),
+])
+def test_titles_as_people_write_them(films, message, expected):
+    assert linked(films, message) == expected
+
+
+def test_typos_and_partial_titles_link_and_say_so(films):
+    [link] = films.link("shawshenk redemption")
+    assert link.item_id == "10" and link.how == "corrected" and link.guessed
+    [link] = films.link("shawshank")
+    assert link.item_id == "10" and link.how == "partial" and link.guessed
+    assert linked(films, "pulp fiktion and the dark night") == ["24", "22"]
+
+
+def test_ambiguity_is_settled_by_a_year_then_by_popularity(films):
+    assert linked(films, "Titanic (1953)") == ["15"]
+    assert linked(films, "titanic, the 1953 one") == ["15"]
+    [link] = films.link("titanic")
+    assert link.item_id == "16" and link.others == ["15"] and link.guessed
+    [link] = films.link("star wars")   # the stem every episode shares: the most watched one
+    assert link.item_id == "4" and link.kind == "stem" and link.guessed
+
+
+def test_a_stem_beside_a_named_member_names_nothing_more(films):
+    assert linked(films, "the empire strikes back is my favourite star wars") == ["5"]
+
+
+@pytest.mark.parametrize("message, expected", [
+    # pronouns and function words are titles only when written as one
+    ("I loved The Dark Knight and Inception, something like them", ["22", "23"]),
+    ("I loved 'Them!' as a kid", ["12"]),
+    ("a movie I can watch with her", []),
+    ("I loved Her by Spike Jonze", ["13"]),
+    ("something that cheers me up", []),
+    ("We watched Up with the kids", ["14"]),
+    # everyday words: capitalised away from the sentence start, quoted, or with other evidence
+    ("something with heat and passion", []),
+    ("I loved Heat and Pulp Fiction", ["11", "24"]),
+    ("heat was great", []),
+    ("something like heat", ["11"]),
+    ("pulp fiction, heat and the godfather", ["24", "11", "8"]),
+    ("we stayed home alone all weekend, anything fun", []),
+    ("home alone was a favourite", ["25"]),
+    ("the graduate", ["27"]),
+    ("I graduate next year", []),
+    ("SOMETHING LIKE HEAT", ["11"]),
+])
+def test_guards_on_everyday_words_both_ways(films, message, expected):
+    assert linked(films, message) == expected
+
+
+def test_a_year_backs_an_everyday_title(films):
+    assert linked(films, "heat 1995") == ["11"]
+    assert linked(films, "heat from 1995 on") == ["11"]
+    assert linked(films, "a comedy about summer heat from 1960") == []
+
+
+def test_an_aliases_file_adds_what_no_rule_derives(tmp_path):
+    catalog = _catalog(FILMS)
+    path = tmp_path / "aliases.csv"
+    path.write_text("item_id,alias\n4,A New Hope\n28,Spidey\n")
+    linker = Linker(catalog, extra=read_aliases(path, catalog))
+    assert linked(linker, "a new hope and spidey") == ["4", "28"]
+    path.write_text("item_id,alias\n999,Nothing\n")
+    with pytest.raises(ValueError, match=r"aliases.csv:2: item id '999'"):
+        read_aliases(path, catalog)
+
+
+def test_authors_and_years_next_to_a_title_choose_between_twins():
+    books = Catalog([Item("b1", "Grey Heron", "", {"authors": ["Leo Bell"], "year": 2001}),
+                     Item("b2", "The Grey Heron", "", {"authors": ["Frances Whitlock"], "year": 1990}),
+                     Item("b3", "Honey", "", {"authors": ["Caleb Alvarez"], "year": 2005})])
+    linker = Linker(books, popularity={"b1": 1, "b2": 50})
+    assert linked(linker, "grey heron by leo bell") == ["b1"]
+    assert linked(linker, "grey heron by frances whitlock") == ["b2"]
+    assert linked(linker, "honey by caleb alvarez") == ["b3"]   # an everyday word, backed by its author
+    assert linked(linker, "something sweet like honey") == ["b3"]
+    assert linked(linker, "tea with honey") == []
+
+
+def test_resolve_takes_a_title_alone_or_inside_a_longer_name(films):
+    assert films.resolve("The Matrix") == films.resolve("Matrix, The") == "1"
+    assert films.resolve("Star Wars: A New Hope") == "4"
+    assert films.resolve("a film about sharks") is None
+
+
+def test_linking_a_long_message_stays_fast_enough_to_finish(films):
+    # not a timing assertion: a pasted essay must simply finish (every span is looked up once)
+    text = " ".join(["i loved the matrix and something like heat but not home alone"] * 300)
+    assert len(films.link(text)) >= 300
+
+
+def test_the_reply_says_which_item_a_guess_took(rec):
+    from recchat.rerank import NO_LLM
+
+    reply = rec.chat(reranker=NO_LLM).send("shawshenk redemption", explain=False)
+    assert reply.message.startswith("I took 'shawshenk redemption' as The Shawshank Redemption.")
+    reply = rec.chat(reranker=NO_LLM).send("I loved Pulp Fiction", explain=False)
+    assert "I took" not in reply.message
+
+
+def test_the_configured_aliases_file_reaches_the_linker(tmp_path):
+    from recchat.config import RecommenderConfig
+    from recchat.domain import Domain
+    from recchat.catalog import load_catalog
+
+    (tmp_path / "films.csv").write_text("id,title\n1,Terminator 2: Judgment Day (1991)\n2,Men in Black (1997)\n")
+    (tmp_path / "aliases.csv").write_text("1,T2\n2,MIB\n")
+    config = RecommenderConfig.from_dict({"name": "films", "catalog": {"path": "films.csv", "id": "id"},
+                                          "domain": {"aliases": "aliases.csv"}}, source=tmp_path / "films.toml")
+    config.check(interactions=False)
+    catalog = load_catalog(config.resolve(config.catalog.path), config.catalog.spec())
+    linker = Linker.for_domain(catalog, Domain.from_config(config, catalog))
+    assert linked(linker, "t2 or mib") == ["1", "2"]
+    config = config.replace({"domain": {"aliases": "missing.csv"}})
+    with pytest.raises(ValueError, match="domain.aliases"):
+        config.check(interactions=False)
