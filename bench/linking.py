@@ -9,7 +9,8 @@ each catalog, in the same run:
   ratings per item from ml-100k.inter (the `movielens-100k` asset must be fetched).
 - ``books``: the generated books sample (tests/books.py, its default 2,400 books), configured as
   tests/test_scenarios.py's books fixture; popularity = reads per book.
-- ``films``: the `omdb-films` asset's films.csv (17,472 films, 1940-2014; no popularity).
+- ``films``: the `omdb-films` asset's films.csv (17,472 films, 1940-2014); no interaction log, so
+  popularity is the critic review count (``[domain] popularity = "reviews"``).
 
 Sentences: bench/linking/{movielens,books,films}.jsonl, one object a line,
 ``{"text": ..., "items": [ids the sentence names], "split": "dev" | "held"}``; an empty ``items``
@@ -40,7 +41,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gc
-import inspect
 import json
 import os
 import platform
@@ -120,20 +120,11 @@ def load_movielens(folder: Path) -> Setup:
 
 
 def books_config(books_csv: Path, reads_csv: Path, folder: Path) -> dict[str, Any]:
-    """tests/test_scenarios.py's books configuration."""
-    return {
-        "name": "books",
-        "catalog": {"path": str(books_csv), "id": "book_id", "title": "title", "fields": {
-            "subjects": {"column": "subjects", "type": "list", "sep": "|", "role": "facet"},
-            "authors": {"column": "authors", "type": "list", "sep": "|", "role": "facet"},
-            "year": {"column": "year", "type": "int", "role": "year"},
-            "pages": {"column": "pages", "type": "int", "role": "range", "unit": "pages"}}},
-        "interactions": {"path": str(reads_csv), "item": "book_id"},
-        "index": {"path": str(folder / "index")},
-        "scorer": {"checkpoint": str(folder / "no-scorer.pt")},
-        "profiles": str(folder / "profiles"),
-        "llm": {"backend": "none"},
-        "domain": {"item": "book"}}
+    """tests/test_scenarios.py's books configuration (tests/books.py's recchat_config)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from books import recchat_config
+
+    return recchat_config(books_csv, reads_csv, folder)
 
 
 def generate_books(folder: Path, items: int | None = None, seed: int = 0) -> tuple[Path, Path]:
@@ -179,7 +170,8 @@ def load_films_catalog(path: Path) -> Any:
     fields = {"year": FieldSpec("year", "int", strict=False),
               "genres": FieldSpec("genres", "list", "|"),
               "director": FieldSpec("director", "list", "|"),
-              "cast": FieldSpec("cast", "list", "|")}
+              "cast": FieldSpec("cast", "list", "|"),
+              "reviews": FieldSpec("reviews", "int", strict=False)}
     return load_catalog(path, CatalogSpec(id_column="film_id", title_column="title", fields=fields))
 
 
@@ -187,8 +179,10 @@ def load_films(folder: Path) -> Setup:
     from recchat.domain import Domain
 
     catalog = load_films_catalog(films_file())
-    return Setup("films", catalog, Domain.infer(catalog, "movie"), None,
-                 f"{len(catalog):,} omdb films, no popularity")
+    domain = Domain.infer(catalog, "movie")
+    domain.popularity = "reviews"   # no log: the critic review count says how well known a film is
+    return Setup("films", catalog, domain, None,
+                 f"{len(catalog):,} omdb films, no log: critic review counts as popularity")
 
 
 LOADERS: dict[str, Callable[[Path], Setup]] = {"movielens": load_movielens, "books": load_books, "films": load_films}
@@ -225,16 +219,6 @@ def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
 
 
 # --------------------------------------------------------------------------- linkers
-
-
-def domain_words(domain: Any) -> list[str]:
-    """The domain's item nouns and facet phrases: what the baseline counts as everyday words."""
-    if domain is None:
-        return []
-    words = [domain.item, domain.items]
-    for facet in domain.facets:
-        words += list(facet.phrases())
-    return words
 
 
 def contender_class() -> tuple[Any, str]:
@@ -293,10 +277,10 @@ def make_baseline(setup: Setup) -> Callable[[str], list[str]]:
 
 def make_contender(setup: Setup) -> Callable[[str], list[str]]:
     linker_cls, _ = contender_class()
-    kwargs: dict[str, Any] = {"popularity": setup.popularity}
-    if "everyday" in inspect.signature(linker_cls).parameters:
-        kwargs["everyday"] = domain_words(setup.domain)
-    linker = linker_cls(setup.catalog, **kwargs)
+    if hasattr(linker_cls, "for_domain"):   # how the recommender builds it
+        linker = linker_cls.for_domain(setup.catalog, setup.domain, setup.popularity)
+    else:
+        linker = linker_cls(setup.catalog, popularity=setup.popularity)
     return lambda text: [link.item_id for link in linker.link(text)]
 
 

@@ -273,12 +273,12 @@ GEMMA3_270M = Asset(
 )
 
 _BOKEH_LICENSES = "bokeh_sampledata-2026.1.dist-info/licenses/licenses"
-FILMS_COLUMNS = ("film_id", "title", "year", "genres", "director", "cast", "runtime", "language", "country")
+FILMS_COLUMNS = ("film_id", "title", "year", "genres", "director", "cast", "runtime", "language", "country", "reviews")
 # films.csv is derived, not extracted, so no wheel checksum covers it. The derivation is
 # deterministic (rows in ID order, Python's csv module, UTF-8, "\n" line ends), so its sha256 is
 # pinned here and checked by the conversion itself: a change in the derivation, or in how the csv
 # module quotes, fails the fetch instead of silently shifting the catalog the benchmarks cite.
-_FILMS_CSV_SHA256 = "82103e739b9158c53e2217e917a618367e676c877e0dbd0172d3971b84afc334"
+_FILMS_CSV_SHA256 = "b2dd4c14d88cab9844fa04adeddb92f03352e2b064fcaaeac437c074dd5525f9"
 
 
 def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> None:
@@ -312,21 +312,23 @@ def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> N
 
     con = sqlite3.connect(f"file:{folder / 'movies.db'}?mode=ro", uri=True)
     try:
-        rows = con.execute('select ID, Title, Year, Genre, Director, "Cast", Runtime, Language, Country '
-                           "from omdb order by ID").fetchall()
+        rows = con.execute('select o.ID, o.Title, o.Year, o.Genre, o.Director, o."Cast", o.Runtime, o.Language, '
+                           "o.Country, t.Reviews from omdb o left join tomatoes t on t.ID = o.ID "
+                           "order by o.ID").fetchall()
     finally:
         con.close()
     kept = 0
     with open(folder / "films.csv", "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(FILMS_COLUMNS)
-        for qid, title, year, genre, director, cast, runtime, language, country in rows:
+        for qid, title, year, genre, director, cast, runtime, language, country, reviews in rows:
             title = (title or "").strip()
             if not title:
                 continue
             minutes = "" if runtime is None else (str(int(runtime)) if float(runtime).is_integer() else str(runtime))
             writer.writerow((f"Q{qid}", title, "" if year is None else int(year), split(genre), split(director),
-                             split(cast), minutes, split(language), split(country)))
+                             split(cast), minutes, split(language), split(country),
+                             "" if reviews is None else int(reviews)))
             kept += 1
     (folder / "NOTICE.md").write_text(
         "# omdb-films\n\n"
@@ -336,7 +338,8 @@ def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> N
         f"source is datasets.json (entry `{entry.get('module', 'movies_data')}`), the licence text "
         f"CC0-1.0.txt. Sources: {', '.join(entry.get('sources', []))}.\n\n"
         f"films.csv ({kept} films) is derived by recchat: film_id is Q + the Wikidata item id (the "
-        "table's ID); genres, director, cast, language and country are '|'-separated; rows "
+        "table's ID); genres, director, cast, language and country are '|'-separated; reviews is "
+        "the table tomatoes' critic review count (how well known a film is, where no log says); rows "
         "without a title are dropped.\n\n"
         f"Notes from the source: {entry.get('notes', '')}\n", encoding="utf-8")
     if expected_sha256 is not None:

@@ -185,6 +185,8 @@ class DomainConfig:
     reference_year: int | None = None   # "recent" counts back from it; default the catalog's latest year
     synonyms: str | None = None     # a TOML file of per-facet synonyms (see configs/movielens-synonyms.toml)
     aliases: str | None = None      # a CSV of item_id,alias: names of items no rule derives ("t2", "A New Hope")
+    popularity: str = ""            # a numeric catalog field saying how well known an item is (votes, reviews):
+                                    # the title linker's evidence where the interaction log says nothing
     user: str = "user"              # what the people in the log are called
 
     @property
@@ -345,6 +347,10 @@ class RecommenderConfig:
             self._existing("domain.synonyms", self.domain.synonyms)
         if self.domain.aliases:
             self._existing("domain.aliases", self.domain.aliases)
+        if self.domain.popularity and self.catalog.fields.get(self.domain.popularity, FieldConfig(type="str")).type \
+                not in ("int", "float"):
+            raise ConfigError(self.source, "domain.popularity", f"'{self.domain.popularity}' is not a numeric field "
+                              "of [catalog.fields]", "name an int or float field (votes, reviews), or leave it out")
         log = self.interactions
         if not log.path:
             if interactions:

@@ -96,6 +96,7 @@ class Domain:
     series: list[Series] = field(default_factory=list)
     cold_start_query: str = "popular and widely liked"
     aliases: Path | None = None              # a CSV of item_id,alias for the title linker (recchat.link)
+    popularity: str | None = None            # a numeric field: how well known an item is (when no log says)
 
     @classmethod
     def from_config(cls, config: Any, catalog: Catalog) -> Domain:
@@ -113,7 +114,7 @@ class Domain:
         return cls(words.item, words.plural, words.user, facets, year,
                    words.reference_year or _latest(catalog, year), ranges,
                    find_series(catalog, year, [f.name for f in facets]),
-                   words.cold_start_query, config.resolve(words.aliases))
+                   words.cold_start_query, config.resolve(words.aliases), words.popularity or None)
 
     @classmethod
     def infer(cls, catalog: Catalog, item: str = "item") -> Domain:

@@ -1,70 +1,49 @@
 """Title linking: which catalog items a message names, as people write titles.
 
-Two parts, both built once per catalog (a :class:`Linker` is made when the recommender first
-needs it and shared by every session; nothing is recomputed per message):
+A :class:`Linker` is built once per catalog (the recommender makes one on first use and every
+session shares it; nothing is recomputed per message) from the aliases of
+:mod:`recchat.aliases`.
 
-**Aliases** (:func:`aliases_of`), derived from each title as the catalog writes it:
+**Linking** (:meth:`Linker.link`): the message is cut into normalised words
+(:func:`recchat.aliases.words`); words no title and no everyday English uses are corrected to the
+closest title word (rapidfuzz: "shawshenk" -> "shawshank"); then every span that is an alias
+links, longest first; misspelt titles of several words are compared whole ("forest gump"), and a
+span that begins or ends an alias and holds an uncommon word links as a partial title
+("shawshank", "holy grail"). Ambiguity (a remake, a stem several items share, two books of one
+title) is settled by evidence: a year next to the title ("Titanic (1997)", "the 1954 one"), the
+item's people written beside it ("grey heron by leo bell"), the alias's strength, then popularity
+(the interaction log, or a catalog field where there is no log).
 
-- the title with its article moved either way, in the common languages ("Matrix, The" is also
-  "The Matrix" and "Matrix"; "Fabuleux destin d'Amélie Poulain, Le"; "Blaue Engel, Der");
-- each parenthesised alternate and each "a.k.a." name ("Seven (a.k.a. Se7en)" is also "Se7en");
-- subtitle parts after ":" or " - " ("Star Wars: Episode V - The Empire Strikes Back" is also
-  "The Empire Strikes Back" and "Star Wars 5"), the series stem ("Star Wars") kept as a separate,
-  weaker alias that every member shares;
-- spelling: accents, "&"/"and", roman numerals as digits ("Part II" = "2"), "Vol. 1" = "Vol 1",
-  punctuation inside names ("E.T." = "ET", "WALL·E" = "WALL-E" = "Wall E" = "WallE"), a year in
-  parentheses dropped (it is evidence, below);
-- an optional aliases file (``[domain] aliases``: CSV of item id, alias) for what no rule derives.
-
-**Linking** (:meth:`Linker.link`): the message is cut into normalised words (the same
-normalisation as the aliases, so "the empire strikes back" and "Empire Strikes Back, The" meet);
-words no title and no everyday English uses are corrected to the closest title word
-(rapidfuzz: "shawshenk" -> "shawshank"); then every span that is an alias links, longest first,
-and a span that begins an alias and holds an uncommon word links as a partial title
-("shawshank", "raiders"). Ambiguity (a remake, a stem several items share) is settled by
-evidence: a year in the message next to the title ("Titanic (1997)", "the 1954 one"), then the
-alias's strength, then popularity in the interaction log. Guards: a title made only of everyday
-words ("Heat", "Her", "Them!", "Up", "Big", "Home Alone") links only when written as a title
-(capitalised away from the sentence start, quoted, or with inner punctuation as in "E.T.") or
-backed by a year; words of the domain (genres, "movie") count as everyday. A link that was
-corrected, partial, taken from a shared stem or chosen among several items says so
-(:attr:`Link.guessed`), so the reply can say which item it took.
+Guards: a title made of everyday words ("Heat", "Her", "Them!", "Up", "Home Alone"), one plain
+word naming a little-known item ("Heist", "Vibes"), or a phrase led by a preposition ("In the
+Mood") links only when written as a title (capitalised away from the sentence start, quoted,
+with inner punctuation as in "E.T.") or backed by a year, or in lower case when the sentence
+says it is one: a word that introduces a title before it ("loved", "like", "than"), the title's
+own article ("the graduate"), another title beside it in a list ("heat, seven and the usual
+suspects"), its people after it ("honey by caleb alvarez"), or, for a well-known item, the start
+of the message ("fargo, but funnier"); and it must end where a title ends (the message, a
+clause, "was", "with"...). Pronouns link only when written as titles. Words of the domain's
+kinds (genres, "movie") count as everyday; a title inside a person's name ("sandra" in "sandra
+bullock"), before "of" ("the wizard of oz") or before the item noun ("a heist movie") is no
+title. A link that was corrected, partial, taken from a shared stem or chosen among several
+items says so (:attr:`Link.guessed`), so the reply can say which item it took.
 
 The module knows no catalog in particular; English word frequencies come from ``wordfreq``.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from recchat.aliases import Alias, Word, _key, _split_title, aliases_of, key_of, normalize, read_aliases, words
 from recchat.catalog import Catalog
 
-_ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
-# Articles, as titles move them to the end ("Matrix, The"; "Blaue Engel, Der"; "Avventura, L'").
-ARTICLES = ("the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli", "el", "los", "las", "der", "die", "das",
-            "un", "une", "uno", "una", "ein", "eine", "den", "det", "de", "het")
-# Articles that lead an alias key away: "The Matrix" and "Matrix" are one key. Only articles that
-# are no everyday word elsewhere ("die", "de", "den" are), so "Die Hard" keeps its first word.
-_LEADING = frozenset({"the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli", "el", "los", "las", "der",
-                      "das", "un", "une", "uno", "una", "ein", "eine", "det", "het"})
-_NUMBERS = ("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-            "seventeen eighteen nineteen twenty").split()
-_NUMBER_SWAP = {**{w: str(n) for n, w in enumerate(_NUMBERS, start=2)}, **{str(n): w for n, w in enumerate(_NUMBERS, start=2)}}
-_TRAILING_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(ARTICLES) + r"|l')\s*$", re.IGNORECASE)
-_YEAR_PAREN = re.compile(r"\s*\((1[89]\d\d|20\d\d)(?:[-–]\d{0,4})?\)\s*$")
-_PAREN = re.compile(r"\(([^()]*)\)")
-_AKA = re.compile(r"^\s*(?:a\.?\s?k\.?\s?a\.?|also known as|aka)\s+", re.IGNORECASE)
-_PART_MARK = re.compile(r"^(?:part|pt|episode|ep|vol|volume|chapter|book|no)\.?\s*(\d+|[ivx]+|one|two|three|four|five|"
-                        r"six|seven|eight|nine|ten)$", re.IGNORECASE)
 # Everyday English: a word at or above this Zipf frequency (wordfreq) is ordinary text. A title
 # of one such word needs title-writing to link; a title of several needs every word above the
 # higher bar ("Home Alone" does, "Star Wars" does not).
@@ -74,8 +53,10 @@ FUZZY_CUTOFF = 85      # rapidfuzz ratio for a word to be corrected to a title w
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
 MIN_PARTIAL_CHARS = 5  # a partial title ("shawshank") needs this many characters
 POPULAR = 0.9          # items at or above this quantile of the log's counts are well known
-STEM_STRENGTH = 0.4    # a series stem shared by its members ("Star Wars")
-SUBTITLE_STRENGTH = 0.8
+FAMOUS = 0.8           # a one-word title of a real word links on its own from this quantile up
+_PREPOSITIONS = frozenset("in on at for with by from to into under over after before about".split())
+_PART_WORDS = frozenset("part book vol chapter episode".split())
+_PRONOUNS = frozenset("it me you him her them us this that".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
 _CUES = frozenset("like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
                   "read reread finished than as rewatch".split())
@@ -86,72 +67,9 @@ _ENDS = frozenset("and or but was is were are with by from in on at for again la
 _FUNCTION = frozenset(
     "i me my we us our you your he him his she her they them their it its this that these those a an the and or "
     "but of to in on at by for with from as than so if then up down out over about into onto off go get got is "
-    "was are were be been being do does did have has had no not nor any some all one more less very just too".split())
-
-
-# --------------------------------------------------------------------------- normalisation
-
-
-@dataclass(frozen=True)
-class Word:
-    """A normalised word of a text and where it came from (``start``:``end`` in the text)."""
-
-    text: str
-    start: int
-    end: int
-
-
-_TOKEN = re.compile(r"[^\W_](?:[\w'’·.\-&]*[^\W_])?|&", re.UNICODE)
-
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-
-
-def words(text: str) -> list[Word]:
-    """``text`` as normalised words: lower case, accents gone, "&" as "and", "E.T." as "et",
-    "WALL·E" as "wall e", French elision split ("d'Amélie" -> "d amelie"), roman numerals as
-    digits, "part"/"pt" before a number dropped ("Part II" -> "2"), "Vol."/"volume" as "vol"."""
-    out: list[Word] = []
-    for m in _TOKEN.finditer(text):
-        token = m.group(0)
-        if token == "&":
-            out.append(Word("and", m.start(), m.end()))
-            continue
-        t = _ascii(token.replace("·", "-").replace("’", "'")).lower()
-        t = re.sub(r"^([ldjmnst]|qu)'(?=[a-z])", r"\1 ", t)     # l'avventura, d'amelie
-        if re.fullmatch(r"(?:[a-z]\.)+[a-z]\.?", t):                # e.t., l.a.
-            t = t.replace(".", "")
-        t = t.replace("'", " ").replace(".", " ")   # "don't" -> "don t", as the rules read negations
-        for part in re.split(r"[^a-z0-9]+", t):
-            if part:
-                out.append(Word(_ROMAN.get(part, part), m.start(), m.end()))
-    keep: list[Word] = []
-    for n, w in enumerate(out):
-        nxt = out[n + 1].text if n + 1 < len(out) else ""
-        if w.text in ("part", "pt") and nxt.isdigit():
-            continue
-        keep.append(Word("vol", w.start, w.end) if w.text == "volume" and nxt.isdigit() else w)
-    return keep
-
-
-def normalize(text: str) -> str:
-    """``text``'s normalised words joined by spaces (see :func:`words`)."""
-    return " ".join(w.text for w in words(text))
-
-
-def key_of(text: str) -> str:
-    """The lookup key of a title or a span: normalised, one leading article dropped."""
-    return _key(normalize(text).split())
-
-
-def _key(parts: list[str]) -> str:
-    """Normalised words as a key: a possessive's "s" dropped ("Schindler's" = "Schindlers" =
-    "Schindler"), then one leading article."""
-    parts = [p for p in parts if p != "s"] or parts
-    if len(parts) > 1 and parts[0] in _LEADING:
-        parts = parts[1:]
-    return " ".join(parts)
+    "was are were be been being do does did have has had no not nor any some all one more less very just too "
+    "anything something nothing everything else what which who whom whose other another every each few many much "
+    "such only even still yet ever never here there now".split())
 
 
 @lru_cache(maxsize=1)
@@ -164,114 +82,6 @@ def _zipf() -> Mapping[str, float]:
 
 def zipf(word: str) -> float:
     return _zipf().get(word, 0.0)
-
-
-# --------------------------------------------------------------------------- aliases
-
-
-@dataclass(frozen=True)
-class Alias:
-    item_id: str
-    key: str            # normalised, leading article dropped
-    strength: float     # 1 for the title itself; lower for subtitles and shared stems
-    kind: str           # "title", "alternate", "subtitle", "stem", "file"
-
-
-def _move_article(title: str) -> str:
-    """ "Matrix, The" -> "The Matrix"; "Godfather: Part II, The" -> "The Godfather: Part II"."""
-    m = _TRAILING_ARTICLE.match(title)
-    if not m:
-        return title
-    art = m["art"]
-    return f"{art}{m['body']}" if art.endswith("'") else f"{art} {m['body']}"
-
-
-def _split_title(title: str) -> tuple[str, list[str], int | None]:
-    """(main title, parenthesised alternates, year) of a catalog title."""
-    year = None
-    m = _YEAR_PAREN.search(title)
-    if m:
-        year, title = int(m.group(1)), title[:m.start()]
-    alternates = []
-    for p in _PAREN.findall(title):
-        p = _AKA.sub("", p).strip()
-        if p and not re.fullmatch(r"\d{4}|[\d\s\-–]+", p):
-            alternates.append(_move_article(p))
-    main = _PAREN.sub(" ", title).strip()
-    main = re.sub(r"\s+", " ", main)
-    return _move_article(main) or title, alternates, year
-
-
-def aliases_of(item_id: str, title: str) -> list[Alias]:
-    """Every alias of one catalog title (see the module docstring)."""
-    main, alternates, _ = _split_title(title)
-    found: dict[str, Alias] = {}
-
-    def add(text: str, strength: float, kind: str) -> None:
-        key = key_of(text)
-        full = normalize(text)
-        keys = [key]
-        if full != key and full.split()[0] in ("the", "a", "an"):
-            keys.append(" ".join(w for w in full.split() if w != "s"))   # "the graduate": its article is evidence
-        for k in list(keys):
-            swapped = " ".join(_NUMBER_SWAP.get(w, w) for w in k.split())
-            if swapped != k:
-                keys.append(swapped)                                      # "twelve monkeys" = "12 monkeys"
-        for k in keys:
-            if k and (k not in found or found[k].strength < strength):
-                found[k] = Alias(item_id, k, strength, kind)
-        if len(key.split()) == 2 and len(key) >= 9 and key.replace(" ", "") not in found:
-            found[key.replace(" ", "")] = Alias(item_id, key.replace(" ", ""), strength * 0.9, kind)  # "bladerunner"
-        compact = key.replace(" ", "")
-        # "WALL·E" / "Spider-Man" are typed as one word too: "walle", "spiderman".
-        if " " in key and re.search(r"\w[-·.]\w", text) and len(key.split()) <= 3 and len(compact) >= 4:
-            if compact not in found:
-                found[compact] = Alias(item_id, compact, strength * 0.95, kind)
-
-    add(main, 1.0, "title")
-    for alt in alternates:
-        add(alt, 1.0, "alternate")
-    parts = [p.strip() for p in re.split(r"\s*:\s+|\s+[-–—]\s+|:\s*", main) if p.strip()]
-    if len(parts) > 1:
-        stem = parts[0]
-        for n, part in enumerate(parts[1:], start=1):
-            mark = _PART_MARK.match(part)
-            if mark:   # "Episode V", "Part II", "Book Two": the stem with its number ("star wars 5")
-                number = mark.group(1).lower()
-                add(f"{stem} {_NUMBER_SWAP.get(number, number)}", 0.9, "subtitle")
-            elif len(key_of(part).split()) >= 1 and len(key_of(part)) >= 4:
-                add(part, SUBTITLE_STRENGTH, "subtitle")
-                if n == len(parts) - 1 and n > 1:
-                    add(f"{stem} {part}", 0.9, "subtitle")
-        if re.search(r"\s(\d+|[IVX]+)$", stem):
-            add(stem, 0.95, "title")       # "Speed 2: Cruise Control" is "Speed 2"
-        elif not _PART_MARK.match(stem) and len(key_of(stem)) >= 3:
-            add(stem, STEM_STRENGTH, "stem")
-    abbreviation = re.match(r"((?:[A-Za-z]\.){2,})\s", main)
-    if abbreviation:
-        add(abbreviation.group(1), 0.9, "subtitle")   # "E.T. the Extra-Terrestrial" is "E.T."
-    return list(found.values())
-
-
-def read_aliases(path: Path | str, catalog: Catalog) -> list[Alias]:
-    """An aliases file: CSV rows of ``item_id,alias`` (a header row is allowed). An unknown item
-    id raises a ValueError naming the file and line."""
-    path = Path(path)
-    out: list[Alias] = []
-    with open(path, encoding="utf-8", newline="") as fh:
-        for line, row in enumerate(csv.reader(fh), start=1):
-            if not row or not "".join(row).strip() or row[0].strip().startswith("#"):
-                continue
-            if len(row) < 2:
-                raise ValueError(f"{path}:{line}: expected 'item_id,alias', got {','.join(row)!r}")
-            item_id, alias = row[0].strip(), ",".join(row[1:]).strip()
-            if item_id not in catalog:
-                if line == 1:
-                    continue  # a header row
-                raise ValueError(f"{path}:{line}: item id '{item_id}' is not in the catalog")
-            if key_of(alias):
-                out.append(Alias(item_id, key_of(alias), 1.0, "file"))
-    return out
 
 
 # --------------------------------------------------------------------------- linking
@@ -298,11 +108,6 @@ class Link:
 
 
 @dataclass
-class _Entry:
-    aliases: list[Alias] = field(default_factory=list)
-
-
-@dataclass
 class _Context:
     """One message as the linker reads it."""
 
@@ -312,6 +117,7 @@ class _Context:
     corrected: list[bool]
     years: dict[int, int]     # word index where a title may end -> the year written right after it
     capitals: float
+    names: list[tuple[int, int]]   # word spans that are a person's name of the catalog
 
     def year_in(self, end: int, years: Mapping[str, int], aliases: list[Alias]) -> int | None:
         """A year later in the message that one of ``aliases``' items has ("sabrina, the audrey
@@ -333,7 +139,7 @@ class Linker:
 
     def __init__(self, catalog: Catalog, *, popularity: Mapping[str, int] | None = None,
                  everyday: Iterable[str] = (), year_field: str | None = "year", extra: Iterable[Alias] = (),
-                 nouns: Iterable[str] = ()):
+                 nouns: Iterable[str] = (), names: Iterable[str] = ()):
         self.catalog = catalog
         self.popularity = dict(popularity or {})
         self.years: dict[str, int] = {}
@@ -367,12 +173,23 @@ class Linker:
         counts = sorted(self.popularity.values())
         self.popular = counts[int(POPULAR * (len(counts) - 1))] if counts else math.inf
         self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf
+        self.famous = counts[int(FAMOUS * (len(counts) - 1))] if counts else math.inf
         self._by_length: dict[int, list[str]] = {}
         for w in self.vocab:
             if len(w) >= 4 and not w.isdigit():
                 self._by_length.setdefault(len(w), []).append(w)
         self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()}
         self.nouns = set(nouns) | {"movie", "film", "book", "novel", "show", "story", "one"}
+        # People's names (authors, cast): a title inside one is part of the name ("sandra bullock").
+        self.names = {k for k in (normalize(n) for n in names) if " " in k}
+        longest: dict[str, int] = {}
+        for item in catalog:
+            for name, value in item.fields.items():
+                if isinstance(value, (list, str)):
+                    longest[name] = max(longest.get(name, 0), *map(len, value if isinstance(value, list) else [value]), 0)
+        # Fields of people and other names (short values, a few items each), not kinds or text.
+        self.name_fields = {n for n, size in longest.items() if size <= 80 and not is_kind(catalog, n)}
+        self.name_words = max((k.count(" ") + 1 for k in self.names), default=0)
         _zipf()  # loaded now, not on the first message
         import rapidfuzz.process  # noqa: F401  (imported now for the same reason)
         self._corrections: dict[str, str | None] = {}
@@ -382,11 +199,20 @@ class Linker:
         """The linker of a catalog with its :class:`~recchat.domain.Domain`: the domain's words
         (facet values and synonyms, what items and users are called) count as everyday words, its
         year field dates the items, and its aliases file (``[domain] aliases``) adds aliases."""
-        everyday = {domain.item, domain.items, domain.user} | {p for f in domain.facets for p in f.phrases()}
+        # Kinds (genres, subjects: a few hundred values at most) are everyday words; names
+        # (authors, cast: thousands) are not: "Moon" stays a title although an actor is called Moon.
+        everyday = {domain.item, domain.items, domain.user} | {p for f in domain.facets
+                                                               if is_kind(catalog, f.name)
+                                                               for p in f.phrases()}
+        field_name = getattr(domain, "popularity", None)
+        if not popularity and field_name:   # no log: how well known the catalog says each item is
+            popularity = {it.id: int(v) for it in catalog for v in [it.fields.get(field_name)]
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)}
         path = getattr(domain, "aliases", None)
         extra = read_aliases(path, catalog) if path else ()
+        names = [v for f in domain.facets if not is_kind(catalog, f.name) for v in f.values]
         return cls(catalog, popularity=popularity, everyday=everyday, year_field=domain.year, extra=extra,
-                   nouns=(domain.item, domain.items))
+                   nouns=(domain.item, domain.items), names=names)
 
     @property
     def by_norm(self) -> dict[str, list[str]]:
@@ -443,7 +269,7 @@ class Linker:
                 if c:
                     fixed[n], corrected[n] = c, True
         context = _Context(message, ws, fixed, corrected, self._years_near(message, ws),
-                           self._capital_share(message, ws))
+                           self._capital_share(message, ws), self._in_names(fixed))
         found: list[Link] = []
         weak: list[Link] = []   # everyday words that may be a title: decided once the sure links are known
         partial: list[Link] = []
@@ -485,13 +311,21 @@ class Linker:
         span = c.fixed[start:start + size]
         if span[0] == "s" or span[-1] == "s":
             return None, False  # a possessive's "s" belongs to the word before it
+        if any(a <= start and start + size <= b and b - a > size for a, b in c.names):
+            return None, False  # "sandra" in "sandra bullock"
         full = " ".join(w for w in span if w != "s")
+        if size > 1 and span[0] in ("the", "a", "an") and full not in self.by_key:
+            return None, False  # "a kid", "the colors": the article is the sentence's, not a title's
         key = full if full in self.by_key else _key(span)
+        if key not in self.by_key and size == 2 and span[0] + span[1] in self.by_key:
+            key = span[0] + span[1]   # "brave heart" = "Braveheart", "spider man" = "Spider-Man"
         how = "corrected" if any(c.corrected[start:start + size]) else "exact"
         aliases = self.by_key.get(key)
         after_by = start > 0 and c.fixed[start - 1] in ("by", "starring")   # a person's name, not a title
         if not aliases and span[-1] not in _FUNCTION and span[0] not in _FUNCTION and key and not after_by:
             aliases = self._partial(key)
+            if len({a.item_id for a in aliases}) > 2:
+                aliases = []   # "harry potter": the start of too many titles to pick one
             how = "partial" if aliases else how
         if not aliases:
             return None, False
@@ -512,14 +346,40 @@ class Linker:
         nxt = c.fixed[start + size] if start + size < len(c.ws) else ""
         if start and c.fixed[start - 1] in ("a", "an") and nxt in self.nouns:
             return None, False  # "a heist movie", "a road trip film": a kind of item, not a title
-        if not self.is_everyday(key) and not (chosen.kind == "stem" and " " not in key):
+        words_ = key.split()
+        if all(w.isdigit() for w in words_):   # "2012", "1969": a year or a count, unless quoted
+            return (link, True) if self._written_as_title(c.message, c.ws, start, size, 0.0) and \
+                re.search(r"[\"'“”]", c.message[max(0, c.ws[start].start - 1):c.ws[start + size - 1].end + 1]) else (None, False)
+        # One real English word ("heist", "vibes", "sob") names a little-known item only with
+        # evidence; a coined word ("shawshank") or a well-known item ("titanic") needs none.
+        famous = not self.popularity or self.popularity.get(chosen.item_id, 0) >= self.famous
+        plain = all(zipf(w) >= 3.0 or w in _FUNCTION for w in words_)
+        # One plain word, or a phrase led by a preposition ("in the mood"), of an item few know.
+        obscure = plain and not famous and (len(words_) == 1 or words_[0] in _PREPOSITIONS)
+        if nxt == "of" and not famous and not self._written_as_title(c.message, c.ws, start, size, c.capitals):
+            return None, False  # "the wizard of oz": the name goes on past this title
+        if nxt in self.nouns and plain and not famous \
+                and not (start and c.fixed[start - 1] in _CUES) \
+                and not self._written_as_title(c.message, c.ws, start, size, c.capitals):
+            return None, False  # "more true crime movies", "submarine movies": a kind, not a title
+        if not self.is_everyday(key) and not obscure and not (chosen.kind == "stem" and " " not in key):
             return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
-        if year is not None or self._written_as_title(c.message, c.ws, start, size, c.capitals):
-            return link, True
-        if how == "partial" or chosen.kind == "stem" or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
+        bang = c.message[c.ws[start + size - 1].end:c.ws[start + size - 1].end + 1] == "!" \
+            and "!" in self.catalog[chosen.item_id].title
+        if year is not None or bang or self._written_as_title(c.message, c.ws, start, size, c.capitals):
+            return link, True   # (bang: "Them!" written with its own "!")
+        if how == "partial" or (chosen.kind == "stem" and " " not in key) or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
                                    for w in key.split()):
             return None, False  # "them", "up", "drama": never on their own say-so
         return link, False
+
+    def _in_names(self, fixed: list[str]) -> list[tuple[int, int]]:
+        out = []
+        for size in range(min(self.name_words, len(fixed)), 1, -1):
+            for start in range(len(fixed) - size + 1):
+                if " ".join(fixed[start:start + size]) in self.names:
+                    out.append((start, start + size))
+        return out
 
     def _numbered_after(self, c: _Context, found: list[Link], taken: list[bool]) -> list[Link]:
         """ "godfather 1 and 2", "terminator 2 or 3": a number after a numbered title names the
@@ -530,7 +390,11 @@ class Linker:
             if not re.search(r" \d+$", key):
                 continue
             n = link.end
-            while n + 1 < len(c.ws) and c.fixed[n] in ("and", "or", "&") and c.fixed[n + 1].isdigit() and not taken[n + 1]:
+            while n + 1 < len(c.ws) and c.fixed[n] in ("and", "or", "&"):
+                if c.fixed[n + 1] in _PART_WORDS and n + 2 < len(c.ws) and key.split()[-2:-1] == [c.fixed[n + 1]]:
+                    n += 1   # "book 1 and book 2"
+                if not c.fixed[n + 1].isdigit() or taken[n + 1]:
+                    break
                 other = _key(key.split()[:-1] + [c.fixed[n + 1]])
                 chosen = self._choose(self.by_key.get(other, []), None)
                 if chosen is None:
@@ -548,6 +412,8 @@ class Linker:
         another title ("heat, seven and the usual suspects"), or, for a well-known item of
         several words, after a pause ("die hard is a christmas movie")."""
         ws, start, end = c.ws, link.start, link.end
+        if c.fixed[end - 1] in _PRONOUNS:
+            return False  # "watch it", "stand by me": only written as a title
         if self._own_facts_follow(c, link):
             return True  # "honey by caleb alvarez", "light (amara nakamura, 2022)"
         if len(_key(c.fixed[start:end]).split()) >= 5:
@@ -567,17 +433,24 @@ class Linker:
         if c.fixed[start] in ("the", "a", "an") and any(a.kind in ("title", "alternate", "stem") for a in own) \
                 and known >= self.known:
             return True  # the title's own article, written: "the graduate", "the game"
-        for other in found:
+        in_list = not nxt or nxt in ("and", "or") or bool(re.search(r"[,;.!?&]", gap_after))
+        for other in found:   # a list of titles: "heat, seven and the usual suspects"
             between = c.message[ws[other.end - 1].end:ws[start].start] if other.end <= start else \
                 c.message[ws[end - 1].end:ws[other.start].start] if other.start >= end else None
-            if between is not None and re.fullmatch(r"\s*(?:,|&|and|or|,\s*and|,\s*or)?\s*", between, re.IGNORECASE):
+            if between is None or not re.fullmatch(r"\s*(?:,|&|and|or|,\s*and|,\s*or)\s*", between, re.IGNORECASE):
+                continue
+            # inside the list its items are followed by a comma or "and"; its last after "and"
+            if in_list or (other.end <= start and re.search(r"\b(?:and|or)\b|&", between)):
                 return True
         if len(_key(c.fixed[start:end]).split()) >= 4:
             return True  # "i know what you did last summer was cheesy"
+        if start == 0 and end == len(ws) and (known >= self.known or not self.popularity):
+            return True  # the whole message is the title: "titanic"
         ends_here = not nxt or nxt in ("with", "by", "was", "is") or bool(re.search(r"[,;:.!?(]", gap_after))
-        if len(_key(c.fixed[start:end]).split()) == 1 and not (start == 0 and ends_here):
-            return False
-        return paused and known >= self.popular
+        # "fargo, but funnier", "michael with john travolta": a title opening the message
+        if start == 0 and ends_here and known >= self.known:
+            return True
+        return len(_key(c.fixed[start:end]).split()) > 1 and paused and known >= self.popular
 
     def _own_facts_follow(self, c: _Context, link: Link) -> bool:
         """Whether a value of the item's own fields (an author, a director, its year) is written
@@ -586,13 +459,20 @@ class Linker:
         return any(f" {v} " in after for v in self._facts(link.item_id))
 
     def _facts(self, item_id: str) -> list[str]:
+        """What a user may write beside an item's title to say which one: its people (the values
+        of fields with many distinct values: authors, director, cast) and its year."""
         item = self.catalog[item_id]
-        out = []
-        for value in item.fields.values():
+        out = [str(self.years[item_id])] if item_id in self.years else []
+        for name, value in item.fields.items():
+            if name not in self.name_fields:
+                continue
             for v in value if isinstance(value, list) else [value]:
                 text = normalize(str(v))
                 if text and (len(text) >= 6 or text.isdigit()) and not all(w in _FUNCTION for w in text.split()):
                     out.append(text)
+                    last = text.split()[-1]
+                    if " " in text and len(last) >= 4 and zipf(last) < 3.0:
+                        out.append(last)   # "pacino" for "Al Pacino"
         return out
 
     def _partial(self, key: str) -> list[Alias]:
@@ -629,7 +509,9 @@ class Linker:
                 if len(text) < 8 or not rare:
                     continue
                 best, score = None, 0.0
-                for full in self.containing[min(rare, key=lambda w: len(self.containing[w]))][:500]:
+                pool = dict.fromkeys(k for w in sorted(rare, key=lambda w: len(self.containing[w]))[:2]
+                                     for k in self.containing[w][:300])   # a typo may hit the rarest word
+                for full in pool:
                     if abs(full.count(" ") + 1 - size) <= 1 and [w for w in full.split() if w.isdigit()] == digits:
                         r = fuzz.ratio(text, full)
                         if r > score:
@@ -693,7 +575,7 @@ class Linker:
         if before[-1:] and before[-1:] in "\"'“‘«" and after in ("\"", "'", "”", "’", "»") \
                 and not re.search(r"\w$", message[:begin]):
             return True   # "Her", 'Them!' quoted: a quote on each side
-        if re.search(r"[a-zA-Z]\.[a-zA-Z]|[a-zA-Z]·[a-zA-Z]|!$", span + message[end:end + 1]):
+        if re.search(r"[a-zA-Z]\.[a-zA-Z]|[a-zA-Z]·[a-zA-Z]", span):
             return True
         if capitals > 0.6:
             return False
@@ -724,6 +606,11 @@ class Linker:
         return chosen.item_id if chosen else None
 
 
-def popularity_of(interactions: Iterable[Any]) -> dict[str, int]:
-    """Interactions per item id (anything with an ``item`` attribute)."""
-    return dict(Counter(e.item for e in interactions))
+def is_kind(catalog: Catalog, name: str) -> bool:
+    """Whether a field holds kinds (genres, subjects: each value shared by many items) rather
+    than names (authors, cast, brands: a few items each)."""
+    uses: Counter[str] = Counter()
+    for item in catalog:
+        value = item.fields.get(name)
+        uses.update(value if isinstance(value, list) else [value] if isinstance(value, str) else [])
+    return bool(uses) and sum(uses.values()) / len(uses) >= 10

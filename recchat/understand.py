@@ -37,7 +37,8 @@ from functools import partial
 from typing import Any
 
 from recchat.domain import Domain, RangeField
-from recchat.link import Linker, key_of, words
+from recchat.aliases import key_of, words
+from recchat.link import Linker
 
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
              "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8,
@@ -52,7 +53,7 @@ _NEGATING_PAIRS = {("anything", "but"), ("everything", "but"), ("whatever", "but
                    ("rather", "than"), ("instead", "of"), ("apart", "from"), ("aside", "from")}
 # Words that make a named series mean all of it: "no more Die Hard movies", "none of the Die Hard sequels".
 _SERIES_AFTER = {"series", "franchise", "saga", "sequel", "sequels", "trilogy", "ones", "entries", "installments",
-                 "instalments"}
+                 "instalments", "films", "movies", "books", "novels", "games", "shows", "episodes"}  # any domain's plurals
 _SERIES_BEFORE = {"from", "of", "any"}
 # Words before a title that make it a reference point for years, not a like.
 _RELATIVE = {("same", "year", "as"): "same", ("older", "than"): "before", ("earlier", "than"): "before",

@@ -11,8 +11,8 @@ It writes two CSV files (header row, quoted by the csv module):
   "|"), ``subjects`` (1-3 of :data:`SUBJECTS` joined by "|"), ``year`` (1850-2023, skewed to
   recent), ``pages`` (60-1200, by subject) and ``description`` (one sentence). About 60 series of
   2-6 books share author(s) and subjects, have increasing years and are named the ways real
-  catalogs name them ("The Salt Road", "The Salt Road 2", "The Salt Road 3: Ashes"; "Ember
-  Crown Part II"; "Hollow Stars: Book Two"; "Tidewater, Vol. 3"), so they can be found from titles
+  catalogs name them ("Silent Ashes", "Silent Ashes 2"; "Iron Dust 4: Embers"; "Storm of Wings
+  Part II"; "White Mercy: Book Two"; "Lighthouse of Roses, Vol. 2"), so they can be found from titles
   alone (:func:`find_series`). Titles are mostly unique; a few exact duplicates by different
   authors exist, as in real catalogs.
 - ``reads.csv``: ``user_id`` ("u0001"), ``book_id``, ``rating`` (1-5), ``timestamp`` (unix
@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -227,6 +228,21 @@ _SERIES_RE = (
     re.compile(r"^(?P<stem>.+?): Book (?P<word>One|Two|Three|Four|Five|Six)$"),    # Stem: Book Two
     re.compile(r"^(?P<stem>[^:]+?) (?P<num>[2-9])(?:: .+)?$"),                     # Stem 2, Stem 3: Sub
 )
+
+
+def recchat_config(books_csv: Path, reads_csv: Path, folder: Path) -> dict[str, Any]:
+    """The recchat configuration the tests and benchmarks use for these files: rules and text
+    retrieval only (no scorer file, no LLM), everything written under ``folder``."""
+    fields = {k: dict(FIELDS[k]) for k in ("subjects", "authors", "year", "pages")}  # subjects first: the primary facet
+    return {
+        "name": "books",
+        "catalog": {"path": str(books_csv), "id": "book_id", "title": "title", "fields": fields},
+        "interactions": {"path": str(reads_csv), "item": "book_id"},
+        "index": {"path": str(folder / "index")},
+        "scorer": {"checkpoint": str(folder / "no-scorer.pt")},
+        "profiles": str(folder / "profiles"),
+        "llm": {"backend": "none"},
+        "domain": {"item": "book"}}
 
 
 def series_number(title: str) -> tuple[str, int] | None:

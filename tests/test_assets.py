@@ -158,6 +158,8 @@ def make_omdb(folder, license_expression="CC0-1.0"):
          "Ed Asner, George Tillman, Jr., Jordan Nagai", "English", "United States"),
         (7, "tt1", "Amélie", 2001, None, "", "Jean-Pierre Jeunet", "", None, "France, Germany"),
         (9, "tt3", "  ", 2000, 90.0, "Drama", "", "", "English", "")])
+    con.execute("create table tomatoes (ID integer, Reviews integer)")
+    con.executemany("insert into tomatoes values (?,?)", [(44, 291), (7, None)])
     con.commit()
     con.close()
 
@@ -173,8 +175,9 @@ def test_omdb_films_csv_is_derived_from_the_table(tmp_path):
     assert [r["film_id"] for r in rows] == ["Q7", "Q44"]  # ID order; the row without a title is gone
     assert rows[0] == {"film_id": "Q7", "title": "Amélie", "year": "2001", "genres": "",
                        "director": "Jean-Pierre Jeunet", "cast": "", "runtime": "", "language": "",
-                       "country": "France|Germany"}
+                       "country": "France|Germany", "reviews": ""}
     assert rows[1]["genres"] == "Animation|Comedy" and rows[1]["director"] == "Pete Docter|Bob Peterson"
+    assert rows[1]["reviews"] == "291"   # the critic review count: how well known a film is
     assert rows[1]["runtime"] == "96" and rows[1]["cast"] == "Ed Asner|George Tillman, Jr.|Jordan Nagai"
     notice = (tmp_path / "NOTICE.md").read_text()
     assert "CC0-1.0" in notice and "Wikidata contributors" in notice and "2 films" in notice

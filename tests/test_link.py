@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from recchat.catalog import Catalog
-from recchat.link import Linker, aliases_of, key_of, read_aliases, words
+from recchat.aliases import aliases_of, key_of, read_aliases, words
+from recchat.link import Linker
 from recchat.types import Item
 
 FILMS = [
@@ -22,9 +23,10 @@ FILMS = [
     ("21", "Twelve Monkeys (a.k.a. 12 Monkeys) (1995)"), ("22", "Dark Knight, The (2008)"),
     ("23", "Inception (2010)"), ("24", "Pulp Fiction (1994)"), ("25", "Home Alone (1990)"),
     ("26", "Schindler's List (1993)"), ("27", "Graduate, The (1967)"), ("28", "Spider-Man (2002)"),
+    ("29", "Vibes (1988)"), ("30", "Braveheart (1995)"),
 ]
 POPULARITY = {"4": 300, "5": 250, "16": 400, "15": 3, "8": 500, "9": 300, "10": 450, "11": 200, "25": 600,
-              "27": 420, "24": 480, "22": 350}
+              "27": 420, "28": 500, "29": 2, "30": 400, "24": 480, "22": 350}
 
 
 def _catalog(rows) -> Catalog:
@@ -82,6 +84,8 @@ def test_aliases_from_parentheses_subtitles_numbers_and_punctuation():
     ("12 monkeys", ["21"]),
     ("schindlers list", ["26"]),
     ("spiderman", ["28"]),
+    ("spider man", ["28"]),
+    ("brave heart", ["30"]),
     ("the return of the king", ["17"]),
 ])
 def test_titles_as_people_write_them(films, message, expected):
@@ -128,6 +132,9 @@ def test_a_stem_beside_a_named_member_names_nothing_more(films):
     ("the graduate", ["27"]),
     ("I graduate next year", []),
     ("SOMETHING LIKE HEAT", ["11"]),
+    # one real English word naming a little-known item needs the same evidence
+    ("silence of the lambs vibes but newer", []),
+    ("I watched Vibes last night", ["29"]),
 ])
 def test_guards_on_everyday_words_both_ways(films, message, expected):
     assert linked(films, message) == expected

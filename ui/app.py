@@ -251,7 +251,8 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
     domain = recommender.domain
     users = sorted(recommender.user_histories, key=lambda u: (len(u), u))
     user_choices = [("New user (no history)", "")] + [
-        (f"{domain.user.capitalize()} {u} · {len(recommender.user_histories[u])} {domain.items}", u) for u in users]
+        (f"{domain.user.capitalize()} {u} · {n} {domain.item if n == 1 else domain.items}", u)
+        for u in users for n in [len(recommender.user_histories[u])]]
     example = example_message(recommender)
     backend_choices = sorted({"none", "transformers", "vllm", "openai", state.default_backend})
 
