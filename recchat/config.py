@@ -38,6 +38,11 @@ role = "year", pattern = '\\((\\d{4})\\)\\s*$' }`` (a TOML literal string); or s
 columns, ``columns = [...]`` (a list field of the names of the columns set to 1, such as u.item's
 genre flags).
 
+The title linker (:mod:`recchat.link`) reads two ``[domain]`` keys: ``aliases`` (a CSV of
+``item_id,alias`` rows for names no rule derives: "T2", "A New Hope") and ``popularity`` (a
+numeric field saying how well known an item is, votes or reviews, for a catalog whose log is
+empty; a log's counts are used when there is one).
+
 Field roles: ``facet`` (a list field the user can ask for or exclude: genres, subjects,
 authors), ``year`` (a year: eras, "older", "from 1996"), ``range`` (a number with bounds: "under
 300 pages"). A configuration is checked before anything is written: an unknown key, a missing

@@ -105,9 +105,6 @@ class Understanding:
     llm: str = "off"        # the LLM extraction: "off", "used", "nothing new" or "unusable: <why>"
 
 
-TitleResolver = Linker  # the name earlier releases used
-
-
 # --------------------------------------------------------------------------- reading a message
 
 
@@ -184,7 +181,7 @@ def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str
     return sorted(hits, key=lambda h: h[2])
 
 
-def _series_hits(msg: _Message, domain: Domain, resolver: TitleResolver) -> list[tuple[str, set[int]]]:
+def _series_hits(msg: _Message, domain: Domain, resolver: Linker) -> list[tuple[str, set[int]]]:
     """(series name, word positions) for series the message keeps out: a negated series name
     that is no member's own title ("nothing from Star Trek"), or that says it means them all
     ("no more Die Hard movies"); "not Alien" stays one title. Series seen whole ("I've seen all
@@ -430,7 +427,23 @@ def understand(message: str, resolver: Linker, domain: Domain) -> Understanding:
     in_titles = {n for _, start, end in titles for n in range(start, end)}
     _facets(msg, text, domain, in_titles | in_series, out)
     _references(msg, domain, {msg.clause[start] for _, start, _ in titles}, out)
+    if not _says_more(msg.words, in_titles | in_series, domain):
+        out.wish = ""  # "I loved X and Y, something like them": the named items say it all
     return out
+
+
+# Words that ask for nothing by themselves: what is left of "I loved X, something like them".
+_FILLER = frozenset(
+    "i me my we you it its them they those these that this the a an and or but so some something anything "
+    "like liked love loved loves enjoyed adored really just also too very more please same similar kind sort "
+    "stuff ones one other others again ve have has seen watched read all every each of to for with as "
+    "recommend suggest give show want need would could can m s d ll t".split())
+
+
+def _says_more(words: list[str], named: set[int], domain: Domain) -> bool:
+    """Whether the message asks for something beyond the items and series it names."""
+    nouns = {domain.item, domain.items, "movie", "movies", "film", "films", "book", "books"}
+    return any(w not in _FILLER and w not in nouns for n, w in enumerate(words) if n not in named)
 
 
 # --------------------------------------------------------------------------- the LLM's reading

@@ -255,3 +255,11 @@ def test_an_llm_year_bound_needs_words_of_time_in_the_message(read):
     assert merged.year_min is None and merged.year_max is None and merged.llm == "nothing new"
     message = "something from the golden age, like Casablanca"
     assert merge(read(message), Understanding(year_max=1950), message).year_max == 1950
+
+
+def test_a_message_that_only_names_items_makes_no_text_query(read):
+    # the named items are the query; "something like them" as words would fetch "Some Like It Hot"
+    assert read("I loved The Usual Suspects and Heat, something like them").wish == ""
+    assert read("I've seen all the Star Trek movies, more of those please").wish == ""
+    assert read("something like Heat but funnier").wish == "something like Heat but funnier"
+    assert read("a movie with heat and passion").wish == "a movie with heat and passion"

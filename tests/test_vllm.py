@@ -49,10 +49,11 @@ if __name__ == "__main__":
     cands = [Candidate(catalog[i], 0.0, "scorer", {"scorer": 0.0}) for i in CANDIDATES]
     ranking = Reranker(backend, "permutation", kind="movie").rerank([catalog[i] for i in HISTORY], cands)
     from recchat.builder import Builder
-    from recchat.understand import TitleResolver, extract_with_llm
+    from recchat.link import Linker
+    from recchat.understand import extract_with_llm
     domain = Builder().domain
     message = "I loved Heat and Casino, but no horror please. Something from the 90s."
-    understood = extract_with_llm(backend, message, TitleResolver(catalog, domain=domain), domain)
+    understood = extract_with_llm(backend, message, Linker.for_domain(catalog, domain), domain)
     raw = backend.invocations[-1].output
     from recchat.doctor import check_vllm
     doctor = check_vllm(backend=backend)  # `recchat doctor vllm`'s probe, on this same engine
