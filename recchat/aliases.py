@@ -226,6 +226,6 @@ def read_aliases(path: Path | str, catalog: Catalog) -> list[Alias]:
                 if line == 1:
                     continue  # a header row
                 raise ValueError(f"{path}:{line}: item id '{item_id}' is not in the catalog")
-            if key_of(alias):
-                out.append(Alias(item_id, key_of(alias), 1.0, "file"))
+            # the same spellings a title gets ("A New Hope" is "new hope" and "a new hope")
+            out += [Alias(a.item_id, a.key, 1.0, "file") for a in aliases_of(item_id, alias) if a.kind != "stem"]
     return out

@@ -206,3 +206,9 @@ def test_the_configured_aliases_file_reaches_the_linker(tmp_path):
     config = config.replace({"domain": {"aliases": "missing.csv"}})
     with pytest.raises(ValueError, match="domain.aliases"):
         config.check(interactions=False)
+
+
+def test_the_built_in_movielens_aliases_name_what_no_rule_derives(movielens, movie_domain):
+    linker = Linker.for_domain(movielens.catalog, movie_domain)
+    named = [movielens.catalog[i].title for i in linked(linker, "I loved T2 and MIB, and a new hope")]
+    assert named == ["Terminator 2: Judgment Day", "Men in Black", "Star Wars"]

@@ -263,3 +263,4 @@ def test_a_message_that_only_names_items_makes_no_text_query(read):
     assert read("I've seen all the Star Trek movies, more of those please").wish == ""
     assert read("something like Heat but funnier").wish == "something like Heat but funnier"
     assert read("a movie with heat and passion").wish == "a movie with heat and passion"
+
