@@ -118,6 +118,7 @@ class _Context:
     years: dict[int, int]     # word index where a title may end -> the year written right after it
     capitals: float
     names: list[tuple[int, int]]   # word spans that are a person's name of the catalog
+    text: str = ""                 # the fixed words joined, as _choose looks for an item's facts in them
 
     def year_in(self, end: int, years: Mapping[str, int], aliases: list[Alias]) -> int | None:
         """A year later in the message that one of ``aliases``' items has ("sabrina, the audrey
@@ -168,14 +169,13 @@ class Linker:
         for key in self.by_key:
             for w in dict.fromkeys(key.split()):
                 self.containing.setdefault(w, []).append(key)
-        self.vocab = self.containing
         self.stem_of = {a.item_id: a.key for aliases in self.by_key.values() for a in aliases if a.kind == "stem"}
         counts = sorted(self.popularity.values())
         self.popular = counts[int(POPULAR * (len(counts) - 1))] if counts else math.inf
         self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf
         self.famous = counts[int(FAMOUS * (len(counts) - 1))] if counts else math.inf
         self._by_length: dict[int, list[str]] = {}
-        for w in self.vocab:
+        for w in self.containing:
             if len(w) >= 4 and not w.isdigit():
                 self._by_length.setdefault(len(w), []).append(w)
         self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()}
@@ -193,6 +193,7 @@ class Linker:
         _zipf()  # loaded now, not on the first message
         import rapidfuzz.process  # noqa: F401  (imported now for the same reason)
         self._corrections: dict[str, str | None] = {}
+        self._fact_cache: dict[str, list[str]] = {}
 
     @classmethod
     def for_domain(cls, catalog: Catalog, domain: Any, popularity: Mapping[str, int] | None = None) -> Linker:
@@ -201,8 +202,8 @@ class Linker:
         year field dates the items, and its aliases file (``[domain] aliases``) adds aliases."""
         # Kinds (genres, subjects: a few hundred values at most) are everyday words; names
         # (authors, cast: thousands) are not: "Moon" stays a title although an actor is called Moon.
-        everyday = {domain.item, domain.items, domain.user} | {p for f in domain.facets
-                                                               if is_kind(catalog, f.name)
+        kinds = {f.name for f in domain.facets if is_kind(catalog, f.name)}
+        everyday = {domain.item, domain.items, domain.user} | {p for f in domain.facets if f.name in kinds
                                                                for p in f.phrases()}
         field_name = getattr(domain, "popularity", None)
         if not popularity and field_name:   # no log: how well known the catalog says each item is
@@ -210,7 +211,7 @@ class Linker:
                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
         path = getattr(domain, "aliases", None)
         extra = read_aliases(path, catalog) if path else ()
-        names = [v for f in domain.facets if not is_kind(catalog, f.name) for v in f.values]
+        names = [v for f in domain.facets if f.name not in kinds for v in f.values]
         return cls(catalog, popularity=popularity, everyday=everyday, year_field=domain.year, extra=extra,
                    nouns=(domain.item, domain.items), names=names)
 
@@ -264,12 +265,12 @@ class Linker:
         fixed = [w.text for w in ws]
         corrected = [False] * len(ws)
         for n, w in enumerate(fixed):
-            if w not in self.vocab and w not in _FUNCTION:
+            if w not in self.containing and w not in _FUNCTION:
                 c = self._correct(w)
                 if c:
                     fixed[n], corrected[n] = c, True
         context = _Context(message, ws, fixed, corrected, self._years_near(message, ws),
-                           self._capital_share(message, ws), self._in_names(fixed))
+                           self._capital_share(message, ws), self._in_names(fixed), " ".join(fixed))
         found: list[Link] = []
         weak: list[Link] = []   # everyday words that may be a title: decided once the sure links are known
         partial: list[Link] = []
@@ -333,7 +334,7 @@ class Linker:
         if year is not None and not any(abs(self.years.get(a.item_id, -99) - year) <= 1 for a in aliases):
             year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
         chosen = self._choose(aliases, year if year is not None else c.year_in(start + size, self.years, aliases),
-                              " ".join(c.fixed))
+                              c.text)
         if chosen is None:
             return None, False
         if chosen.kind == "stem" and start + size < len(c.ws) and c.fixed[start + size].isdigit():
@@ -352,21 +353,21 @@ class Linker:
                 re.search(r"[\"'“”]", c.message[max(0, c.ws[start].start - 1):c.ws[start + size - 1].end + 1]) else (None, False)
         # One real English word ("heist", "vibes", "sob") names a little-known item only with
         # evidence; a coined word ("shawshank") or a well-known item ("titanic") needs none.
+        titled = self._written_as_title(c.message, c.ws, start, size, c.capitals)
         famous = not self.popularity or self.popularity.get(chosen.item_id, 0) >= self.famous
         plain = all(zipf(w) >= 3.0 or w in _FUNCTION for w in words_)
         # One plain word, or a phrase led by a preposition ("in the mood"), of an item few know.
         obscure = plain and not famous and (len(words_) == 1 or words_[0] in _PREPOSITIONS)
-        if nxt == "of" and not famous and not self._written_as_title(c.message, c.ws, start, size, c.capitals):
+        if nxt == "of" and not famous and not titled:
             return None, False  # "the wizard of oz": the name goes on past this title
         if nxt in self.nouns and plain and not famous \
-                and not (start and c.fixed[start - 1] in _CUES) \
-                and not self._written_as_title(c.message, c.ws, start, size, c.capitals):
+                and not (start and c.fixed[start - 1] in _CUES) and not titled:
             return None, False  # "more true crime movies", "submarine movies": a kind, not a title
         if not self.is_everyday(key) and not obscure and not (chosen.kind == "stem" and " " not in key):
             return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
         bang = c.message[c.ws[start + size - 1].end:c.ws[start + size - 1].end + 1] == "!" \
             and "!" in self.catalog[chosen.item_id].title
-        if year is not None or bang or self._written_as_title(c.message, c.ws, start, size, c.capitals):
+        if year is not None or bang or titled:
             return link, True   # (bang: "Them!" written with its own "!")
         if how == "partial" or (chosen.kind == "stem" and " " not in key) or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
                                    for w in key.split()):
@@ -416,7 +417,8 @@ class Linker:
             return False  # "watch it", "stand by me": only written as a title
         if self._own_facts_follow(c, link):
             return True  # "honey by caleb alvarez", "light (amara nakamura, 2022)"
-        if len(_key(c.fixed[start:end]).split()) >= 5:
+        size = len(_key(c.fixed[start:end]).split())
+        if size >= 5:
             return True  # "the field at the end of the field": a long title is no accident
         nxt = ws[end].text if end < len(ws) else ""
         gap_after = c.message[ws[end - 1].end:ws[end].start] if end < len(ws) else ""
@@ -442,7 +444,7 @@ class Linker:
             # inside the list its items are followed by a comma or "and"; its last after "and"
             if in_list or (other.end <= start and re.search(r"\b(?:and|or)\b|&", between)):
                 return True
-        if len(_key(c.fixed[start:end]).split()) >= 4:
+        if size >= 4:
             return True  # "i know what you did last summer was cheesy"
         if start == 0 and end == len(ws) and (known >= self.known or not self.popularity):
             return True  # the whole message is the title: "titanic"
@@ -450,7 +452,7 @@ class Linker:
         # "fargo, but funnier", "michael with john travolta": a title opening the message
         if start == 0 and ends_here and known >= self.known:
             return True
-        return len(_key(c.fixed[start:end]).split()) > 1 and paused and known >= self.popular
+        return size > 1 and paused and known >= self.popular
 
     def _own_facts_follow(self, c: _Context, link: Link) -> bool:
         """Whether a value of the item's own fields (an author, a director, its year) is written
@@ -461,6 +463,8 @@ class Linker:
     def _facts(self, item_id: str) -> list[str]:
         """What a user may write beside an item's title to say which one: its people (the values
         of fields with many distinct values: authors, director, cast) and its year."""
+        if item_id in self._fact_cache:
+            return self._fact_cache[item_id]
         item = self.catalog[item_id]
         out = [str(self.years[item_id])] if item_id in self.years else []
         for name, value in item.fields.items():
@@ -473,6 +477,7 @@ class Linker:
                     last = text.split()[-1]
                     if " " in text and len(last) >= 4 and zipf(last) < 3.0:
                         out.append(last)   # "pacino" for "Al Pacino"
+        self._fact_cache[item_id] = out
         return out
 
     def _partial(self, key: str) -> list[Alias]:
@@ -583,9 +588,7 @@ class Linker:
         capitalised = [message[w.start].isupper() for w in ws[start:start + size] if message[w.start].isalpha()]
         if not capitalised:
             return False
-        if sentence_start:
-            return any(capitalised[1:])
-        return capitalised[0] or any(capitalised)
+        return any(capitalised[1:] if sentence_start else capitalised)
 
     def resolve(self, text: str) -> str | None:
         """The item whose title best matches ``text`` on its own (an LLM's extracted title), or None."""
@@ -596,7 +599,7 @@ class Linker:
         key = key_of(text)
         aliases = self.by_key.get(key)
         if not aliases:
-            key = _key([self._correct(w.text) or w.text if w.text not in self.vocab else w.text for w in ws])
+            key = _key([self._correct(w.text) or w.text if w.text not in self.containing else w.text for w in ws])
             aliases = self.by_key.get(key) or (self._partial(key) if len(key) >= MIN_PARTIAL_CHARS else None)
         if not aliases:  # a longer name around a title: "Star Wars: A New Hope" -> Star Wars
             inside = self.link(text)

@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 
 from recchat.domain import Domain, RangeField
-from recchat.aliases import key_of, words
+from recchat.aliases import _YEAR_PAREN, key_of, words
 from recchat.link import Linker
 
 _ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
@@ -70,7 +70,7 @@ _YEAR = r"(1[0-9]\d\d|20\d\d)"
 def normalize_title(text: str) -> str:
     """A title as titles are compared: normalised words, a leading article and a final "(year)"
     dropped ("The Godfather: Part II" -> "godfather 2"); see :mod:`recchat.link`."""
-    return key_of(re.sub(r"\s*\((?:1[89]|20)\d\d\)\s*$", "", text))
+    return key_of(_YEAR_PAREN.sub("", text))
 
 
 def _words(text: str) -> list[str]:
