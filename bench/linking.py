@@ -14,7 +14,9 @@ each catalog, in the same run:
 
 Sentences: bench/linking/{movielens,books,films}.jsonl, one object a line,
 ``{"text": ..., "items": [ids the sentence names], "split": "dev" | "held"}``; an empty ``items``
-is a title-free sentence. A missing asset or sentence file skips that catalog, with a message.
+is a title-free sentence. bench/linking/fresh/*.jsonl (split "fresh") were written later, by a
+writer who had not read the linker, and kept aside while its rules changed: the honest measure.
+A missing asset or sentence file skips that catalog, with a message.
 
 Per catalog and linker, over --split:
 
@@ -198,6 +200,9 @@ class Sentence:
     split: str
 
 
+SPLITS = ("dev", "held", "fresh")
+
+
 def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
     """The sentences of a JSONL file; a malformed line, or an id the catalog lacks, is an error."""
     out = []
@@ -209,8 +214,8 @@ def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
             s = Sentence(str(row["text"]), [str(i) for i in row["items"]], str(row.get("split", "dev")))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not a sentence object ({exc})") from None
-        if s.split not in ("dev", "held"):
-            raise ValueError(f"{path}:{n}: split '{s.split}' is not dev or held")
+        if s.split not in SPLITS:
+            raise ValueError(f"{path}:{n}: split '{s.split}' is not one of {', '.join(SPLITS)}")
         missing = [i for i in s.items if catalog is not None and i not in catalog]
         if missing:
             raise ValueError(f"{path}:{n}: item ids not in the catalog: {', '.join(missing)}")
@@ -574,8 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--catalog", choices=CATALOGS, action="append",
                         help="a catalog to run (repeatable; default: all three)")
-    parser.add_argument("--split", choices=("dev", "held", "all"), default="all",
-                        help="which sentences: the dev split, the held-out split, or all (default)")
+    parser.add_argument("--split", choices=(*SPLITS, "all"), default="all",
+                        help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
+                             "second round of rules and kept aside), or all (default)")
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")
     parser.add_argument("--baseline-only", action="store_true", help="do not run the contender")
     parser.add_argument("--repeat", type=int, default=3,
@@ -634,6 +640,8 @@ def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
         loaded[name] = setup.catalog
         try:
             sentences = read_sentences(path, setup.catalog)
+            if (SENTENCES / "fresh" / path.name).is_file():
+                sentences += read_sentences(SENTENCES / "fresh" / path.name, setup.catalog)
         except ValueError as exc:
             print(f"\n{name}: error: {exc}", file=sys.stderr)
             failed = True

@@ -41,7 +41,10 @@ _LEADING = frozenset({"the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli
                       "das", "un", "une", "uno", "una", "ein", "eine", "det", "het"})
 _NUMBERS = ("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
             "seventeen eighteen nineteen twenty").split()
-_NUMBER_SWAP = {**{w: str(n) for n, w in enumerate(_NUMBERS, start=2)}, **{str(n): w for n, w in enumerate(_NUMBERS, start=2)}}
+_ORDINAL_WORDS = "first second third fourth fifth sixth seventh eighth ninth tenth".split()
+_ORDINAL_DIGITS = ["1st", "2nd", "3rd"] + [f"{n}th" for n in range(4, 11)]
+_NUMBER_SWAP = {**{w: str(n) for n, w in enumerate(_NUMBERS, start=2)}, **{str(n): w for n, w in enumerate(_NUMBERS, start=2)},
+                **dict(zip(_ORDINAL_WORDS, _ORDINAL_DIGITS)), **dict(zip(_ORDINAL_DIGITS, _ORDINAL_WORDS))}
 _TRAILING_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(ARTICLES) + r"|l')\s*$", re.IGNORECASE)
 _YEAR_PAREN = re.compile(r"\s*\((1[89]\d\d|20\d\d)(?:[-–]\d{0,4})?\)\s*$")
 _PAREN = re.compile(r"\(([^()]*)\)")
@@ -81,7 +84,7 @@ def words(text: str) -> list[Word]:
         if token == "&":
             out.append(Word("and", m.start(), m.end()))
             continue
-        t = _ascii(token.replace("·", "-").replace("’", "'")).lower()
+        t = _ascii(token.replace("·", "-").replace("’", "'").replace("½", " 1/2")).lower()   # "8½" = "8 1/2"
         t = re.sub(r"^([ldjmnst]|qu)'(?=[a-z])", r"\1 ", t)     # l'avventura, d'amelie
         if re.fullmatch(r"(?:[a-z]\.)+[a-z]\.?", t):                # e.t., l.a.
             t = t.replace(".", "")
@@ -127,7 +130,7 @@ class Alias:
     item_id: str
     key: str            # normalised, leading article dropped
     strength: float     # 1 for the title itself; lower for subtitles and shared stems
-    kind: str           # "title", "alternate", "subtitle", "stem", "file"
+    kind: str           # "title", "alternate", "subtitle", "stem", "file", "short" (written with its dots)
 
 
 def _move_article(title: str) -> str:
@@ -161,8 +164,9 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
     found: dict[str, Alias] = {}
 
     def add(text: str, strength: float, kind: str) -> None:
-        key = key_of(text)
         full = normalize(text)
+        # "L.A. Story": an abbreviation that reads as an article ("la") is none
+        key = full if re.match(r"\s*(?:[A-Za-z]\.){2,}", text) else key_of(text)
         keys = [key]
         if full != key and full.split()[0] in ("the", "a", "an"):
             keys.append(" ".join(w for w in full.split() if w != "s"))   # "the graduate": its article is evidence
@@ -177,10 +181,10 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
                 found[k] = Alias(item_id, k, s_, kind)
         if len(key.split()) == 2 and len(key) >= 9 and key.replace(" ", "") not in found:
             found[key.replace(" ", "")] = Alias(item_id, key.replace(" ", ""), strength * 0.9, kind)  # "bladerunner"
-        compact = key.replace(" ", "")
-        # "WALL·E" / "Spider-Man" are typed as one word too: "walle", "spiderman".
-        if " " in key and re.search(r"\w[-·.]\w", text) and len(key.split()) <= 3 and len(compact) >= 4:
-            if compact not in found:
+        # "WALL·E" / "Spider-Man 2" are typed as one word too: "walle", "spiderman 2".
+        if re.search(r"\w[-·]\w", text) and len(key.split()) <= 3:
+            compact = key_of(re.sub(r"(?<=\w)[-·](?=\w)", "", text))
+            if compact != key and len(compact) >= 4 and compact not in found:
                 found[compact] = Alias(item_id, compact, strength * 0.95, kind)
 
     add(main, 1.0, "title")
@@ -206,7 +210,7 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
             add(stem, STEM_STRENGTH, "stem")
     abbreviation = re.match(r"((?:[A-Za-z]\.){2,})\s", main)
     if abbreviation:
-        add(abbreviation.group(1), 0.9, "subtitle")   # "E.T. the Extra-Terrestrial" is "E.T."
+        add(abbreviation.group(1), 0.9, "short")   # "E.T. the Extra-Terrestrial" is "E.T." (written so)
     return list(found.values())
 
 

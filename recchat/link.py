@@ -24,9 +24,17 @@ suspects"), its people after it ("honey by caleb alvarez"), or, for a well-known
 of the message ("fargo, but funnier"); and it must end where a title ends (the message, a
 clause, "was", "with"...). Pronouns link only when written as titles. Words of the domain's
 kinds (genres, "movie") count as everyday; a title inside a person's name ("sandra" in "sandra
-bullock"), before "of" ("the wizard of oz") or before the item noun ("a heist movie") is no
-title. A link that was corrected, partial, taken from a shared stem or chosen among several
-items says so (:attr:`Link.guessed`), so the reply can say which item it took.
+bullock"), before "of" ("the wizard of oz") or before the item noun or a kind ("a heist movie",
+"slow burn mysteries") is no title. A person's first or last name ("carrie", "hitchcock",
+"sting") is read as the person unless the sentence backs the title, and is never corrected to
+a title word ("connery" is not "cannery"). A title dated with a year its items lack ("parasite,
+the korean one from 2019") names a namesake the catalog does not hold, so nothing. Two titles
+run into each other ("mad max fury road") are one longer name. After a title, common
+lower-case words that happen to be another ("slumdog millionaire, indian movie with the quiz
+show") are the user talking about the first unless listed, compared, cued or dated.
+
+A link that was corrected, partial, taken from a shared stem or chosen among several items says
+so (:attr:`Link.guessed`), so the reply can say which item it took.
 
 The module knows no catalog in particular; English word frequencies come from ``wordfreq``.
 """
@@ -51,6 +59,7 @@ EVERYDAY_ONE = 4.0
 EVERYDAY_ALL = 5.0
 FUZZY_CUTOFF = 85      # rapidfuzz ratio for a word to be corrected to a title word
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
+ASIDE_ZIPF = 2.5       # words at least this common may be the user's own words after a title
 MIN_PARTIAL_CHARS = 5  # a partial title ("shawshank") needs this many characters
 POPULAR = 0.9          # items at or above this quantile of the log's counts are well known
 FAMOUS = 0.8           # a one-word title of a real word links on its own from this quantile up
@@ -60,10 +69,16 @@ _PRONOUNS = frozenset("it me you him her them us this that".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
 _CUES = frozenset("like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
                   "read reread finished than as rewatch".split())
+_NEAR_CUES = frozenset("like liked love loved than".split())   # "is like a teen pulp fiction"
 _CUE_PAIRS = {("fan", "of"), ("similar", "to"), ("same", "as"), ("thought", "of"), ("favorite", "is")}
 # Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
 _ENDS = frozenset("and or but was is were are with by from in on at for again last yesterday recently twice too "
-                  "also so because when then to which that who i it has had made gets got".split())
+                  "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though".split())
+_DATED = re.compile(r"\s*(?:\(\s*((?:19|20)\d\d)\s*\)|((?:19|20)\d\d)\b(?!\s*(?:on|onwards|and|or|-|to)\b)|"
+                    r",?\s*the\s+(?:[\w'-]+\s+){0,3}(?:one|version|film|movie)\s+(?:from|of)\s+((?:19|20)\d\d)\b)")
+# Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
+# 1960 one) and rear window".
+_LIST_GAP = re.compile(r"\s*(?:\([^()]{0,60}\)\s*)?(?:,|&|and|or|,\s*and|,\s*or|>|<|/|\+|vs\.?)\s*", re.IGNORECASE)
 _FUNCTION = frozenset(
     "i me my we us our you your he him his she her they them their it its this that these those a an the and or "
     "but of to in on at by for with from as than so if then up down out over about into onto off go get got is "
@@ -77,7 +92,7 @@ def _zipf() -> Mapping[str, float]:
     """Zipf frequency of English words (wordfreq's 'best' list), for the everyday-word guard."""
     from wordfreq import get_frequency_dict
 
-    return {w: math.log10(f) + 9 for w, f in get_frequency_dict("en", "best").items() if f >= 1e-6}
+    return {w: math.log10(f) + 9 for w, f in get_frequency_dict("en", "best").items() if f >= 1e-7}
 
 
 def zipf(word: str) -> float:
@@ -142,9 +157,11 @@ class Linker:
                  everyday: Iterable[str] = (), year_field: str | None = "year", extra: Iterable[Alias] = (),
                  nouns: Iterable[str] = (), names: Iterable[str] = ()):
         self.catalog = catalog
+        nouns = set(nouns)
         self.popularity = dict(popularity or {})
         self.years: dict[str, int] = {}
         self.by_key: dict[str, list[Alias]] = {}
+        generic = {"movie", "film", "book", "novel", "series", "show", "saga", *nouns}
         for item in catalog:
             if not item.title:
                 continue
@@ -154,6 +171,8 @@ class Linker:
             if isinstance(year, int):
                 self.years[item.id] = year
             for alias in aliases_of(item.id, item.title):
+                if alias.kind == "subtitle" and all(w in generic or w in _FUNCTION for w in alias.key.split()):
+                    continue   # "Garfield: The Movie": "the movie" names no film
                 self.by_key.setdefault(alias.key, []).append(alias)
         for alias in extra:
             self.by_key.setdefault(alias.key, []).append(alias)
@@ -182,6 +201,10 @@ class Linker:
         self.nouns = set(nouns) | {"movie", "film", "book", "novel", "show", "story", "one"}
         # People's names (authors, cast): a title inside one is part of the name ("sandra bullock").
         self.names = {k for k in (normalize(n) for n in names) if " " in k}
+        # Words that are a person's first or last name, or a whole one-word name ("Sting"): a
+        # real name, never a typo of a title word, and no title on its own say-so ("hitchcock",
+        # "connery", "carrie" in "my wife carrie").
+        self._names = list(names)
         longest: dict[str, int] = {}
         for item in catalog:
             for name, value in item.fields.items():
@@ -190,6 +213,11 @@ class Linker:
         # Fields of people and other names (short values, a few items each), not kinds or text.
         self.name_fields = {n for n, size in longest.items() if size <= 80 and not is_kind(catalog, n)}
         self.name_words = max((k.count(" ") + 1 for k in self.names), default=0)
+        # Only people of two items or more: a name seen once ("Beetlejuice" credited as himself)
+        # is no reason to doubt a title.
+        credits = Counter(v for item in catalog for n in self.name_fields for v in _as_list(item.fields.get(n)))
+        self.name_parts = {w for n in self._names if credits.get(n, 2) >= 2 for k in [normalize(n)] if k
+                           for w in ([k] if " " not in k else [k.split()[0], k.split()[-1]]) if len(w) >= 3}
         _zipf()  # loaded now, not on the first message
         import rapidfuzz.process  # noqa: F401  (imported now for the same reason)
         self._corrections: dict[str, str | None] = {}
@@ -232,12 +260,15 @@ class Linker:
         parts = key.split()
         if len(parts) > 1 and parts[0] in ("the", "a", "an"):
             return self.is_everyday(" ".join(parts[1:]))   # "the piano" is as everyday as "piano"
+        if len(parts) == 2 and parts[0].isdigit() and zipf(parts[1]) >= EVERYDAY_ALL:
+            return True                                     # "3 times", "2 hours": a count
         if any(w.isdigit() for w in parts) and len(parts) > 1:
             return False                                    # "speed 2" is a title
         domain = [w in self.everyday or w.rstrip("s") in self.everyday or w in _FUNCTION for w in parts]
         if len(parts) == 1:
             w = parts[0]
-            return domain[0] or max(zipf(w), zipf(w[:-1]) if w.endswith("s") else 0) >= EVERYDAY_ONE or len(w) <= 2
+            return domain[0] or w in self.name_parts or len(w) <= 2 or \
+                max(zipf(w), zipf(w[:-1]) if w.endswith("s") else 0) >= EVERYDAY_ONE
         # Several words: all very common ("Home Alone"), or all the domain's own ("Crime Story").
         return all(w in _FUNCTION or zipf(w) >= EVERYDAY_ALL for w in parts) or all(domain)
 
@@ -248,7 +279,8 @@ class Linker:
         from rapidfuzz import fuzz, process
 
         best = None
-        if len(word) >= 5 and not word.isdigit() and zipf(word) < 3.0 and word not in self.everyday:
+        if len(word) >= 5 and not word.isdigit() and zipf(word) < 3.0 and word not in self.everyday \
+                and word not in self.name_parts:
             pool = [w for n in range(len(word) - 1, len(word) + 2) for w in self._by_length.get(n, ())]
             hit = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF) if pool else None
             best = hit[0] if hit else None
@@ -300,6 +332,8 @@ class Linker:
                     found.append(link)
                     taken[link.start:link.end] = [True] * (link.end - link.start)
                     changed = True
+        found = self._drop_run_ins(context, found)
+        found = self._drop_asides(context, found)
         found += self._numbered_after(context, found, taken)
         # A shared stem ("Star Trek") names no one member when a member is named beside it.
         named = {self.stem_of.get(f.item_id) for f in found if f.kind != "stem"}
@@ -320,16 +354,26 @@ class Linker:
         key = full if full in self.by_key else _key(span)
         if key not in self.by_key and size == 2 and span[0] + span[1] in self.by_key:
             key = span[0] + span[1]   # "brave heart" = "Braveheart", "spider man" = "Spider-Man"
+        if key not in self.by_key and size > 1 and span[-1] == "1" and _key(span[:-1]) in self.by_norm:
+            key = _key(span[:-1])   # "back to the future 1": the first, where the catalog numbers no sequel
+        if key not in self.by_key and size > 1 and any(w.endswith("s") and len(w) >= 4 for w in span[:-1]):
+            bare = _key([w[:-1] if w.endswith("s") and len(w) >= 4 else w for w in span[:-1]] + span[-1:])
+            key = bare if bare in self.by_key else key   # "pans labyrinth": a possessive without its apostrophe
         how = "corrected" if any(c.corrected[start:start + size]) else "exact"
         aliases = self.by_key.get(key)
         after_by = start > 0 and c.fixed[start - 1] in ("by", "starring")   # a person's name, not a title
-        if not aliases and span[-1] not in _FUNCTION and span[0] not in _FUNCTION and key and not after_by:
+        if not aliases and span[-1] not in _FUNCTION and span[0] not in _FUNCTION and key and not after_by \
+                and key not in self.name_parts:   # "fellini's": the director, not "Fellini's Casanova"
             aliases = self._partial(key)
             if len({a.item_id for a in aliases}) > 2:
                 aliases = []   # "harry potter": the start of too many titles to pick one
             how = "partial" if aliases else how
         if not aliases:
             return None, False
+        dated = self._dated(c.message, c.ws[start + size - 1].end)
+        if dated is not None and self.years and not any(abs(self.years.get(a.item_id, -99) - dated) <= 1
+                                                        for a in aliases):
+            return None, False  # "parasite, the korean one from 2019": a namesake the catalog lacks
         year = c.years.get(start + size)
         if year is not None and not any(abs(self.years.get(a.item_id, -99) - year) <= 1 for a in aliases):
             year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
@@ -337,6 +381,8 @@ class Linker:
                               c.text)
         if chosen is None:
             return None, False
+        if chosen.kind == "short" and not re.search(r"[a-zA-Z]\.[a-zA-Z]", c.message[c.ws[start].start:c.ws[start + size - 1].end]):
+            return None, False  # "E.T." written with its dots; "LA", "et" are words
         if chosen.kind == "stem" and start + size < len(c.ws) and c.fixed[start + size].isdigit():
             return None, False  # "star trek 2": a numbered member the catalog does not number
         # Other items count when their alias is about as strong: a stem shared with sequels is
@@ -360,19 +406,57 @@ class Linker:
         obscure = plain and not famous and (len(words_) == 1 or words_[0] in _PREPOSITIONS)
         if nxt == "of" and not famous and not titled:
             return None, False  # "the wizard of oz": the name goes on past this title
-        if nxt in self.nouns and plain and not famous \
-                and not (start and c.fixed[start - 1] in _CUES) and not titled:
+        kind_after = (nxt in self.nouns or nxt in self.everyday or re.sub(r"ies$", "y", nxt) in self.everyday) \
+            and not c.message[c.ws[start + size - 1].end:c.ws[start + size].start].strip()   # "heist movies", not "heist, thrillers"
+        if kind_after and plain and not famous and not titled \
+                and not (start and c.fixed[start - 1] in _CUES and not nxt.endswith("s")):
             return None, False  # "more true crime movies", "submarine movies": a kind, not a title
-        if not self.is_everyday(key) and not obscure and not (chosen.kind == "stem" and " " not in key):
+        if how == "partial" and len(words_) > 1 and all(zipf(w) >= EVERYDAY_ONE for w in words_) and not titled:
+            return link, False  # "two sisters" of "A Tale of Two Sisters": common words, evidence needed
+        # "anchorman", "lebowski": a rare word names a well-known film by half its title;
+        # "venice", "cartography" name no little-known book.
+        one_word_stem = chosen.kind == "stem" and " " not in key and not (
+            zipf(key) < 3.0 and key not in self.name_parts and famous and self.popularity)
+        if how == "partial" and " " not in key and not famous and \
+                not any(a.key.startswith(key + " ") for a in aliases if a.item_id == chosen.item_id):
+            return None, False  # "cartography" ends "The Age of Cartography", a book few know
+        if not self.is_everyday(key) and not obscure and not one_word_stem:
             return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
         bang = c.message[c.ws[start + size - 1].end:c.ws[start + size - 1].end + 1] == "!" \
             and "!" in self.catalog[chosen.item_id].title
+        if year is not None and all(w in _FUNCTION for w in words_) and c.fixed[start + size:start + size + 1] != [str(year)]:
+            year = None  # "the first one from 2000": only a year right after it makes "one" a title
         if year is not None or bang or titled:
             return link, True   # (bang: "Them!" written with its own "!")
-        if how == "partial" or (chosen.kind == "stem" and " " not in key) or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
-                                   for w in key.split()):
+        content = [w for w in words_ if w not in _FUNCTION]
+        if self._own_facts_follow(c, link) and not (content and all(w in self.everyday or w.rstrip("s") in self.everyday
+                                                                    for w in content)):
+            return link, True   # "her by spike jonze", "go from 1999 with katie holmes"
+        if how == "partial" or one_word_stem or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
+                                                    for w in key.split()):
             return None, False  # "them", "up", "drama": never on their own say-so
         return link, False
+
+    def _drop_run_ins(self, c: _Context, found: list[Link]) -> list[Link]:
+        """Two titles written into each other, with no comma or "and" between them and more name
+        after ("mad max fury road": "Mad Max" and "Fury"), are one longer name the catalog does
+        not hold; a series name before its member ("lord of the rings fellowship of the ring")
+        is the member's."""
+        found = sorted(found, key=lambda f: f.start)
+        drop: set[int] = set()
+        for n in range(len(found) - 1):
+            a, b = found[n], found[n + 1]
+            if b.start != a.end or a.item_id == b.item_id or c.message[c.ws[a.end - 1].end:c.ws[b.start].start].strip():
+                continue
+            if key_of(self.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start:a.end])):
+                drop.add(n)   # the series' name, then the member's subtitle
+                continue
+            after = b.end < len(c.ws) and c.fixed[b.end] not in _ENDS and c.fixed[b.end] not in _FUNCTION \
+                and not re.search(r"[,;:.!?()\"]", c.message[c.ws[b.end - 1].end:c.ws[b.end].start]) \
+                and not any(f.start == b.end for f in found)
+            if b.end - b.start == 1 and after:
+                drop.update((n, n + 1))
+        return [f for n, f in enumerate(found) if n not in drop]
 
     def _in_names(self, fixed: list[str]) -> list[tuple[int, int]]:
         out = []
@@ -391,19 +475,21 @@ class Linker:
             if not re.search(r" \d+$", key):
                 continue
             n = link.end
-            while n + 1 < len(c.ws) and c.fixed[n] in ("and", "or", "&"):
-                if c.fixed[n + 1] in _PART_WORDS and n + 2 < len(c.ws) and key.split()[-2:-1] == [c.fixed[n + 1]]:
-                    n += 1   # "book 1 and book 2"
-                if not c.fixed[n + 1].isdigit() or taken[n + 1]:
+            while n < len(c.ws):
+                j = n + 1 if c.fixed[n] in ("and", "or", "&") else n   # "1 and 2", "1 2 and 3", "1, 2, 3"
+                if j == n and not re.fullmatch(r"\s*,?\s*", c.message[c.ws[n - 1].end:c.ws[n].start]):
                     break
-                other = _key(key.split()[:-1] + [c.fixed[n + 1]])
+                if j + 1 < len(c.ws) and c.fixed[j] in _PART_WORDS and key.split()[-2:-1] == [c.fixed[j]]:
+                    j += 1   # "book 1 and book 2"
+                if j >= len(c.ws) or not c.fixed[j].isdigit() or taken[j]:
+                    break
+                other = _key(key.split()[:-1] + [c.fixed[j]])
                 chosen = self._choose(self.by_key.get(other, []), None)
                 if chosen is None:
                     break
-                out.append(Link(chosen.item_id, n + 1, n + 2, c.message[c.ws[n + 1].start:c.ws[n + 1].end], "exact",
-                                chosen.kind))
-                taken[n + 1] = True
-                n += 2
+                out.append(Link(chosen.item_id, j, j + 1, c.message[c.ws[j].start:c.ws[j].end], "exact", chosen.kind))
+                taken[j] = True
+                n = j + 1
         return out
 
     def _evidence(self, c: _Context, link: Link, found: list[Link]) -> bool:
@@ -435,15 +521,8 @@ class Linker:
         if c.fixed[start] in ("the", "a", "an") and any(a.kind in ("title", "alternate", "stem") for a in own) \
                 and known >= self.known:
             return True  # the title's own article, written: "the graduate", "the game"
-        in_list = not nxt or nxt in ("and", "or") or bool(re.search(r"[,;.!?&]", gap_after))
-        for other in found:   # a list of titles: "heat, seven and the usual suspects"
-            between = c.message[ws[other.end - 1].end:ws[start].start] if other.end <= start else \
-                c.message[ws[end - 1].end:ws[other.start].start] if other.start >= end else None
-            if between is None or not re.fullmatch(r"\s*(?:,|&|and|or|,\s*and|,\s*or)\s*", between, re.IGNORECASE):
-                continue
-            # inside the list its items are followed by a comma or "and"; its last after "and"
-            if in_list or (other.end <= start and re.search(r"\b(?:and|or)\b|&", between)):
-                return True
+        if self._listed(c, link, found):
+            return True
         if size >= 4:
             return True  # "i know what you did last summer was cheesy"
         if start == 0 and end == len(ws) and (known >= self.known or not self.popularity):
@@ -454,15 +533,71 @@ class Linker:
             return True
         return size > 1 and paused and known >= self.popular
 
+    @staticmethod
+    def _listed(c: _Context, link: Link, found: list[Link]) -> bool:
+        """Whether the link is one of a list of titles: "heat, seven and the usual suspects",
+        "up > finding nemo > ratatouille"."""
+        ws, start, end = c.ws, link.start, link.end
+        nxt = ws[end].text if end < len(ws) else ""
+        gap_after = c.message[ws[end - 1].end:ws[end].start] if end < len(ws) else ""
+        in_list = not nxt or nxt in ("and", "or") or bool(re.search(r"[,;:.!?&>/+\-–]", gap_after))
+        for other in found:
+            between = c.message[ws[other.end - 1].end:ws[start].start] if other.end <= start else \
+                c.message[ws[end - 1].end:ws[other.start].start] if other.start >= end else None
+            if between is None or not _LIST_GAP.fullmatch(between):
+                continue
+            # inside the list its items are followed by a comma or "and"; its last after "and"
+            if in_list or (other.end <= start and re.search(r"\b(?:and|or|vs)\b|[&>/+]", between)):
+                return True
+        return False
+
+    def _drop_asides(self, c: _Context, found: list[Link]) -> list[Link]:
+        """After a title, common lower-case words that happen to be a title are the user talking
+        about it ("slumdog millionaire, indian movie with the quiz show", "cast away, wilson!!",
+        "das boot, submarine movies please"). A later title of common words stays only with a
+        sign that it is one: written as a title, dated, its people or a cue word beside it, or a
+        list of titles."""
+        found = sorted(found, key=lambda f: f.start)
+        return [f for n, f in enumerate(found) if n == 0 or not self._aside(c, f, found)]
+
+    def _aside(self, c: _Context, link: Link, found: list[Link]) -> bool:
+        start, end = link.start, link.end
+        span = c.fixed[start:end]
+        if not all(zipf(w) >= ASIDE_ZIPF or w in _FUNCTION or w.isdigit() for w in span) or end - start >= 4:
+            return False   # a coined word ("zoolander"), or a long title: no accident
+        year = c.years.get(end)
+        if year is not None and abs(self.years.get(link.item_id, -99) - year) <= 1:
+            return False
+        prev = c.fixed[start - 1] if start else ""
+        if (prev in _CUES and prev != "as") or set(c.fixed[max(0, start - 3):start]) & _NEAR_CUES or \
+                prev in ("but", "not", "nor", "or", "except", "then") or \
+                (start >= 2 and (c.fixed[start - 2], prev) in _CUE_PAIRS):
+            return False
+        if self._written_as_title(c.message, c.ws, start, end - start, c.capitals) or self._own_facts_follow(c, link):
+            return False
+        gap_before = c.message[c.ws[start - 1].end:c.ws[start].start] if start else ","
+        gap_after = c.message[c.ws[end - 1].end:c.ws[end].start] if end < len(c.ws) else ","
+        nxt = c.fixed[end] if end < len(c.ws) else ""
+        if "," in gap_before and ("," in gap_after or nxt in ("and", "or")):
+            return False   # between commas, as a list's items are: "star wars obviously, blade runner, 2001"
+        return not self._listed(c, link, found)
+
     def _own_facts_follow(self, c: _Context, link: Link) -> bool:
         """Whether a value of the item's own fields (an author, a director, its year) is written
         within a few words after it."""
         after = " " + " ".join(c.fixed[link.end:link.end + 8]) + " "
         return any(f" {v} " in after for v in self._facts(link.item_id))
 
-    def _facts(self, item_id: str) -> list[str]:
+    def _facts(self, item_id: str, loose: bool = False) -> list[str]:
         """What a user may write beside an item's title to say which one: its people (the values
-        of fields with many distinct values: authors, director, cast) and its year."""
+        of fields with many distinct values: authors, director, cast) and its year. ``loose``
+        adds every surname ("schwarzenegger"), to choose between items of one title: too loose
+        to say that words are a title at all."""
+        if loose:
+            if ("~" + item_id) not in self._fact_cache:
+                self._fact_cache["~" + item_id] = self._facts(item_id) + [
+                    f.split()[-1] for f in self._facts(item_id) if " " in f and len(f.split()[-1]) >= 4]
+            return self._fact_cache["~" + item_id]
         if item_id in self._fact_cache:
             return self._fact_cache[item_id]
         item = self.catalog[item_id]
@@ -489,7 +624,8 @@ class Linker:
             return []
         out: list[Alias] = []
         for full in self.containing.get(min(rare, key=lambda w: len(self.containing.get(w, ()))), ()):
-            if full != key and (full.startswith(key + " ") or (len(parts) > 1 and full.endswith(" " + key))):
+            coined = len(parts) == 1 and zipf(key) < 3.0 and len(key) >= 6   # "lebowski", "gump"
+            if full != key and (full.startswith(key + " ") or ((len(parts) > 1 or coined) and full.endswith(" " + key))):
                 out += [a for a in self.by_key[full] if a.kind != "stem"]
         return out
 
@@ -542,13 +678,21 @@ class Linker:
         candidates = list(best.values())
         if len(candidates) > 1 and message:   # "grey heron by leo bell": the item whose facts are written
             text = " " + message + " "
-            told = [a for a in candidates if any(f" {v} " in text for v in self._facts(a.item_id))]
+            told = [a for a in candidates if any(f" {v} " in text or f" {v}s " in text
+                                                 for v in self._facts(a.item_id, loose=True))]
             candidates = told or candidates
         if year is not None:
             dated = [a for a in candidates if abs(self.years.get(a.item_id, -99) - year) <= 1]
             exact = [a for a in dated if self.years.get(a.item_id) == year]
             candidates = exact or dated or candidates
         return max(candidates, key=lambda a: (a.strength, self.popularity.get(a.item_id, 0)), default=None)
+
+    @staticmethod
+    def _dated(message: str, end: int) -> int | None:
+        """The year a user dates a title with, written right after it: "(2019)", "2019", ", the
+        korean one from 2019"."""
+        m = _DATED.match(message[end:])
+        return int(next(g for g in m.groups() if g)) if m else None
 
     @staticmethod
     def _years_near(message: str, ws: list[Word]) -> dict[int, int]:
@@ -607,6 +751,10 @@ class Linker:
         years = self._years_near(text, ws)
         chosen = self._choose(aliases, next(iter(years.values()), None))
         return chosen.item_id if chosen else None
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [value] if isinstance(value, str) else []
 
 
 def is_kind(catalog: Catalog, name: str) -> bool:

@@ -212,3 +212,80 @@ def test_the_built_in_movielens_aliases_name_what_no_rule_derives(movielens, mov
     linker = Linker.for_domain(movielens.catalog, movie_domain)
     named = [movielens.catalog[i].title for i in linked(linker, "I loved T2 and MIB, and a new hope")]
     assert named == ["Terminator 2: Judgment Day", "Men in Black", "Star Wars"]
+
+
+# A catalog with people, as a big film catalog has them: its names, its namesakes, its everyday
+# phrases that are also titles.
+PEOPLE = [
+    ("c1", "Carrie", 1976, ["Sissy Spacek"]), ("c2", "Star Wars", 1977, ["Carrie Fisher", "Harrison Ford"]),
+    ("c3", "The Empire Strikes Back", 1980, ["Carrie Fisher", "Harrison Ford"]),
+    ("c4", "The Sting", 1973, ["Paul Newman", "Robert Redford"]), ("c5", "Dune", 1984, ["Kyle MacLachlan", "Sting"]),
+    ("c6", "Quadrophenia", 1979, ["Phil Daniels", "Sting"]), ("c7", "Cannery Row", 1982, ["Nick Nolte"]),
+    ("c8", "Goldfinger", 1964, ["Sean Connery"]), ("c9", "Dr. No", 1962, ["Sean Connery"]),
+    ("c10", "Her", 2013, ["Spike Jonze"]), ("c11", "Parasite", 1982, ["Robert Glaudini"]),
+    ("c12", "Mad Max", 1979, ["Mel Gibson"]), ("c13", "Fury", 2014, ["Brad Pitt"]),
+    ("c14", "Three Times", 2005, ["Shu Qi"]), ("c15", "Interstellar", 2014, ["Matthew McConaughey"]),
+    ("c16", "L.A. Story", 1991, ["Steve Martin"]), ("c17", "Toy Story", 1995, ["Tom Hanks"]),
+    ("c18", "Toy Story 2", 1999, ["Tom Hanks"]), ("c19", "Toy Story 3", 2010, ["Tom Hanks"]),
+    ("c20", "Pan's Labyrinth", 2006, ["Ivana Baquero"]), ("c21", "The Fifth Element", 1997, ["Bruce Willis"]),
+    ("c22", "Back to the Future", 1985, ["Michael J. Fox"]), ("c23", "Garfield: The Movie", 2004, ["Bill Murray"]),
+    ("c24", "Crash", 2004, ["Sandra Bullock"]), ("c25", "Slumdog Millionaire", 2008, ["Dev Patel"]),
+    ("c26", "Quiz Show", 1994, ["Ralph Fiennes"]), ("c27", "Psycho", 1960, ["Anthony Perkins"]),
+    ("c28", "Rear Window", 1954, ["James Stewart"]), ("c29", "Slow Burn", 2005, ["Ray Liotta"]),
+    ("c30", "E.T. the Extra-Terrestrial", 1982, ["Henry Thomas"]), ("c31", "Wilson", 1944, ["Alexander Knox"]),
+]
+
+
+@pytest.fixture(scope="module")
+def people() -> Linker:
+    catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in PEOPLE)
+    names = sorted({n for *_, cast in PEOPLE for n in cast} | {"Woodrow Wilson", "Owen Wilson"})
+    return Linker(catalog, popularity={i: 1 if i == "c29" else 100 for i, *_ in PEOPLE}, everyday={"mystery", "thriller", "movie"},
+                  names=names, nouns=("movie", "movies"))
+
+
+@pytest.mark.parametrize("message, expected", [
+    # a person's name (two credits or more) is no title on its own say-so, and no typo of one
+    ("my wife carrie loves horror, any new ones", []),
+    ("i loved carrie", ["c1"]),
+    ("Carrie (1976) scared me", ["c1"]),
+    ("the 1984 dune with sting, is it worth it?", ["c5"]),
+    ("the sting with paul newman", ["c4"]),
+    ("goldfinger with sean connery was so fun", ["c8"]),
+    ("cannery row", ["c7"]),
+    # the item's own people after a pronoun title
+    ("her by spike jonze was beautiful", ["c10"]),
+    ("a movie to watch with her", []),
+    # a date the namesake does not have
+    ("i loved parasite, the korean one from 2019", []),
+    ("parasite (1982)", ["c11"]),
+    # two titles written into each other are one longer name
+    ("mad max fury road was insane, more like that", []),
+    ("mad max and fury", ["c12", "c13"]),
+    # counts, abbreviations that read as articles, dots
+    ("i watched interstellar 3 times, need more space movies", ["c15"]),
+    ("i loved three times", ["c14"]),
+    ("l.a. story", ["c16"]),
+    ("anything with a love story in it", []),
+    ("something for the kids like e.t.", ["c30"]),
+    ("lonely men driving around LA at night", []),
+    # numbers, possessives and ordinals as people type them
+    ("we just finished toy story 1 2 and 3", ["c17", "c18", "c19"]),
+    ("pans labyrinth", ["c20"]),
+    ("5th element", ["c21"]),
+    ("back to the future 1 is perfect", ["c22"]),
+    # "Garfield: The Movie" is not named by "the movie"
+    ("the movie crash from 2004", ["c24"]),
+    # after a title, common words that happen to be one are the user talking about it ...
+    ("slumdog millionaire, indian movie with the quiz show", ["c25"]),
+    ("dune, and woodrow wilson", ["c5"]),
+    # ... unless the sentence lists them, compares them or introduces them
+    ("slumdog millionaire and quiz show", ["c25", "c26"]),
+    ("i liked slumdog millionaire more than quiz show", ["c25", "c26"]),
+    ("psycho (the 1960 one) and rear window are my faves", ["c27", "c28"]),
+    # a title before a kind noun is a kind: "slow burn mysteries"
+    ("i like slow burn mysteries where you have to pay attention", []),
+    ("slow burn!!! mystery is my thing", ["c29"]),
+])
+def test_names_dates_run_ins_and_asides_both_ways(people, message, expected):
+    assert linked(people, message) == expected
