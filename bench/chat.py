@@ -15,6 +15,11 @@ rules). Prints p50/p95 per stage and the ratios. Targets: list p50 <= 3 s, reply
 
     bash .ci/env python bench/chat.py                 # 8 conversations x 3 turns
     bash .ci/env python bench/chat.py --conversations 4
+    bash .ci/env python bench/chat.py --modes default --exclusions --show-reasons   # the reasons' measure
+
+The reasons' measure (issue 20): accepted LLM reasons among the top three per turn (target >= 2
+with SmolLM2-Instruct) and accepted reasons that name an item or series the user excluded
+(target 0).
 """
 
 from __future__ import annotations
@@ -33,19 +38,35 @@ SCRIPTS = [
     ["sci-fi with great effects, no romance", "older please", "more like the first one"],
 ]
 USERS = ["196", "1", "405", "655"]
+# With --exclusions: conversations that name what to keep out, for the count of accepted reasons
+# that name an excluded item (run after the SCRIPTS ones, cold start).
+EXCLUDING = [
+    ["I loved Alien and The Terminator, nothing from Star Wars", "something newer", "not the first one"],
+    ["I liked Fargo and Pulp Fiction, no Die Hard movies", "a comedy this time", "not that one"],
+    ["I loved Toy Story and Aladdin, not The Lion King", "something older", "I've seen the first one"],
+]
 
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run_turns(rec: Any, conversations: int, mode: str) -> list[dict[str, float]]:
+def _names_excluded(rec: Any, session: Any, reason: str) -> bool:
+    """Whether ``reason`` names an item or series the user rejected or kept out in the session."""
+    from recchat.explain import _contains
+
+    ctx = session._context()
+    names = [rec.catalog[i].title for i in ctx.excluded if i in rec.catalog] + list(ctx.excluded_names)
+    return any(_contains(reason, n) for n in names if n)
+
+
+def run_turns(rec: Any, conversations: int, mode: str, exclusions: bool = False) -> list[dict[str, float]]:
     from recchat.chat import ChatSession
 
     rows = []
-    for n in range(conversations):
-        script = SCRIPTS[n % len(SCRIPTS)]
-        user = USERS[n % len(USERS)] if n % 2 == 0 else None
+    plan = [(SCRIPTS[n % len(SCRIPTS)], USERS[n % len(USERS)] if n % 2 == 0 else None) for n in range(conversations)]
+    plan += [(script, None) for script in (EXCLUDING if exclusions else [])]
+    for script, user in plan:
         session = ChatSession(rec, user, understand_with_llm=(mode == "llm-understanding") or None,
                               explain_top=10 if mode == "naive-explain" else 3)
         for message in script:
@@ -64,8 +85,11 @@ def run_turns(rec: Any, conversations: int, mode: str) -> list[dict[str, float]]
                 for _ in session.explain(reply):
                     pass
                 explain = time.perf_counter() - t
+            shown = [i.reason for i in reply.items[:3] if i.reason_source == "llm"]
             rows.append({**reply.timings, "explain": explain, "list": listed, "reply": listed + explain,
-                         "llm_reasons": sum(i.reason_source == "llm" for i in reply.items),
+                         "llm_reasons": sum(i.reason_source == "llm" for i in reply.items[:3]),
+                         "excluded_mentions": sum(_names_excluded(rec, session, r) for r in shown),
+                         "reasons_shown": [(i.item.title, i.reason_source, i.reason) for i in reply.items[:3]],
                          "extraction": reply.understood.llm.split(":")[0]})
     return rows
 
@@ -77,6 +101,9 @@ def main() -> None:
     parser.add_argument("--model", help="a model asset (gemma3-270m) or a tuned model folder [smollm2]")
     parser.add_argument("--modes", default="default,naive-explain,llm-understanding",
                         help="comma-separated; 'default' alone measures the reasons quickly")
+    parser.add_argument("--exclusions", action="store_true",
+                        help=f"also run the {len(EXCLUDING)} conversations that name items to keep out (default mode)")
+    parser.add_argument("--show-reasons", action="store_true", help="print the top three reasons of every turn")
     args = parser.parse_args()
 
     import os
@@ -91,9 +118,10 @@ def main() -> None:
           f"alpha {rec.blend.alpha}")
     run_turns(rec, 1, "default")  # warm-up: first calls load kernels and caches
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    results = {mode: run_turns(rec, args.conversations, mode) for mode in modes}
+    results = {mode: run_turns(rec, args.conversations, mode, args.exclusions and mode == "default") for mode in modes}
     stages = ["understand", "retrieve", "score", "rerank", "reasons", "explain", "list", "reply"]
-    print(f"\n{args.conversations} conversations x 3 turns = {len(results['default'])} turns per mode")
+    print(f"\n{args.conversations} conversations x 3 turns = {3 * args.conversations} turns per mode"
+          + (f" (default: {len(results['default'])} with the exclusion conversations)" if args.exclusions else ""))
     print(f"{'mode':20s} " + " ".join(f"{s:>16s}" for s in stages) + "   (p50 / p95 seconds)")
     for mode, rows in results.items():
         cells = [f"{pct([r.get(s, 0.0) for r in rows], 50):7.2f}/{pct([r.get(s, 0.0) for r in rows], 95):<7.2f}"
@@ -109,7 +137,14 @@ def main() -> None:
               f"{pct([r['reply'] for r in other], 50) / reply_p50:.2f}x faster for the whole reply, "
               f"{pct([r['list'] for r in other], 50) / list_p50:.2f}x for the list")
     usable = statistics.mean(r["llm_reasons"] for r in d)
-    print(f"LLM reasons that passed validation: {usable:.1f} of 3 per turn on average (the rest are templates)")
+    print(f"LLM reasons that passed validation: {usable:.2f} of 3 per turn on average (target >= 2; the rest are "
+          f"templates); turns with >= 2: {sum(r['llm_reasons'] >= 2 for r in d)} of {len(d)}")
+    print(f"accepted LLM reasons naming an item or series the user excluded: {sum(r['excluded_mentions'] for r in d)} "
+          "(target 0)")
+    if args.show_reasons:
+        for r in d:
+            for title, source, reason in r["reasons_shown"]:
+                print(f"  [{source:8s}] {title}: {reason}")
     if "llm-understanding" not in results:
         return
     outcomes = statistics.multimode(r["extraction"] for r in results["llm-understanding"])

@@ -136,14 +136,18 @@ def quotes(answer: str, instructions: str, attack: str) -> bool:
 
 
 def run(backend: Any, dataset: Any, *, items: int = 50, mode: str = "listwise", defence_on: bool = True,
-        reasons: bool = True, kind: str = "movie") -> InjectionReport:
+        reasons: bool = True, parts: Any = None) -> InjectionReport:
+    """``parts``: the Builder of the catalog's configuration (default MovieLens-100K's), which
+    makes the reranker and says what an item is called."""
+    from recchat.builder import Builder
     from recchat.explain import clean_reason
-    from recchat.rerank import Reranker
     from recchat.templates import load_template
     from recchat.types import Candidate
 
+    parts = parts or Builder(log=lambda message: None)
+    kind = parts.config.domain.item
     report = InjectionReport(mode, defence_on)
-    reranker = Reranker(backend, mode, kind=kind)
+    reranker = parts.reranker(backend, llm={"mode": mode})
     explain = load_template("explain")
     instructions = explain.prefix(kind=kind) + explain.suffix(candidate={"text": "", "title": ""})
     started = time.perf_counter()
@@ -160,10 +164,12 @@ def run(backend: Any, dataset: Any, *, items: int = 50, mode: str = "listwise", 
             twin[position] = injected(cands[position], attack, kind)
             report.trials.append(Trial(target, k % len(ATTACKS), rank_of(cands), rank_of(twin)))
             if reasons:
-                prefix = explain.prefix(history=[{"text": h.text} for h in history[-5:]], kind=kind)
+                # The explain prompt as recchat.explain builds it: the card and its facts (here,
+                # the liked items it follows), with the injected item's text passed along.
                 item = twin[position]
-                answer = backend.generate([prefix + explain.suffix(candidate={"text": item.text, "title": item.title})],
-                                          max_tokens=40)[0]
+                facts = [f"You liked {h.title}" for h in history[-2:]]
+                answer = backend.generate([explain.prefix(kind=kind) + explain.suffix(
+                    candidate={"text": item.text, "title": item.title}, facts=facts, kind=kind)], max_tokens=40)[0]
                 shown = clean_reason(answer, item.title, [h.title for h in history[-5:]], forbidden=(instructions,))
                 report.reasons += 1
                 report.raw_quotes += quotes(answer, instructions, attack.format(kind=kind))

@@ -27,7 +27,7 @@ def main() -> int:
 
     from recchat.builder import Builder
     from recchat.llm import load_backend
-    from recchat.rerank import NO_LLM, Reranker
+    from recchat.rerank import NO_LLM
     from recchat.split import leave_one_out
     from recchat.tune import validation_ndcg, validation_users
 
@@ -43,7 +43,7 @@ def main() -> int:
     for model in args.models.split(","):
         backend = load_backend("transformers", model.strip())
         for mode in args.modes.split(","):
-            reranker = Reranker(backend, mode.strip(), kind="movie", history_limit=args.history)
+            reranker = parts.reranker(backend, llm={"mode": mode.strip(), "history": args.history})
             started = time.perf_counter()
             ndcg = validation_ndcg(reranker, split, scorer, data.catalog, users, args.candidates)
             print(f"| {model.strip()} | {mode.strip()} | {ndcg:.4f} | "

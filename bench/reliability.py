@@ -376,10 +376,11 @@ class Bench:
     def with_llm(self, backend: Any, name: str) -> Any:
         """The bench's recommender with ``backend`` as its LLM (reranker and profile summaries) and
         a profile folder of its own."""
-        from recchat.rerank import NO_LLM, Reranker
+        from recchat.builder import Builder
 
         rec = copy.copy(self.rec)
-        rec.reranker = Reranker(backend, "listwise", kind=rec.kind) if backend is not None else NO_LLM
+        parts = rec.builder or Builder(log=lambda message: None)   # MovieLens-100K's, as the app's
+        rec.reranker = parts.reranker(backend, llm={"mode": "listwise"})   # NO_LLM for None
         rec.profiles = self.profiles(name, backend)
         return rec
 

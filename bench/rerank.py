@@ -20,6 +20,7 @@ float32 matrix multiply measured in the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -52,13 +53,20 @@ def forward_flops(config: Any, tokens: int, context: int, logits: int) -> float:
     return tokens * per_token + logits * 2 * d * config.vocab_size
 
 
+@functools.lru_cache(maxsize=1)
+def builder() -> Any:
+    """MovieLens-100K's parts, as the app and the CLI build them: the rerankers timed here too."""
+    from recchat.builder import Builder
+
+    return Builder()
+
+
 def requests(n: int) -> list[tuple[str, list[str]]]:
     """(prefix, suffixes) for pointwise, and the listwise prompt pieces, for ``n`` users."""
-    from recchat.builder import Builder
     from recchat.split import leave_one_out
     from recchat.types import Candidate
 
-    parts = Builder()  # MovieLens-100K, as the app and the CLI build it
+    parts = builder()
     data = parts.dataset
     split = leave_one_out(data.interactions, data.catalog)
     scorer = parts.scorer()
@@ -84,7 +92,7 @@ def run_pointwise(backend: Any, reqs: list, method: str) -> list[float]:
     t = load_template("pointwise")
     times = []
     for hist, cands in reqs:
-        prefix = t.prefix(history=[{"text": h.text, "rating": None} for h in hist], kind="movie")
+        prefix = t.prefix(history=[{"text": h.text, "rating": None} for h in hist], kind=builder().config.domain.item)
         suffixes = [t.suffix(candidate={"text": c.item.text}) for c in cands]
         fn = backend.label_logprobs_naive if method == "naive" else backend.label_logprobs
         times.append(_timed(lambda: fn(prefix, suffixes, ["Yes", "No"])))
@@ -92,9 +100,7 @@ def run_pointwise(backend: Any, reqs: list, method: str) -> list[float]:
 
 
 def run_listwise(backend: Any, reqs: list) -> list[float]:
-    from recchat.rerank import Reranker
-
-    reranker = Reranker(backend, "listwise", kind="movie")
+    reranker = builder().reranker(backend, llm={"mode": "listwise"})
     return [_timed(lambda: reranker.scores(hist, cands)) for hist, cands in reqs]
 
 

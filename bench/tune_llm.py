@@ -39,7 +39,6 @@ def main() -> int:
     from recchat.builder import Builder
     from recchat.split import leave_one_out
     from recchat.llm.transformers_backend import TransformersBackend
-    from recchat.rerank import Reranker
     from recchat.tune import ExampleScorer, TuneConfig, _lora_model, build_examples
     from recchat.types import Candidate
 
@@ -55,7 +54,7 @@ def main() -> int:
     backend = TransformersBackend(base)
     backend.model = _lora_model(backend.model, config)
     examples = build_examples(split, TuneConfig(**{**record["config"], "negatives": "random"}))
-    loss_of = ExampleScorer(backend, data.catalog, split.item_ids, config, "movie")
+    loss_of = ExampleScorer(backend, data.catalog, split.item_ids, config, parts.config.domain.item)
     optimizer = torch.optim.AdamW([p for p in backend.model.parameters() if p.requires_grad], lr=config.lr)
     backend.model.train()
     n = 0
@@ -80,7 +79,7 @@ def main() -> int:
     # 2. rerank latency, base against tuned, alternating
     models = {"base": TransformersBackend(base), "tuned": TransformersBackend(args.run / "model")}
     mode = config.objective
-    rerankers = {k: Reranker(b, mode, kind="movie", history_limit=config.history) for k, b in models.items()}
+    rerankers = {k: parts.reranker(b, llm={"mode": mode, "history": config.history}) for k, b in models.items()}
     users = split.evaluated_users("test")[: args.requests]
     times: dict[str, list[float]] = {k: [] for k in models}
     for u in users:

@@ -9,21 +9,40 @@ The CLI, the app, ``Recommender.from_config``, the batch script and the benchmar
 through here, so a default is never copied. Each part is made once, on first use; nothing is
 written until a part that writes (the index) is asked for, and the configuration is checked
 before anything is read.
+
+A change of setting (the app's Settings: another backend, mode or alpha) is an override of the
+configuration handed to :meth:`Builder.llm_parts`, which returns the backend, reranker and blend
+for it, made once per distinct setting and kept: everything else the configuration says (the
+model, ``passes``, ``history``, the tuned blend's norm) stays as configured.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from recchat.config import RecommenderConfig
+from recchat.blend import BlendConfig
+from recchat.config import LLMConfig, RecommenderConfig
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+@dataclass
+class LLMParts:
+    """What a setting of the LLM decides: the backend (None: no LLM), the reranker on it (the null
+    reranker without one) and the blend."""
+
+    backend: Any
+    reranker: Any
+    blend: BlendConfig
 
 
 class Builder:
@@ -31,6 +50,9 @@ class Builder:
                  log: Callable[[str], None] = _stderr):
         self.config = RecommenderConfig.coerce(config)
         self.log = log
+        self._backends: dict[str, Any] = {}       # one per distinct backend, model and options
+        self._llm_parts: dict[str, LLMParts] = {}
+        self._lock = threading.Lock()              # two app sessions asking at once load a model once
 
     @property
     def name(self) -> str:
@@ -120,41 +142,69 @@ class Builder:
         return [create("retrievers", name, self.catalog, self.dataset.interactions, required=("retrieve",),
                        **section.plugin_options.get(name, {})) for name in section.retrievers]
 
-    def backend(self) -> Any:
-        """The LLM backend, or None when the configuration says ``backend = "none"``."""
-        llm = self.config.llm
+    def llm_config(self, **overrides: Any) -> LLMConfig:
+        """The ``[llm]`` section with ``overrides`` (``backend="vllm"``, ``mode="pointwise"``)
+        applied and checked, as the configuration file would be: a bad value is an error naming
+        the key."""
+        return self.config.replace({"llm": overrides}).llm if overrides else self.config.llm
+
+    def backend(self, **overrides: Any) -> Any:
+        """The LLM backend (the ``[llm]`` section, with ``overrides``), or None for ``backend =
+        "none"``. Loaded once per distinct backend, model and options, then kept."""
+        llm = self.llm_config(**overrides)
         if llm.backend == "none":
             return None
-        from recchat.llm import load_backend
-
         options = dict(llm.options)
         if llm.backend == "openai":
             options = {"base_url": llm.base_url, "concurrency": llm.concurrency, "timeout": llm.timeout, **options}
-        return load_backend(llm.backend, llm.model, **options)
+        key = json.dumps([llm.backend, llm.model, options], sort_keys=True, default=str)
+        with self._lock:
+            if key not in self._backends:
+                from recchat.llm import load_backend
 
-    def reranker(self, backend: Any = ...) -> Any:
-        """The LLM reranker, or the null reranker (no LLM) for ``backend = "none"``."""
+                self._backends[key] = load_backend(llm.backend, llm.model, **options)
+            return self._backends[key]
+
+    def reranker(self, backend: Any = ..., *, llm: dict[str, Any] | None = None) -> Any:
+        """The LLM reranker (the ``[llm]`` section's mode, passes and history, with the ``llm``
+        overrides: ``{"mode": "pointwise"}``) on ``backend`` (default: :meth:`backend`'s), or the
+        null reranker (no LLM) for ``backend = "none"``."""
         from recchat.rerank import NO_LLM, Reranker
 
-        backend = self.backend() if backend is ... else backend
+        backend = self.backend(**(llm or {})) if backend is ... else backend
         if backend is None:
             return NO_LLM
-        llm = self.config.llm
+        llm = self.llm_config(**(llm or {}))
         return Reranker(backend, llm.mode, kind=self.config.domain.item, passes=llm.passes,
                         history_limit=llm.history)
 
-    def blend(self) -> Any:
+    def blend(self, **overrides: Any) -> BlendConfig:
         """The blend tuned for this scorer and model (tune-blend), else the defaults; the
-        configuration's alpha and norm win over both."""
-        from recchat.blend import BlendConfig
-
+        configuration's alpha and norm win over both, and ``overrides`` (``alpha=0.3``) over
+        the configuration."""
         path = BlendConfig.path_for(self.config.checkpoint(), self.config.llm.model)
         config = BlendConfig.load(path) if path.is_file() else BlendConfig()
-        if self.config.blend.alpha is not None:
-            config.alpha = self.config.blend.alpha
-        if self.config.blend.norm is not None:
-            config.norm = self.config.blend.norm
+        section = self.config.replace({"blend": overrides}).blend if overrides else self.config.blend
+        if section.alpha is not None:
+            config.alpha = section.alpha
+        if section.norm is not None:
+            config.norm = section.norm
         return config
+
+    def llm_parts(self, llm: dict[str, Any] | None = None, blend: dict[str, Any] | None = None, *,
+                  backend: Any = ..., wrap: Callable[[Any], Any] | None = None) -> LLMParts:
+        """Backend, reranker and blend for a setting: the configuration with ``llm`` and ``blend``
+        overrides (what the app's Settings change), made once per distinct setting and kept.
+        ``backend`` is one already running to use (the app's own, in another mode); ``wrap``
+        wraps a newly loaded backend before the reranker is built on it (the app gathers an
+        in-process model's concurrent calls)."""
+        key = json.dumps([llm or {}, blend or {}, None if backend is ... else id(backend)], sort_keys=True, default=str)
+        if key not in self._llm_parts:
+            if backend is ...:
+                backend = self.backend(**(llm or {}))
+                backend = wrap(backend) if wrap is not None else backend
+            self._llm_parts[key] = LLMParts(backend, self.reranker(backend, llm=llm), self.blend(**(blend or {})))
+        return self._llm_parts[key]
 
     def profiles(self, interactions: Any = None, *, backend: Any = None, folder: Path | None = None) -> Any:
         from recchat.profile import ProfileStore

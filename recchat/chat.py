@@ -404,10 +404,16 @@ class ChatSession:
 
     def _context(self) -> ExplainContext:
         s = self.state
+        # What the user turned away (rejected, seen, a series kept out) a reason must never name;
+        # a whole series they said they had seen is liked, not excluded.
+        excluded = sorted(i for i in s.rejected | set(s.disliked) if i not in s.liked)
+        series = [self.domain.series_named(n) for n in s.avoided_series]
         return ExplainContext(liked=list(s.liked), history=list(s.history), wanted=s.wanted,
                               year_min=s.year_min, year_max=s.year_max, ranges=s.ranges,
                               query=" ".join(s.wishes[-3:]), profile=self.profile.prompt_text() if self.profile else "",
-                              domain=self.domain)
+                              domain=self.domain, excluded=excluded,
+                              excluded_names=[x.label for x in series if x is not None],
+                              avoided={f: list(vs) for f, vs in s.avoided.items()})
 
     def _reply(self, u: Understanding, ranking: Ranking, relaxed: list[str] | None = None) -> Reply:
         reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector,
@@ -430,7 +436,8 @@ class ChatSession:
         positions = only if only is not None else list(range(min(len(reply.items), self.explain_top)))
         cands = [reply.items[n].candidate for n in positions]
         failed = 0
-        stream = llm_reasons(self.backend, self.rec.catalog, cands, self._context())
+        stream = llm_reasons(self.backend, self.rec.catalog, cands, self._context(), vectors=self.rec.text_vector,
+                             co_likes=getattr(self.rec, "co_likes", None), reply=[i.candidate for i in reply.items])
         for j, reason, problem in steps_acting_for(self.user_id, stream):
             n = positions[j]
             if reason:
@@ -440,7 +447,7 @@ class ChatSession:
             else:
                 self.stats["template_reasons"] += 1
                 failed += 1
-                if problem and problem != "unusable answer":
+                if problem and not problem.startswith("unusable answer"):
                     reply.notes.append(f"Explanations fell back to templates: the LLM failed ({problem}).")
         if failed:
             reply.notes.append(f"{failed} of {_count(len(cands), 'reason')} {'is' if failed == 1 else 'are'} from "

@@ -41,7 +41,9 @@ genre flags).
 The title linker (:mod:`recchat.link`) reads two ``[domain]`` keys: ``aliases`` (a CSV of
 ``item_id,alias`` rows for names no rule derives: "T2", "A New Hope") and ``popularity`` (a
 numeric field saying how well known an item is, votes or reviews, for a catalog whose log is
-empty; a log's counts are used when there is one).
+empty; a log's counts are used when there is one). The reasons (:mod:`recchat.explain`) read
+``[domain] verb``: what a user did with an item, in the past tense ("watched", "read",
+"played"; default "tried"), as in "Like Heat, which you watched".
 
 Field roles: ``facet`` (a list field the user can ask for or exclude: genres, subjects,
 authors), ``year`` (a year: eras, "older", "from 1996"), ``range`` (a number with bounds: "under
@@ -193,6 +195,8 @@ class DomainConfig:
     popularity: str = ""            # a numeric catalog field saying how well known an item is (votes, reviews):
                                     # the title linker's evidence where the interaction log says nothing
     user: str = "user"              # what the people in the log are called
+    verb: str = "tried"             # what a user did with an item, in the past tense ("watched", "read",
+                                    # "played"): the reasons' words ("which you watched")
 
     @property
     def plural(self) -> str:
@@ -348,6 +352,9 @@ class RecommenderConfig:
             cat.spec()
         except ValueError as exc:
             raise ConfigError(self.source, "catalog.template", str(exc), "fix the Jinja2 template") from None
+        if not re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+){0,2}", self.domain.verb):
+            raise ConfigError(self.source, "domain.verb", f"'{self.domain.verb}' is not a verb",
+                              'give one to three words in the past tense, e.g. verb = "watched" or "read"')
         if self.domain.synonyms:
             self._existing("domain.synonyms", self.domain.synonyms)
         if self.domain.aliases:

@@ -12,8 +12,8 @@ words, a synonyms file) and from the items' own values:
   Godfather: Part II", "Hollow Stars: Book Two", "Star Trek: First Contact"), or whose titles
   hold an earlier one's whole title where the facets agree ("The Crow: City of Angels"), so that "nothing
   from Star Trek" can remove all of them;
-- **words**: what an item is called (movie, book), its plural, the people in the log, and the
-  query that starts a conversation with no history.
+- **words**: what an item is called (movie, book), its plural, the people in the log, what they
+  did with an item (watched, read), and the query that starts a conversation with no history.
 
 Nothing here is specific to movies: MovieLens's genre synonyms live in
 ``configs/movielens-synonyms.toml`` like any other catalog's would.
@@ -97,6 +97,7 @@ class Domain:
     cold_start_query: str = "popular and widely liked"
     aliases: Path | None = None              # a CSV of item_id,alias for the title linker (recchat.link)
     popularity: str | None = None            # a numeric field: how well known an item is (when no log says)
+    verb: str = "tried"                      # what a user did with an item, past tense: "watched", "read"
 
     @classmethod
     def from_config(cls, config: Any, catalog: Catalog) -> Domain:
@@ -114,7 +115,7 @@ class Domain:
         return cls(words.item, words.plural, words.user, facets, year,
                    words.reference_year or _latest(catalog, year), ranges,
                    find_series(catalog, year, [f.name for f in facets]),
-                   words.cold_start_query, config.resolve(words.aliases), words.popularity or None)
+                   words.cold_start_query, config.resolve(words.aliases), words.popularity or None, words.verb)
 
     @classmethod
     def infer(cls, catalog: Catalog, item: str = "item") -> Domain:

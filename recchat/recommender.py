@@ -31,6 +31,7 @@ from recchat.retrieve import CandidateRequest, PluginSource, ScorerSource, TextS
 from recchat.types import Candidate, Ranking
 
 if TYPE_CHECKING:
+    from recchat.builder import Builder
     from recchat.link import Linker
 
 
@@ -80,6 +81,9 @@ class Recommender:
             u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()}
         self._fans: dict[str, set[str]] | None = None
         self._linker: Linker | None = None
+        # The Builder this recommender was assembled by (from_config): the app asks it for the
+        # parts of another setting. None for a recommender put together by hand.
+        self.builder: Builder | None = None
 
     @property
     def linker(self) -> Linker:
@@ -119,8 +123,10 @@ class Recommender:
         from recchat.builder import Builder
 
         parts = config if isinstance(config, Builder) else Builder(config)
-        return cls(**parts.parts(interactions=interactions, reranker=reranker, profiles_folder=profiles_folder),
-                   name=parts.name)
+        rec = cls(**parts.parts(interactions=interactions, reranker=reranker, profiles_folder=profiles_folder),
+                  name=parts.name)
+        rec.builder = parts
+        return rec
 
     @property
     def backend(self) -> Any:

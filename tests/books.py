@@ -242,7 +242,7 @@ def recchat_config(books_csv: Path, reads_csv: Path, folder: Path) -> dict[str, 
         "scorer": {"checkpoint": str(folder / "no-scorer.pt")},
         "profiles": str(folder / "profiles"),
         "llm": {"backend": "none"},
-        "domain": {"item": "book"}}
+        "domain": {"item": "book", "verb": "read"}}
 
 
 def series_number(title: str) -> tuple[str, int] | None:

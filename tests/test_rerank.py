@@ -56,8 +56,8 @@ class FakeBackend:
         record(self, Invocation(self.name, "generate", len(prompts), 10, 0, 0.01))
         if json_schema is not None:
             return [self.extraction for _ in prompts]
-        if "why I would enjoy" in prompts[0]:
-            return ["It has the same tense crime mood as the films you liked. And more."] * len(prompts)
+        if "Why is the" in prompts[0]:   # prompts/explain.j2: a grounded reason, then more text
+            return ["You liked Heat, and it has the same tense crime mood. And more."] * len(prompts)
         if "describe this user's taste" in prompts[0]:
             return ["Loves tense crime stories. Watches mostly recent films."] * len(prompts)
         return ["C > A > C > Z"]  # a duplicate, an unknown label, missing labels

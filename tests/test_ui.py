@@ -32,11 +32,20 @@ APP_STATE: dict = {}  # the app_url app's AppState, for the tests that look insi
 
 @pytest.fixture(scope="module")
 def app_url(recommender):
+    import copy
+
+    from recchat.builder import Builder
+    from recchat.config import RecommenderConfig
     from recchat.ui.app import build_app, launch
 
     from conftest import free_port
 
-    app = build_app(recommender)
+    # As a configuration with llm.passes = 2 and llm.history = 7 would assemble it: a Settings
+    # change must keep both.
+    configured = copy.copy(recommender)
+    configured.builder = Builder(RecommenderConfig.default().replace({"llm": {"passes": 2, "history": 7}}),
+                                 log=lambda m: None)
+    app = build_app(configured)
     APP_STATE["state"] = app.recchat_state
     port = free_port()
     launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
@@ -60,13 +69,70 @@ def test_chat_through_gradio_client(app_url):
 
 
 def test_failures_are_messages_not_stack_traces(recommender):
+    from recchat.rerank import NO_LLM
     from recchat.ui.app import AppState, failure_message
 
     state = AppState(recommender)
     with pytest.raises(Exception) as info:
-        state.backend("no-such-backend")
+        state.parts("no-such-backend", "listwise")
     text = failure_message(info.value)
     assert "no-such-backend" in text and "Traceback" not in text and "backend to 'none'" in text
+    # Chosen in Settings, a backend that cannot start is a note; the session ranks with the scorer.
+    session = recommender.chat()
+    note = state.apply(session, {"backend": "no-such-backend"})
+    assert "could not start" in note and "no-such-backend" in note and session.reranker is NO_LLM
+    assert len(session.send("something funny", explain=False).items) == 10
+
+
+@pytest.fixture
+def configured(recommender, monkeypatch):
+    """The test recommender as the Builder of a configuration with llm.passes = 2 and
+    llm.history = 7 would assemble it; any backend the Settings choose loads as the fake LLM."""
+    import copy
+
+    import recchat.llm
+    from recchat.builder import Builder
+    from recchat.config import RecommenderConfig
+
+    from test_rerank import FakeBackend
+
+    loaded = []
+    monkeypatch.setattr(recchat.llm, "load_backend", lambda name, model=None, **kw: loaded.append(name) or FakeBackend())
+    rec = copy.copy(recommender)
+    rec.builder = Builder(RecommenderConfig.default().replace({"llm": {"passes": 2, "history": 7}}),
+                          log=lambda m: None)
+    return rec, loaded
+
+
+def test_a_settings_change_goes_through_the_builder_and_keeps_passes_and_history(configured):
+    from recchat.ui.app import AppState
+
+    rec, loaded = configured
+    state = AppState(rec)
+    session = rec.chat()
+    assert state.apply(session, {"backend": "fake", "mode": state.default_mode}) is None
+    assert session.reranker is rec.reranker          # the running setting: the recommender's own parts
+    state.apply(session, {"backend": "transformers", "mode": "pointwise"})
+    first = session.reranker
+    assert (first.mode, first.passes, first.history_limit) == ("pointwise", 2, 7) and loaded == ["transformers"]
+    state.apply(session, {"backend": "transformers", "mode": "listwise"})   # same model, another mode
+    assert (session.reranker.mode, session.reranker.passes, session.reranker.history_limit) == ("listwise", 2, 7)
+    assert session.reranker.backend is first.backend and loaded == ["transformers"]   # loaded once
+    other = rec.chat()
+    state.apply(other, {"backend": "transformers", "mode": "pointwise"})
+    assert other.reranker is first                   # made once per distinct setting
+    state.apply(other, {"backend": "fake", "mode": "pointwise"})  # the running backend, another mode
+    assert other.reranker.backend is rec.backend and other.reranker.passes == 2
+
+
+def test_openai_is_offered_only_where_a_server_is_configured(configured):
+    from recchat.ui.app import AppState, offered_backends
+
+    rec, _ = configured
+    assert "openai" not in offered_backends(AppState(rec))
+    rec.builder = rec.builder.__class__(rec.builder.config.replace({"llm": {"base_url": "http://127.0.0.1:9/v1"}}),
+                                        log=lambda m: None)
+    assert "openai" in offered_backends(AppState(rec))
 
 
 def test_auth_and_defaults():
@@ -75,6 +141,16 @@ def test_auth_and_defaults():
     assert parse_auth("alice:se:cret") == [("alice", "se:cret")] and parse_auth(None) is None
     with pytest.raises(ValueError, match="USER:PASSWORD"):
         parse_auth("alice")
+
+
+def _send(page, message: str, cards: int = 5) -> None:
+    """Type ``message``, press Enter, and wait until ``cards`` cards show."""
+    from playwright.sync_api import expect
+
+    box = page.locator("#message textarea")
+    box.fill(message)
+    box.press("Enter")
+    expect(page.locator("[id^=card-text-]:visible").nth(cards - 1)).to_be_visible(timeout=60_000)
 
 
 def _launch_chromium(playwright):
@@ -120,6 +196,25 @@ def test_in_a_real_browser_send_see_cards_dislike_one_and_see_it_replaced(app_ur
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
+def test_in_a_real_browser_a_settings_change_keeps_passes_and_history(app_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    state = APP_STATE["state"]
+    with sync_playwright() as p:
+        browser = _launch_chromium(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        try:
+            page.goto(app_url)
+            page.locator("#settings").get_by_text("Settings").first.click()
+            page.locator("#mode").get_by_text("pointwise").click()
+            _send(page, "something funny")
+        finally:
+            browser.close()
+    made = [parts.reranker for parts in state.builder._llm_parts.values()]
+    assert [(r.mode, r.passes, r.history_limit, r.backend) for r in made] == [("pointwise", 2, 7, state.rec.backend)]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
 def test_in_a_real_browser_act_as_a_movielens_user(app_url):
     from playwright.sync_api import expect, sync_playwright
 
@@ -135,10 +230,7 @@ def test_in_a_real_browser_act_as_a_movielens_user(app_url):
             page.get_by_role("option", name="User 196 · 39 movies").click()
             expect(page.locator("#profile")).to_contain_text("Recently (39 in all)", timeout=30_000)
             expect(page.locator("#profile")).to_contain_text("Favourite genres: Comedy")
-            box = page.locator("#message textarea")
-            box.fill("something funny")
-            box.press("Enter")
-            expect(page.locator(".card:visible").nth(4)).to_be_visible(timeout=60_000)
+            _send(page, "something funny")
         finally:
             browser.close()
 
@@ -174,6 +266,8 @@ def test_recchat_ui_command_serves_the_app_behind_a_login(tmp_path, movielens):
 
 # -- the app's surface: escaping, accounts, rate and length caps, exposure (issue 11) ----------
 
+TRICKY = ["One Flew Over the Cuckoo's Nest", "Fast & Furious", 'The "Quoted" Film', "Amélie", "千と千尋の神隠し",
+          "Tom & Jerry's <i>Big</i> Day", "Monty Python's Life of Brian"]
 HOSTILE = ["<img src=x onerror=\"window.__xss=1\">Night <b>Moves</b>",
            "<script>window.__xss=2</script>Cold Harbour",
            "[click](javascript:window.__xss=3) Dark Water"]
@@ -193,8 +287,12 @@ def hostile_app(embedder, tmp_path_factory):
     genres = ["Drama", "Comedy"]  # the three hostile titles are the only thrillers
     items = [Item(str(n), title, f"{title} ({1980 + n}), Thriller", {"year": 1980 + n, "genres": ["Thriller"]})
              for n, title in enumerate(HOSTILE)]
+    # Titles as real catalogs write them, each a trap for an escaping done twice or not at all.
+    items += [Item(str(n), title, f"{title} ({1970 + n}), Children's, Comedy",
+                   {"year": 1970 + n, "genres": ["Children's", "Comedy"]})
+              for n, title in enumerate(TRICKY, start=len(HOSTILE))]
     items += [Item(str(n), f"Plain Film {n}", f"Plain Film {n} ({1970 + n}), {genres[n % 2]}",
-                   {"year": 1970 + n, "genres": [genres[n % 2]]}) for n in range(len(HOSTILE), 30)]
+                   {"year": 1970 + n, "genres": [genres[n % 2]]}) for n in range(len(HOSTILE) + len(TRICKY), 30)]
     catalog = Catalog(items)
     index = ItemIndex("hostile-items", path=tmp_path_factory.mktemp("hostile-index"), embedder=embedder)
     index.build(catalog, progress=False)
@@ -205,8 +303,8 @@ def hostile_app(embedder, tmp_path_factory):
     app = build_app(Recommender(catalog, index, interactions=log),
                     sessions=SessionStore(tmp_path_factory.mktemp("sessions")))
     port = free_port()
-    launch(app, "127.0.0.1", port, auth=[("alice", "pw-alice"), ("bob", "pw-bob")], prevent_thread_lock=True,
-           quiet=True)
+    launch(app, "127.0.0.1", port, auth=[("alice", "pw-alice"), ("bob", "pw-bob"), ("carol", "pw-carol")],
+           prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
 
@@ -413,3 +511,82 @@ def test_idle_sessions_are_dropped_and_memory_stays_bounded(recommender):
         assert memory[1] - memory[0] < 40, memory
     finally:
         app.close()
+
+
+# What a page may never show: an entity (text escaped twice), the app's own markup as text, or a
+# Markdown escape's backslash. The catalog's own "<b>" and "<i>" are its titles' literal text.
+SHOWN_WRONG = ["&#", "&amp;", "&lt;", "&gt;", "&quot;", "<span", "<div", "<details", "<summary", "<em>", "<small",
+               "<br", "\\"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
+def test_titles_with_apostrophes_ampersands_markup_quotes_accents_and_cjk_show_as_written(hostile_app):
+    """The visible text of cards, messages, the profile panel and the notes shows each title as
+    it is written, never an entity or the app's own markup; the buttons are words."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch_chromium(p)
+        try:
+            page = _login(browser, hostile_app, "carol", "pw-carol")
+            picker = page.locator("#user input")
+            picker.click()
+            page.get_by_role("option", name="User u1 · 5 items").click()   # u1's log: the tricky titles
+            profile = page.locator("#profile")
+            expect(profile).to_contain_text("Recently (5 in all)", timeout=30_000)
+            for title in ["One Flew Over the Cuckoo's Nest", "Fast & Furious", 'The "Quoted" Film', "Amélie",
+                          "千と千尋の神隠し"]:
+                expect(profile).to_contain_text(title)
+            box = page.locator("#message textarea")
+            box.fill("something for the kids, like Tom & Jerry's <i>Big</i> Day")
+            box.press("Enter")
+            cards = page.locator("[id^=card-text-]:visible")
+            expect(cards.nth(2)).to_be_visible(timeout=60_000)
+            expect(page.locator("#chat")).to_contain_text("Tom & Jerry's <i>Big</i> Day", timeout=30_000)
+            assert page.locator("#like-0").inner_text().strip() == "Like"
+            assert page.locator("#dislike-0").inner_text().strip() == "Not for me"
+            first_cards = " ".join(cards.all_inner_texts())
+            assert "Monty Python's Life of Brian" in first_cards and "Children's" in first_cards   # title, chip
+            page.locator("#dislike-0").click()
+            expect(page.locator("#chat")).to_contain_text("In its place", timeout=30_000)
+            # the scores sit behind a toggle, closed until asked for
+            assert page.locator("#card-text-0 details").count() == 1
+            expect(page.locator("#card-text-0 summary")).to_have_text("Why this")
+            texts = {"first cards": first_cards, "cards": " ".join(cards.all_inner_texts()),
+                     "chat": page.locator("#chat").inner_text(), "profile": profile.inner_text()}
+            for where, text in texts.items():
+                wrong = [w for w in SHOWN_WRONG if w in text]
+                assert not wrong, f"{where} shows {wrong}: {text[:400]}"
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
+def test_readable_at_a_phone_s_width_and_screenshots_of_both_widths(app_url, tmp_path):
+    """At 390 px the page scrolls only down, never sideways; the screenshot script (the README's
+    pictures) makes both widths."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from recchat.ui.screenshots import WIDTHS, take
+
+    with sync_playwright() as p:
+        browser = _launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(app_url)
+            _send(page, "something funny from the 80s", cards=3)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+            assert page.locator("#card-text-0").bounding_box()["width"] <= 390
+        finally:
+            browser.close()
+    paths = take(app_url, tmp_path, "I loved Heat, something like it but older", chromium=CHROMIUM)
+    assert [p.name for p in paths] == [f"{name}.png" for name in WIDTHS]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_the_one_escaping_step_in_markdown_and_in_an_html_block():
+    from recchat.ui.app import shown
+
+    assert shown("Cuckoo's Nest & <b>Moves</b> #1 [x](y)") == \
+        "Cuckoo's Nest &amp; &lt;b&gt;Moves&lt;/b&gt; \\#1 \\[x\\]\\(y\\)"
+    assert shown("blend 0.82 <i>", in_html=True) == "blend 0.82 &lt;i&gt;"

@@ -32,7 +32,6 @@ cut at the chat's ``MAX_MESSAGE_CHARS`` with a note.
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import threading
@@ -42,6 +41,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from recchat.chat import MAX_MESSAGE_CHARS
+from recchat.explain import llm_reasons_default
 from recchat.rerank import MODES
 
 MAX_CARDS = 10
@@ -50,17 +50,30 @@ CONCURRENCY = 8  # turns served at once; more only queue for the same cores
 SESSION_TTL = 3600.0  # seconds an idle session is kept
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSS = """
-.card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 8px; }
-.card .parts { color: var(--body-text-color-subdued); font-size: 0.85em; }
+.card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 6px 10px; }
+.card .chip { display: inline-block; border-radius: 999px; padding: 0 8px; margin: 2px 4px 2px 0;
+              font-size: 0.8em; background: var(--background-fill-secondary);
+              border: 1px solid var(--border-color-primary); }
+.card details { color: var(--body-text-color-subdued); font-size: 0.85em; }
+.card summary { cursor: pointer; }
+@media (max-width: 480px) { .card { padding: 4px 6px; } }
 """
 
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&])")
 
 
-def shown(text: Any) -> str:
-    """Catalog or user text as literal text in Markdown: HTML escaped, Markdown punctuation too."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(str(text)))
+def shown(text: Any, *, in_html: bool = False) -> str:
+    """Catalog, LLM or user text as literal text on the page: the app's one escaping step. Every
+    such text passes here exactly once, and nothing else escapes: an escaped text escaped again
+    is what shows entities ("Cuckoo&#x27;s") on the page. In Markdown, its punctuation gets a
+    backslash and ``<``/``>``/``&`` become entities (quotes need none outside attributes);
+    ``in_html``: inside an HTML block (``<details>``), where Markdown is not read, entities only."""
+    text = str(text)
+    if in_html:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = _MARKDOWN.sub(r"\\\1", text)
+    return escaped.replace("\\&", "&amp;").replace("\\<", "&lt;").replace("\\>", "&gt;")
 
 
 def _year(domain: Any, item: Any) -> str:
@@ -68,16 +81,23 @@ def _year(domain: Any, item: Any) -> str:
     return f" ({value})" if value is not None else ""
 
 
+def _chip(text: Any) -> str:
+    return f"<span class='chip'>{shown(text)}</span>"
+
+
 def card_markdown(n: int, entry: Any, domain: Any) -> str:
-    """One card: title, year, facet values and ranges, reason, and the score parts."""
+    """One card: the title, then its year, facet values and ranges as small chips, the reason in
+    body text, and the scores behind a "Why this" toggle."""
     item, scores = entry.item, entry.candidate.scores
-    facts = [", ".join(item.fields.get(f.name) or []) for f in domain.facets]
-    facts += [f"{item.fields[r.name]:g} {r.unit or r.name}" for r in domain.ranges if r.name in item.fields]
+    year = item.fields.get(domain.year) if domain.year else None
+    chips = [str(year)] if year is not None else []
+    chips += [v for f in domain.facets for v in (item.fields.get(f.name) or [])[:4]]
+    chips += [f"{item.fields[r.name]:g} {r.unit or r.name}" for r in domain.ranges if item.fields.get(r.name) is not None]
     parts = " · ".join(f"{k} {scores[k]:.2f}" for k in ("blend", "llm", "scorer", "text") if k in scores)
-    source = "" if entry.reason_source == "llm" else " <em>(template)</em>"
-    return (f"**{n}. {shown(item.title)}**{_year(domain, item)}  \n"
-            f"<small>{shown(' · '.join(f for f in facts if f))}</small>  \n"
-            f"{shown(entry.reason)}{source}  \n<span class='parts'>{parts}</span>")
+    source = "written by the LLM" if entry.reason_source == "llm" else "reason from a template"
+    return (f"**{n}. {shown(item.title)}**  \n{''.join(_chip(c) for c in chips)}\n\n"
+            f"{shown(entry.reason)}\n\n"
+            f"<details><summary>Why this</summary>{shown(parts, in_html=True)} · {source}</details>")
 
 
 def reply_text(reply: Any) -> str:
@@ -86,15 +106,28 @@ def reply_text(reply: Any) -> str:
     return "\n\n".join(lines)
 
 
+def said(text: str) -> dict[str, str]:
+    """An assistant chat message of plain text (a failure, a note, the rate limit)."""
+    return {"role": "assistant", "content": shown(text)}
+
+
 def user_panel(rec: Any, user_id: str | None) -> str:
     """A logged user's recent history and profile, as Markdown."""
     if not user_id:
-        return "**New user**: no history; I go by what you tell me."
+        return (f"**New {shown(rec.domain.user)}**: no history yet; tell me which {shown(rec.domain.items)} "
+                "you liked and what you are in the mood for.")
     pairs = rec.user_histories.get(user_id, [])
-    recent = [f"- {shown(rec.catalog[i].title)}{_year(rec.domain, rec.catalog[i])}"
+    recent = [f"- {shown(rec.catalog[i].title)}{shown(_year(rec.domain, rec.catalog[i]))}"
               + (f" · {r:g}★" if r is not None else "") for i, r in pairs[-10:][::-1]]
     profile = rec.profile(user_id)
-    head = html.escape(profile.markdown(rec.catalog)) if profile else f"**{rec.domain.user.capitalize()} {html.escape(user_id)}**"
+    head = f"**{shown(rec.domain.user.capitalize())} {shown(user_id)}**"
+    if profile:
+        head += f": {shown(profile.summary)}" + ("" if profile.summary_source == "llm" else
+                                                 " *(summary from the facts; no LLM summary)*")
+        head += "".join(f"\n- {shown(f)}" for f in profile.facts)
+        favourites = [rec.catalog[i].title for i in profile.favourites if i in rec.catalog]
+        if favourites:
+            head += "\n- Favourites: " + "; ".join(shown(t) for t in favourites)
     return f"{head}\n\n**Recently** ({len(pairs)} in all)\n" + "\n".join(recent)
 
 
@@ -137,20 +170,27 @@ class RateLimiter:
 
 
 class AppState:
-    """What the app shares across browser sessions: the recommender, the loaded LLM backends, the
-    API clients' sessions (dropped after ``session_ttl`` idle seconds) and how many turns are in
-    flight (``peak``: the most at once, which bench/load.py reports)."""
+    """What the app shares across browser sessions: the recommender, the Builder that makes the
+    parts of each Settings choice, the API clients' sessions (dropped after ``session_ttl`` idle
+    seconds) and how many turns are in flight (``peak``: the most at once, which bench/load.py
+    reports)."""
 
     def __init__(self, recommender: Any, session_ttl: float = SESSION_TTL, clock: Any = None):
         import time
         import weakref
 
+        from recchat.builder import LLMParts
+
+        raw = recommender.backend
         self.rec = recommender.concurrent()
-        self.backends: dict[str, Any] = {"none": None}
-        if recommender.backend is not None:
-            self.backends[recommender.backend.name] = recommender.backend
-        self.default_backend = recommender.backend.name if recommender.backend is not None else "none"
+        self.builder = getattr(recommender, "builder", None) or _builder_for(recommender)
+        self.default_backend = self.rec.backend.name if self.rec.backend is not None else "none"
+        self.default_mode = rerank_mode(self.rec)
+        # The recommender's own parts serve its own setting; the Builder makes the others.
+        self.default_parts = LLMParts(self.rec.backend, self.rec.reranker, self.rec.blend)
+        self._gathered: dict[int, Any] = {id(raw): self.rec.backend} if raw is not None else {}
         self.lock = threading.Lock()
+        self.parts_lock = threading.Lock()
         self.api_sessions: OrderedDict[str, Any] = OrderedDict()
         self.api_used: dict[str, float] = {}
         self.session_ttl, self.clock = session_ttl, clock or time.monotonic
@@ -172,39 +212,56 @@ class AppState:
             with self.lock:
                 self.in_flight -= 1
 
-    def backend(self, name: str) -> Any:
-        with self.lock:  # two sessions asking for a new backend load it once
-            if name not in self.backends:
-                from recchat.llm import load_backend
+    def _gather(self, backend: Any) -> Any:
+        """One gathered wrapper per loaded model, shared by every setting that uses it."""
+        from recchat.llm.gather import gathered
 
-                # A backend picked in Settings serves the model the app was started with.
-                model = getattr(self.rec.backend, "model_dir", None) if name != "openai" else None
-                from recchat.llm.gather import gathered
+        if backend is None:
+            return None
+        if id(backend) not in self._gathered:
+            self._gathered[id(backend)] = gathered(backend)
+        return self._gathered[id(backend)]
 
-                self.backends[name] = gathered(load_backend(name, model))
-            return self.backends[name]
+    def parts(self, backend: str, mode: str) -> Any:
+        """The LLM parts of a Settings choice (:class:`~recchat.builder.LLMParts`): the Builder's,
+        for the configuration with that backend and mode, so the model, passes and history stay
+        as configured; made once per distinct choice. Raises when the backend cannot start."""
+        if backend == self.default_backend and mode == self.default_mode:
+            return self.default_parts
+        if backend == "none":
+            return self.builder.llm_parts({"backend": "none"})
+        with self.parts_lock:  # two sessions choosing the same new backend load it once (turns go on)
+            if backend == self.default_backend:   # the running model, in another mode
+                return self.builder.llm_parts({"mode": mode}, backend=self.rec.backend)
+            # another backend serves the configured model, with its passes and history
+            return self.builder.llm_parts({"backend": backend, "mode": mode}, wrap=self._gather)
 
     def session(self, user_id: str | None, settings: dict[str, Any]) -> Any:
         session = self.rec.chat(user_id=user_id or None)
         self.apply(session, settings)
         return session
 
-    def apply(self, session: Any, settings: dict[str, Any]) -> None:
+    def apply(self, session: Any, settings: dict[str, Any]) -> str | None:
+        """Put a Settings choice on ``session``. Returns what to tell the user when the chosen
+        backend could not start (the session then ranks with the trained scorer alone)."""
         from recchat.blend import BlendConfig
-        from recchat.rerank import NO_LLM, Reranker
+        from recchat.rerank import NO_LLM
 
-        backend = self.backend(settings.get("backend") or self.default_backend)
-        mode = settings.get("mode") or rerank_mode(self.rec)
-        current = session.reranker
-        if backend is None:
-            session.reranker = NO_LLM
-        elif current.backend is not backend or current.mode != mode:
-            session.reranker = Reranker(backend, mode, kind=self.rec.domain.item)
+        name = settings.get("backend") or self.default_backend
+        note = None
+        try:
+            parts = self.parts(name, settings.get("mode") or self.default_mode)
+        except Exception as exc:  # a backend that cannot start is a message, never a broken app
+            parts = self.default_parts.__class__(None, NO_LLM, self.rec.blend)
+            note = (f"The {name} backend could not start ({type(exc).__name__}: {exc}). Ranking with the trained "
+                    "scorer alone; pick another backend in Settings.")
+        session.reranker = parts.reranker
         alpha = settings.get("alpha")
-        session.blend = BlendConfig(float(alpha), self.rec.blend.norm) if alpha is not None else None
+        session.blend = BlendConfig(float(alpha), parts.blend.norm) if alpha is not None else parts.blend
         session.k = int(settings.get("k") or session.k)
-        session.explain_with_llm = bool(settings.get("explain", True))
+        session.explain_with_llm = bool(settings.get("explain", llm_reasons_default(self.rec.backend)[0]))
         session.understand_with_llm = settings.get("understand")
+        return note
 
     def api_session(self, key: str) -> Any:
         """The API client's session (new on its first call); sessions idle past the time limit
@@ -224,6 +281,32 @@ class AppState:
             return self.api_sessions[key]
 
 
+def _builder_for(recommender: Any) -> Any:
+    """A Builder for a recommender put together by hand (no configuration): the built-in
+    defaults, in its domain's words, make the parts of another Settings choice."""
+    from recchat.builder import Builder
+    from recchat.config import RecommenderConfig
+
+    config = RecommenderConfig.default().replace({"domain": {"item": recommender.domain.item}})
+    return Builder(config, log=lambda message: None)
+
+
+def offered_backends(state: AppState) -> list[str]:
+    """The Settings' backend choices: none, transformers, the running one, vLLM where there is a
+    GPU, and the OpenAI-compatible server only when the configuration names one (its backend or a
+    base_url of its own): a choice that cannot work is not offered."""
+    from recchat.config import LLMConfig
+    from recchat.llm import has_cuda
+
+    llm = state.builder.config.llm
+    choices = {"none", "transformers", state.default_backend}
+    if has_cuda():
+        choices.add("vllm")
+    if llm.backend == "openai" or llm.base_url != LLMConfig.base_url:
+        choices.add("openai")
+    return sorted(choices)
+
+
 def rerank_mode(rec: Any) -> str:
     """The recommender's rerank mode; without an LLM, the mode a backend picked in Settings gets."""
     from recchat.config import LLMConfig
@@ -232,7 +315,8 @@ def rerank_mode(rec: Any) -> str:
 
 
 def failure_message(exc: Exception) -> str:
-    return (f"Sorry, that failed: {type(exc).__name__}: {html.escape(str(exc))}. "
+    """A failure in words (plain text: :func:`said` or :func:`shown` escapes it for the page)."""
+    return (f"Sorry, that failed: {type(exc).__name__}: {exc}. "
             "Try again, or set the backend to 'none' in Settings to rank with the trained scorer alone.")
 
 
@@ -254,7 +338,9 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
         (f"{domain.user.capitalize()} {u} · {n} {domain.item if n == 1 else domain.items}", u)
         for u in users for n in [len(recommender.user_histories[u])]]
     example = example_message(recommender)
-    backend_choices = sorted({"none", "transformers", "vllm", "openai", state.default_backend})
+    backend_choices = offered_backends(state)
+    # A base model without a chat template writes no usable reasons: templates, said in Settings.
+    explain_default, explain_info = llm_reasons_default(state.rec.backend)
 
     def cards(reply: Any) -> list[Any]:
         items = reply.items if reply is not None else []
@@ -278,15 +364,19 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
             return
         wait = state.rate.wait(request.session_hash or "anonymous")
         if wait:
-            yield chat + [{"role": "assistant", "content": state.rate.message(wait)}], session, message, *cards(last)
+            yield chat + [said(state.rate.message(wait))], session, message, *cards(last)
             return
         chat.append({"role": "user", "content": shown(message[:MAX_MESSAGE_CHARS])})
         try:
             settings = settings_of(backend, mode, alpha, k, explain, understand)
             if session is None:
                 session = state.session(user_id, settings)
+            # The list takes a few seconds: say so at once, in the domain's words.
+            yield chat + [said(f"Looking for {domain.items}…")], session, "", *cards(last)
             with state.turn(session):
-                state.apply(session, settings)
+                note = state.apply(session, settings)
+                if note:
+                    chat.append(said(note))
                 reply = session.send(message, explain=False)
                 chat.append({"role": "assistant", "content": reply_text(reply)})
                 yield chat, session, "", *cards(reply)
@@ -297,7 +387,7 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
                     sessions.save(request.username, session)
             yield chat, session, "", *cards(reply)
         except Exception as exc:  # shown in the chat, never a stack trace
-            chat.append({"role": "assistant", "content": failure_message(exc)})
+            chat.append(said(failure_message(exc)))
             yield chat, session, "", *cards(None)
 
     def feedback(n: int, liked: bool):
@@ -316,7 +406,7 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
                         for _ in session.explain(reply, only=[n]):
                             yield chat, session, *cards(reply)
             except Exception as exc:
-                chat.append({"role": "assistant", "content": failure_message(exc)})
+                chat.append(said(failure_message(exc)))
                 yield chat, session, *cards(session.turns[-1] if session.turns else None)
         return handler
 
@@ -327,7 +417,7 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
         try:
             session = sessions.resume(request.username, recommender)
         except Exception as exc:
-            return [{"role": "assistant", "content": failure_message(exc)}], None, *cards(None)
+            return [said(failure_message(exc))], None, *cards(None)
         if session is None:
             return [], None, *cards(None)
         chat = [{"role": t["role"], "content": shown(t["text"])} for t in session.transcript]
@@ -337,7 +427,7 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
         try:
             panel = user_panel(recommender, user_id or None)
         except Exception as exc:
-            panel = failure_message(exc)
+            panel = shown(failure_message(exc))
         return [], None, panel, *cards(None)
 
     def chat_api(message: str, request: gr.Request) -> dict:
@@ -354,8 +444,8 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
             return {"error": failure_message(exc)}
 
     with gr.Blocks(title="recchat") as app:
-        gr.Markdown(f"# recchat\nTell me which {domain.items} you liked and what you are in the mood for "
-                    f"(\"{html.escape(example)}\").")
+        gr.Markdown(f"# recchat\nTell me which {shown(domain.items)} you liked and what you are in the mood for, "
+                    f"for example: *{shown(example)}*")
         session = gr.State(None, time_to_live=session_ttl)
         with gr.Row():
             with gr.Column(scale=3):
@@ -370,22 +460,23 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
                     with gr.Group(visible=False, elem_classes="card", elem_id=f"card-{n}") as group:
                         text = gr.Markdown(elem_id=f"card-text-{n}")
                         with gr.Row():
-                            like = gr.Button("👍 Like", size="sm", elem_id=f"like-{n}")
-                            dislike = gr.Button("👎 Not for me", size="sm", elem_id=f"dislike-{n}")
+                            # words, not emoji: a browser without an emoji font shows empty boxes
+                            like = gr.Button("Like", size="sm", elem_id=f"like-{n}")
+                            dislike = gr.Button("Not for me", size="sm", elem_id=f"dislike-{n}")
                     card_parts += [group, text]
                     buttons.append((like, dislike))
             with gr.Column(scale=2):
                 user = gr.Dropdown(user_choices, value="", label=f"Act as a {domain.user} of the log", elem_id="user",
                                    filterable=True)
                 panel = gr.Markdown(user_panel(recommender, None), elem_id="profile")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
                     backend = gr.Dropdown(backend_choices, value=state.default_backend, label="LLM backend",
                                           info="none: the trained scorer alone")
-                    mode = gr.Radio(list(MODES), value=rerank_mode(recommender), label="Rerank mode")
+                    mode = gr.Radio(list(MODES), value=rerank_mode(recommender), label="Rerank mode", elem_id="mode")
                     alpha = gr.Slider(0, 1, value=recommender.blend.alpha, step=0.05, label="alpha (LLM weight)",
                                       info="tuned on validation by recchat tune-blend; 0 = scorer only")
                     k = gr.Slider(5, MAX_CARDS, value=MAX_CARDS, step=1, label="k (items shown)")
-                    explain = gr.Checkbox(True, label="LLM-written reasons")
+                    explain = gr.Checkbox(explain_default, label="LLM-written reasons", info=explain_info)
                     understand = gr.Checkbox(bool(getattr(recommender.backend, "structured_outputs", False)),
                                              label="LLM reads messages too (rules always do)",
                                              info="on by default where decoding is schema-constrained (vLLM)")
