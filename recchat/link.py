@@ -200,11 +200,8 @@ class Linker:
         self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()}
         self.nouns = set(nouns) | {"movie", "film", "book", "novel", "show", "story", "one"}
         # People's names (authors, cast): a title inside one is part of the name ("sandra bullock").
+        names = list(names)
         self.names = {k for k in (normalize(n) for n in names) if " " in k}
-        # Words that are a person's first or last name, or a whole one-word name ("Sting"): a
-        # real name, never a typo of a title word, and no title on its own say-so ("hitchcock",
-        # "connery", "carrie" in "my wife carrie").
-        self._names = list(names)
         longest: dict[str, int] = {}
         for item in catalog:
             for name, value in item.fields.items():
@@ -213,10 +210,12 @@ class Linker:
         # Fields of people and other names (short values, a few items each), not kinds or text.
         self.name_fields = {n for n, size in longest.items() if size <= 80 and not is_kind(catalog, n)}
         self.name_words = max((k.count(" ") + 1 for k in self.names), default=0)
-        # Only people of two items or more: a name seen once ("Beetlejuice" credited as himself)
-        # is no reason to doubt a title.
+        # Words that are a person's first or last name, or a whole one-word name ("Sting"): a
+        # real name, never a typo of a title word, and no title on its own say-so ("hitchcock",
+        # "connery", "carrie" in "my wife carrie"). Only people of two items or more: a name seen
+        # once ("Beetlejuice" credited as himself) is no reason to doubt a title.
         credits = Counter(v for item in catalog for n in self.name_fields for v in _as_list(item.fields.get(n)))
-        self.name_parts = {w for n in self._names if credits.get(n, 2) >= 2 for k in [normalize(n)] if k
+        self.name_parts = {w for n in names if credits.get(n, 2) >= 2 for k in [normalize(n)] if k
                            for w in ([k] if " " not in k else [k.split()[0], k.split()[-1]]) if len(w) >= 3}
         _zipf()  # loaded now, not on the first message
         import rapidfuzz.process  # noqa: F401  (imported now for the same reason)

@@ -154,10 +154,9 @@ def _send(page, message: str, cards: int = 5) -> None:
 
 
 def _launch_chromium(playwright):
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--no-first-run"])
+    from recchat.ui.screenshots import launch_chromium
+
+    return launch_chromium(playwright, CHROMIUM)
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(),

@@ -17,9 +17,18 @@ import argparse
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 WIDTHS = {"phone": (390, 844), "wide": (1400, 1000)}
 OUT = Path(__file__).resolve().parent / "screenshots"
+
+
+def launch_chromium(playwright: Any, executable: str | None = None) -> Any:
+    """The system Chromium, headless, as the screenshots and the browser tests run it."""
+    return playwright.chromium.launch(
+        executable_path=executable or os.environ.get("RECCHAT_CHROMIUM", "/usr/bin/chromium"), headless=True,
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--no-first-run"])
 
 
 def take(url: str, out: Path, message: str, *, chromium: str | None = None, timeout_ms: int = 120_000) -> list[Path]:
@@ -30,10 +39,7 @@ def take(url: str, out: Path, message: str, *, chromium: str | None = None, time
     out.mkdir(parents=True, exist_ok=True)
     saved = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium or os.environ.get("RECCHAT_CHROMIUM", "/usr/bin/chromium"), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
+        browser = launch_chromium(p, chromium)
         try:
             for name, (width, height) in WIDTHS.items():
                 page = browser.new_page(viewport={"width": width, "height": height})
