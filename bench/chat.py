@@ -53,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
 
 def _names_excluded(rec: Any, session: Any, reason: str) -> bool:
     """Whether ``reason`` names an item or series the user rejected or kept out in the session."""
-    from recchat.explain import _contains
+    from recchat.conversation.explain import _contains
 
     ctx = session._context()
     names = [rec.catalog[i].title for i in ctx.excluded if i in rec.catalog] + list(ctx.excluded_names)
@@ -61,20 +61,24 @@ def _names_excluded(rec: Any, session: Any, reason: str) -> bool:
 
 
 def run_turns(rec: Any, conversations: int, mode: str, exclusions: bool = False) -> list[dict[str, float]]:
-    from recchat.chat import ChatSession
+    from recchat.conversation.chat import ChatSession
 
     rows = []
     plan = [(SCRIPTS[n % len(SCRIPTS)], USERS[n % len(USERS)] if n % 2 == 0 else None) for n in range(conversations)]
     plan += [(script, None) for script in (EXCLUDING if exclusions else [])]
     for script, user in plan:
-        session = ChatSession(rec, user, understand_with_llm=(mode == "llm-understanding") or None,
-                              explain_top=10 if mode == "naive-explain" else 3)
+        session = ChatSession(
+            rec,
+            user,
+            understand_with_llm=(mode == "llm-understanding") or None,
+            explain_top=10 if mode == "naive-explain" else 3,
+        )
         for message in script:
             started = time.perf_counter()
             reply = session.send(message, explain=False)
             listed = time.perf_counter() - started
             if mode == "naive-explain":
-                from recchat.explain import llm_reasons
+                from recchat.conversation.explain import llm_reasons
 
                 t = time.perf_counter()
                 for item in reply.items:  # one generate call per reason: the naive way
@@ -86,11 +90,18 @@ def run_turns(rec: Any, conversations: int, mode: str, exclusions: bool = False)
                     pass
                 explain = time.perf_counter() - t
             shown = [i.reason for i in reply.items[:3] if i.reason_source == "llm"]
-            rows.append({**reply.timings, "explain": explain, "list": listed, "reply": listed + explain,
-                         "llm_reasons": sum(i.reason_source == "llm" for i in reply.items[:3]),
-                         "excluded_mentions": sum(_names_excluded(rec, session, r) for r in shown),
-                         "reasons_shown": [(i.item.title, i.reason_source, i.reason) for i in reply.items[:3]],
-                         "extraction": reply.understood.llm.split(":")[0]})
+            rows.append(
+                {
+                    **reply.timings,
+                    "explain": explain,
+                    "list": listed,
+                    "reply": listed + explain,
+                    "llm_reasons": sum(i.reason_source == "llm" for i in reply.items[:3]),
+                    "excluded_mentions": sum(_names_excluded(rec, session, r) for r in shown),
+                    "reasons_shown": [(i.item.title, i.reason_source, i.reason) for i in reply.items[:3]],
+                    "extraction": reply.understood.llm.split(":")[0],
+                }
+            )
     return rows
 
 
@@ -99,10 +110,16 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=8)
     parser.add_argument("--backend", default="transformers")
     parser.add_argument("--model", help="a model asset (gemma3-270m) or a tuned model folder [smollm2]")
-    parser.add_argument("--modes", default="default,naive-explain,llm-understanding",
-                        help="comma-separated; 'default' alone measures the reasons quickly")
-    parser.add_argument("--exclusions", action="store_true",
-                        help=f"also run the {len(EXCLUDING)} conversations that name items to keep out (default mode)")
+    parser.add_argument(
+        "--modes",
+        default="default,naive-explain,llm-understanding",
+        help="comma-separated; 'default' alone measures the reasons quickly",
+    )
+    parser.add_argument(
+        "--exclusions",
+        action="store_true",
+        help=f"also run the {len(EXCLUDING)} conversations that name items to keep out (default mode)",
+    )
     parser.add_argument("--show-reasons", action="store_true", help="print the top three reasons of every turn")
     args = parser.parse_args()
 
@@ -113,34 +130,48 @@ def main() -> None:
     from recchat.recommender import Recommender
 
     rec = Recommender.from_config({"llm": {"backend": args.backend, "model": args.model}})
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"cuda {torch.cuda.is_available()}; backend {args.backend}; model {args.model or 'smollm2'}; scorer {'yes' if rec.scorer else 'no'}; "
-          f"alpha {rec.blend.alpha}")
+    print(
+        f"machine: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"cuda {torch.cuda.is_available()}; backend {args.backend}; model {args.model or 'smollm2'}; scorer {'yes' if rec.scorer else 'no'}; "
+        f"alpha {rec.blend.alpha}"
+    )
     run_turns(rec, 1, "default")  # warm-up: first calls load kernels and caches
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     results = {mode: run_turns(rec, args.conversations, mode, args.exclusions and mode == "default") for mode in modes}
     stages = ["understand", "retrieve", "score", "rerank", "reasons", "explain", "list", "reply"]
-    print(f"\n{args.conversations} conversations x 3 turns = {3 * args.conversations} turns per mode"
-          + (f" (default: {len(results['default'])} with the exclusion conversations)" if args.exclusions else ""))
+    print(
+        f"\n{args.conversations} conversations x 3 turns = {3 * args.conversations} turns per mode"
+        + (f" (default: {len(results['default'])} with the exclusion conversations)" if args.exclusions else "")
+    )
     print(f"{'mode':20s} " + " ".join(f"{s:>16s}" for s in stages) + "   (p50 / p95 seconds)")
     for mode, rows in results.items():
-        cells = [f"{pct([r.get(s, 0.0) for r in rows], 50):7.2f}/{pct([r.get(s, 0.0) for r in rows], 95):<7.2f}"
-                 for s in stages]
+        cells = [
+            f"{pct([r.get(s, 0.0) for r in rows], 50):7.2f}/{pct([r.get(s, 0.0) for r in rows], 95):<7.2f}"
+            for s in stages
+        ]
         print(f"{mode:20s} " + " ".join(f"{c:>16s}" for c in cells))
     d = results["default"]
     list_p50, reply_p50 = pct([r["list"] for r in d], 50), pct([r["reply"] for r in d], 50)
-    print(f"\nlist p50 {list_p50:.2f} s (target <= 3 s): {'met' if list_p50 <= 3 else 'NOT met'}; "
-          f"reply p50 {reply_p50:.2f} s (target <= 8 s): {'met' if reply_p50 <= 8 else 'NOT met'}")
+    print(
+        f"\nlist p50 {list_p50:.2f} s (target <= 3 s): {'met' if list_p50 <= 3 else 'NOT met'}; "
+        f"reply p50 {reply_p50:.2f} s (target <= 8 s): {'met' if reply_p50 <= 8 else 'NOT met'}"
+    )
     for mode in [m for m in ("naive-explain", "llm-understanding") if m in results]:
         other = results[mode]
-        print(f"{mode}: reply p50 {pct([r['reply'] for r in other], 50):.2f} s -> default is "
-              f"{pct([r['reply'] for r in other], 50) / reply_p50:.2f}x faster for the whole reply, "
-              f"{pct([r['list'] for r in other], 50) / list_p50:.2f}x for the list")
+        print(
+            f"{mode}: reply p50 {pct([r['reply'] for r in other], 50):.2f} s -> default is "
+            f"{pct([r['reply'] for r in other], 50) / reply_p50:.2f}x faster for the whole reply, "
+            f"{pct([r['list'] for r in other], 50) / list_p50:.2f}x for the list"
+        )
     usable = statistics.mean(r["llm_reasons"] for r in d)
-    print(f"LLM reasons that passed validation: {usable:.2f} of 3 per turn on average (target >= 2; the rest are "
-          f"templates); turns with >= 2: {sum(r['llm_reasons'] >= 2 for r in d)} of {len(d)}")
-    print(f"accepted LLM reasons naming an item or series the user excluded: {sum(r['excluded_mentions'] for r in d)} "
-          "(target 0)")
+    print(
+        f"LLM reasons that passed validation: {usable:.2f} of 3 per turn on average (target >= 2; the rest are "
+        f"templates); turns with >= 2: {sum(r['llm_reasons'] >= 2 for r in d)} of {len(d)}"
+    )
+    print(
+        f"accepted LLM reasons naming an item or series the user excluded: {sum(r['excluded_mentions'] for r in d)} "
+        "(target 0)"
+    )
     if args.show_reasons:
         for r in d:
             for title, source, reason in r["reasons_shown"]:
@@ -148,8 +179,9 @@ def main() -> None:
     if "llm-understanding" not in results:
         return
     outcomes = statistics.multimode(r["extraction"] for r in results["llm-understanding"])
-    counts = {k: sum(r["extraction"] == k for r in results["llm-understanding"]) for k in
-              ("used", "nothing new", "unusable")}
+    counts = {
+        k: sum(r["extraction"] == k for r in results["llm-understanding"]) for k in ("used", "nothing new", "unusable")
+    }
     print(f"LLM understanding forced on: {counts} of {len(results['llm-understanding'])} turns (most: {outcomes})")
 
 

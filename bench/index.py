@@ -58,8 +58,10 @@ def ann_vs_exact(collection, ids: list[str], matrix: np.ndarray, queries: np.nda
         got = {position[i] for i in res["ids"][0]}
         recalls.append(len(got & set(truth.tolist())) / K)
     return {
-        "query_p50_ms": percentile(chroma_ms, 50), "query_p95_ms": percentile(chroma_ms, 95),
-        "exact_p50_ms": percentile(exact_ms, 50), "exact_p95_ms": percentile(exact_ms, 95),
+        "query_p50_ms": percentile(chroma_ms, 50),
+        "query_p95_ms": percentile(chroma_ms, 95),
+        "exact_p50_ms": percentile(exact_ms, 50),
+        "exact_p95_ms": percentile(exact_ms, 95),
         "recall_at_50": statistics.fmean(recalls),
         "exact_over_chroma_p50": percentile(exact_ms, 50) / percentile(chroma_ms, 50),
     }
@@ -97,7 +99,8 @@ def bench_movielens(folder: Path, n_queries: int, rng: np.random.Generator) -> d
         "build_items_per_s": report.added / build_s,
         "embed_only_items_per_s": len(items) / embed_s,
         "rebuild_s": rebuild_s,
-        "text_query_p50_ms": percentile(text_ms, 50), "text_query_p95_ms": percentile(text_ms, 95),
+        "text_query_p50_ms": percentile(text_ms, 50),
+        "text_query_p95_ms": percentile(text_ms, 95),
     }
     result.update(ann_vs_exact(index.collection, ids, matrix, queries))
     return result
@@ -110,11 +113,13 @@ def synthetic_vectors(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def parse_hnsw(text: str) -> dict[str, int]:
-    """"M,EF_CONSTRUCTION,EF_SEARCH" -> Chroma's HNSW configuration keys."""
+    """ "M,EF_CONSTRUCTION,EF_SEARCH" -> Chroma's HNSW configuration keys."""
     try:
         m, efc, efs = (int(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hnsw takes M,EF_CONSTRUCTION,EF_SEARCH such as 16,100,100 (got '{text}')")
+        raise argparse.ArgumentTypeError(
+            f"--hnsw takes M,EF_CONSTRUCTION,EF_SEARCH such as 16,100,100 (got '{text}')"
+        ) from None
     return {"max_neighbors": m, "ef_construction": efc, "ef_search": efs}
 
 
@@ -143,8 +148,11 @@ def chroma_server(folder: Path):
         exe = Path(sys.executable).parent / "chroma"
         folder.mkdir(parents=True, exist_ok=True)
         log = open(folder.parent / f"{folder.name}.log", "wb")
-        proc = subprocess.Popen([str(exe), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(exe), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             for _ in range(240):
                 try:
@@ -161,8 +169,9 @@ def chroma_server(folder: Path):
     return running()
 
 
-def bench_synthetic(folder: Path, n: int, n_queries: int, rng: np.random.Generator,
-                    settings: list[dict[str, int]], server: bool) -> list[dict]:
+def bench_synthetic(
+    folder: Path, n: int, n_queries: int, rng: np.random.Generator, settings: list[dict[str, int]], server: bool
+) -> list[dict]:
     """One collection per HNSW setting (they are fixed at creation). With ``server`` each lives
     in its own `chroma run` process, whose resident memory and folder size are reported."""
     from tqdm import tqdm
@@ -186,18 +195,27 @@ def bench_synthetic(folder: Path, n: int, n_queries: int, rng: np.random.Generat
         context = chroma_server(store) if server else contextlib.nullcontext((None, None))
         with context as (proc, url):
             client = connect(url=url) if server else connect(path=store)
-            collection = client.create_collection("bench-synthetic", embedding_function=None,
-                                                  configuration={"hnsw": {"space": "cosine", **hnsw}})
+            collection = client.create_collection(
+                "bench-synthetic", embedding_function=None, configuration={"hnsw": {"space": "cosine", **hnsw}}
+            )
             batch = min(client.get_max_batch_size(), 5000)
             t = time.perf_counter()
             for start in tqdm(range(0, n, batch), desc=f"upserting {n:,} vectors ({label})", unit="batch"):
                 stop = min(n, start + batch)
-                collection.upsert(ids=ids[start:stop], embeddings=matrix[start:stop],
-                                  metadatas=[{"year": 1900 + (i % 120)} for i in range(start, stop)])
+                collection.upsert(
+                    ids=ids[start:stop],
+                    embeddings=matrix[start:stop],
+                    metadatas=[{"year": 1900 + (i % 120)} for i in range(start, stop)],
+                )
             build_s = time.perf_counter() - t
-            result = {"workload": f"synthetic, {n:,} items, 384-d clustered unit vectors, {label}"
-                                  + (" (Chroma server)" if server else " (embedded)"),
-                      "items": n, "hnsw": hnsw, "build_s": build_s, "build_items_per_s": n / build_s}
+            result = {
+                "workload": f"synthetic, {n:,} items, 384-d clustered unit vectors, {label}"
+                + (" (Chroma server)" if server else " (embedded)"),
+                "items": n,
+                "hnsw": hnsw,
+                "build_s": build_s,
+                "build_items_per_s": n / build_s,
+            }
             result.update(ann_vs_exact(collection, ids, matrix, queries))
             if server:
                 result["server_rss_mb"] = rss_mb(proc.pid)
@@ -235,8 +253,12 @@ def bench_crossover(folder: Path, sizes: list[int], n_queries: int, rng: np.rand
                 answers[label] = {c.item.id for c in index.query_vector(q, k=K)}
                 times[label].append((time.perf_counter() - t) * 1000)
             recalls.append(len(answers["exact"] & answers["hnsw"]) / K)
-        row = {"items": n, "snapshot_load_s": load_s, "hnsw_recall_at_50": statistics.fmean(recalls),
-               "snapshot_mb": matrix.nbytes / 2**20}
+        row = {
+            "items": n,
+            "snapshot_load_s": load_s,
+            "hnsw_recall_at_50": statistics.fmean(recalls),
+            "snapshot_mb": matrix.nbytes / 2**20,
+        }
         for label in times:
             row[f"{label}_p50_ms"] = percentile(times[label], 50)
             row[f"{label}_p95_ms"] = percentile(times[label], 95)
@@ -257,16 +279,27 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=100_000, help="synthetic items (0 skips)")
     parser.add_argument("--queries", type=int, default=200, help="queries per workload")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hnsw", type=parse_hnsw, action="append", metavar="M,EFC,EFS",
-                        help="an HNSW setting for the synthetic workload: max_neighbors (M), ef_construction, "
-                             "ef_search; repeat for several [Chroma's default 16,100,100 and 16,100,400]")
-    parser.add_argument("--server", action="store_true",
-                        help="hold each synthetic collection in its own `chroma run` server (memory and disk reported)")
+    parser.add_argument(
+        "--hnsw",
+        type=parse_hnsw,
+        action="append",
+        metavar="M,EFC,EFS",
+        help="an HNSW setting for the synthetic workload: max_neighbors (M), ef_construction, "
+        "ef_search; repeat for several [Chroma's default 16,100,100 and 16,100,400]",
+    )
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="hold each synthetic collection in its own `chroma run` server (memory and disk reported)",
+    )
     parser.add_argument("--no-movielens", action="store_true", help="skip the MovieLens workload")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--crossover", metavar="N,N,...",
-                        help="only this: exact in-memory search against HNSW through ItemIndex at these "
-                             "collection sizes (embedded), to place recchat.index.EXACT_BELOW")
+    parser.add_argument(
+        "--crossover",
+        metavar="N,N,...",
+        help="only this: exact in-memory search against HNSW through ItemIndex at these "
+        "collection sizes (embedded), to place recchat.index.EXACT_BELOW",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     rng = np.random.default_rng(args.seed)
@@ -274,12 +307,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             rows = bench_crossover(Path(tmp), [int(n) for n in args.crossover.split(",")], args.queries, rng)
         print(f"\nmachine: {machine()}; {args.queries} queries per size; k={K}; through ItemIndex.query_vector\n")
-        print("| items | exact p50 / p95 ms | HNSW p50 / p95 ms | HNSW/exact p50 | HNSW recall@50 | first exact query (load) s | vectors MB |")
+        print(
+            "| items | exact p50 / p95 ms | HNSW p50 / p95 ms | HNSW/exact p50 | HNSW recall@50 | first exact query (load) s | vectors MB |"
+        )
         print("|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['items']:,} | {r['exact_p50_ms']:.2f} / {r['exact_p95_ms']:.2f} | {r['hnsw_p50_ms']:.2f} / "
-                  f"{r['hnsw_p95_ms']:.2f} | {r['hnsw_p50_ms'] / r['exact_p50_ms']:.2f}x | {r['hnsw_recall_at_50']:.3f} | "
-                  f"{r['snapshot_load_s']:.2f} | {r['snapshot_mb']:.0f} |")
+            print(
+                f"| {r['items']:,} | {r['exact_p50_ms']:.2f} / {r['exact_p95_ms']:.2f} | {r['hnsw_p50_ms']:.2f} / "
+                f"{r['hnsw_p95_ms']:.2f} | {r['hnsw_p50_ms'] / r['exact_p50_ms']:.2f}x | {r['hnsw_recall_at_50']:.3f} | "
+                f"{r['snapshot_load_s']:.2f} | {r['snapshot_mb']:.0f} |"
+            )
         if args.json:
             write_atomic(args.json, json.dumps({"machine": machine(), "crossover": rows}, indent=2))
         return
@@ -291,18 +328,24 @@ def main() -> None:
             settings = args.hnsw or [parse_hnsw("16,100,100"), parse_hnsw("16,100,400")]
             results.extend(bench_synthetic(Path(tmp) / "syn", args.synthetic, args.queries, rng, settings, args.server))
     print(f"\nmachine: {machine()}; {args.queries} queries per workload; k={K}\n")
-    print("| workload | build items/s | query p50 / p95 ms | exact numpy p50 ms | exact/Chroma | recall@50 "
-          "| disk MB | server RSS MB |")
+    print(
+        "| workload | build items/s | query p50 / p95 ms | exact numpy p50 ms | exact/Chroma | recall@50 "
+        "| disk MB | server RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['workload']} | {r['build_items_per_s']:,.0f} | {r['query_p50_ms']:.2f} / "
-              f"{r['query_p95_ms']:.2f} | {r['exact_p50_ms']:.2f} | {r['exact_over_chroma_p50']:.2f}x | "
-              f"{r['recall_at_50']:.3f} | {r.get('disk_mb', float('nan')):,.0f} | {r.get('server_rss_mb', float('nan')):,.0f} |")
+        print(
+            f"| {r['workload']} | {r['build_items_per_s']:,.0f} | {r['query_p50_ms']:.2f} / "
+            f"{r['query_p95_ms']:.2f} | {r['exact_p50_ms']:.2f} | {r['exact_over_chroma_p50']:.2f}x | "
+            f"{r['recall_at_50']:.3f} | {r.get('disk_mb', float('nan')):,.0f} | {r.get('server_rss_mb', float('nan')):,.0f} |"
+        )
     if not args.no_movielens:
         ml = results[0]
-        print(f"\nMovieLens extra: embedding alone {ml['embed_only_items_per_s']:,.0f} items/s; unchanged rebuild "
-              f"{ml['rebuild_s']:.2f} s; text query (embed + search) p50 {ml['text_query_p50_ms']:.1f} ms, "
-              f"p95 {ml['text_query_p95_ms']:.1f} ms")
+        print(
+            f"\nMovieLens extra: embedding alone {ml['embed_only_items_per_s']:,.0f} items/s; unchanged rebuild "
+            f"{ml['rebuild_s']:.2f} s; text query (embed + search) p50 {ml['text_query_p50_ms']:.1f} ms, "
+            f"p95 {ml['text_query_p95_ms']:.1f} ms"
+        )
     if args.json:
         write_atomic(args.json, json.dumps({"machine": machine(), "results": results}, indent=2))
 

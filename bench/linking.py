@@ -1,7 +1,7 @@
 """Benchmark title linking: which catalog items a chat message names.
 
-Runs the old linker (recchat.understand.TitleResolver, the baseline) and the new one
-(recchat.link.Linker, the contender, when it can be imported) over hand-written sentences, on
+Runs the old linker (recchat.conversation.understand.TitleResolver, the baseline) and the new one
+(recchat.conversation.link.Linker, the contender, when it can be imported) over hand-written sentences, on
 each catalog, in the same run:
 
 - ``movielens``: MovieLens-100K as its users download it, a CSV ``movieId,title,genres`` with
@@ -111,14 +111,21 @@ def movielens_csv(folder: Path) -> tuple[Path, dict[str, int]]:
 
 
 def load_movielens(folder: Path) -> Setup:
-    from recchat.catalog import CatalogSpec, FieldSpec, load_catalog
-    from recchat.domain import Domain
+    from recchat.conversation.domain import Domain
+    from recchat.data.catalog import CatalogSpec, FieldSpec, load_catalog
 
     path, counts = movielens_csv(folder)
-    catalog = load_catalog(path, CatalogSpec(id_column="movieId", title_column="title",
-                                             fields={"genres": FieldSpec("genres", "list", "|")}))
-    return Setup("movielens", catalog, Domain.infer(catalog, "movie"), counts,
-                 f"{len(catalog):,} items, MovieLens CSV titles, ratings as popularity")
+    catalog = load_catalog(
+        path,
+        CatalogSpec(id_column="movieId", title_column="title", fields={"genres": FieldSpec("genres", "list", "|")}),
+    )
+    return Setup(
+        "movielens",
+        catalog,
+        Domain.infer(catalog, "movie"),
+        counts,
+        f"{len(catalog):,} items, MovieLens CSV titles, ratings as popularity",
+    )
 
 
 def books_config(books_csv: Path, reads_csv: Path, folder: Path) -> dict[str, Any]:
@@ -151,8 +158,13 @@ def load_books(folder: Path) -> Setup:
 
     books_csv, reads_csv = generate_books(folder / "books")
     parts = Builder(books_config(books_csv, reads_csv, folder / "books"), log=lambda m: None)
-    return Setup("books", parts.catalog, parts.domain, reads_per_item(reads_csv, "book_id"),
-                 f"{len(parts.catalog):,} generated books, reads as popularity")
+    return Setup(
+        "books",
+        parts.catalog,
+        parts.domain,
+        reads_per_item(reads_csv, "book_id"),
+        f"{len(parts.catalog):,} generated books, reads as popularity",
+    )
 
 
 def films_file() -> Path:
@@ -167,24 +179,27 @@ def films_file() -> Path:
 
 
 def load_films_catalog(path: Path) -> Any:
-    from recchat.catalog import CatalogSpec, FieldSpec, load_catalog
+    from recchat.data.catalog import CatalogSpec, FieldSpec, load_catalog
 
-    fields = {"year": FieldSpec("year", "int", strict=False),
-              "genres": FieldSpec("genres", "list", "|"),
-              "director": FieldSpec("director", "list", "|"),
-              "cast": FieldSpec("cast", "list", "|"),
-              "reviews": FieldSpec("reviews", "int", strict=False)}
+    fields = {
+        "year": FieldSpec("year", "int", strict=False),
+        "genres": FieldSpec("genres", "list", "|"),
+        "director": FieldSpec("director", "list", "|"),
+        "cast": FieldSpec("cast", "list", "|"),
+        "reviews": FieldSpec("reviews", "int", strict=False),
+    }
     return load_catalog(path, CatalogSpec(id_column="film_id", title_column="title", fields=fields))
 
 
 def load_films(folder: Path) -> Setup:
-    from recchat.domain import Domain
+    from recchat.conversation.domain import Domain
 
     catalog = load_films_catalog(films_file())
     domain = Domain.infer(catalog, "movie")
-    domain.popularity = "reviews"   # no log: the critic review count says how well known a film is
-    return Setup("films", catalog, domain, None,
-                 f"{len(catalog):,} omdb films, no log: critic review counts as popularity")
+    domain.popularity = "reviews"  # no log: the critic review count says how well known a film is
+    return Setup(
+        "films", catalog, domain, None, f"{len(catalog):,} omdb films, no log: critic review counts as popularity"
+    )
 
 
 LOADERS: dict[str, Callable[[Path], Setup]] = {"movielens": load_movielens, "books": load_books, "films": load_films}
@@ -228,7 +243,7 @@ def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
 
 def contender_class() -> tuple[Any, str]:
     try:
-        from recchat.link import Linker
+        from recchat.conversation.link import Linker
     except Exception as exc:  # not written yet, or broken: the baseline still runs
         return None, f"{type(exc).__name__}: {exc}"
     return Linker, ""
@@ -243,10 +258,14 @@ def baseline_class(rev: str | None = None) -> tuple[Any, str]:
     import subprocess
 
     if rev is None:
-        from recchat import understand
+        from recchat.conversation import understand
 
         current = getattr(understand, "TitleResolver", None)
-        if isinstance(current, type) and current.__module__ == "recchat.understand" and hasattr(current, "find"):
+        if (
+            isinstance(current, type)
+            and current.__module__ == "recchat.conversation.understand"
+            and hasattr(current, "find")
+        ):
             return current, "recchat/understand.py (working tree)"
 
     def git(*cmd: str) -> str:
@@ -282,7 +301,7 @@ def make_baseline(setup: Setup) -> Callable[[str], list[str]]:
 
 def make_contender(setup: Setup) -> Callable[[str], list[str]]:
     linker_cls, _ = contender_class()
-    if hasattr(linker_cls, "for_domain"):   # how the recommender builds it
+    if hasattr(linker_cls, "for_domain"):  # how the recommender builds it
         linker = linker_cls.for_domain(setup.catalog, setup.domain, setup.popularity)
     else:
         linker = linker_cls(setup.catalog, popularity=setup.popularity)
@@ -304,12 +323,12 @@ class Result:
     catalog: str
     linker: str
     build_s: float
-    named: int = 0           # named items (title-naming sentences)
-    found: int = 0           # of those, linked
-    links: int = 0           # links on title-naming sentences
-    correct: int = 0         # of those, correct
-    free: int = 0            # title-free sentences
-    false_links: int = 0     # links on title-free sentences
+    named: int = 0  # named items (title-naming sentences)
+    found: int = 0  # of those, linked
+    links: int = 0  # links on title-naming sentences
+    correct: int = 0  # of those, correct
+    free: int = 0  # title-free sentences
+    false_links: int = 0  # links on title-free sentences
     false_sentences: int = 0  # title-free sentences with any link
     times_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -342,13 +361,24 @@ def unique(ids: Iterable[str]) -> list[str]:
 
 # Warm-up messages, none of them in a sentence file: the first calls load what a linker loads
 # lazily, and a linker's per-word caches then hold nothing that the timed messages use.
-WARMUP = ["hello there", "i liked it a lot", "something for tonight please", "what would you pick for me",
-          "anything from the eighties", "no more of that", "my friend recommended one, forgot the name",
-          "a long weekend with nothing to do"]
+WARMUP = [
+    "hello there",
+    "i liked it a lot",
+    "something for tonight please",
+    "what would you pick for me",
+    "anything from the eighties",
+    "no more of that",
+    "my friend recommended one, forgot the name",
+    "a long weekend with nothing to do",
+]
 
 
-def time_messages(make: Callable[[], Callable[[str], list[str]]], texts: list[str], repeat: int,
-                  first: Callable[[str], list[str]] | None = None) -> list[float]:
+def time_messages(
+    make: Callable[[], Callable[[str], list[str]]],
+    texts: list[str],
+    repeat: int,
+    first: Callable[[str], list[str]] | None = None,
+) -> list[float]:
     """Milliseconds per message: ``repeat`` passes, each with a linker made afresh (``first`` for
     the first pass, when given) and warmed up on WARMUP, so that no pass sees a message twice."""
     times = []
@@ -369,8 +399,9 @@ def time_messages(make: Callable[[], Callable[[str], list[str]]], texts: list[st
     return times
 
 
-def measure(setup: Setup, name: str, make: Callable[[Setup], Callable[[str], list[str]]],
-            sentences: list[Sentence], repeat: int) -> Result:
+def measure(
+    setup: Setup, name: str, make: Callable[[Setup], Callable[[str], list[str]]], sentences: list[Sentence], repeat: int
+) -> Result:
     t = time.perf_counter()
     link = make(setup)
     result = Result(setup.name, name, time.perf_counter() - t)
@@ -409,20 +440,27 @@ def fmt(value: float, spec: str) -> str:
 
 
 def print_table(results: list[Result]) -> None:
-    print("| catalog | linker | recall | precision | false links (sentences) / title-free | per 50 | "
-          "p50 / p95 ms | build s |")
+    print(
+        "| catalog | linker | recall | precision | false links (sentences) / title-free | per 50 | "
+        "p50 / p95 ms | build s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         flag = f" ({len(r.errors)} errors)" if r.errors else ""
-        print(f"| {r.catalog} | {r.linker}{flag} | {fmt(r.recall, '.3f')} ({r.found}/{r.named}) | "
-              f"{fmt(r.precision, '.3f')} ({r.correct}/{r.links}) | {r.false_links} ({r.false_sentences}) / {r.free} | "
-              f"{fmt(r.false_per_50, '.2f')} | {fmt(r.ms(50), '.3f')} / {fmt(r.ms(95), '.3f')} | {r.build_s:.2f} |")
+        print(
+            f"| {r.catalog} | {r.linker}{flag} | {fmt(r.recall, '.3f')} ({r.found}/{r.named}) | "
+            f"{fmt(r.precision, '.3f')} ({r.correct}/{r.links}) | {r.false_links} ({r.false_sentences}) / {r.free} | "
+            f"{fmt(r.false_per_50, '.2f')} | {fmt(r.ms(50), '.3f')} / {fmt(r.ms(95), '.3f')} | {r.build_s:.2f} |"
+        )
 
 
 def print_ratios(results: list[Result]) -> None:
     by = {(r.catalog, r.linker): r for r in results}
-    rows = [(c, by[(c, "baseline")], by[(c, "contender")]) for c in dict.fromkeys(r.catalog for r in results)
-            if (c, "baseline") in by and (c, "contender") in by]
+    rows = [
+        (c, by[(c, "baseline")], by[(c, "contender")])
+        for c in dict.fromkeys(r.catalog for r in results)
+        if (c, "baseline") in by and (c, "contender") in by
+    ]
     if not rows:
         return
     print("\ncontender / baseline (recall and precision above 1 and the rest below 1 are better):\n")
@@ -437,9 +475,11 @@ def print_ratios(results: list[Result]) -> None:
         return f"{a / b:.2f}"
 
     for c, base, new in rows:
-        print(f"| {c} | {ratio(new.recall, base.recall)} | {ratio(new.precision, base.precision)} | "
-              f"{ratio(new.false_links, base.false_links)} | {ratio(new.ms(50), base.ms(50))} | "
-              f"{ratio(new.ms(95), base.ms(95))} | {ratio(new.build_s, base.build_s)} |")
+        print(
+            f"| {c} | {ratio(new.recall, base.recall)} | {ratio(new.precision, base.precision)} | "
+            f"{ratio(new.false_links, base.false_links)} | {ratio(new.ms(50), base.ms(50))} | "
+            f"{ratio(new.ms(95), base.ms(95))} | {ratio(new.build_s, base.build_s)} |"
+        )
 
 
 def print_errors(results: list[Result], catalogs: dict[str, Any]) -> None:
@@ -448,24 +488,30 @@ def print_errors(results: list[Result], catalogs: dict[str, Any]) -> None:
 
     for r in results:
         catalog = catalogs[r.catalog]
-        print(f"\n## {r.catalog}, {r.linker}: {len(r.misses)} sentences with a miss, "
-              f"{len(r.wrong)} with a false link\n")
+        print(
+            f"\n## {r.catalog}, {r.linker}: {len(r.misses)} sentences with a miss, {len(r.wrong)} with a false link\n"
+        )
         for s, got in r.misses:
-            print(f"MISS  {s.text!r}\n      expected: {titles(catalog, s.items)}\n"
-                  f"      got:      {titles(catalog, got)}")
+            print(
+                f"MISS  {s.text!r}\n      expected: {titles(catalog, s.items)}\n      got:      {titles(catalog, got)}"
+            )
         for s, got in r.wrong:
             extra = [i for i in got if i not in s.items]
-            print(f"FALSE {s.text!r}\n      expected: {titles(catalog, s.items)}\n"
-                  f"      got:      {titles(catalog, got)}\n      false:    {titles(catalog, extra)}")
+            print(
+                f"FALSE {s.text!r}\n      expected: {titles(catalog, s.items)}\n"
+                f"      got:      {titles(catalog, got)}\n      false:    {titles(catalog, extra)}"
+            )
         for e in r.errors:
             print(f"ERROR {e}")
 
 
 def print_targets() -> None:
     t = TARGETS
-    print(f"\ntargets (not enforced): recall >= {t['recall']}, precision >= {t['precision']}, "
-          f"<= {t['false_per_50']:g} false link per 50 title-free sentences, p95 <= "
-          + ", ".join(f"{ms:g} ms at {n:,} items" for n, ms in t["p95_ms"].items()))
+    print(
+        f"\ntargets (not enforced): recall >= {t['recall']}, precision >= {t['precision']}, "
+        f"<= {t['false_per_50']:g} false link per 50 title-free sentences, p95 <= "
+        + ", ".join(f"{ms:g} ms at {n:,} items" for n, ms in t["p95_ms"].items())
+    )
 
 
 def machine() -> str:
@@ -477,7 +523,7 @@ def machine() -> str:
 
 def scale_catalog(n: int, folder: Path, movielens: Setup | None) -> tuple[Any, dict[str, int], str]:
     """A catalog of ``n`` real titles: MovieLens-100K, then the omdb films, then generated books."""
-    from recchat.catalog import Catalog
+    from recchat.data.catalog import Catalog
     from recchat.types import Item
 
     items: list[Item] = []
@@ -521,14 +567,16 @@ def scale_catalog(n: int, folder: Path, movielens: Setup | None) -> tuple[Any, d
 
 
 def run_scale(args: argparse.Namespace, folder: Path, movielens: Setup | None) -> int:
-    from recchat.domain import Domain
+    from recchat.conversation.domain import Domain
 
     chosen = []
     if contender_class()[0] is not None:
         chosen.append(("contender", make_contender))
     else:
-        print(f"\n--scale: the contender cannot be imported ({contender_class()[1]}); nothing to time"
-              + (", the baseline is timed (--scale-baseline)" if args.scale_baseline else ""))
+        print(
+            f"\n--scale: the contender cannot be imported ({contender_class()[1]}); nothing to time"
+            + (", the baseline is timed (--scale-baseline)" if args.scale_baseline else "")
+        )
     if args.scale_baseline:
         chosen.insert(0, ("baseline", make_baseline))
     if not chosen:
@@ -557,16 +605,20 @@ def run_scale(args: argparse.Namespace, folder: Path, movielens: Setup | None) -
             build = time.perf_counter() - t
             times = time_messages(lambda: make(setup), texts, args.repeat, first=link)
             rows.append((n, name, build, pct(times, 50), pct(times, 95), max(times)))
-            print(f"  {name}: built in {build:.2f} s, p50 {pct(times, 50):.3f} ms, p95 {pct(times, 95):.3f} ms",
-                  flush=True)
+            print(
+                f"  {name}: built in {build:.2f} s, p50 {pct(times, 50):.3f} ms, p95 {pct(times, 95):.3f} ms",
+                flush=True,
+            )
             del link
             gc.collect()
     print("\n| items | linker | build s | p50 ms | p95 ms | max ms | p95 target ms |")
     print("|---|---|---|---|---|---|---|")
     for n, name, build, p50, p95, top in rows:
         target = TARGETS["p95_ms"].get(n)
-        print(f"| {n:,} | {name} | {build:.2f} | {p50:.3f} | {p95:.3f} | {top:.2f} | "
-              f"{'-' if target is None else f'{target:g}'} |")
+        print(
+            f"| {n:,} | {name} | {build:.2f} | {p50:.3f} | {p95:.3f} | {top:.2f} | "
+            f"{'-' if target is None else f'{target:g}'} |"
+        )
     return 0
 
 
@@ -575,27 +627,49 @@ def run_scale(args: argparse.Namespace, folder: Path, movielens: Setup | None) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + " Old (TitleResolver) against new (recchat.link.Linker).",
-        epilog=__doc__.split("\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--catalog", choices=CATALOGS, action="append",
-                        help="a catalog to run (repeatable; default: all three)")
-    parser.add_argument("--split", choices=(*SPLITS, "all"), default="all",
-                        help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
-                             "second round of rules and kept aside), or all (default)")
+        description=__doc__.split("\n\n")[0] + " Old (TitleResolver) against new (recchat.conversation.link.Linker).",
+        epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--catalog", choices=CATALOGS, action="append", help="a catalog to run (repeatable; default: all three)"
+    )
+    parser.add_argument(
+        "--split",
+        choices=(*SPLITS, "all"),
+        default="all",
+        help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
+        "second round of rules and kept aside), or all (default)",
+    )
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")
     parser.add_argument("--baseline-only", action="store_true", help="do not run the contender")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed passes over the sentences, each with a linker built afresh (default 3)")
-    parser.add_argument("--scale", action="store_true",
-                        help="also time the contender at 10,000 and 100,000 items (a few minutes)")
-    parser.add_argument("--scale-sizes", type=int, nargs="+", default=list(SCALES), metavar="N",
-                        help="catalog sizes for --scale (default 10000 100000)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed passes over the sentences, each with a linker built afresh (default 3)",
+    )
+    parser.add_argument(
+        "--scale", action="store_true", help="also time the contender at 10,000 and 100,000 items (a few minutes)"
+    )
+    parser.add_argument(
+        "--scale-sizes",
+        type=int,
+        nargs="+",
+        default=list(SCALES),
+        metavar="N",
+        help="catalog sizes for --scale (default 10000 100000)",
+    )
     parser.add_argument("--scale-baseline", action="store_true", help="with --scale, time the baseline too")
-    parser.add_argument("--baseline-rev", metavar="COMMIT",
-                        help="take the baseline's recchat/understand.py from this commit (default: the working "
-                             "tree's while it defines TitleResolver, else the newest commit that does)")
-    parser.add_argument("--work", type=Path,
-                        help="folder for the written catalogs (default: a temporary folder, removed after)")
+    parser.add_argument(
+        "--baseline-rev",
+        metavar="COMMIT",
+        help="take the baseline's recchat/understand.py from this commit (default: the working "
+        "tree's while it defines TitleResolver, else the newest commit that does)",
+    )
+    parser.add_argument(
+        "--work", type=Path, help="folder for the written catalogs (default: a temporary folder, removed after)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -613,16 +687,18 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
     chosen = linkers(include_contender=not args.baseline_only)
     if not args.baseline_only and len(chosen) == 1:
-        print(f"contender: recchat.link.Linker cannot be imported ({contender_class()[1]}); baseline only")
-    print(f"machine: {machine()}; split: {args.split}; {args.repeat} timed passes, each on a fresh linker "
-          "warmed up on other messages")
+        print(f"contender: recchat.conversation.link.Linker cannot be imported ({contender_class()[1]}); baseline only")
+    print(
+        f"machine: {machine()}; split: {args.split}; {args.repeat} timed passes, each on a fresh linker "
+        "warmed up on other messages"
+    )
     try:
         print(f"baseline: TitleResolver from {baseline_class(BASELINE_REV)[1]}")
     except Exception as exc:
         print(f"baseline: cannot be loaded: {exc}", file=sys.stderr)
         return 1
     if len(chosen) > 1:
-        print("contender: recchat.link.Linker (working tree)")
+        print("contender: recchat.conversation.link.Linker (working tree)")
     results: list[Result] = []
     loaded: dict[str, Any] = {}
     setups: dict[str, Setup] = {}
@@ -648,8 +724,11 @@ def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
             continue
         chosen_sentences = [s for s in sentences if args.split == "all" or s.split == args.split]
         n_named = sum(1 for s in chosen_sentences if s.items)
-        print(f"\n{name}: {setup.note}; {len(chosen_sentences)} sentences ({n_named} naming titles, "
-              f"{len(chosen_sentences) - n_named} title-free) of {len(sentences)}", flush=True)
+        print(
+            f"\n{name}: {setup.note}; {len(chosen_sentences)} sentences ({n_named} naming titles, "
+            f"{len(chosen_sentences) - n_named} title-free) of {len(sentences)}",
+            flush=True,
+        )
         for linker_name, make in chosen:
             try:
                 r = measure(setup, linker_name, make, chosen_sentences, args.repeat)
@@ -659,8 +738,10 @@ def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
                 continue
             if r.errors:
                 failed = True
-                print(f"{name}, {linker_name}: {len(r.errors)} messages raised; the first:\n{r.errors[0]}",
-                      file=sys.stderr)
+                print(
+                    f"{name}, {linker_name}: {len(r.errors)} messages raised; the first:\n{r.errors[0]}",
+                    file=sys.stderr,
+                )
             results.append(r)
     if results:
         print()
@@ -677,12 +758,33 @@ def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
                 print(f"(no MovieLens titles for --scale: {exc})")
         run_scale(args, folder, setups.get("movielens"))
     if args.json:
-        args.json.write_text(json.dumps([{
-            "catalog": r.catalog, "linker": r.linker, "split": args.split, "recall": r.recall,
-            "precision": r.precision, "named": r.named, "found": r.found, "links": r.links, "correct": r.correct,
-            "title_free": r.free, "false_links": r.false_links, "false_sentences": r.false_sentences,
-            "p50_ms": r.ms(50), "p95_ms": r.ms(95), "build_s": r.build_s, "errors": len(r.errors)}
-            for r in results], indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "catalog": r.catalog,
+                        "linker": r.linker,
+                        "split": args.split,
+                        "recall": r.recall,
+                        "precision": r.precision,
+                        "named": r.named,
+                        "found": r.found,
+                        "links": r.links,
+                        "correct": r.correct,
+                        "title_free": r.free,
+                        "false_links": r.false_links,
+                        "false_sentences": r.false_sentences,
+                        "p50_ms": r.ms(50),
+                        "p95_ms": r.ms(95),
+                        "build_s": r.build_s,
+                        "errors": len(r.errors),
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
     return 1 if failed else 0
 
 

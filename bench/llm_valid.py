@@ -16,8 +16,11 @@ import time
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="smollm2-135m-instruct,gemma3-270m",
-                        help="comma-separated model assets or tuned model folders")
+    parser.add_argument(
+        "--models",
+        default="smollm2-135m-instruct,gemma3-270m",
+        help="comma-separated model assets or tuned model folders",
+    )
     parser.add_argument("--modes", default="pointwise,listwise", help="comma-separated rerank modes")
     parser.add_argument("--users", type=int, default=50, help="validation users [50, as tune-llm --val-users]")
     parser.add_argument("--candidates", type=int, default=20, help="the scorer's top N reranked [20]")
@@ -26,9 +29,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from recchat.builder import Builder
+    from recchat.data.split import leave_one_out
     from recchat.llm import load_backend
     from recchat.rerank import NO_LLM
-    from recchat.split import leave_one_out
     from recchat.tune import validation_ndcg, validation_users
 
     parts = Builder()  # MovieLens-100K, as the app and the CLI build it
@@ -36,7 +39,9 @@ def main() -> int:
     split = leave_one_out(data.interactions, data.catalog)
     scorer = parts.scorer(required=True)
     users = validation_users(split, scorer, args.users, args.candidates, args.seed)
-    print(f"{len(users)} validation users whose target is among the scorer's top {args.candidates} (seed {args.seed})\n")
+    print(
+        f"{len(users)} validation users whose target is among the scorer's top {args.candidates} (seed {args.seed})\n"
+    )
     print("| model | mode | NDCG@10 | s per user |\n|---|---|---|---|")
     base = validation_ndcg(NO_LLM, split, scorer, data.catalog, users, args.candidates)
     print(f"| the scorer's own order | | {base:.4f} | |", flush=True)
@@ -46,8 +51,11 @@ def main() -> int:
             reranker = parts.reranker(backend, llm={"mode": mode.strip(), "history": args.history})
             started = time.perf_counter()
             ndcg = validation_ndcg(reranker, split, scorer, data.catalog, users, args.candidates)
-            print(f"| {model.strip()} | {mode.strip()} | {ndcg:.4f} | "
-                  f"{(time.perf_counter() - started) / len(users):.2f} |", flush=True)
+            print(
+                f"| {model.strip()} | {mode.strip()} | {ndcg:.4f} | "
+                f"{(time.perf_counter() - started) / len(users):.2f} |",
+                flush=True,
+            )
     return 0
 
 

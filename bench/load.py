@@ -32,8 +32,24 @@ from pathlib import Path
 
 import numpy as np
 
-LIKED = ["Heat", "Fargo", "Casablanca", "Toy Story", "Star Wars", "Alien", "Vertigo", "Psycho", "Jaws",
-         "Titanic", "Braveheart", "Scream", "Contact", "Twister", "Evita", "Sabrina"]
+LIKED = [
+    "Heat",
+    "Fargo",
+    "Casablanca",
+    "Toy Story",
+    "Star Wars",
+    "Alien",
+    "Vertigo",
+    "Psycho",
+    "Jaws",
+    "Titanic",
+    "Braveheart",
+    "Scream",
+    "Contact",
+    "Twister",
+    "Evita",
+    "Sabrina",
+]
 FOLLOW_UPS = ["something older", "no horror please", "not that one", "more like the first one", "something funnier"]
 
 
@@ -57,8 +73,17 @@ def free_port() -> int:
 def start_app(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     exe = Path(sys.executable).parent / "recchat"
-    cmd = [str(exe), "ui", "--no-setup", "--port", str(port), "--parallel", str(args.parallel),
-           "--backend", args.backend]
+    cmd = [
+        str(exe),
+        "ui",
+        "--no-setup",
+        "--port",
+        str(port),
+        "--parallel",
+        str(args.parallel),
+        "--backend",
+        args.backend,
+    ]
     if args.base_url:
         cmd += ["--base-url", args.base_url, "--concurrency", "16"]
     if args.mode:
@@ -84,8 +109,21 @@ def start_vllm(args: argparse.Namespace, log: Path) -> subprocess.Popen:
     from recchat.assets import llm_path
 
     port = free_port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(llm_path()),
-           "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "4096"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(llm_path()),
+        "--served-model-name",
+        "smollm2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "4096",
+    ]
     env = dict(os.environ)
     from recchat.llm import has_cuda
 
@@ -175,8 +213,14 @@ def round_of(url: str, users: int, turns: int, deadline: float) -> dict:
                 continue
             explain = reply.get("timings", {}).get("explain", 0.0)
             with lock:
-                turns_done.append({"user": n, "list_s": max(0.0, total - explain), "reply_s": total,
-                                   "degraded": reply.get("degraded", False)})
+                turns_done.append(
+                    {
+                        "user": n,
+                        "list_s": max(0.0, total - explain),
+                        "reply_s": total,
+                        "degraded": reply.get("degraded", False),
+                    }
+                )
 
     threads = [threading.Thread(target=user, args=(n,), daemon=True) for n in range(users)]
     for t in threads:
@@ -190,22 +234,36 @@ def round_of(url: str, users: int, turns: int, deadline: float) -> dict:
     wall = time.perf_counter() - began
     lists = [t["list_s"] for t in turns_done]
     full = [t["reply_s"] for t in turns_done]
-    return {"users": users, "turns": len(turns_done), "wall_s": round(wall, 1),
-            "turns_per_min": round(60 * len(turns_done) / wall, 2) if wall else 0.0,
-            "list_p50": pct(lists, 50), "list_p95": pct(lists, 95), "reply_p50": pct(full, 50),
-            "reply_p95": pct(full, 95), "errors": len(errors), "error_examples": errors[:3],
-            "degraded": sum(t["degraded"] for t in turns_done)}
+    return {
+        "users": users,
+        "turns": len(turns_done),
+        "wall_s": round(wall, 1),
+        "turns_per_min": round(60 * len(turns_done) / wall, 2) if wall else 0.0,
+        "list_p50": pct(lists, 50),
+        "list_p95": pct(lists, 95),
+        "reply_p50": pct(full, 50),
+        "reply_p95": pct(full, 95),
+        "errors": len(errors),
+        "error_examples": errors[:3],
+        "degraded": sum(t["degraded"] for t in turns_done),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     ap.add_argument("--users", type=int, nargs="+", default=[1, 4, 8, 16], help="simulated users at once, per round")
     ap.add_argument("--turns", type=int, default=3, help="messages per user [3]")
     ap.add_argument("--backend", default="transformers", help="the app's LLM backend [transformers]")
     ap.add_argument("--base-url", help="for --backend openai: the server (such as vllm serve)")
-    ap.add_argument("--serve-vllm", action="store_true",
-                    help="start `vllm serve` on the LLM asset (SmolLM2) and point the app at it (--backend openai)")
+    ap.add_argument(
+        "--serve-vllm",
+        action="store_true",
+        help="start `vllm serve` on the LLM asset (SmolLM2) and point the app at it (--backend openai)",
+    )
     ap.add_argument("--mode", help="rerank mode [the configuration's]")
     ap.add_argument("--parallel", type=int, default=16, help="the app's turns at once (recchat ui --parallel) [16]")
     ap.add_argument("--deadline", type=float, default=900, help="seconds per round at most [900]")
@@ -220,14 +278,19 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         stop(server)
         raise
-    print(f"app up at {url} in {time.perf_counter() - started:.1f} s ({args.backend}, --parallel {args.parallel}); "
-          f"resident memory {rss_mb(proc.pid):.0f} MB", flush=True)
+    print(
+        f"app up at {url} in {time.perf_counter() - started:.1f} s ({args.backend}, --parallel {args.parallel}); "
+        f"resident memory {rss_mb(proc.pid):.0f} MB",
+        flush=True,
+    )
     rows, first_answer = [], float("nan")
     try:
         round_of(url, 1, 1, args.deadline)  # warm-up: first-call costs out of the measurement
         first_answer = time.perf_counter() - started
-        print(f"first answer {first_answer:.1f} s after the app was started; resident memory {rss_mb(proc.pid):.0f} MB",
-              flush=True)
+        print(
+            f"first answer {first_answer:.1f} s after the app was started; resident memory {rss_mb(proc.pid):.0f} MB",
+            flush=True,
+        )
         for users in args.users:
             row = round_of(url, users, args.turns, args.deadline)
             row["rss_mb"] = round(rss_mb(proc.pid))
@@ -237,19 +300,27 @@ def main(argv: list[str] | None = None) -> int:
         stop(proc)
         stop(server)
     one = next((r for r in rows if r["users"] == 1), None)
-    print(f"\n| users | turns | turns/min | list p50 / p95 s | reply p50 / p95 s | errors | RSS MB | throughput vs 1 | "
-          f"list p95 / 1-user p50 |")
+    print(
+        "\n| users | turns | turns/min | list p50 / p95 s | reply p50 / p95 s | errors | RSS MB | throughput vs 1 | "
+        "list p95 / 1-user p50 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = r["turns_per_min"] / one["turns_per_min"] if one and one["turns_per_min"] else float("nan")
         tail = r["list_p95"] / one["list_p50"] if one and one["list_p50"] else float("nan")
-        print(f"| {r['users']} | {r['turns']} | {r['turns_per_min']:.1f} | {r['list_p50']:.2f} / {r['list_p95']:.2f} | "
-              f"{r['reply_p50']:.2f} / {r['reply_p95']:.2f} | {r['errors']} | {r['rss_mb']} | {ratio:.2f}x | {tail:.2f}x |")
+        print(
+            f"| {r['users']} | {r['turns']} | {r['turns_per_min']:.1f} | {r['list_p50']:.2f} / {r['list_p95']:.2f} | "
+            f"{r['reply_p50']:.2f} / {r['reply_p95']:.2f} | {r['errors']} | {r['rss_mb']} | {ratio:.2f}x | {tail:.2f}x |"
+        )
     if args.out:
         from recchat.files import write_atomic
 
-        write_atomic(args.out, json.dumps({"args": vars(args) | {"out": str(args.out)}, "first_answer_s": first_answer,
-                                           "rows": rows}, indent=2))
+        write_atomic(
+            args.out,
+            json.dumps(
+                {"args": vars(args) | {"out": str(args.out)}, "first_answer_s": first_answer, "rows": rows}, indent=2
+            ),
+        )
     return 0
 
 

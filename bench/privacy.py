@@ -50,10 +50,10 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
         text, spans = row["text"], find_pii(row["text"])
         covered = {k: bytearray(len(text)) for k in KINDS}
         for s in spans:
-            covered[s.kind][s.start:s.end] = b"\x01" * (s.end - s.start)
+            covered[s.kind][s.start : s.end] = b"\x01" * (s.end - s.start)
         anywhere = bytearray(len(text))
         for s in spans:
-            anywhere[s.start:s.end] = b"\x01" * (s.end - s.start)
+            anywhere[s.start : s.end] = b"\x01" * (s.end - s.start)
         labelled = []
         for want in row["pii"]:
             start = text.index(want["value"])
@@ -70,18 +70,22 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
             detected += 1
             if not any(s.start < end and start < s.end for start, end in labelled):
                 false_masks += 1
-                false.append((s.kind, text[s.start:s.end], text))
+                false.append((s.kind, text[s.start : s.end], text))
         negatives_masked += not row["pii"] and bool(spans)
     spans_total = sum(total.values())
     return {
-        "strings": len(rows), "positives": sum(bool(r["pii"]) for r in rows),
-        "negatives": sum(not r["pii"] for r in rows), "spans": spans_total,
+        "strings": len(rows),
+        "positives": sum(bool(r["pii"]) for r in rows),
+        "negatives": sum(not r["pii"] for r in rows),
+        "spans": spans_total,
         "recall": {k: (found[k] / total[k] if total[k] else None, found[k], total[k]) for k in KINDS},
         "recall_overall": sum(found.values()) / spans_total,
         "hidden_overall": hidden / spans_total,
         "precision": (detected - false_masks) / detected if detected else 1.0,
-        "false_masks": false_masks, "negatives_masked": negatives_masked,
-        "misses": misses, "false": false,
+        "false_masks": false_masks,
+        "negatives_masked": negatives_masked,
+        "misses": misses,
+        "false": false,
     }
 
 
@@ -113,37 +117,53 @@ def report_false_masks(what: str, texts: list[str]) -> None:
     from recchat.privacy import mask_pii
 
     bad = [t for t in texts if mask_pii(t).counts]
-    print(f"\n{what} masked (every one a false mask): {len(bad)} of {len(texts)}" + "".join(f"\n  {t!r}" for t in bad[:5]))
+    print(
+        f"\n{what} masked (every one a false mask): {len(bad)} of {len(texts)}" + "".join(f"\n  {t!r}" for t in bad[:5])
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--catalog", action="store_true", help="also mask every MovieLens-100K item text")
-    parser.add_argument("--csv", type=Path, help="also mask every field of this CSV file, e.g. a catalog "
-                                                 "without personal data (python tests/books.py DIR: DIR/books.csv)")
+    parser.add_argument(
+        "--csv",
+        type=Path,
+        help="also mask every field of this CSV file, e.g. a catalog "
+        "without personal data (python tests/books.py DIR: DIR/books.csv)",
+    )
     args = parser.parse_args(argv)
     rows = load_corpus(args.corpus)
     r = score(rows)
-    print(f"corpus: {r['strings']} strings ({r['positives']} with personal data, {r['negatives']} without), "
-          f"{r['spans']} labelled spans\n")
+    print(
+        f"corpus: {r['strings']} strings ({r['positives']} with personal data, {r['negatives']} without), "
+        f"{r['spans']} labelled spans\n"
+    )
     print("| kind | spans | found | recall |\n|---|---|---|---|")
     for kind, (recall, found, total) in r["recall"].items():
         print(f"| {kind} | {total} | {found} | {recall:.3f} |")
     print(f"| **all** | {r['spans']} | {sum(v[1] for v in r['recall'].values())} | **{r['recall_overall']:.3f}** |")
-    print(f"\nhidden (any kind): {r['hidden_overall']:.3f}; precision of detected spans: {r['precision']:.3f} "
-          f"({r['false_masks']} false masks); negatives with any mask: {r['negatives_masked']} of {r['negatives']}")
+    print(
+        f"\nhidden (any kind): {r['hidden_overall']:.3f}; precision of detected spans: {r['precision']:.3f} "
+        f"({r['false_masks']} false masks); negatives with any mask: {r['negatives_masked']} of {r['negatives']}"
+    )
     for split in sorted({row.get("split", "") for row in rows} - {""}):
         part = score([row for row in rows if row.get("split") == split])
-        print(f"  split {split}: {part['strings']} strings, recall {part['recall_overall']:.3f} of "
-              f"{part['spans']} spans, precision {part['precision']:.3f}, negatives with any mask "
-              f"{part['negatives_masked']} of {part['negatives']}")
+        print(
+            f"  split {split}: {part['strings']} strings, recall {part['recall_overall']:.3f} of "
+            f"{part['spans']} spans, precision {part['precision']:.3f}, negatives with any mask "
+            f"{part['negatives_masked']} of {part['negatives']}"
+        )
     for kind, value, text in r["misses"]:
         print(f"  missed {kind}: {value!r} in {text!r}")
     for kind, value, text in r["false"]:
         print(f"  false {kind}: {value!r} in {text!r}")
-    cases = {"corpus x N": one_megabyte(" ".join(row["text"] for row in rows)), "digits": "7" * 1_000_000,
-             "letters": "a" * 1_000_000, "a@b a@b ...": one_megabyte("a@b ")}
+    cases = {
+        "corpus x N": one_megabyte(" ".join(row["text"] for row in rows)),
+        "digits": "7" * 1_000_000,
+        "letters": "a" * 1_000_000,
+        "a@b a@b ...": one_megabyte("a@b "),
+    }
     if args.catalog:
         texts = catalog_texts()
         report_false_masks("MovieLens-100K item texts", texts)

@@ -45,8 +45,9 @@ def write_requests(path: Path, n: int) -> None:
     with open(path, "w") as fh:
         for k in range(n):
             history = [ids[(k * 7 + j * 31) % len(ids)] for j in range(5)]
-            candidates = [{"id": ids[(k * 13 + j * 17 + 500) % len(ids)], "score": round(1 - j * 0.05, 2)}
-                          for j in range(10)]
+            candidates = [
+                {"id": ids[(k * 13 + j * 17 + 500) % len(ids)], "score": round(1 - j * 0.05, 2)} for j in range(10)
+            ]
             fh.write(json.dumps({"id": f"q{k}", "history": history, "candidates": candidates}) + "\n")
 
 
@@ -66,9 +67,15 @@ def timed(cmd: list[str], out: Path, env: dict) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     first = first or time.perf_counter()
-    return {"total_s": total, "first_line_s": first - start, "lines": len(lines),
-            "ids_unique": len({r["id"] for r in lines}) == len(lines), "summary": stdout.strip().splitlines()[-1],
-            "steady_s": start + total - first, "steady_lines": len(lines) - before_first}
+    return {
+        "total_s": total,
+        "first_line_s": first - start,
+        "lines": len(lines),
+        "ids_unique": len({r["id"] for r in lines}) == len(lines),
+        "summary": stdout.strip().splitlines()[-1],
+        "steady_s": start + total - first,
+        "steady_lines": len(lines) - before_first,
+    }
 
 
 def main() -> None:
@@ -86,18 +93,39 @@ def main() -> None:
         folder = Path(tmp)
         requests = folder / "in.jsonl"
         write_requests(requests, args.requests)
-        common = ["--input", str(requests), "--backend", args.backend, "--mode", "listwise",
-                  "--scorer", str(folder / "none.pt")]
+        common = [
+            "--input",
+            str(requests),
+            "--backend",
+            args.backend,
+            "--mode",
+            "listwise",
+            "--scorer",
+            str(folder / "none.pt"),
+        ]
         runs = {}
-        started = subprocess.run([str(BIN / "ray"), "start", "--head", f"--port={port}", f"--num-cpus={os.cpu_count()}",
-                                  "--include-dashboard=false", "--disable-usage-stats"],
-                                 env=env, capture_output=True, text=True)
+        started = subprocess.run(
+            [
+                str(BIN / "ray"),
+                "start",
+                "--head",
+                f"--port={port}",
+                f"--num-cpus={os.cpu_count()}",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if started.returncode:
             raise SystemExit(started.stderr[-3000:])
         try:
-            for label, extra in (("single process", []),
-                                 ("Ray, 1 actor", ["--ray", f"127.0.0.1:{port}", "--actors", "1"]),
-                                 ("Ray, 2 actors", ["--ray", f"127.0.0.1:{port}", "--actors", "2"])):
+            for label, extra in (
+                ("single process", []),
+                ("Ray, 1 actor", ["--ray", f"127.0.0.1:{port}", "--actors", "1"]),
+                ("Ray, 2 actors", ["--ray", f"127.0.0.1:{port}", "--actors", "2"]),
+            ):
                 out = folder / f"out-{len(runs)}.jsonl"
                 if extra:
                     extra += ["--actor-cpus", str(args.actor_cpus), "--block-size", str(args.block_size)]
@@ -110,17 +138,23 @@ def main() -> None:
         r["steady_per_min"] = 60 * r["steady_lines"] / r["steady_s"]
     base = runs["single process"]["total_s"]
     one = runs["Ray, 1 actor"]["total_s"]
-    print(f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
-          f"{args.requests} requests x 10 candidates, {args.backend} listwise; actor CPUs {args.actor_cpus}, "
-          f"block {args.block_size}\n")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+        f"{args.requests} requests x 10 candidates, {args.backend} listwise; actor CPUs {args.actor_cpus}, "
+        f"block {args.block_size}\n"
+    )
     steady_one = runs["Ray, 1 actor"]["steady_per_min"]
-    print("| run | total s | first line s | requests/min | steady requests/min | total vs single | total vs 1 actor "
-          "| steady vs 1 actor | all ids once |")
+    print(
+        "| run | total s | first line s | requests/min | steady requests/min | total vs single | total vs 1 actor "
+        "| steady vs 1 actor | all ids once |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for label, r in runs.items():
-        print(f"| {label} | {r['total_s']:.1f} | {r['first_line_s']:.1f} | {r['requests_per_min']:.1f} | "
-              f"{r['steady_per_min']:.1f} | {base / r['total_s']:.2f}x | {one / r['total_s']:.2f}x | "
-              f"{r['steady_per_min'] / steady_one:.2f}x | {r['ids_unique'] and r['lines'] == args.requests} |")
+        print(
+            f"| {label} | {r['total_s']:.1f} | {r['first_line_s']:.1f} | {r['requests_per_min']:.1f} | "
+            f"{r['steady_per_min']:.1f} | {base / r['total_s']:.2f}x | {one / r['total_s']:.2f}x | "
+            f"{r['steady_per_min'] / steady_one:.2f}x | {r['ids_unique'] and r['lines'] == args.requests} |"
+        )
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "args": vars(args) | {"json": str(args.json)}}, indent=2))
 

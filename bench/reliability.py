@@ -45,8 +45,12 @@ from typing import Any
 RECCHAT = Path(sys.executable).parent / "recchat"
 CHROMA = Path(sys.executable).parent / "chroma"
 OUTCOMES = ("answered", "degraded", "failed", "lost")
-CHAT = ("I loved Toy Story, something funny from the 90s", "something older, please",
-        "a thriller like Fargo", "no horror")
+CHAT = (
+    "I loved Toy Story, something funny from the 90s",
+    "something older, please",
+    "a thriller like Fargo",
+    "no horror",
+)
 
 
 # --------------------------------------------------------------------------- counting
@@ -76,12 +80,15 @@ class Tally:
     def row(self) -> str:
         said = self.examples.get("lost") or self.examples.get("failed") or self.examples.get("degraded", "")
         said = said.replace("|", "\\|")
-        return (f"| {self.fault} | {self.sent} | {self.answered} | {self.degraded} | {self.failed} | "
-                f"{self.lost} | {said} |")
+        return (
+            f"| {self.fault} | {self.sent} | {self.answered} | {self.degraded} | {self.failed} | {self.lost} | {said} |"
+        )
 
 
-HEADER = ("| fault | requests | answered | degraded | failed (clear error) | lost | what the user reads "
-          "(first lost, else failed, else degraded) |\n|---|---|---|---|---|---|---|")
+HEADER = (
+    "| fault | requests | answered | degraded | failed (clear error) | lost | what the user reads "
+    "(first lost, else failed, else degraded) |\n|---|---|---|---|---|---|---|"
+)
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ def judge_reply(reply: Any) -> tuple[str, str]:
     return judge_ranking(reply.ranking)
 
 
-def attempt(tally: Tally, call: Callable[[], tuple[str, str]], refusal: Refusal | None = None,
-            deadline: float = 120.0) -> str:
+def attempt(
+    tally: Tally, call: Callable[[], tuple[str, str]], refusal: Refusal | None = None, deadline: float = 120.0
+) -> str:
     """Run one request in a thread; count its outcome. No answer within ``deadline`` seconds is
     lost (a hang), as is any exception that is not the clear ``refusal``."""
     box: dict[str, Any] = {}
@@ -140,8 +148,9 @@ def attempt(tally: Tally, call: Callable[[], tuple[str, str]], refusal: Refusal 
     return outcome
 
 
-def run_cli(tally: Tally, args: Sequence[str], home: Path, words: Sequence[str] = (), *,
-            deadline: float = 300.0) -> str:
+def run_cli(
+    tally: Tally, args: Sequence[str], home: Path, words: Sequence[str] = (), *, deadline: float = 300.0
+) -> str:
     """The real ``recchat`` command. Exit 0 is answered; a non-zero exit whose stderr is one
     ``recchat: error:`` message naming every one of ``words`` is a clear refusal; a traceback,
     any other failure or no exit within ``deadline`` is lost."""
@@ -215,8 +224,14 @@ class FakeLLMServer:
                 pass
 
             def do_GET(self) -> None:  # the model list always answers: the faults are in the completions
-                fake.answer(self, {"object": "list", "data": [{"id": "fake-llm", "object": "model",
-                                                               "created": 0, "owned_by": "recchat"}]}, "ok")
+                fake.answer(
+                    self,
+                    {
+                        "object": "list",
+                        "data": [{"id": "fake-llm", "object": "model", "created": 0, "owned_by": "recchat"}],
+                    },
+                    "ok",
+                )
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
@@ -263,8 +278,9 @@ class FakeLLMServer:
         bad = self.behaviour == "bad-logprobs"
         logprobs = None
         if body.get("logprobs"):
-            top = [{"token": t, "logprob": "high" if bad else -rng.uniform(0.1, 8.0), "bytes": None}
-                   for t in LABEL_TOKENS]
+            top = [
+                {"token": t, "logprob": "high" if bad else -rng.uniform(0.1, 8.0), "bytes": None} for t in LABEL_TOKENS
+            ]
             logprobs = {"content": [{"token": "A", "logprob": -0.5, "bytes": None, "top_logprobs": top}]}
             content: Any = "A"
         elif (body.get("structured_outputs") or {}).get("json") is not None:
@@ -273,11 +289,25 @@ class FakeLLMServer:
             content = "A warm, funny comedy from the nineties with a big heart."
         if bad:
             content = 42
-        return {"id": "cmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": "fake-llm",
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": logprobs,
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": 1,
-                          "total_tokens": len(prompt.split()) + 1}}
+        return {
+            "id": "cmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "fake-llm",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": logprobs,
+                    "message": {"role": "assistant", "content": content},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(prompt.split()),
+                "completion_tokens": 1,
+                "total_tokens": len(prompt.split()) + 1,
+            },
+        }
 
 
 @contextmanager
@@ -309,8 +339,20 @@ class ChromaServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = self.folder / "server.log"
         with open(log, "ab") as out:
-            self.proc = subprocess.Popen([str(CHROMA), "run", "--path", str(self.folder / "data"), "--host",
-                                          "127.0.0.1", "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [
+                    str(CHROMA),
+                    "run",
+                    "--path",
+                    str(self.folder / "data"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         give_up = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < give_up:
             try:
@@ -353,19 +395,19 @@ class Bench:
     interactions: Any
     work: Path
     home: Path
-    source: Path              # the RECCHAT_HOME the copies come from (read, never written)
+    source: Path  # the RECCHAT_HOME the copies come from (read, never written)
     checkpoint: Path
     index_folder: Path | None = None
     _profiles: Any = field(default=None, init=False, repr=False)
 
     def users(self, n: int) -> list[str]:
         """The first ``n`` users of the log, in id order (numeric ids by value)."""
-        return sorted(self.rec.user_histories, key=lambda u: (len(u), u))[:max(1, n)]
+        return sorted(self.rec.user_histories, key=lambda u: (len(u), u))[: max(1, n)]
 
     def profiles(self, name: str, backend: Any = None) -> Any:
         """A profile store over the bench's log in a folder of its own, summarised by ``backend``
         (the log's statistics are computed once, then shared)."""
-        from recchat.profile import ProfileStore
+        from recchat.conversation.profile import ProfileStore
 
         if self._profiles is None:
             self._profiles = ProfileStore(self.work, self.rec.catalog, self.interactions, domain=self.rec.domain)
@@ -379,8 +421,8 @@ class Bench:
         from recchat.builder import Builder
 
         rec = copy.copy(self.rec)
-        parts = rec.builder or Builder(log=lambda message: None)   # MovieLens-100K's, as the app's
-        rec.reranker = parts.reranker(backend, llm={"mode": "listwise"})   # NO_LLM for None
+        parts = rec.builder or Builder(log=lambda message: None)  # MovieLens-100K's, as the app's
+        rec.reranker = parts.reranker(backend, llm={"mode": "listwise"})  # NO_LLM for None
         rec.profiles = self.profiles(name, backend)
         return rec
 
@@ -437,16 +479,21 @@ def recchat_home(home: Path) -> Iterator[None]:
 # --------------------------------------------------------------------------- requests
 
 
-def serve(tally: Tally, rec: Any, users: Sequence[str], n: int, refusal: Refusal | None = None,
-          deadline: float = 120.0) -> None:
+def serve(
+    tally: Tally, rec: Any, users: Sequence[str], n: int, refusal: Refusal | None = None, deadline: float = 120.0
+) -> None:
     """``n`` requests, alternating a ``recommend`` call (a user id, with the user's profile) and a
     chat turn (sessions of two turns, the first started from a user's history)."""
     session = None
     for i in range(n):
         user = users[(i // 2) % len(users)]
         if i % 2 == 0:
-            attempt(tally, lambda user=user: judge_ranking(rec.recommend(user, k=10, profile=rec.profile(user))),
-                    refusal, deadline)
+            attempt(
+                tally,
+                lambda user=user: judge_ranking(rec.recommend(user, k=10, profile=rec.profile(user))),
+                refusal,
+                deadline,
+            )
             continue
 
         def turn(i: int = i, user: str = user) -> tuple[str, str]:
@@ -459,8 +506,9 @@ def serve(tally: Tally, rec: Any, users: Sequence[str], n: int, refusal: Refusal
         attempt(tally, turn, refusal, deadline)
 
 
-def batch_lines(tally: Tally, rec: Any, users: Sequence[str], folder: Path, refusal: Refusal | None = None,
-                deadline: float = 300.0) -> None:
+def batch_lines(
+    tally: Tally, rec: Any, users: Sequence[str], folder: Path, refusal: Refusal | None = None, deadline: float = 300.0
+) -> None:
     """One ``rerank_file`` run (4 requests in flight) over a request per user (the last 10 items of
     their history, the scorer's top 20 as candidates); each request is one answer or none."""
     from types import SimpleNamespace
@@ -476,8 +524,16 @@ def batch_lines(tally: Tally, rec: Any, users: Sequence[str], folder: Path, refu
             fh.write(json.dumps({"id": f"r{n}", "history": history, "candidates": candidates}) + "\n")
 
     def run() -> tuple[str, str]:
-        rerank_file(requests, output, rec.reranker, catalog=rec.catalog, scorer=rec.scorer, blend=rec.blend,
-                    concurrency=4, progress=False)
+        rerank_file(
+            requests,
+            output,
+            rec.reranker,
+            catalog=rec.catalog,
+            scorer=rec.scorer,
+            blend=rec.blend,
+            concurrency=4,
+            progress=False,
+        )
         return "answered", ""
 
     ran = Tally("batch")
@@ -491,8 +547,13 @@ def batch_lines(tally: Tally, rec: Any, users: Sequence[str], folder: Path, refu
             outcome = "failed" if ran.failed else "lost"
             tally.add(outcome, next(iter(ran.examples.values()), "no line in the output"))
             continue
-        tally.add(*judge_ranking(SimpleNamespace(candidates=line["ranking"], degraded=line["degraded"],
-                                                 notes=line["notes"], mode=line["mode"])))
+        tally.add(
+            *judge_ranking(
+                SimpleNamespace(
+                    candidates=line["ranking"], degraded=line["degraded"], notes=line["notes"], mode=line["mode"]
+                )
+            )
+        )
 
 
 # --------------------------------------------------------------------------- the faults
@@ -508,8 +569,9 @@ LLM_FAULTS = {
 }
 
 
-def llm_fault(bench: Bench, behaviour: str, n: int, *, timeout: float = 1.0, retries: int = 1,
-              deadline: float = 120.0) -> list[Tally]:
+def llm_fault(
+    bench: Bench, behaviour: str, n: int, *, timeout: float = 1.0, retries: int = 1, deadline: float = 120.0
+) -> list[Tally]:
     """``n`` requests (recommend calls and chat turns) and ``n`` batch lines through the OpenAI
     backend at a server that is down or misbehaves: each must come back ranked by the scorer and
     flagged degraded, its note saying the LLM failed. ``ok`` is the control: nothing degrades."""
@@ -551,8 +613,10 @@ def chroma_restart(bench: Bench, n: int, *, deadline: float = 120.0) -> list[Tal
     from recchat.index import ItemIndex, ItemIndexError
     from recchat.llm import load_backend
 
-    phases = [Tally(f"Chroma server restarted mid-session: {when}")
-              for when in ("before the stop", "while it is down", "after the restart")]
+    phases = [
+        Tally(f"Chroma server restarted mid-session: {when}")
+        for when in ("before the stop", "while it is down", "after the restart")
+    ]
     if bench.index_folder is not None:
         shutil.copytree(bench.index_folder, bench.work / "chroma" / "data")
     with ChromaServer(bench.work / "chroma") as server, FakeLLMServer("ok") as llm:
@@ -580,9 +644,11 @@ def _damage(source: Path, target: Path, how: str) -> Path:
 
 def _refused_load(load: Callable[[], Any]) -> Callable[[], tuple[str, str]]:
     """A load of a damaged file that returns has accepted garbage: that answer is lost."""
+
     def call() -> tuple[str, str]:
         got = load()
         return "lost", f"the damaged file loaded: {str(got)[:100]}"
+
     return call
 
 
@@ -591,8 +657,17 @@ def _rerank_args(bench: Bench, scorer: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     requests = folder / "requests.jsonl"
     requests.write_text('{"id": "r1", "history": ["1", "50"], "candidates": ["2", "3", "4"]}\n')
-    return ["rerank", "--input", str(requests), "--output", str(folder / f"out-{scorer.stem}.jsonl"),
-            "--scorer", str(scorer), "--backend", "none"]
+    return [
+        "rerank",
+        "--input",
+        str(requests),
+        "--output",
+        str(folder / f"out-{scorer.stem}.jsonl"),
+        "--scorer",
+        str(scorer),
+        "--backend",
+        "none",
+    ]
 
 
 def damaged_checkpoint(bench: Bench, how: str, *, cli: bool = True) -> list[Tally]:
@@ -603,8 +678,11 @@ def damaged_checkpoint(bench: Bench, how: str, *, cli: bool = True) -> list[Tall
 
     tally = Tally(f"scorer checkpoint {'truncated to half' if how == 'truncated' else 'of random bytes'}")
     bad = _damage(bench.checkpoint, bench.work / "damaged" / f"scorer-{how}.pt", how)
-    attempt(tally, _refused_load(lambda: Scorer.load(bad, catalog=bench.rec.catalog)),
-            Refusal((CheckpointError,), (str(bad), "recchat train")))
+    attempt(
+        tally,
+        _refused_load(lambda: Scorer.load(bad, catalog=bench.rec.catalog)),
+        Refusal((CheckpointError,), (str(bad), "recchat train")),
+    )
     if cli:
         run_cli(tally, _rerank_args(bench, bad), bench.home, (bad.name, "recchat train"))
     return [tally]
@@ -658,8 +736,10 @@ def damaged_profiles(bench: Bench, n: int, *, cli: bool = True) -> list[Tally]:
     return [tally]
 
 
-INDEX_DAMAGE = {"deleted": "index folder: chroma.sqlite3 deleted",
-                "truncated": "index folder: chroma.sqlite3 truncated to half"}
+INDEX_DAMAGE = {
+    "deleted": "index folder: chroma.sqlite3 deleted",
+    "truncated": "index folder: chroma.sqlite3 truncated to half",
+}
 
 
 def damaged_index(bench: Bench, how: str, llm_url: str, *, cli: bool = True) -> list[Tally]:
@@ -682,12 +762,19 @@ def damaged_index(bench: Bench, how: str, llm_url: str, *, cli: bool = True) -> 
             db = folder / "chroma.sqlite3"
             _damage(db, db, how)
         copies.append(folder)
-    builder = Builder({"index": {"path": str(copies[0]), "collection": bench.rec.index.name},
-                       "scorer": {"checkpoint": str(bench.checkpoint)},
-                       "llm": {"backend": "openai", "base_url": llm_url, "model": "fake-llm"}},
-                      log=lambda message: None)
-    attempt(tally, lambda: judge_ranking(bench.start(builder).recommend(bench.users(1)[0])),
-            Refusal((ItemIndexError,), (str(copies[0]), "recchat index build")))
+    builder = Builder(
+        {
+            "index": {"path": str(copies[0]), "collection": bench.rec.index.name},
+            "scorer": {"checkpoint": str(bench.checkpoint)},
+            "llm": {"backend": "openai", "base_url": llm_url, "model": "fake-llm"},
+        },
+        log=lambda message: None,
+    )
+    attempt(
+        tally,
+        lambda: judge_ranking(bench.start(builder).recommend(bench.users(1)[0])),
+        Refusal((ItemIndexError,), (str(copies[0]), "recchat index build")),
+    )
     if cli:
         store = ["--path", str(copies[1]), "--collection", bench.rec.index.name]
         args = ["index", "build", *store] if how == "deleted" else ["index", "query", "funny", *store]
@@ -695,8 +782,9 @@ def damaged_index(bench: Bench, how: str, llm_url: str, *, cli: bool = True) -> 
     return [tally]
 
 
-def assets_deleted(bench: Bench, n: int, *, backend: Any = None, cli: bool = True,
-                   deadline: float = 900.0) -> list[Tally]:
+def assets_deleted(
+    bench: Bench, n: int, *, backend: Any = None, cli: bool = True, deadline: float = 900.0
+) -> list[Tally]:
     """A recommender serving with ``backend`` (default: the real transformers LLM, SmolLM2 loaded
     from the bench's home), then that home's assets folder deleted: ``n`` more requests must be
     answered from what is loaded, and a new recommender and (``cli``) ``recchat data check`` must
@@ -705,8 +793,9 @@ def assets_deleted(bench: Bench, n: int, *, backend: Any = None, cli: bool = Tru
     from recchat.builder import Builder
     from recchat.llm import load_backend
 
-    tally = Tally("assets folder deleted under a running recommender"
-                  + (" (transformers LLM)" if backend is None else ""))
+    tally = Tally(
+        "assets folder deleted under a running recommender" + (" (transformers LLM)" if backend is None else "")
+    )
     users = bench.users(n)
     with recchat_home(bench.home):
         rec = bench.with_llm(backend or load_backend("transformers"), "assets")
@@ -715,8 +804,7 @@ def assets_deleted(bench: Bench, n: int, *, backend: Any = None, cli: bool = Tru
         serve(tally, rec, users, n, deadline=deadline)
         words = ("movielens-100k", "recchat assets fetch movielens-100k")
         builder = Builder({"llm": {"backend": "none"}}, log=lambda message: None)
-        attempt(tally, lambda: judge_ranking(bench.start(builder).recommend(users[0])),
-                Refusal((AssetError,), words))
+        attempt(tally, lambda: judge_ranking(bench.start(builder).recommend(users[0])), Refusal((AssetError,), words))
         if cli:
             run_cli(tally, ["data", "check"], bench.home, words)
     make_home(bench.work, bench.source)
@@ -749,7 +837,8 @@ def make_bench(work: Path, source: Path) -> Bench:
 def faults(bench: Bench, n: int, *, timeout: float = 1.0) -> dict[str, Callable[[], list[Tally]]]:
     """Every fault by name, each ready to run (in this order in the table)."""
     out: dict[str, Callable[[], list[Tally]]] = {
-        f"llm-{b}": (lambda b=b: llm_fault(bench, b, n, timeout=timeout)) for b in ("ok", *LLM_FAULTS)}
+        f"llm-{b}": (lambda b=b: llm_fault(bench, b, n, timeout=timeout)) for b in ("ok", *LLM_FAULTS)
+    }
     out["chroma-down"] = lambda: chroma_down(bench, n)
     out["chroma-restart"] = lambda: chroma_restart(bench, n)
     for how in ("truncated", "random"):
@@ -801,8 +890,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             got = table[name]()
             rows += got
             for tally in got:
-                print(f"{name}: {tally.sent} sent, {tally.answered} answered, {tally.degraded} degraded, "
-                      f"{tally.failed} failed, {tally.lost} lost ({time.perf_counter() - began:.0f} s)", flush=True)
+                print(
+                    f"{name}: {tally.sent} sent, {tally.answered} answered, {tally.degraded} degraded, "
+                    f"{tally.failed} failed, {tally.lost} lost ({time.perf_counter() - began:.0f} s)",
+                    flush=True,
+                )
         total = Tally("**all**", *(sum(getattr(t, o) for t in rows) for o in OUTCOMES))
         print()
         print(HEADER)

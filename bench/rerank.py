@@ -63,7 +63,7 @@ def builder() -> Any:
 
 def requests(n: int) -> list[tuple[str, list[str]]]:
     """(prefix, suffixes) for pointwise, and the listwise prompt pieces, for ``n`` users."""
-    from recchat.split import leave_one_out
+    from recchat.data.split import leave_one_out
     from recchat.types import Candidate
 
     parts = builder()
@@ -106,9 +106,14 @@ def run_listwise(backend: Any, reqs: list) -> list[float]:
 
 def summary(name: str, times: list[float], naive_p50: float | None, n_cands: int = 20) -> dict[str, Any]:
     p50 = statistics.median(times)
-    return {"method": name, "requests": len(times), "cand_per_s": n_cands * len(times) / sum(times),
-            "p50": p50, "p95": float(np.percentile(times, 95)),
-            "speedup": (naive_p50 / p50) if naive_p50 else float("nan")}
+    return {
+        "method": name,
+        "requests": len(times),
+        "cand_per_s": n_cands * len(times) / sum(times),
+        "p50": p50,
+        "p95": float(np.percentile(times, 95)),
+        "speedup": (naive_p50 / p50) if naive_p50 else float("nan"),
+    }
 
 
 def main() -> None:
@@ -148,8 +153,9 @@ def main() -> None:
     def reuse_call_flops(c: Any) -> float:
         head = c.cached_tokens // max(c.prompts - 1, 1)
         tails = c.prompt_tokens - head * c.prompts
-        return (forward_flops(config, head, head // 2, 0)
-                + forward_flops(config, tails, head + tails // (2 * c.prompts), c.prompts))
+        return forward_flops(config, head, head // 2, 0) + forward_flops(
+            config, tails, head + tails // (2 * c.prompts), c.prompts
+        )
 
     reuse_flops = sum(reuse_call_flops(c) for c in reuse_calls)
     list_flops = sum(forward_flops(config, c.prompt_tokens, c.prompt_tokens // 2, 1) for c in list_calls)
@@ -159,22 +165,40 @@ def main() -> None:
     if not args.no_vllm:
         vllm = load_backend("vllm")
         run_pointwise(vllm, reqs[:1], "reuse")
-        rows.append(summary("vLLM pointwise (engine, prefix caching)", run_pointwise(vllm, reqs[: args.requests], "reuse"), naive_p50))
+        rows.append(
+            summary(
+                "vLLM pointwise (engine, prefix caching)",
+                run_pointwise(vllm, reqs[: args.requests], "reuse"),
+                naive_p50,
+            )
+        )
         rows.append(summary("vLLM listwise (engine, one pass)", run_listwise(vllm, reqs[: args.requests]), naive_p50))
         cached = sum(c.cached_tokens for c in vllm.invocations)
         prompt = sum(c.prompt_tokens for c in vllm.invocations)
         print(f"vLLM prefix cache: {cached} of {prompt} prompt tokens served from cache")
     if args.base_url:
         server = load_backend("openai", base_url=args.base_url)
-        rows.append(summary("vllm serve pointwise (openai backend)", run_pointwise(server, reqs[: args.requests], "reuse"), naive_p50))
-        rows.append(summary("vllm serve listwise (openai backend)", run_listwise(server, reqs[: args.requests]), naive_p50))
+        rows.append(
+            summary(
+                "vllm serve pointwise (openai backend)",
+                run_pointwise(server, reqs[: args.requests], "reuse"),
+                naive_p50,
+            )
+        )
+        rows.append(
+            summary("vllm serve listwise (openai backend)", run_listwise(server, reqs[: args.requests]), naive_p50)
+        )
 
-    print(f"\nmachine: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}; SmolLM2-135M float32; 20 candidates, "
-          f"20-item history; prefix ~{reuse_calls[0].cached_tokens // max(reuse_calls[0].prompts - 1, 1)} tokens")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}; SmolLM2-135M float32; 20 candidates, "
+        f"20-item history; prefix ~{reuse_calls[0].cached_tokens // max(reuse_calls[0].prompts - 1, 1)} tokens"
+    )
     print("\n| method | requests | candidates/s | p50 s | p95 s | speed-up vs naive (p50) |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['requests']} | {r['cand_per_s']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['speedup']:.1f}x |")
+        print(
+            f"| {r['method']} | {r['requests']} | {r['cand_per_s']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['speedup']:.1f}x |"
+        )
     print(f"\nmatmul float32 (2048^3): {gflops_matmul:.0f} GFLOP/s")
     for name, value in gflops.items():
         print(f"transformers {name}: {value:.0f} useful GFLOP/s = {100 * value / gflops_matmul:.0f}% of matmul")

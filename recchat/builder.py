@@ -46,13 +46,17 @@ class LLMParts:
 
 
 class Builder:
-    def __init__(self, config: RecommenderConfig | dict[str, Any] | str | Path | None = None, *,
-                 log: Callable[[str], None] = _stderr):
+    def __init__(
+        self,
+        config: RecommenderConfig | dict[str, Any] | str | Path | None = None,
+        *,
+        log: Callable[[str], None] = _stderr,
+    ):
         self.config = RecommenderConfig.coerce(config)
         self.log = log
-        self._backends: dict[str, Any] = {}       # one per distinct backend, model and options
+        self._backends: dict[str, Any] = {}  # one per distinct backend, model and options
         self._llm_parts: dict[str, LLMParts] = {}
-        self._lock = threading.Lock()              # two app sessions asking at once load a model once
+        self._lock = threading.Lock()  # two app sessions asking at once load a model once
 
     @property
     def name(self) -> str:
@@ -89,7 +93,7 @@ class Builder:
 
     @cached_property
     def domain(self) -> Any:
-        from recchat.domain import Domain
+        from recchat.conversation.domain import Domain
 
         return Domain.from_config(self.config, self.catalog)
 
@@ -102,9 +106,15 @@ class Builder:
 
         catalog = self.catalog  # the configuration is checked before a store is opened (and created)
         idx = self.config.index
-        index = ItemIndex(self.config.collection, path=self.config.resolve(idx.path), url=idx.url,
-                          ef_search=idx.ef_search, max_neighbors=idx.max_neighbors,
-                          ef_construction=idx.ef_construction, exact_below=idx.exact_below)
+        index = ItemIndex(
+            self.config.collection,
+            path=self.config.resolve(idx.path),
+            url=idx.url,
+            ef_search=idx.ef_search,
+            max_neighbors=idx.max_neighbors,
+            ef_construction=idx.ef_construction,
+            exact_below=idx.exact_below,
+        )
         if build == "always" or (build == "if-empty" and not index.complete()):  # a killed build resumes
             report = index.build(catalog, progress=progress)
             self.log(f"{index.name}: {report.summary()}")
@@ -117,20 +127,27 @@ class Builder:
         if section.plugin:
             from recchat.plugins import create
 
-            return create("scorers", section.plugin, self.catalog, self.dataset.interactions,
-                          required=("knows", "score", "topk"), **section.plugin_options.get(section.plugin, {}))
+            return create(
+                "scorers",
+                section.plugin,
+                self.catalog,
+                self.dataset.interactions,
+                required=("knows", "score", "topk"),
+                **section.plugin_options.get(section.plugin, {}),
+            )
         from recchat.scorer import CheckpointError, Scorer
 
         checkpoint = self.config.checkpoint()
         if not checkpoint.is_file():
             if required:
-                raise CheckpointError(f"no scorer checkpoint at {checkpoint}; train one with: "
-                                      f"recchat train{self.config_flag()}")
+                raise CheckpointError(
+                    f"no scorer checkpoint at {checkpoint}; train one with: recchat train{self.config_flag()}"
+                )
             return None
         return Scorer.load(checkpoint, catalog=self.catalog)
 
     def config_flag(self) -> str:
-        """" --config FILE" for a printed next command (empty for the built-in configuration)."""
+        """ " --config FILE" for a printed next command (empty for the built-in configuration)."""
         source = self.config.source
         return f" --config {source}" if source and source.parent != Path(__file__).parent / "configs" else ""
 
@@ -139,8 +156,17 @@ class Builder:
         from recchat.plugins import create
 
         section = self.config.scorer
-        return [create("retrievers", name, self.catalog, self.dataset.interactions, required=("retrieve",),
-                       **section.plugin_options.get(name, {})) for name in section.retrievers]
+        return [
+            create(
+                "retrievers",
+                name,
+                self.catalog,
+                self.dataset.interactions,
+                required=("retrieve",),
+                **section.plugin_options.get(name, {}),
+            )
+            for name in section.retrievers
+        ]
 
     def llm_config(self, **overrides: Any) -> LLMConfig:
         """The ``[llm]`` section with ``overrides`` (``backend="vllm"``, ``mode="pointwise"``)
@@ -175,8 +201,7 @@ class Builder:
         if backend is None:
             return NO_LLM
         llm = self.llm_config(**(llm or {}))
-        return Reranker(backend, llm.mode, kind=self.config.domain.item, passes=llm.passes,
-                        history_limit=llm.history)
+        return Reranker(backend, llm.mode, kind=self.config.domain.item, passes=llm.passes, history_limit=llm.history)
 
     def blend(self, **overrides: Any) -> BlendConfig:
         """The blend tuned for this scorer and model (tune-blend), else the defaults; the
@@ -191,8 +216,14 @@ class Builder:
             config.norm = section.norm
         return config
 
-    def llm_parts(self, llm: dict[str, Any] | None = None, blend: dict[str, Any] | None = None, *,
-                  backend: Any = ..., wrap: Callable[[Any], Any] | None = None) -> LLMParts:
+    def llm_parts(
+        self,
+        llm: dict[str, Any] | None = None,
+        blend: dict[str, Any] | None = None,
+        *,
+        backend: Any = ...,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> LLMParts:
         """Backend, reranker and blend for a setting: the configuration with ``llm`` and ``blend``
         overrides (what the app's Settings change), made once per distinct setting and kept.
         ``backend`` is one already running to use (the app's own, in another mode); ``wrap``
@@ -207,20 +238,38 @@ class Builder:
         return self._llm_parts[key]
 
     def profiles(self, interactions: Any = None, *, backend: Any = None, folder: Path | None = None) -> Any:
-        from recchat.profile import ProfileStore
+        from recchat.conversation.profile import ProfileStore
 
-        return ProfileStore(folder or self.config.profiles_folder(), self.catalog,
-                            self.dataset.interactions if interactions is None else interactions,
-                            backend=backend, domain=self.domain)
+        return ProfileStore(
+            folder or self.config.profiles_folder(),
+            self.catalog,
+            self.dataset.interactions if interactions is None else interactions,
+            backend=backend,
+            domain=self.domain,
+        )
 
-    def parts(self, *, interactions: Any = None, reranker: Any = ..., profiles_folder: Path | None = None,
-              build_index: str = "if-empty") -> dict[str, Any]:
+    def parts(
+        self,
+        *,
+        interactions: Any = None,
+        reranker: Any = ...,
+        profiles_folder: Path | None = None,
+        build_index: str = "if-empty",
+    ) -> dict[str, Any]:
         """Everything a :class:`~recchat.recommender.Recommender` takes, as its keyword arguments
         (``Recommender.from_config`` is the caller). ``interactions`` replaces the log (the
         simulation's held-out one); ``reranker`` replaces the configured one."""
         log = self.dataset.interactions if interactions is None else interactions
         reranker = self.reranker() if reranker is ... else reranker
-        return {"catalog": self.catalog, "index": self.index(build=build_index), "scorer": self.scorer(),
-                "reranker": reranker, "blend": self.blend(), "interactions": log, "pool": self.config.llm.pool,
-                "retrievers": self.retrievers(), "domain": self.domain,
-                "profiles": self.profiles(log, backend=reranker.backend, folder=profiles_folder)}
+        return {
+            "catalog": self.catalog,
+            "index": self.index(build=build_index),
+            "scorer": self.scorer(),
+            "reranker": reranker,
+            "blend": self.blend(),
+            "interactions": log,
+            "pool": self.config.llm.pool,
+            "retrievers": self.retrievers(),
+            "domain": self.domain,
+            "profiles": self.profiles(log, backend=reranker.backend, folder=profiles_folder),
+        }

@@ -16,8 +16,9 @@ PROBE_QUESTION = "Would someone who loved Toy Story enjoy Aladdin? Answer Yes or
 
 
 def _chat_prompt(tokenizer: Any, question: str) -> str:
-    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
-                                         add_generation_prompt=True)
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+    )
 
 
 def check_embedder() -> dict[str, Any]:
@@ -25,8 +26,12 @@ def check_embedder() -> dict[str, Any]:
 
     started = time.perf_counter()
     vectors = MiniLMEmbeddingFunction().encode(["a funny animated movie", "a dark crime thriller"])
-    return {"check": "embedder", "dim": int(vectors.shape[1]),
-            "similarity": float(vectors[0] @ vectors[1]), "seconds": time.perf_counter() - started}
+    return {
+        "check": "embedder",
+        "dim": int(vectors.shape[1]),
+        "similarity": float(vectors[0] @ vectors[1]),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def check_chroma() -> dict[str, Any]:
@@ -36,8 +41,13 @@ def check_chroma() -> dict[str, Any]:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         index = ItemIndex("doctor-check", path=tmp)
-        index.build([Item("1", "Toy Story", "Toy Story (1995). Animation, Comedy."),
-                     Item("2", "Heat", "Heat (1995). Crime, Thriller.")], progress=False)
+        index.build(
+            [
+                Item("1", "Toy Story", "Toy Story (1995). Animation, Comedy."),
+                Item("2", "Heat", "Heat (1995). Crime, Thriller."),
+            ],
+            progress=False,
+        )
         top = index.query("cartoon for kids", k=1)[0].item.id
     return {"check": "chroma", "top": top, "seconds": time.perf_counter() - started}
 
@@ -59,13 +69,18 @@ def check_transformers(model_dir: Path | None = None, max_new_tokens: int = 12) 
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         logits = model(**inputs, logits_to_keep=1).logits[0, -1]
-    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     yes, no = (tokenizer.encode(w, add_special_tokens=False) for w in ("Yes", "No"))
     logprobs = torch.log_softmax(logits.float(), dim=-1)
-    return {"check": "transformers", "answer": answer.strip(), "load_seconds": loaded,
-            "yes_no_single_tokens": len(yes) == 1 and len(no) == 1,
-            "logprob_yes": float(logprobs[yes[0]]), "logprob_no": float(logprobs[no[0]]),
-            "seconds": time.perf_counter() - started}
+    return {
+        "check": "transformers",
+        "answer": answer.strip(),
+        "load_seconds": loaded,
+        "yes_no_single_tokens": len(yes) == 1 and len(no) == 1,
+        "logprob_yes": float(logprobs[yes[0]]),
+        "logprob_no": float(logprobs[no[0]]),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def check_vllm(model_dir: Path | None = None, backend: Any = None) -> dict[str, Any]:
@@ -85,12 +100,15 @@ def check_vllm(model_dir: Path | None = None, backend: Any = None) -> dict[str, 
     loaded = time.perf_counter() - started
     tokenizer = llm.get_tokenizer()
     prompt = _chat_prompt(tokenizer, PROBE_QUESTION)
-    out = llm.generate([prompt], SamplingParams(max_tokens=1, temperature=0.0, logprobs=20),
-                       use_tqdm=False)[0]
+    out = llm.generate([prompt], SamplingParams(max_tokens=1, temperature=0.0, logprobs=20), use_tqdm=False)[0]
     top = {lp.decoded_token: lp.logprob for lp in out.outputs[0].logprobs[0].values()}
-    return {"check": "vllm", "first_token": out.outputs[0].text, "top_logprobs": top,
-            "load_seconds": loaded, "seconds": time.perf_counter() - started}
+    return {
+        "check": "vllm",
+        "first_token": out.outputs[0].text,
+        "top_logprobs": top,
+        "load_seconds": loaded,
+        "seconds": time.perf_counter() - started,
+    }
 
 
-CHECKS = {"embedder": check_embedder, "chroma": check_chroma, "transformers": check_transformers,
-          "vllm": check_vllm}
+CHECKS = {"embedder": check_embedder, "chroma": check_chroma, "transformers": check_transformers, "vllm": check_vllm}

@@ -137,7 +137,7 @@ def replacing_folder(target: Path | str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for path in (*tmp.rglob("*"), tmp):   # what was written reaches the disk before the renames
+    for path in (*tmp.rglob("*"), tmp):  # what was written reaches the disk before the renames
         _sync(path)
     old = _old_name(target)
     if target.exists():

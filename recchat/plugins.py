@@ -42,16 +42,20 @@ def load_plugin(kind: str, name: str) -> Any:
     found = available(kind)
     if name not in found:
         installed = ", ".join(sorted(found)) or "none"
-        raise PluginError(f"no {kind[:-1].replace('_', ' ')} plugin named '{name}' (entry point group "
-                          f"'{GROUPS[kind]}'; installed: {installed}). Install the package that provides it.")
+        raise PluginError(
+            f"no {kind[:-1].replace('_', ' ')} plugin named '{name}' (entry point group "
+            f"'{GROUPS[kind]}'; installed: {installed}). Install the package that provides it."
+        )
     ep = found[name]
     package = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "an unknown package"
     try:
         return ep.load()
     except Exception as exc:  # any import-time failure of third-party code
-        raise PluginError(f"the {kind[:-1].replace('_', ' ')} plugin '{name}' ({ep.value}, from {package}) failed "
-                          f"to load: {type(exc).__name__}: {exc}. Fix or uninstall that package; recchat does "
-                          "not fall back to another one.") from exc
+        raise PluginError(
+            f"the {kind[:-1].replace('_', ' ')} plugin '{name}' ({ep.value}, from {package}) failed "
+            f"to load: {type(exc).__name__}: {exc}. Fix or uninstall that package; recchat does "
+            "not fall back to another one."
+        ) from exc
 
 
 def create(kind: str, name: str, *args: Any, required: tuple[str, ...] = (), **options: Any) -> Any:

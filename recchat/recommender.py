@@ -4,7 +4,7 @@
     rec = Recommender.from_config("books.toml")            # any catalog, from its configuration
     rec.recommend(["1", "95", "71"], k=10, filters="year<1980")
     rec.recommend("196", k=10)                             # a user id of the interaction log
-    session = rec.chat()                                   # see recchat.chat
+    session = rec.chat()                                   # see recchat.conversation.chat
 
 Candidates come from the candidate sources (recchat.retrieve), merged in one place under one
 metadata filter: the trained scorer's top items for the history (by behaviour), plugin
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recchat.blend import BlendConfig, rerank_and_blend
-from recchat.catalog import Catalog, events_by_user
 from recchat.config import LLMConfig
+from recchat.data.catalog import Catalog, events_by_user
 from recchat.index import IndexUnavailableError, ItemIndex, parse_where
 from recchat.rerank import NO_LLM
 from recchat.retrieve import CandidateRequest, PluginSource, ScorerSource, TextSource, merge_candidates
@@ -32,7 +32,7 @@ from recchat.types import Candidate, Ranking
 
 if TYPE_CHECKING:
     from recchat.builder import Builder
-    from recchat.link import Linker
+    from recchat.conversation.link import Linker
 
 
 class SkipUnavailable:
@@ -57,17 +57,29 @@ class Recommender:
     :class:`~recchat.scorer.ItemScorer` (or None), ``reranker`` a :class:`~recchat.rerank.Reranker`
     (default the null reranker ``NO_LLM``: the scorer's order, marked degraded), ``retrievers``
     extra candidate sources with ``retrieve(history, k, exclude)``, ``profiles`` a
-    :class:`~recchat.profile.ProfileStore`, ``domain`` the catalog's
-    :class:`~recchat.domain.Domain` (inferred from the fields when not given). ``interactions``
+    :class:`~recchat.conversation.profile.ProfileStore`, ``domain`` the catalog's
+    :class:`~recchat.conversation.domain.Domain` (inferred from the fields when not given). ``interactions``
     lets ``recommend`` and ``chat`` take a user id. ``name`` is the configuration's (it names
     the saved-sessions folder). :class:`~recchat.builder.Builder` assembles all of them from a
     configuration.
     """
 
-    def __init__(self, catalog: Catalog, index: ItemIndex, scorer: Any = None, reranker: Any = NO_LLM,
-                 blend: BlendConfig | None = None, *, interactions: Any = None, pool: int = LLMConfig.pool,
-                 retrievers: Sequence[Any] = (), profiles: Any = None, domain: Any = None, name: str = "default"):
-        from recchat.domain import Domain
+    def __init__(
+        self,
+        catalog: Catalog,
+        index: ItemIndex,
+        scorer: Any = None,
+        reranker: Any = NO_LLM,
+        blend: BlendConfig | None = None,
+        *,
+        interactions: Any = None,
+        pool: int = LLMConfig.pool,
+        retrievers: Sequence[Any] = (),
+        profiles: Any = None,
+        domain: Any = None,
+        name: str = "default",
+    ):
+        from recchat.conversation.domain import Domain
         from recchat.privacy import allow_titles
 
         self.catalog, self.index, self.scorer, self.reranker = catalog, index, scorer, reranker
@@ -78,7 +90,8 @@ class Recommender:
         self.name = name
         allow_titles(item.title for item in catalog)  # "10 Cloverfield Lane" is a film here, not an address
         self.user_histories: dict[str, list[tuple[str, float | None]]] = {
-            u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()}
+            u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()
+        }
         self._fans: dict[str, set[str]] | None = None
         self._linker: Linker | None = None
         # The Builder this recommender was assembled by (from_config): the app asks it for the
@@ -87,12 +100,12 @@ class Recommender:
 
     @property
     def linker(self) -> Linker:
-        """The catalog's title linker (:mod:`recchat.link`): built on first use, then shared by
+        """The catalog's title linker (:mod:`recchat.conversation.link`): built on first use, then shared by
         every session, so aliases are derived once per catalog, never per message."""
         if self._linker is None:
             from collections import Counter
 
-            from recchat.link import Linker
+            from recchat.conversation.link import Linker
 
             popularity = Counter(item for events in self.user_histories.values() for item, _ in events)
             self._linker = Linker.for_domain(self.catalog, self.domain, popularity)
@@ -112,8 +125,9 @@ class Recommender:
         return len(a & b), len(a)
 
     @classmethod
-    def from_config(cls, config: Any = None, *, interactions: Any = None, reranker: Any = ...,
-                    profiles_folder: Path | None = None) -> Recommender:
+    def from_config(
+        cls, config: Any = None, *, interactions: Any = None, reranker: Any = ..., profiles_folder: Path | None = None
+    ) -> Recommender:
         """Build from a configuration: a TOML file's path, a dict, a RecommenderConfig (see
         recchat.config), or a :class:`~recchat.builder.Builder` whose parts are already made.
         With none: MovieLens-100K, its Chroma index (built on first use), the trained scorer and
@@ -123,8 +137,10 @@ class Recommender:
         from recchat.builder import Builder
 
         parts = config if isinstance(config, Builder) else Builder(config)
-        rec = cls(**parts.parts(interactions=interactions, reranker=reranker, profiles_folder=profiles_folder),
-                  name=parts.name)
+        rec = cls(
+            **parts.parts(interactions=interactions, reranker=reranker, profiles_folder=profiles_folder),
+            name=parts.name,
+        )
         rec.builder = parts
         return rec
 
@@ -183,9 +199,16 @@ class Recommender:
         out += [PluginSource(r, self.catalog) for r in self.retrievers]
         return out + [TextSource(self.index, self.catalog)]
 
-    def retrieve(self, history: Sequence[str], *, query: str | None = None, where: dict[str, Any] | None = None,
-                 exclude: Sequence[str] = (), k: int | None = None,
-                 skipped: list[str] | None = None) -> list[Candidate]:
+    def retrieve(
+        self,
+        history: Sequence[str],
+        *,
+        query: str | None = None,
+        where: dict[str, Any] | None = None,
+        exclude: Sequence[str] = (),
+        k: int | None = None,
+        skipped: list[str] | None = None,
+    ) -> list[Candidate]:
         """Candidates from every source under ``where`` (up to ``k`` new ones from each).
 
         With ``skipped`` (a list), a source whose Chroma server does not answer is left out and
@@ -215,26 +238,61 @@ class Recommender:
             # A candidate with no behaviour score sits below the scorer's own.
             c.scores["scorer"] = scores.get(c.item.id, floor)
 
-    def candidates(self, history: Sequence[str], *, query: str | None = None, where: dict[str, Any] | None = None,
-                   exclude: Sequence[str] = (), k: int | None = None) -> list[Candidate]:
+    def candidates(
+        self,
+        history: Sequence[str],
+        *,
+        query: str | None = None,
+        where: dict[str, Any] | None = None,
+        exclude: Sequence[str] = (),
+        k: int | None = None,
+    ) -> list[Candidate]:
         """Retrieved candidates with their scorer priors."""
         cands = self.retrieve(history, query=query, where=where, exclude=exclude, k=k)
         self.score_candidates(history, cands)
         return cands
 
-    def rerank(self, history: Sequence[str], candidates: Sequence[Candidate], *, query: str | None = None,
-               ratings: Sequence[float | None] | None = None, profile: str | None = None,
-               reranker: Any = None, blend: BlendConfig | None = None) -> Ranking:
+    def rerank(
+        self,
+        history: Sequence[str],
+        candidates: Sequence[Candidate],
+        *,
+        query: str | None = None,
+        ratings: Sequence[float | None] | None = None,
+        profile: str | None = None,
+        reranker: Any = None,
+        blend: BlendConfig | None = None,
+    ) -> Ranking:
         """LLM rerank and blend of given candidates (their ``scores["scorer"]`` as the prior)."""
         items = [self.catalog[h] for h in history]
-        prior = "the trained scorer" if self.scorer is not None else \
-            "text similarity (no trained scorer found: run recchat train)"
-        return rerank_and_blend(reranker or self.reranker, items, candidates,
-                                blend or self.blend, ratings=ratings, query=query, profile=profile, prior=prior)
+        prior = (
+            "the trained scorer"
+            if self.scorer is not None
+            else "text similarity (no trained scorer found: run recchat train)"
+        )
+        return rerank_and_blend(
+            reranker or self.reranker,
+            items,
+            candidates,
+            blend or self.blend,
+            ratings=ratings,
+            query=query,
+            profile=profile,
+            prior=prior,
+        )
 
-    def recommend(self, user: str | Sequence[str], k: int = 10, filters: str | dict[str, Any] | None = None, *,
-                  query: str | None = None, exclude: Sequence[str] = (), profile: Any = None,
-                  reranker: Any = None, blend: BlendConfig | None = None) -> Ranking:
+    def recommend(
+        self,
+        user: str | Sequence[str],
+        k: int = 10,
+        filters: str | dict[str, Any] | None = None,
+        *,
+        query: str | None = None,
+        exclude: Sequence[str] = (),
+        profile: Any = None,
+        reranker: Any = None,
+        blend: BlendConfig | None = None,
+    ) -> Ranking:
         """The top ``k`` for a user id or a history of item ids, under optional filters.
 
         ``filters``: "year<1980 and genres contains Comedy" or a Chroma ``where`` dict. ``query``:
@@ -254,33 +312,44 @@ class Recommender:
         cands = self.retrieve(history, query=text_query, where=where, exclude=exclude, skipped=skipped)
         retrieved = time.perf_counter()
         if not cands:
-            return Ranking([], mode="empty", notes=["Nothing in the catalog matches these filters."],
-                           timings={"retrieve": retrieved - started})
+            return Ranking(
+                [],
+                mode="empty",
+                notes=["Nothing in the catalog matches these filters."],
+                timings={"retrieve": retrieved - started},
+            )
         self.score_candidates(history, cands)
         scored = time.perf_counter()
         pool = sorted(cands, key=lambda c: -c.scores["scorer"])[: self.pool]
-        ranking = self.rerank(history, pool, query=query, ratings=ratings, profile=profile_text or None,
-                              reranker=reranker, blend=blend)
+        ranking = self.rerank(
+            history, pool, query=query, ratings=ratings, profile=profile_text or None, reranker=reranker, blend=blend
+        )
         ranking.candidates = ranking.candidates[:k]
-        ranking.timings = {"retrieve": retrieved - started, "score": scored - retrieved,
-                           "rerank": time.perf_counter() - scored}
+        ranking.timings = {
+            "retrieve": retrieved - started,
+            "score": scored - retrieved,
+            "rerank": time.perf_counter() - scored,
+        }
         if skipped:
             ranking.degraded = True
-            ranking.notes.insert(0, f"Text search was unavailable, so these picks come from the trained scorer "
-                                    f"and the other candidate sources only ({skipped[0]})")
+            ranking.notes.insert(
+                0,
+                f"Text search was unavailable, so these picks come from the trained scorer "
+                f"and the other candidate sources only ({skipped[0]})",
+            )
         return ranking
 
     def chat(self, user_id: str | None = None, k: int = 10, **options: Any) -> Any:
-        """A conversation (a :class:`~recchat.chat.ChatSession`); with ``user_id``, it starts from
+        """A conversation (a :class:`~recchat.conversation.chat.ChatSession`); with ``user_id``, it starts from
         that user's history and profile. ``options``: reranker, blend, understand_with_llm,
         explain_with_llm."""
-        from recchat.chat import ChatSession
+        from recchat.conversation.chat import ChatSession
 
         return ChatSession(self, user_id, k, **options)
 
     def sessions(self) -> Any:
-        """Where this configuration's chat sessions are saved (a :class:`~recchat.sessions.SessionStore`)."""
-        from recchat.sessions import SessionStore
+        """Where this configuration's chat sessions are saved (a :class:`~recchat.conversation.sessions.SessionStore`)."""
+        from recchat.conversation.sessions import SessionStore
 
         return SessionStore.for_config(self.name)
 

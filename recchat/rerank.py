@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from recchat.llm import LLMBackend, LLMError, collect_invocations, normalized
 from recchat.templates import PromptTemplate, load_template
+from recchat.llm import LLMBackend, LLMError, collect_invocations, normalized
 from recchat.types import Candidate, Item, Ranking
 
 MODES = ("pointwise", "listwise", "permutation")
@@ -82,8 +82,17 @@ class Reranker:
     >>> ranking = reranker.rerank(history_items, candidates, query="something older")
     """
 
-    def __init__(self, backend: LLMBackend, mode: str = "listwise", *, kind: str = "item", passes: int = 1,
-                 seed: int = 0, history_limit: int | None = None, template_folder: Any = None):
+    def __init__(
+        self,
+        backend: LLMBackend,
+        mode: str = "listwise",
+        *,
+        kind: str = "item",
+        passes: int = 1,
+        seed: int = 0,
+        history_limit: int | None = None,
+        template_folder: Any = None,
+    ):
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
         if history_limit is None:
@@ -97,11 +106,12 @@ class Reranker:
 
     def _history(self, history: Sequence[Item], ratings: Sequence[float | None] | None) -> list[dict[str, Any]]:
         ratings = list(ratings) if ratings is not None else [None] * len(history)
-        pairs = list(zip(history, ratings))[-self.history_limit:]  # most recent last
+        pairs = list(zip(history, ratings))[-self.history_limit :]  # most recent last
         return [{"text": item.text or item.title, "rating": _fmt(r)} for item, r in pairs]
 
-    def _common(self, history: Sequence[Item], ratings: Any, query: str | None,
-                profile: str | None = None) -> dict[str, Any]:
+    def _common(
+        self, history: Sequence[Item], ratings: Any, query: str | None, profile: str | None = None
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {"history": self._history(history, ratings), "kind": self.kind}
         if query:
             fields["query"] = query
@@ -111,9 +121,15 @@ class Reranker:
 
     # -- modes ------------------------------------------------------------------------
 
-    def scores(self, history: Sequence[Item], candidates: Sequence[Candidate], *,
-               ratings: Sequence[float | None] | None = None, query: str | None = None,
-               profile: str | None = None) -> tuple[list[float], int]:
+    def scores(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[Candidate],
+        *,
+        ratings: Sequence[float | None] | None = None,
+        query: str | None = None,
+        profile: str | None = None,
+    ) -> tuple[list[float], int]:
         """LLM scores for ``candidates`` (higher is better) and the number of malformed outputs."""
         if not candidates:
             return [], 0
@@ -145,7 +161,7 @@ class Reranker:
     def _listwise(self, common: dict[str, Any], ordered: Sequence[Candidate]) -> list[float]:
         scores: list[float] = []
         for start in range(0, len(ordered), WINDOW):
-            window = ordered[start:start + WINDOW]
+            window = ordered[start : start + WINDOW]
             labelled = self._labelled(window)
             prefix = self.template.prefix(**common, candidates=labelled)
             suffix = self.template.suffix(candidates=labelled)
@@ -160,24 +176,32 @@ class Reranker:
         starts = [0] if len(order) <= WINDOW else list(range(len(order) - WINDOW, -STEP, -STEP))
         for start in starts:
             start = max(0, start)
-            ids = order[start:start + WINDOW]
+            ids = order[start : start + WINDOW]
             labelled = self._labelled([ordered[i] for i in ids])
             labels = [c["label"] for c in labelled]
             text = self.backend.generate(
                 [self.template.prefix(**common, candidates=labelled) + self.template.suffix(candidates=labelled)],
-                max_tokens=4 * len(labels) + 2, regex=permutation_regex(labels))[0]
+                max_tokens=4 * len(labels) + 2,
+                regex=permutation_regex(labels),
+            )[0]
             local, repaired = parse_permutation(text, labels)
             malformed += repaired
-            order[start:start + WINDOW] = [ids[j] for j in local]
+            order[start : start + WINDOW] = [ids[j] for j in local]
         n = len(order)
         scores = [0.0] * n
         for rank, i in enumerate(order):
             scores[i] = float(n - rank)  # Borda points: first gets n
         return scores, malformed
 
-    def rerank(self, history: Sequence[Item], candidates: Sequence[Candidate], *,
-               ratings: Sequence[float | None] | None = None, query: str | None = None,
-               profile: str | None = None) -> Ranking:
+    def rerank(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[Candidate],
+        *,
+        ratings: Sequence[float | None] | None = None,
+        query: str | None = None,
+        profile: str | None = None,
+    ) -> Ranking:
         """Candidates ordered by the LLM alone, each with ``scores["llm"]``. Raises LLMError."""
         with collect_invocations() as calls:
             try:

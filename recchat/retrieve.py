@@ -22,11 +22,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recchat.catalog import Catalog
+from recchat.data.catalog import Catalog
+from recchat.data.split import Split
 from recchat.index import matches
-from recchat.split import Split
 from recchat.types import Candidate
-
 
 # --------------------------------------------------------------------------- run time
 
@@ -94,13 +93,17 @@ class TextSource:
         self.index, self.catalog = index, catalog
 
     def candidates(self, request: CandidateRequest) -> list[Candidate]:
-        text = request.query or " ; ".join(self.catalog[h].text for h in request.history[-5:]
-                                           if h in self.catalog and self.catalog[h].text)
+        text = request.query or " ; ".join(
+            self.catalog[h].text for h in request.history[-5:] if h in self.catalog and self.catalog[h].text
+        )
         if not text:
             return []
         hits = self.index.query(text, k=request.k + len(request.banned), where=request.where or None)
-        return [Candidate(self.catalog[c.item.id], c.score, "text", {"text": c.score})
-                for c in hits if c.item.id in self.catalog]
+        return [
+            Candidate(self.catalog[c.item.id], c.score, "text", {"text": c.score})
+            for c in hits
+            if c.item.id in self.catalog
+        ]
 
 
 def merge_candidates(sources: Sequence[Any], request: CandidateRequest, catalog: Catalog) -> list[Candidate]:
@@ -112,8 +115,12 @@ def merge_candidates(sources: Sequence[Any], request: CandidateRequest, catalog:
             if taken >= request.k:
                 break
             item_id = c.item.id
-            if item_id in banned or item_id in found or item_id not in catalog \
-                    or not matches(request.where, catalog[item_id]):
+            if (
+                item_id in banned
+                or item_id in found
+                or item_id not in catalog
+                or not matches(request.where, catalog[item_id])
+            ):
                 continue
             found[item_id] = c
             taken += 1
@@ -158,8 +165,10 @@ class IndexedRanker:
         k = min(k, int(np.isfinite(scores).sum()))
         top = np.argpartition(-scores, k - 1)[:k] if k > 0 else np.zeros(0, dtype=np.int64)
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [Candidate(self.catalog[self.item_ids[i]], float(scores[i]), self.name,
-                          {self.name: float(scores[i])}) for i in top]
+        return [
+            Candidate(self.catalog[self.item_ids[i]], float(scores[i]), self.name, {self.name: float(scores[i])})
+            for i in top
+        ]
 
 
 class Popularity(IndexedRanker):
@@ -207,7 +216,7 @@ class ItemKNN(IndexedRanker):
         out = np.zeros((len(histories), self.similarity.shape[0]), dtype=np.float32)
         for r, history in enumerate(histories):
             if len(history):
-                out[r] = self.similarity[history[-self.recent:]].sum(axis=0)
+                out[r] = self.similarity[history[-self.recent :]].sum(axis=0)
         return out
 
 
@@ -235,7 +244,7 @@ class TextRetriever(IndexedRanker):
         queries = np.zeros((len(histories), self.vectors.shape[1]), dtype=np.float32)
         for r, history in enumerate(histories):
             if len(history):
-                queries[r] = self.vectors[history[-self.recent:]].mean(axis=0)
+                queries[r] = self.vectors[history[-self.recent :]].mean(axis=0)
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
         queries = np.divide(queries, norms, out=np.zeros_like(queries), where=norms > 0)
         return queries @ self.vectors.T

@@ -28,10 +28,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recchat.catalog import Catalog
-from recchat.evaluate import rank_metrics, run_stage
+from recchat.data.catalog import Catalog
+from recchat.data.split import Split
+from recchat.evaluation import rank_metrics, run_stage
 from recchat.files import write_atomic
-from recchat.split import Split
 from recchat.types import Candidate
 
 CHECKPOINT_VERSION = 1
@@ -84,8 +84,9 @@ def build_model(n_items: int, text_vectors: np.ndarray, config: ScorerConfig):
             self.text_projection = nn.Linear(text_vectors.shape[1], d, bias=False)
             # Positions count back from the most recent item, so "last" always means the same.
             self.position = nn.Embedding(config.max_len, d)
-            layer = nn.TransformerEncoderLayer(d, config.heads, 4 * d, config.dropout,
-                                               batch_first=True, norm_first=True, activation="gelu")
+            layer = nn.TransformerEncoderLayer(
+                d, config.heads, 4 * d, config.dropout, batch_first=True, norm_first=True, activation="gelu"
+            )
             self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(d)
             self.dropout = nn.Dropout(config.dropout)
@@ -118,7 +119,7 @@ def _left_pad(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
     for r, s in enumerate(seqs):
         s = np.asarray(s)[-length:] + 1  # catalog index -> model index
         if len(s):
-            out[r, -len(s):] = s
+            out[r, -len(s) :] = s
     return out
 
 
@@ -142,8 +143,15 @@ class Scorer:
 
     name = "scorer"
 
-    def __init__(self, model: Any, config: ScorerConfig, item_ids: list[str], fingerprint: str,
-                 catalog: Catalog | None = None, history: list[dict[str, float]] | None = None):
+    def __init__(
+        self,
+        model: Any,
+        config: ScorerConfig,
+        item_ids: list[str],
+        fingerprint: str,
+        catalog: Catalog | None = None,
+        history: list[dict[str, float]] | None = None,
+    ):
         self.model = model.eval()
         self.config = config
         self.item_ids = item_ids
@@ -207,17 +215,23 @@ class Scorer:
         scores[self._indices([*history, *exclude])] = -np.inf
         k = min(k, int(np.isfinite(scores).sum()))
         top = np.argsort(-scores, kind="stable")[:k]
-        return [Candidate(self.catalog[self.item_ids[i]], float(scores[i]), "scorer",
-                          {"scorer": float(scores[i])}) for i in top]
+        return [
+            Candidate(self.catalog[self.item_ids[i]], float(scores[i]), "scorer", {"scorer": float(scores[i])})
+            for i in top
+        ]
 
     # -- persistence ------------------------------------------------------------------
 
     def save(self, path: Path | str) -> Path:
         torch = _torch()
-        payload = {"version": CHECKPOINT_VERSION, "config": asdict(self.config),
-                   "item_ids": self.item_ids, "fingerprint": self.fingerprint,
-                   "state": {k: v.cpu() for k, v in self.model.state_dict().items()},
-                   "history": self.history}
+        payload = {
+            "version": CHECKPOINT_VERSION,
+            "config": asdict(self.config),
+            "item_ids": self.item_ids,
+            "fingerprint": self.fingerprint,
+            "state": {k: v.cpu() for k, v in self.model.state_dict().items()},
+            "history": self.history,
+        }
         # A kill during the save leaves the previous checkpoint, never half of this one.
         return write_atomic(path, lambda f: torch.save(payload, f))
 
@@ -232,12 +246,16 @@ class Scorer:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             first = str(exc).split(". ")[0]  # torch's messages go on for a paragraph
-            raise CheckpointError(f"{path} is not a readable scorer checkpoint ({first}): it is damaged or "
-                                  "not a checkpoint; train one again with: recchat train") from None
+            raise CheckpointError(
+                f"{path} is not a readable scorer checkpoint ({first}): it is damaged or "
+                "not a checkpoint; train one again with: recchat train"
+            ) from None
         version = payload.get("version") if isinstance(payload, dict) else None
         if version != CHECKPOINT_VERSION:
-            raise CheckpointError(f"{path} has checkpoint version {version}, "
-                                  f"this recchat reads {CHECKPOINT_VERSION}; retrain with: recchat train")
+            raise CheckpointError(
+                f"{path} has checkpoint version {version}, "
+                f"this recchat reads {CHECKPOINT_VERSION}; retrain with: recchat train"
+            )
         try:
             if catalog is not None and catalog.fingerprint() != payload["fingerprint"]:
                 raise CheckpointError(
@@ -252,11 +270,12 @@ class Scorer:
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a payload with parts missing or misshapen
             if isinstance(exc, CheckpointError):
                 raise
-            raise CheckpointError(f"{path} is an incomplete scorer checkpoint ({type(exc).__name__}: "
-                                  f"{str(exc)[:200]}); retrain with: recchat train") from None
+            raise CheckpointError(
+                f"{path} is an incomplete scorer checkpoint ({type(exc).__name__}: "
+                f"{str(exc)[:200]}); retrain with: recchat train"
+            ) from None
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        return cls(model, config, list(payload["item_ids"]), payload["fingerprint"], catalog,
-                   payload.get("history"))
+        return cls(model, config, list(payload["item_ids"]), payload["fingerprint"], catalog, payload.get("history"))
 
 
 # --------------------------------------------------------------------------- training
@@ -269,9 +288,16 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(split: Split, text_vectors: np.ndarray, catalog: Catalog, config: ScorerConfig | None = None,
-          *, progress: bool = True, device: str | None = None,
-          log: Callable[[str], None] | None = None) -> Scorer:
+def train(
+    split: Split,
+    text_vectors: np.ndarray,
+    catalog: Catalog,
+    config: ScorerConfig | None = None,
+    *,
+    progress: bool = True,
+    device: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Scorer:
     """Train on ``split.train``, early-stop on validation NDCG@10, return the best scorer."""
     torch = _torch()
     from tqdm.auto import tqdm
@@ -297,7 +323,7 @@ def train(split: Split, text_vectors: np.ndarray, catalog: Catalog, config: Scor
         order = generator.permutation(len(seqs))
         total, count = 0.0, 0
         for start in range(0, len(order), config.batch_size):
-            batch = [seqs[i] for i in order[start:start + config.batch_size]]
+            batch = [seqs[i] for i in order[start : start + config.batch_size]]
             padded = torch.from_numpy(_left_pad(batch, config.max_len + 1)).to(device)
             inputs, targets = padded[:, :-1], padded[:, 1:]
             keep = None
@@ -315,8 +341,9 @@ def train(split: Split, text_vectors: np.ndarray, catalog: Catalog, config: Scor
                 pos = (h * vectors[t]).sum(-1, keepdim=True)
                 neg = h @ vectors[negatives].T
                 neg = neg.masked_fill(negatives[None, :] == t[:, None], float("-inf"))
-                loss = torch.nn.functional.cross_entropy(torch.cat([pos, neg], 1),
-                                                         torch.zeros(len(t), dtype=torch.long, device=device))
+                loss = torch.nn.functional.cross_entropy(
+                    torch.cat([pos, neg], 1), torch.zeros(len(t), dtype=torch.long, device=device)
+                )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -326,15 +353,23 @@ def train(split: Split, text_vectors: np.ndarray, catalog: Catalog, config: Scor
         scorer._vectors = None
         ranks = run_stage(scorer, split, "valid").ranks
         ndcg = rank_metrics(ranks)["NDCG@10"]
-        history.append({"epoch": epoch, "loss": total / max(count, 1), "valid_ndcg10": ndcg,
-                        "seconds": time.perf_counter() - started})
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": total / max(count, 1),
+                "valid_ndcg10": ndcg,
+                "seconds": time.perf_counter() - started,
+            }
+        )
         if ndcg > best_ndcg:
             best_ndcg, best_epoch, waited = ndcg, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             history[-1]["best"] = 1.0
         else:
             waited += 1
-        bar.set_postfix(loss=f"{total / max(count, 1):.3f}", val_ndcg10=f"{ndcg:.4f}", best=f"{best_ndcg:.4f}@{best_epoch}")
+        bar.set_postfix(
+            loss=f"{total / max(count, 1):.3f}", val_ndcg10=f"{ndcg:.4f}", best=f"{best_ndcg:.4f}@{best_epoch}"
+        )
         if log:
             log(json.dumps(history[-1]))
         if waited >= config.patience:
@@ -358,8 +393,15 @@ def behaviour_identity(scorer: Scorer) -> str:
     return f"recchat-scorer:{scorer.fingerprint}:{digest}"
 
 
-def write_behaviour_index(scorer: Scorer, catalog: Catalog, collection: str, *, path: Any = None,
-                          url: str | None = None, progress: bool = True) -> Any:
+def write_behaviour_index(
+    scorer: Scorer,
+    catalog: Catalog,
+    collection: str,
+    *,
+    path: Any = None,
+    url: str | None = None,
+    progress: bool = True,
+) -> Any:
     """Store the learned item vectors in a Chroma collection (inner-product space).
 
     Then candidates can be retrieved by behaviour with Chroma's filters:
@@ -375,8 +417,10 @@ def write_behaviour_index(scorer: Scorer, catalog: Catalog, collection: str, *, 
     except ItemIndexError:
         held = (client.get_collection(collection).metadata or {}).get("recchat_embedder", "")
         if not str(held).startswith("recchat-scorer:"):
-            raise ItemIndexError(f"collection '{collection}' holds '{held}' vectors, not a scorer's; "
-                                 "name another collection for the behaviour vectors") from None
+            raise ItemIndexError(
+                f"collection '{collection}' holds '{held}' vectors, not a scorer's; "
+                "name another collection for the behaviour vectors"
+            ) from None
         client.delete_collection(collection)  # an older checkpoint's vectors: derived, replaceable
         index = ItemIndex(collection, client=client, vectors=identity)
     index.upsert_vectors([catalog[i] for i in scorer.item_ids], scorer.item_vectors(), progress=progress)

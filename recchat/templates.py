@@ -53,7 +53,7 @@ def sanitize(text: str, limit: int = MAX_FIELD_CHARS) -> str:
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return sanitize(masked(value))   # the prompt boundary: personal data never reaches an LLM
+        return sanitize(masked(value))  # the prompt boundary: personal data never reaches an LLM
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -132,8 +132,7 @@ def _environment() -> Any:
         from jinja2 import StrictUndefined
         from jinja2.sandbox import SandboxedEnvironment
 
-        _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
-                                    keep_trailing_newline=True)
+        _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
     return _ENV
 
 
@@ -147,7 +146,6 @@ def load_template(name: str, folder: Path | str | None = None) -> PromptTemplate
     try:
         source = resources.files("recchat.prompts").joinpath(f"{name}.j2").read_text(encoding="utf-8")
     except FileNotFoundError:
-        shipped = sorted(p.name[:-3] for p in resources.files("recchat.prompts").iterdir()
-                         if p.name.endswith(".j2"))
+        shipped = sorted(p.name[:-3] for p in resources.files("recchat.prompts").iterdir() if p.name.endswith(".j2"))
         raise TemplateError(f"no shipped template '{name}'; shipped: {', '.join(shipped)}") from None
     return PromptTemplate.from_source(name, source)

@@ -45,14 +45,17 @@ from typing import Any
 
 import numpy as np
 
+from recchat.data.split import Split
 from recchat.files import replacing_folder, settle_folder, write_atomic
-from recchat.split import Split
 
 OBJECTIVES = ("listwise", "pointwise")
 NEGATIVES = ("random", "hard", "mixed")
 LABEL_LOSSES = ("candidates", "vocab")
-TARGET_MODULES = {"qv": ["q_proj", "v_proj"], "qkvo": ["q_proj", "k_proj", "v_proj", "o_proj"],
-                  "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+TARGET_MODULES = {
+    "qv": ["q_proj", "v_proj"],
+    "qkvo": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
 
 
 class TuneError(ValueError):
@@ -63,43 +66,58 @@ class TuneError(ValueError):
 class TuneConfig:
     """Everything that decides a tuning run; saved in tune.json and checked on ``resume``."""
 
-    base_model: str = "smollm2-135m-instruct"   # a model asset's name or a model folder
+    base_model: str = "smollm2-135m-instruct"  # a model asset's name or a model folder
     objective: str = "listwise"
     label_loss: str = "candidates"
     negatives: str = "hard"
-    positions: int = 2            # training positions per user (the last N of the training sequence)
+    positions: int = 2  # training positions per user (the last N of the training sequence)
     candidates: int = 20
-    history: int = 10             # history items in the prompt (the reranker's history_limit)
+    history: int = 10  # history items in the prompt (the reranker's history_limit)
     lora_r: int = 8
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    targets: str = "qv"           # qv, qkvo or all
-    top_layers: int = 0           # LoRA only on the top N layers (0: all layers)
+    targets: str = "qv"  # qv, qkvo or all
+    top_layers: int = 0  # LoRA only on the top N layers (0: all layers)
     lr: float = 1e-4
-    accumulate: int = 4           # examples per optimizer step
+    accumulate: int = 4  # examples per optimizer step
     max_examples: int = 2000
-    eval_every: int = 200         # examples between validation evaluations
+    eval_every: int = 200  # examples between validation evaluations
     val_users: int = 100
-    val_candidates: int = 20      # the rerank that validation measures: the scorer's top N, as in eval
+    val_candidates: int = 20  # the rerank that validation measures: the scorer's top N, as in eval
     patience: int = 3
     seed: int = 0
     threads: int | None = None
 
     def check(self) -> None:
-        for name, allowed in (("objective", OBJECTIVES), ("negatives", NEGATIVES),
-                              ("label_loss", LABEL_LOSSES), ("targets", tuple(TARGET_MODULES))):
+        for name, allowed in (
+            ("objective", OBJECTIVES),
+            ("negatives", NEGATIVES),
+            ("label_loss", LABEL_LOSSES),
+            ("targets", tuple(TARGET_MODULES)),
+        ):
             if getattr(self, name) not in allowed:
                 raise TuneError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: choose from {', '.join(allowed)}")
-        positive = ("positions", "candidates", "history", "lora_r", "lora_alpha", "accumulate", "max_examples",
-                    "eval_every", "val_users", "val_candidates")
+        positive = (
+            "positions",
+            "candidates",
+            "history",
+            "lora_r",
+            "lora_alpha",
+            "accumulate",
+            "max_examples",
+            "eval_every",
+            "val_users",
+            "val_candidates",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise TuneError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
         if not 2 <= self.candidates <= 20:
             raise TuneError(f"--candidates must be between 2 and 20 (one label letter each), not {self.candidates}")
         if not (0 <= self.lora_dropout < 1 and self.lr > 0 and self.top_layers >= 0 and self.patience >= 1):
-            raise TuneError("--lora-dropout must be in [0, 1), --lr above 0, --top-layers 0 or more, "
-                            "--patience at least 1")
+            raise TuneError(
+                "--lora-dropout must be in [0, 1), --lr above 0, --top-layers 0 or more, --patience at least 1"
+            )
 
 
 @dataclass
@@ -107,7 +125,7 @@ class Example:
     """One training example over item indices: the target is ``candidates[label]``."""
 
     user: int
-    position: int                  # index of the target in the user's training sequence
+    position: int  # index of the target in the user's training sequence
     history: list[int]
     ratings: list[float]
     candidates: list[int]
@@ -126,12 +144,26 @@ def truncated_split(split: Split, positions: int) -> Split:
         train.append(seq[:keep])
         valid.append(int(seq[keep]) if len(seq) > keep else -1)
     n = len(split.users)
-    return Split(split.item_ids, split.users, train, np.array(valid), np.full(n, -1),
-                 [r[:len(t)] for r, t in zip(split.train_ratings, train)] if split.train_ratings else [])
+    return Split(
+        split.item_ids,
+        split.users,
+        train,
+        np.array(valid),
+        np.full(n, -1),
+        [r[: len(t)] for r, t in zip(split.train_ratings, train)] if split.train_ratings else [],
+    )
 
 
-def train_miner(split: Split, catalog: Any, text_vectors: np.ndarray, positions: int, path: Path, *,
-                quick: bool = False, progress: bool = True) -> Any:
+def train_miner(
+    split: Split,
+    catalog: Any,
+    text_vectors: np.ndarray,
+    positions: int,
+    path: Path,
+    *,
+    quick: bool = False,
+    progress: bool = True,
+) -> Any:
     """The hard-negative miner: a scorer trained on :func:`truncated_split` (cached at ``path``,
     keyed by the split's fingerprint)."""
     from recchat.scorer import Scorer, ScorerConfig, train
@@ -167,7 +199,7 @@ def build_examples(split: Split, config: TuneConfig, miner: Any = None) -> list[
     if config.negatives != "random":
         hard_scores = []
         for start in range(0, len(jobs), 256):
-            chunk = jobs[start:start + 256]
+            chunk = jobs[start : start + 256]
             hard_scores.extend(np.asarray(miner.score_histories([seq[:pos] for _, pos, seq, _ in chunk])))
     for j, (u, pos, seq, ratings) in enumerate(jobs):
         seen = set(int(i) for i in seq)  # the user's training items are never negatives
@@ -191,8 +223,9 @@ def build_examples(split: Split, config: TuneConfig, miner: Any = None) -> list[
         candidates = [candidates[k] for k in order]
         label = int(np.flatnonzero(order == 0)[0])
         start = max(0, pos - config.history)
-        examples.append(Example(u, pos, [int(i) for i in seq[start:pos]],
-                                [float(r) for r in ratings[start:pos]], candidates, label))
+        examples.append(
+            Example(u, pos, [int(i) for i in seq[start:pos]], [float(r) for r in ratings[start:pos]], candidates, label)
+        )
     random.Random(config.seed).shuffle(examples)
     return examples
 
@@ -225,9 +258,14 @@ def _lora_model(model: Any, config: TuneConfig) -> Any:
 
     n_layers = model.config.num_hidden_layers
     layers = list(range(n_layers - config.top_layers, n_layers)) if config.top_layers else None
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=TARGET_MODULES[config.targets], layers_to_transform=layers,
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=TARGET_MODULES[config.targets],
+        layers_to_transform=layers,
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, lora)
 
 
@@ -251,8 +289,9 @@ class ExampleScorer:
         if self.config.objective == "listwise":
             labelled = r._labelled(cands)
             return r.template.prefix(**common, candidates=labelled), [r.template.suffix(candidates=labelled)]
-        return r.template.prefix(**common), [r.template.suffix(candidate={"text": c.item.text or c.item.title})
-                                             for c in cands]
+        return r.template.prefix(**common), [
+            r.template.suffix(candidate={"text": c.item.text or c.item.title}) for c in cands
+        ]
 
     def loss(self, ex: Example) -> Any:
         """The example's loss, with gradients through the model."""
@@ -262,7 +301,7 @@ class ExampleScorer:
         if self.config.objective == "listwise":
             from recchat.rerank import LABELS
 
-            labels = list(LABELS[:len(ex.candidates)])
+            labels = list(LABELS[: len(ex.candidates)])
             logits = self.backend.answer_logits(prefix, suffixes, grad=True)[0]
             ids = self.backend.chat.label_ids(labels)
             if self.config.label_loss == "candidates":
@@ -284,7 +323,7 @@ def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: i
     random.Random(seed).shuffle(users)
     picked = []
     for start in range(0, len(users), 256):
-        chunk = users[start:start + 256]
+        chunk = users[start : start + 256]
         scores = np.asarray(scorer.score_histories([split.history(u, "valid") for u in chunk]), dtype=np.float64)
         for row, u in zip(scores, chunk):
             row[split.history(u, "valid")] = -np.inf
@@ -295,10 +334,11 @@ def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: i
     return picked
 
 
-def validation_ndcg(reranker: Any, split: Split, scorer: Any, catalog: Any, users: Sequence[int],
-                    candidates: int, alpha: float = 1.0) -> float:
+def validation_ndcg(
+    reranker: Any, split: Split, scorer: Any, catalog: Any, users: Sequence[int], candidates: int, alpha: float = 1.0
+) -> float:
     """NDCG@10 of the rerank of the scorer's top candidates on ``users``: the LLM alone (alpha 1)."""
-    from recchat.evaluate import rerank_metrics, rerank_records
+    from recchat.evaluation import rerank_metrics, rerank_records
 
     records = rerank_records(split, scorer, reranker, catalog, "valid", users=users, k=candidates, progress=False)
     if sum(r.degraded for r in records) * 2 > len(records):
@@ -321,9 +361,19 @@ class TuneResult:
     seconds_to_best: float = 0.0
 
 
-def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path | str, *,
-         miner: Any = None, kind: str = "item", resume: bool = False, progress: bool = True,
-         log: Callable[[str], None] = print) -> TuneResult:
+def tune(
+    split: Split,
+    catalog: Any,
+    scorer: Any,
+    config: TuneConfig,
+    out: Path | str,
+    *,
+    miner: Any = None,
+    kind: str = "item",
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TuneResult:
     """Fine-tune, checkpointing into ``out``; see the module docstring."""
     import torch
     from tqdm.auto import tqdm
@@ -344,15 +394,19 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         raise TuneError(f"{out} is not empty: pass --resume to continue its run, or choose another --out")
     if resume:
         if not state_path.is_file():
-            raise TuneError(f"--resume: no checkpoint at {state_path} (the run stopped before its first "
-                            f"evaluation); delete {out} and start again")
+            raise TuneError(
+                f"--resume: no checkpoint at {state_path} (the run stopped before its first "
+                f"evaluation); delete {out} and start again"
+            )
         for folder in ("adapter", "model"):  # a folder swap a crash interrupted is finished first
             settle_folder(out / folder)
         saved = json.loads(record_path.read_text())["config"]
         if saved != asdict(config):
             diff = sorted(k for k in saved if saved.get(k) != asdict(config).get(k))
-            raise TuneError(f"--resume: the run in {out} used other settings ({', '.join(diff)}); "
-                            "repeat them or choose another --out")
+            raise TuneError(
+                f"--resume: the run in {out} used other settings ({', '.join(diff)}); "
+                "repeat them or choose another --out"
+            )
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     if config.threads:
@@ -368,12 +422,20 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
     params = [p for p in backend.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     record: dict[str, Any] = {
-        "config": asdict(config), "base_model": str(base), "base_sha256": base_checksum(base),
-        "data_fingerprint": split_fingerprint(split), "catalog_fingerprint": catalog.fingerprint(),
+        "config": asdict(config),
+        "base_model": str(base),
+        "base_sha256": base_checksum(base),
+        "data_fingerprint": split_fingerprint(split),
+        "catalog_fingerprint": catalog.fingerprint(),
         "split": "leave-one-out by timestamp; examples from training interactions only "
-                 f"(last {config.positions} training positions per user)",
-        "examples": len(examples), "validation_users": val, "trainable_parameters": sum(p.numel() for p in params),
-        "curve": [], "best": None, "seconds": 0.0}
+        f"(last {config.positions} training positions per user)",
+        "examples": len(examples),
+        "validation_users": val,
+        "trainable_parameters": sum(p.numel() for p in params),
+        "curve": [],
+        "best": None,
+        "seconds": 0.0,
+    }
     done, waited, best, seconds = 0, 0, -1.0, 0.0
     if resume:
         state = torch.load(state_path, weights_only=False)
@@ -388,13 +450,14 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
         backend.model.eval()
         zero = validation_ndcg(reranker, split, scorer, catalog, val, config.val_candidates)
         record["zero_shot_valid_ndcg10"] = zero
-        record["scorer_valid_ndcg10"] = validation_ndcg(NO_LLM, split, scorer, catalog, val,
-                                                        config.val_candidates)
+        record["scorer_valid_ndcg10"] = validation_ndcg(NO_LLM, split, scorer, catalog, val, config.val_candidates)
         record["curve"].append({"examples": 0, "valid_ndcg10": zero, "loss": None, "seconds": 0.0})
         best = zero
         _save_adapter(backend.model, out / "adapter")
-        log(f"zero-shot validation NDCG@10 {zero:.4f} on {len(val)} users (target among the scorer's "
-            f"top {config.val_candidates}; the scorer's own order: {record['scorer_valid_ndcg10']:.4f})")
+        log(
+            f"zero-shot validation NDCG@10 {zero:.4f} on {len(val)} users (target among the scorer's "
+            f"top {config.val_candidates}; the scorer's own order: {record['scorer_valid_ndcg10']:.4f})"
+        )
         write_atomic(record_path, json.dumps(record, indent=2))
     bar = tqdm(total=len(examples), initial=done, desc="tuning the LLM", unit="ex", disable=not progress)
     losses: list[float] = []
@@ -402,7 +465,7 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
     stopped = False
     while done < len(examples) and not stopped:
         backend.model.train()
-        chunk = examples[done:done + config.accumulate]
+        chunk = examples[done : done + config.accumulate]
         optimizer.zero_grad(set_to_none=True)
         for ex in chunk:
             loss = scorer_for_prompts.loss(ex) / len(chunk)
@@ -417,8 +480,12 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
             backend.model.eval()
             ndcg = validation_ndcg(reranker, split, scorer, catalog, val, config.val_candidates)
             seconds = time.perf_counter() - started
-            point = {"examples": done, "valid_ndcg10": ndcg, "loss": float(np.mean(losses[-config.eval_every:])),
-                     "seconds": seconds}
+            point = {
+                "examples": done,
+                "valid_ndcg10": ndcg,
+                "loss": float(np.mean(losses[-config.eval_every :])),
+                "seconds": seconds,
+            }
             record["curve"].append(point)
             if ndcg > best:
                 best, waited = ndcg, 0
@@ -427,12 +494,21 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
             else:
                 waited += 1
                 stopped = waited >= config.patience
-            log(f"after {done} examples: loss {point['loss']:.3f}, validation NDCG@10 {ndcg:.4f} "
-                f"(best {best:.4f}){'; stopping early' if stopped else ''}")
+            log(
+                f"after {done} examples: loss {point['loss']:.3f}, validation NDCG@10 {ndcg:.4f} "
+                f"(best {best:.4f}){'; stopping early' if stopped else ''}"
+            )
             lora_state = {k: v for k, v in backend.model.state_dict().items() if "lora_" in k}
             record["seconds"] = seconds
-            state = {"lora": lora_state, "optimizer": optimizer.state_dict(), "done": done, "waited": waited,
-                     "best": best, "seconds": seconds, "record": record}
+            state = {
+                "lora": lora_state,
+                "optimizer": optimizer.state_dict(),
+                "done": done,
+                "waited": waited,
+                "best": best,
+                "seconds": seconds,
+                "record": record,
+            }
             write_atomic(state_path, lambda f: torch.save(state, f))
             write_atomic(record_path, json.dumps(record, indent=2))
     bar.close()
@@ -440,8 +516,15 @@ def tune(split: Split, catalog: Any, scorer: Any, config: TuneConfig, out: Path 
     merge(out, base, record)
     write_atomic(record_path, json.dumps(record, indent=2))
     best_point = record["best"] or record["curve"][0]
-    return TuneResult(out, best, record["zero_shot_valid_ndcg10"], best_point["examples"], record["curve"],
-                      record["seconds"] / max(1, done), best_point["seconds"])
+    return TuneResult(
+        out,
+        best,
+        record["zero_shot_valid_ndcg10"],
+        best_point["examples"],
+        record["curve"],
+        record["seconds"] / max(1, done),
+        best_point["seconds"],
+    )
 
 
 def _save_adapter(model: Any, folder: Path) -> None:
@@ -465,8 +548,9 @@ def merge(out: Path, base: Path, record: dict[str, Any] | None = None) -> Path:
     with replacing_folder(target) as tmp:
         merged.save_pretrained(tmp)
         for path in base.iterdir():
-            if path.is_file() and ("token" in path.name or path.name in ("special_tokens_map.json",
-                                                                          "chat_template.jinja")):
+            if path.is_file() and (
+                "token" in path.name or path.name in ("special_tokens_map.json", "chat_template.jinja")
+            ):
                 shutil.copy2(path, tmp / path.name)
         if record is not None:
             write_atomic(tmp / TUNE_RECORD, json.dumps(record, indent=2))

@@ -67,14 +67,14 @@ class Invocation:
     """One LLM call, kept so that cost and failures can be inspected after the fact."""
 
     backend: str
-    kind: str                 # "label_logprobs" or "generate"
-    prompts: int              # how many sequences the call scored or generated
+    kind: str  # "label_logprobs" or "generate"
+    prompts: int  # how many sequences the call scored or generated
     prompt_tokens: int
-    cached_tokens: int        # prompt tokens served from a prefix cache
+    cached_tokens: int  # prompt tokens served from a prefix cache
     latency_s: float
-    output: str = ""          # raw text, or a short rendering of the label logprobs
+    output: str = ""  # raw text, or a short rendering of the label logprobs
     error: str | None = None
-    gathered: int = 1         # requests that shared the backend call (recchat.llm.gather)
+    gathered: int = 1  # requests that shared the backend call (recchat.llm.gather)
 
 
 @dataclass
@@ -90,14 +90,19 @@ class Ranking:
     degraded: bool = False
     notes: list[str] = field(default_factory=list)
     invocations: list[Invocation] = field(default_factory=list)
-    malformed: int = 0        # generated outputs that needed repair (permutation mode)
+    malformed: int = 0  # generated outputs that needed repair (permutation mode)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, when measured
 
     def ids(self) -> list[str]:
         return [c.item.id for c in self.candidates]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ranking": [c.to_dict() for c in self.candidates], "mode": self.mode,
-                "degraded": self.degraded, "notes": list(self.notes), "malformed": self.malformed,
-                "timings": dict(self.timings),
-                "invocations": [vars(i).copy() for i in self.invocations]}
+        return {
+            "ranking": [c.to_dict() for c in self.candidates],
+            "mode": self.mode,
+            "degraded": self.degraded,
+            "notes": list(self.notes),
+            "malformed": self.malformed,
+            "timings": dict(self.timings),
+            "invocations": [vars(i).copy() for i in self.invocations],
+        }

@@ -42,9 +42,26 @@ from typing import Any
 import numpy as np
 
 SUBJECTS: tuple[str, ...] = (
-    "Fantasy", "Science Fiction", "Mystery", "Thriller", "Romance", "Horror", "Short Stories",
-    "Graphic Novel", "Children", "Poetry", "History", "Biography", "Memoir", "Travel", "Cooking",
-    "Philosophy", "Economics", "Psychology", "Self-Help", "Science",
+    "Fantasy",
+    "Science Fiction",
+    "Mystery",
+    "Thriller",
+    "Romance",
+    "Horror",
+    "Short Stories",
+    "Graphic Novel",
+    "Children",
+    "Poetry",
+    "History",
+    "Biography",
+    "Memoir",
+    "Travel",
+    "Cooking",
+    "Philosophy",
+    "Economics",
+    "Psychology",
+    "Self-Help",
+    "Science",
 )
 
 # The catalog's fields as recchat's ``[catalog.fields]`` configuration table spells them.
@@ -157,10 +174,41 @@ _NOUN = (
     "Summer Night Fire Rain Snow Dust Ash Wolf Fox Raven Sparrow Heron Garden Hour Country City"
 ).split()
 _NOUN = list(dict.fromkeys(_NOUN))
-_WHO = ("Daughter", "Widow", "Sister", "Stranger", "Hunter", "Thief", "Witness", "Keeper", "Queen",
-        "King", "Wolf", "Fox", "Raven", "Sparrow", "Heron")
-_WHERE = ("Road", "River", "Shore", "Bridge", "Valley", "Field", "Forest", "Island", "Sea", "Harbor",
-          "Station", "World", "Line", "Garden", "Night", "Summer")
+_WHO = (
+    "Daughter",
+    "Widow",
+    "Sister",
+    "Stranger",
+    "Hunter",
+    "Thief",
+    "Witness",
+    "Keeper",
+    "Queen",
+    "King",
+    "Wolf",
+    "Fox",
+    "Raven",
+    "Sparrow",
+    "Heron",
+)
+_WHERE = (
+    "Road",
+    "River",
+    "Shore",
+    "Bridge",
+    "Valley",
+    "Field",
+    "Forest",
+    "Island",
+    "Sea",
+    "Harbor",
+    "Station",
+    "World",
+    "Line",
+    "Garden",
+    "Night",
+    "Summer",
+)
 _ABSTRACT = (
     "Salt Ashes Light Bones Smoke Glass Iron Thorns Stars Rain Dust Honey Wolves Ghosts Kings "
     "Winter Summer Shadows Wings Secrets Lies Mercy Tides Embers Storms Roses Silver Gold"
@@ -179,54 +227,159 @@ _FOOD = (
     "Figs Lemons Olives Bread Butter Saffron Honey Chilies Rice Tomatoes Pears Garlic Salt Smoke "
     "Herbs Beans Noodles Plums Apricots Cheese Fire Spice"
 ).split()
-_FIELDS_OF = ("Medicine", "Physics", "Chemistry", "Astronomy", "Mathematics", "Biology",
-              "Geology", "Flight", "Music", "Photography", "Cartography", "Engineering")
-_TONES = ("quiet", "sweeping", "sharp", "tender", "unsettling", "witty", "lyrical", "brisk",
-          "haunting", "warm", "clear-eyed", "funny", "moving", "ambitious", "gripping", "gentle")
-_SUBTITLE = ("Ashes", "Embers", "Reckoning", "Return", "Exile", "Tides", "Thorns", "Winter",
-             "Crowns", "Legacy", "Ruin", "Dawn", "Shadows", "Homecoming", "Storm", "Harvest")
+_FIELDS_OF = (
+    "Medicine",
+    "Physics",
+    "Chemistry",
+    "Astronomy",
+    "Mathematics",
+    "Biology",
+    "Geology",
+    "Flight",
+    "Music",
+    "Photography",
+    "Cartography",
+    "Engineering",
+)
+_TONES = (
+    "quiet",
+    "sweeping",
+    "sharp",
+    "tender",
+    "unsettling",
+    "witty",
+    "lyrical",
+    "brisk",
+    "haunting",
+    "warm",
+    "clear-eyed",
+    "funny",
+    "moving",
+    "ambitious",
+    "gripping",
+    "gentle",
+)
+_SUBTITLE = (
+    "Ashes",
+    "Embers",
+    "Reckoning",
+    "Return",
+    "Exile",
+    "Tides",
+    "Thorns",
+    "Winter",
+    "Crowns",
+    "Legacy",
+    "Ruin",
+    "Dawn",
+    "Shadows",
+    "Homecoming",
+    "Storm",
+    "Harvest",
+)
 _WORDS = ("One", "Two", "Three", "Four", "Five", "Six")
 _ROMAN = ("I", "II", "III", "IV", "V", "VI")
 
 _FICTION_PATTERNS = (
-    "The {adj} {noun}", "The {adj} {noun}", "A {noun} of {abstract}", "The {noun} of {abstract}",
-    "{adj} {noun}", "The {noun}'s {noun2}", "{abstract} and {abstract2}", "The Last {noun}",
-    "A {season} of {abstract}", "Under the {adj} {noun}", "The {noun} at the End of the {where}",
-    "{adj} {abstract}", "The {who} Who Came Back", "What the {who} Knew", "The {place} {noun}",
+    "The {adj} {noun}",
+    "The {adj} {noun}",
+    "A {noun} of {abstract}",
+    "The {noun} of {abstract}",
+    "{adj} {noun}",
+    "The {noun}'s {noun2}",
+    "{abstract} and {abstract2}",
+    "The Last {noun}",
+    "A {season} of {abstract}",
+    "Under the {adj} {noun}",
+    "The {noun} at the End of the {where}",
+    "{adj} {abstract}",
+    "The {who} Who Came Back",
+    "What the {who} Knew",
+    "The {place} {noun}",
 )
 _PATTERNS: dict[str, tuple[str, ...]] = {
-    "History": ("The {noun} of {place}: A History", "The Fall of {place}", "Empire of {abstract}",
-                "{place}: {abstract} and {abstract2}", "The Road to {place}",
-                "A Short History of {concept}", "The {adj} Century"),
-    "Biography": ("{person}: A Life", "The {adj} Life of {person}", "{person} and the {noun}",
-                  "Becoming {person}"),
-    "Memoir": ("The {adj} Years", "What the {noun} Remembers", "A {noun} of My Own",
-               "Notes from a {adj} {noun}", "Leaving {place}", "My Father's {noun}"),
-    "Travel": ("Walking to {place}", "Notes from {place}", "The Slow Road to {place}",
-               "A Summer in {place}", "Beyond {place}"),
-    "Cooking": ("The {adj} Kitchen", "{food} and {food2}", "Cooking with {food}",
-                "A Table in {place}", "The Book of {food}"),
-    "Poetry": ("{abstract}", "Poems for the {noun}", "The {adj} Hours", "Elegy for a {noun}",
-               "{noun} Songs"),
-    "Philosophy": ("On {concept}", "The Problem of {concept}", "{concept} and {concept2}",
-                   "Against {concept}", "The Uses of {concept}"),
-    "Economics": ("The Price of {concept}", "{concept} and {concept2}", "The {adj} Economy",
-                  "Why {concept} Matters", "The Wealth of {place}"),
-    "Psychology": ("The {adj} Mind", "The Science of {concept}", "Thinking About {concept}",
-                   "The Hidden Life of {concept}"),
-    "Self-Help": ("The Art of {concept}", "Small Steps to {concept}", "The {concept} Habit",
-                  "Make Room for {concept}", "A Field Guide to {concept}"),
-    "Science": ("The {noun} Problem", "A Brief History of {field}", "The Secret Life of {abstract}",
-                "How {field} Works", "The Age of {field}", "{concept} and {concept2}"),
-    "Children": ("The Little {noun}", "{name} and the {adj} {noun}", "Where the {noun} Sleeps",
-                 "The {who} Who Wanted More", "Goodnight, {adj} {noun}"),
+    "History": (
+        "The {noun} of {place}: A History",
+        "The Fall of {place}",
+        "Empire of {abstract}",
+        "{place}: {abstract} and {abstract2}",
+        "The Road to {place}",
+        "A Short History of {concept}",
+        "The {adj} Century",
+    ),
+    "Biography": ("{person}: A Life", "The {adj} Life of {person}", "{person} and the {noun}", "Becoming {person}"),
+    "Memoir": (
+        "The {adj} Years",
+        "What the {noun} Remembers",
+        "A {noun} of My Own",
+        "Notes from a {adj} {noun}",
+        "Leaving {place}",
+        "My Father's {noun}",
+    ),
+    "Travel": (
+        "Walking to {place}",
+        "Notes from {place}",
+        "The Slow Road to {place}",
+        "A Summer in {place}",
+        "Beyond {place}",
+    ),
+    "Cooking": (
+        "The {adj} Kitchen",
+        "{food} and {food2}",
+        "Cooking with {food}",
+        "A Table in {place}",
+        "The Book of {food}",
+    ),
+    "Poetry": ("{abstract}", "Poems for the {noun}", "The {adj} Hours", "Elegy for a {noun}", "{noun} Songs"),
+    "Philosophy": (
+        "On {concept}",
+        "The Problem of {concept}",
+        "{concept} and {concept2}",
+        "Against {concept}",
+        "The Uses of {concept}",
+    ),
+    "Economics": (
+        "The Price of {concept}",
+        "{concept} and {concept2}",
+        "The {adj} Economy",
+        "Why {concept} Matters",
+        "The Wealth of {place}",
+    ),
+    "Psychology": (
+        "The {adj} Mind",
+        "The Science of {concept}",
+        "Thinking About {concept}",
+        "The Hidden Life of {concept}",
+    ),
+    "Self-Help": (
+        "The Art of {concept}",
+        "Small Steps to {concept}",
+        "The {concept} Habit",
+        "Make Room for {concept}",
+        "A Field Guide to {concept}",
+    ),
+    "Science": (
+        "The {noun} Problem",
+        "A Brief History of {field}",
+        "The Secret Life of {abstract}",
+        "How {field} Works",
+        "The Age of {field}",
+        "{concept} and {concept2}",
+    ),
+    "Children": (
+        "The Little {noun}",
+        "{name} and the {adj} {noun}",
+        "Where the {noun} Sleeps",
+        "The {who} Who Wanted More",
+        "Goodnight, {adj} {noun}",
+    ),
 }
 
 _SERIES_RE = (
-    re.compile(r"^(?P<stem>.+?), Vol\. (?P<num>[1-9])$"),                          # Stem, Vol. 2
-    re.compile(r"^(?P<stem>.+?) Part (?P<roman>[IVX]+)$"),                         # Stem Part II
-    re.compile(r"^(?P<stem>.+?): Book (?P<word>One|Two|Three|Four|Five|Six)$"),    # Stem: Book Two
-    re.compile(r"^(?P<stem>[^:]+?) (?P<num>[2-9])(?:: .+)?$"),                     # Stem 2, Stem 3: Sub
+    re.compile(r"^(?P<stem>.+?), Vol\. (?P<num>[1-9])$"),  # Stem, Vol. 2
+    re.compile(r"^(?P<stem>.+?) Part (?P<roman>[IVX]+)$"),  # Stem Part II
+    re.compile(r"^(?P<stem>.+?): Book (?P<word>One|Two|Three|Four|Five|Six)$"),  # Stem: Book Two
+    re.compile(r"^(?P<stem>[^:]+?) (?P<num>[2-9])(?:: .+)?$"),  # Stem 2, Stem 3: Sub
 )
 
 
@@ -242,7 +395,8 @@ def recchat_config(books_csv: Path, reads_csv: Path, folder: Path) -> dict[str, 
         "scorer": {"checkpoint": str(folder / "no-scorer.pt")},
         "profiles": str(folder / "profiles"),
         "llm": {"backend": "none"},
-        "domain": {"item": "book", "verb": "read"}}
+        "domain": {"item": "book", "verb": "read"},
+    }
 
 
 def series_number(title: str) -> tuple[str, int] | None:
@@ -305,22 +459,38 @@ def _title(rng: np.random.Generator, subject: str) -> str:
         patterns = _FICTION_PATTERNS
     nouns, abstracts, concepts, foods = (_two(rng, words) for words in (_NOUN, _ABSTRACT, _CONCEPT, _FOOD))
     title = _pick(rng, patterns).format(
-        adj=_pick(rng, _ADJ), noun=nouns[0], noun2=nouns[1], abstract=abstracts[0],
-        abstract2=abstracts[1], concept=concepts[0], concept2=concepts[1], food=foods[0],
-        food2=foods[1], place=_pick(rng, _PLACE), who=_pick(rng, _WHO), where=_pick(rng, _WHERE),
+        adj=_pick(rng, _ADJ),
+        noun=nouns[0],
+        noun2=nouns[1],
+        abstract=abstracts[0],
+        abstract2=abstracts[1],
+        concept=concepts[0],
+        concept2=concepts[1],
+        food=foods[0],
+        food2=foods[1],
+        place=_pick(rng, _PLACE),
+        who=_pick(rng, _WHO),
+        where=_pick(rng, _WHERE),
         season=_pick(rng, ("Winter", "Summer", "Season", "Year", "Spring")),
-        person=f"{_pick(rng, _FIRST)} {_pick(rng, _LAST)}", name=_pick(rng, _FIRST),
+        person=f"{_pick(rng, _FIRST)} {_pick(rng, _LAST)}",
+        name=_pick(rng, _FIRST),
         field=_pick(rng, _FIELDS_OF),
     )
     return re.sub(r"\b([Aa]) (?=[AEIOU])", r"\1n ", title)
 
 
 def _stem(rng: np.random.Generator) -> str:
-    return _pick(rng, (
-        f"The {_pick(rng, _ADJ)} {_pick(rng, _NOUN)}", f"{_pick(rng, _ADJ)} {_pick(rng, _NOUN)}",
-        f"{_pick(rng, _NOUN)} of {_pick(rng, _ABSTRACT)}", f"The {_pick(rng, _NOUN)} Chronicles",
-        f"{_pick(rng, _ADJ)} {_pick(rng, _ABSTRACT)}", f"The {_pick(rng, _PLACE)} Saga",
-    ))
+    return _pick(
+        rng,
+        (
+            f"The {_pick(rng, _ADJ)} {_pick(rng, _NOUN)}",
+            f"{_pick(rng, _ADJ)} {_pick(rng, _NOUN)}",
+            f"{_pick(rng, _NOUN)} of {_pick(rng, _ABSTRACT)}",
+            f"The {_pick(rng, _NOUN)} Chronicles",
+            f"{_pick(rng, _ADJ)} {_pick(rng, _ABSTRACT)}",
+            f"The {_pick(rng, _PLACE)} Saga",
+        ),
+    )
 
 
 def _series_titles(rng: np.random.Generator, stem: str, length: int) -> list[str]:
@@ -344,8 +514,12 @@ def _series_titles(rng: np.random.Generator, stem: str, length: int) -> list[str
 
 
 _UNCOUNTABLE = {"Dust", "Ash", "Rain", "Snow", "Fire", "Silence", "Fortune"}
-_TOPIC_WORDS = ({w: "noun" for w in _NOUN} | {w: "mass" for w in _ABSTRACT + _FOOD + _CONCEPT}
-                | {w: "name" for w in _PLACE} | {w: "mass" for w in _FIELDS_OF})
+_TOPIC_WORDS = (
+    {w: "noun" for w in _NOUN}
+    | {w: "mass" for w in _ABSTRACT + _FOOD + _CONCEPT}
+    | {w: "name" for w in _PLACE}
+    | {w: "mass" for w in _FIELDS_OF}
+)
 
 
 def _plural(noun: str) -> str:
@@ -365,8 +539,9 @@ def _topics(title: str) -> list[str]:
     out: list[str] = []
     for word in re.findall(r"[A-Za-z]+", title):
         kind = _TOPIC_WORDS.get(word)
-        phrase = (_plural(word) if kind == "noun" else word if kind == "name"
-                  else word.lower() if kind == "mass" else None)
+        phrase = (
+            _plural(word) if kind == "noun" else word if kind == "name" else word.lower() if kind == "mass" else None
+        )
         if phrase and phrase not in out:
             out.append(phrase)
     return out
@@ -384,7 +559,7 @@ def _description(rng: np.random.Generator, title: str, subjects: list[str]) -> s
 
 
 def _year(rng: np.random.Generator, latest: int = 2023) -> int:
-    if rng.random() < 0.06:                       # classics: anywhere from 1850
+    if rng.random() < 0.06:  # classics: anywhere from 1850
         return int(rng.integers(1850, latest + 1))
     return int(max(1850, latest - int(rng.exponential(14))))
 
@@ -412,8 +587,7 @@ def _catalog(rng: np.random.Generator, items: int) -> tuple[list[dict], list[lis
     chosen = rng.choice(len(names), min(n_authors, len(names)), replace=False)
     authors = [names[int(i)] for i in chosen]
     home = rng.choice(len(SUBJECTS), len(authors), p=shares)
-    second = np.where(rng.random(len(authors)) < 0.3,
-                      rng.choice(len(SUBJECTS), len(authors), p=shares), home)
+    second = np.where(rng.random(len(authors)) < 0.3, rng.choice(len(SUBJECTS), len(authors), p=shares), home)
     productivity = rng.pareto(1.3, len(authors)) + 1.0
     pool: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for s in range(len(SUBJECTS)):
@@ -458,13 +632,25 @@ def _catalog(rng: np.random.Generator, items: int) -> tuple[list[dict], list[lis
         used.update([stem, *titles])
         subjects = _subjects(rng, SUBJECTS[primary])
         years = np.cumsum([_year(rng, 2023 - length), *rng.integers(1, 4, length - 1)])
-        years = [int(y) for y in years - max(0, int(years[-1]) - 2023)]     # strictly increasing
+        years = [int(y) for y in years - max(0, int(years[-1]) - 2023)]  # strictly increasing
         pages0 = _pages(rng, SUBJECTS[primary])
-        pages = [int(np.clip(round(pages0 * (1 + 0.08 * k) * np.exp(rng.normal(0, 0.1))), 60, 1200))
-                 for k in range(length)]
+        pages = [
+            int(np.clip(round(pages0 * (1 + 0.08 * k) * np.exp(rng.normal(0, 0.1))), 60, 1200)) for k in range(length)
+        ]
         book_authors = names_of(primary)
-        planned.append([{"title": title, "authors": book_authors, "subjects": subjects, "year": years[k],
-                         "pages": pages[k], "series": stem} for k, title in enumerate(titles)])
+        planned.append(
+            [
+                {
+                    "title": title,
+                    "authors": book_authors,
+                    "subjects": subjects,
+                    "year": years[k],
+                    "pages": pages[k],
+                    "series": stem,
+                }
+                for k, title in enumerate(titles)
+            ]
+        )
 
     # Standalone books fill the rest; series books are spread through the id range.
     n_series_books = sum(map(len, planned))
@@ -475,7 +661,7 @@ def _catalog(rng: np.random.Generator, items: int) -> tuple[list[dict], list[lis
         primary = int(rng.choice(len(SUBJECTS), p=shares))
         book_authors = names_of(primary)
         title = None
-        if standalone_titles and rng.random() < 0.004:      # a real-catalog exact duplicate
+        if standalone_titles and rng.random() < 0.004:  # a real-catalog exact duplicate
             earlier = standalone_titles[int(rng.integers(len(standalone_titles)))]
             if not title_authors[earlier] & set(book_authors):
                 title = earlier
@@ -487,8 +673,16 @@ def _catalog(rng: np.random.Generator, items: int) -> tuple[list[dict], list[lis
         standalone_titles.append(title)
         title_authors.setdefault(title, set()).update(book_authors)
         subjects = _subjects(rng, SUBJECTS[primary])
-        entries.append({"title": title, "authors": book_authors, "subjects": subjects,
-                        "year": _year(rng), "pages": _pages(rng, SUBJECTS[primary]), "series": None})
+        entries.append(
+            {
+                "title": title,
+                "authors": book_authors,
+                "subjects": subjects,
+                "year": _year(rng),
+                "pages": _pages(rng, SUBJECTS[primary]),
+                "series": None,
+            }
+        )
     slots = sorted(rng.choice(len(entries) + 1, len(planned), replace=True).tolist())
     books: list[dict] = []
     cursor = 0
@@ -509,8 +703,9 @@ def _catalog(rng: np.random.Generator, items: int) -> tuple[list[dict], list[lis
 # --------------------------------------------------------------------------- reads
 
 
-def _reads(rng: np.random.Generator, books: list[dict], series: list[list[int]],
-           authors: list[str], users: int) -> list[tuple[int, int, int, int]]:
+def _reads(
+    rng: np.random.Generator, books: list[dict], series: list[list[int]], authors: list[str], users: int
+) -> list[tuple[int, int, int, int]]:
     """(user, book, rating, timestamp) rows, grouped by user, oldest first."""
     n = len(books)
     subject_index = {s: i for i, s in enumerate(SUBJECTS)}
@@ -552,25 +747,25 @@ def _reads(rng: np.random.Generator, books: list[dict], series: list[list[int]],
     for u in range(users):
         c = int(rng.choice(len(clusters), p=sizes))
         weights, fan_books = clusters[c]
-        own = weights * rng.gamma(4.0, 0.25, len(weights))            # a user's own tilt
+        own = weights * rng.gamma(4.0, 0.25, len(weights))  # a user's own tilt
         own /= own.sum()
-        taste = has @ own                                               # 0 .. ~0.5 per book
+        taste = has @ own  # 0 .. ~0.5 per book
         in_taste = taste > 0
         affinity = np.where(in_taste, 0.15 + taste * 12, 0.06)
         affinity = affinity * np.where(fan_books, 2.5, 1.0)
-        weight = affinity * popularity ** 0.9
+        weight = affinity * popularity**0.9
         cdf = np.cumsum(weight)
         cdf /= cdf[-1]
         bias = rng.normal(0.0, 0.35)
         fit = (taste / max(taste.max(), 1e-9) * 1.2 - 1.0 * ~in_taste + 0.3 * fan_books + quality).tolist()
 
         wanted = int(min(5 + rng.lognormal(2.9, 0.75), n // 3, 400))
-        gap = float(rng.lognormal(np.log(4 * 86400), 0.5))              # this user's pace
+        gap = float(rng.lognormal(np.log(4 * 86400), 0.5))  # this user's pace
         gap = min(gap, (end - start_lo) / (1.5 * wanted))
         now = int(rng.integers(start_lo, int(end - 1.5 * wanted * gap)))
         read: set[int] = set()
-        progress: dict[int, int] = {}                                   # series -> next position
-        pending: list[int] = []                                         # series being continued
+        progress: dict[int, int] = {}  # series -> next position
+        pending: list[int] = []  # series being continued
         attempts = 0
         draws = iter(())
         while len(read) < wanted and attempts < wanted * 60:
@@ -584,7 +779,7 @@ def _reads(rng: np.random.Generator, books: list[dict], series: list[list[int]],
                 except StopIteration:
                     draws = iter(np.searchsorted(cdf, rng.random(64)).tolist())
                     b = next(draws)
-                if series_of[b] >= 0:                                   # start, or go on, in order
+                if series_of[b] >= 0:  # start, or go on, in order
                     k = int(series_of[b])
                     if progress.get(k, 0) >= len(series[k]):
                         continue
@@ -594,12 +789,12 @@ def _reads(rng: np.random.Generator, books: list[dict], series: list[list[int]],
             # Not out yet: wait for it; a user stuck for long jumps ahead to its year instead.
             if published[b] > now and attempts <= wanted * 40:
                 if pending and series[pending[0]][progress[pending[0]]] == b:
-                    pending.append(pending.pop(0))                      # the next one is not out yet
+                    pending.append(pending.pop(0))  # the next one is not out yet
                 continue
             read.add(b)
             score = 3.1 + bias + fit[b] + rng.normal(0, 0.85)
             if series_of[b] >= 0 and position[b] > 0:
-                score += 0.3                                            # who continues, likes it
+                score += 0.3  # who continues, likes it
             rating = min(5, max(1, round(score)))
             now = max(now, int(published[b])) + max(60, int(rng.exponential(gap)))
             rows.append((u, b, rating, now))
@@ -636,9 +831,17 @@ def generate(folder: Path | str, *, items: int = 2400, users: int = 1200, seed: 
         writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         writer.writerow(BOOK_COLUMNS)
         for i, book in enumerate(books):
-            writer.writerow((f"b{i + 1:0{width}d}", book["title"], "|".join(book["authors"]),
-                             "|".join(book["subjects"]), book["year"], book["pages"],
-                             book["description"]))
+            writer.writerow(
+                (
+                    f"b{i + 1:0{width}d}",
+                    book["title"],
+                    "|".join(book["authors"]),
+                    "|".join(book["subjects"]),
+                    book["year"],
+                    book["pages"],
+                    book["description"],
+                )
+            )
     with open(reads_path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
         writer.writerow(READ_COLUMNS)

@@ -18,13 +18,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
-
 def _require_asset(name: str) -> None:
     from recchat.assets import get
 
     if not get(name).is_present():
-        pytest.fail(f"asset {name} is missing: run 'recchat assets fetch {name}' "
-                    "(the README's test command does this first)", pytrace=False)
+        pytest.fail(
+            f"asset {name} is missing: run 'recchat assets fetch {name}' (the README's test command does this first)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +40,7 @@ def movielens():
 def movie_domain(movielens):
     """MovieLens's Domain, as its built-in configuration describes it."""
     from recchat.config import RecommenderConfig
-    from recchat.domain import Domain
+    from recchat.conversation.domain import Domain
 
     return Domain.from_config(RecommenderConfig.default(), movielens.catalog)
 
@@ -81,8 +82,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> No
 
 
 @contextmanager
-def serve(cmd: list[str], ready_url: str, log: Path, timeout: float, env: dict | None = None,
-          cwd: Path | None = None):
+def serve(cmd: list[str], ready_url: str, log: Path, timeout: float, env: dict | None = None, cwd: Path | None = None):
     """Run a server process until the block ends; yield it once ``ready_url`` answers 200."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
@@ -114,7 +114,7 @@ def rec(movielens, movie_domain, embedder, tmp_path_factory):
     """A Recommender on MovieLens: a real index, a small trained scorer, the fake LLM of test_rerank."""
     from test_rerank import FakeBackend
 
-    from recchat.split import leave_one_out
+    from recchat.data.split import leave_one_out
     from recchat.index import ItemIndex
     from recchat.recommender import Recommender
     from recchat.rerank import Reranker
@@ -124,10 +124,21 @@ def rec(movielens, movie_domain, embedder, tmp_path_factory):
     index = ItemIndex("chat-items", path=tmp_path_factory.mktemp("chat-index"), embedder=embedder)
     index.build(movielens.catalog, progress=False)
     split = leave_one_out(movielens.interactions, movielens.catalog)
-    scorer = train(split, item_text_vectors(movielens.catalog, index), movielens.catalog,
-                   ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2), progress=False)
-    return Recommender(movielens.catalog, index, scorer, Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
-                       interactions=movielens.interactions, domain=movie_domain)
+    scorer = train(
+        split,
+        item_text_vectors(movielens.catalog, index),
+        movielens.catalog,
+        ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2),
+        progress=False,
+    )
+    return Recommender(
+        movielens.catalog,
+        index,
+        scorer,
+        Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
+        interactions=movielens.interactions,
+        domain=movie_domain,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -136,8 +147,8 @@ def tuned_run(llm_dir, movielens, tmp_path_factory):
     test_tune (the run and its folders) and test_vllm (the merged model in the vLLM engine)."""
     import numpy as np
 
-    from recchat.catalog import InteractionLog
-    from recchat.split import leave_one_out
+    from recchat.data.catalog import InteractionLog
+    from recchat.data.split import leave_one_out
     from recchat.tune import TuneConfig, tune
 
     catalog = movielens.catalog
@@ -151,9 +162,22 @@ def tuned_run(llm_dir, movielens, tmp_path_factory):
         def score_histories(self, histories):
             return np.tile(self.counts, (len(histories), 1))
 
-    config = TuneConfig(objective="listwise", negatives="random", positions=1, candidates=8, history=4,
-                        lr=2e-3, accumulate=2, max_examples=6, eval_every=4, val_users=3, val_candidates=8,
-                        patience=2, top_layers=2, targets="qv")
+    config = TuneConfig(
+        objective="listwise",
+        negatives="random",
+        positions=1,
+        candidates=8,
+        history=4,
+        lr=2e-3,
+        accumulate=2,
+        max_examples=6,
+        eval_every=4,
+        val_users=3,
+        val_candidates=8,
+        patience=2,
+        top_layers=2,
+        targets="qv",
+    )
     out = tmp_path_factory.mktemp("tuned") / "run"
     result = tune(split, catalog, Popular(), config, out, kind="movie", progress=False, log=lambda _: None)
     # The run keeps the adapter that was best on validation, which after 6 examples may be the
@@ -180,6 +204,7 @@ def listwise_prompt(catalog):
 
     t = load_template("listwise")
     labelled = [{"label": c, "text": catalog[i].text} for c, i in zip("ABCDE", ("1", "50", "100", "181", "258"))]
-    prefix = t.prefix(history=[{"text": catalog[i].text, "rating": "5"} for i in ("95", "71", "8")],
-                      candidates=labelled, kind="movie")
+    prefix = t.prefix(
+        history=[{"text": catalog[i].text, "rating": "5"} for i in ("95", "71", "8")], candidates=labelled, kind="movie"
+    )
     return prefix, t.suffix(candidates=labelled)

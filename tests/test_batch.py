@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from recchat.batch import parse_request, rerank_file, RequestError
-from recchat.rerank import Reranker
-
 from test_rerank import FakeBackend
+
+from recchat.batch import RequestError, parse_request, rerank_file
+from recchat.rerank import Reranker
 
 
 def write_requests(path: Path, lines: list) -> Path:
@@ -23,13 +22,17 @@ def write_requests(path: Path, lines: list) -> Path:
 
 GOOD = [
     {"id": "r1", "history": ["1", {"id": "95", "rating": 5}], "candidates": ["71", {"id": "8", "score": 2.0}, "588"]},
-    {"id": "r2", "history": [{"text": "A home-made film nobody catalogued", "rating": 4}],
-     "candidates": [{"id": "new", "text": "Film 3 (2026), a brand new film"}, "1"], "query": "something new"},
+    {
+        "id": "r2",
+        "history": [{"text": "A home-made film nobody catalogued", "rating": 4}],
+        "candidates": [{"id": "new", "text": "Film 3 (2026), a brand new film"}, "1"],
+        "query": "something new",
+    },
 ]
 BAD = [
-    '{"id": "r3", "history": [',                                    # line 3: broken JSON
-    {"id": "r4", "history": []},                                     # line 4: no candidates
-    {"id": "r5", "candidates": ["999999"]},                          # line 5: unknown id, no text
+    '{"id": "r3", "history": [',  # line 3: broken JSON
+    {"id": "r4", "history": []},  # line 4: no candidates
+    {"id": "r5", "candidates": ["999999"]},  # line 5: unknown id, no text
 ]
 
 
@@ -57,8 +60,14 @@ def test_rankings_rejects_and_resume(tmp_path, movielens):
 
     # A rerun skips what is done; a new request is the only work.
     write_requests(requests, GOOD + [{"id": "r6", "history": ["1"], "candidates": ["2", "3"]}])
-    again = rerank_file(requests, out, Reranker(FakeBackend(), "pointwise"), catalog=movielens.catalog,
-                        progress=False, rejects_path=tmp_path / "rej2.jsonl")
+    again = rerank_file(
+        requests,
+        out,
+        Reranker(FakeBackend(), "pointwise"),
+        catalog=movielens.catalog,
+        progress=False,
+        rejects_path=tmp_path / "rej2.jsonl",
+    )
     assert (again.written, again.skipped_done) == (1, 2)
     assert [r["id"] for r in read(out)] == ["r1", "r2", "r6"]
 
@@ -75,8 +84,14 @@ def test_interrupted_output_is_repaired_and_redone(tmp_path, movielens):
 def test_failing_llm_still_ranks_every_request(tmp_path, movielens):
     requests = write_requests(tmp_path / "requests.jsonl", GOOD)
     out = tmp_path / "ranked.jsonl"
-    report = rerank_file(requests, out, Reranker(FakeBackend(fail=True), "listwise"), catalog=movielens.catalog,
-                         progress=False, concurrency=2)
+    report = rerank_file(
+        requests,
+        out,
+        Reranker(FakeBackend(fail=True), "listwise"),
+        catalog=movielens.catalog,
+        progress=False,
+        concurrency=2,
+    )
     assert (report.written, report.degraded) == (2, 2)
     first = read(out)[0]
     assert first["degraded"] and "LLM reranker failed" in first["notes"][0]
@@ -98,9 +113,26 @@ def test_cli_batch_with_the_real_model(tmp_path, movielens, llm_dir):
     out = tmp_path / "ranked.jsonl"
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
     exe = str(Path(sys.executable).parent / "recchat")
-    proc = subprocess.run([exe, "rerank", "--input", str(requests), "--output", str(out), "--backend",
-                           "transformers", "--mode", "listwise", "--scorer", str(tmp_path / "none.pt")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            exe,
+            "rerank",
+            "--input",
+            str(requests),
+            "--output",
+            str(out),
+            "--backend",
+            "transformers",
+            "--mode",
+            "listwise",
+            "--scorer",
+            str(tmp_path / "none.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 ranked (0 degraded to the scorer), 0 already done, 1 rejected" in proc.stdout
     assert "no scorer checkpoint" in proc.stderr

@@ -53,8 +53,12 @@ def books(tmp_path_factory, llm_dir):
     (home / "vectors").symlink_to(shared.parent / "vectors")
     env = {**os.environ, "RECCHAT_HOME": str(home)}
     lines = readme_commands()
-    assert [line.split()[:2] for line in lines] == [["python", "tests/books.py"], ["recchat", "init"],
-                                                    ["recchat", "train"], ["recchat", "ui"]]
+    assert [line.split()[:2] for line in lines] == [
+        ["python", "tests/books.py"],
+        ["recchat", "init"],
+        ["recchat", "train"],
+        ["recchat", "ui"],
+    ]
     outputs = []
     for line in lines[:-1]:
         proc = subprocess.run(command(line), cwd=folder, env=env, capture_output=True, text=True, timeout=900)
@@ -64,8 +68,14 @@ def books(tmp_path_factory, llm_dir):
 
 
 def run(books, *args, check=True, timeout=900):
-    proc = subprocess.run([str(BIN / "recchat"), *args], cwd=books["folder"], env=books["env"],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(BIN / "recchat"), *args],
+        cwd=books["folder"],
+        env=books["env"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"recchat {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
@@ -84,8 +94,16 @@ def test_each_command_prints_the_next(books):
 
 
 def test_eval_on_books(books):
-    out = run(books, "eval", "--config", "books.toml", "--methods", "popularity,scorer",
-              "--out", str(books["folder"] / "runs")).stdout
+    out = run(
+        books,
+        "eval",
+        "--config",
+        "books.toml",
+        "--methods",
+        "popularity,scorer",
+        "--out",
+        str(books["folder"] / "runs"),
+    ).stdout
     rows = dict(re.findall(r"^\| (popularity|scorer) \| 1200 \| ([\d.]+) \|", out, flags=re.MULTILINE))
     assert set(rows) == {"popularity", "scorer"} and float(rows["scorer"]) > float(rows["popularity"])
 
@@ -93,8 +111,21 @@ def test_eval_on_books(books):
 def test_index_on_a_chroma_server_and_a_filtered_query(books, chroma_server):
     built = run(books, "index", "build", "--config", "books.toml", "--url", chroma_server).stdout
     assert "books-items: 2400 added" in built
-    out = run(books, "index", "query", "dragons and magic", "--config", "books.toml", "--url", chroma_server,
-              "--where", "pages<300 and subjects contains Fantasy", "-k", "5", "--json").stdout
+    out = run(
+        books,
+        "index",
+        "query",
+        "dragons and magic",
+        "--config",
+        "books.toml",
+        "--url",
+        chroma_server,
+        "--where",
+        "pages<300 and subjects contains Fantasy",
+        "-k",
+        "5",
+        "--json",
+    ).stdout
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 5 and all(r["fields"]["pages"] < 300 and "Fantasy" in r["fields"]["subjects"] for r in rows)
 
@@ -104,11 +135,25 @@ def test_batch_rerank_with_the_real_llm(books):
     history = [r[1] for r in reads if r[0] == "u0001"][:8]
     candidates = [f"b{n:04d}" for n in range(100, 108)]
     requests = books["folder"] / "requests.jsonl"
-    requests.write_text(json.dumps({"id": "r1", "history": history, "candidates": candidates}) + "\n"
-                        + json.dumps({"id": "r2", "history": history[:3], "candidates": ["nope"]}) + "\n")
+    requests.write_text(
+        json.dumps({"id": "r1", "history": history, "candidates": candidates})
+        + "\n"
+        + json.dumps({"id": "r2", "history": history[:3], "candidates": ["nope"]})
+        + "\n"
+    )
     out = books["folder"] / "ranked.jsonl"
-    proc = run(books, "rerank", "--config", "books.toml", "--backend", "transformers", "--input", str(requests),
-               "--output", str(out))
+    proc = run(
+        books,
+        "rerank",
+        "--config",
+        "books.toml",
+        "--backend",
+        "transformers",
+        "--input",
+        str(requests),
+        "--output",
+        str(out),
+    )
     assert "1 ranked (0 degraded to the scorer)" in proc.stdout and "1 rejected" in proc.stdout
     ranked = json.loads(out.read_text().splitlines()[0])
     assert sorted(r["id"] for r in ranked["ranking"]) == candidates and not ranked["degraded"]
@@ -116,8 +161,18 @@ def test_batch_rerank_with_the_real_llm(books):
 
 
 def test_simulated_users_on_books(books):
-    out = run(books, "eval-chat", "--config", "books.toml", "--users", "6", "--systems", "text,pipeline-no-llm",
-              "--out", str(books["folder"] / "runs")).stdout
+    out = run(
+        books,
+        "eval-chat",
+        "--config",
+        "books.toml",
+        "--users",
+        "6",
+        "--systems",
+        "text,pipeline-no-llm",
+        "--out",
+        str(books["folder"] / "runs"),
+    ).stdout
     assert "| text | 6 |" in out and "| pipeline-no-llm | 6 |" in out
 
 
@@ -130,8 +185,9 @@ def test_chat_from_python_with_facet_range_and_critiques(books, monkeypatch):
     assert rec.domain.item == "book" and rec.scorer is not None and rec.backend is None
     session = rec.chat()
     reply = session.send("Something in Science Fiction under 300 pages")
-    assert reply.items and all("Science Fiction" in i.item.fields["subjects"] and i.item.fields["pages"] < 300
-                               for i in reply.items)
+    assert reply.items and all(
+        "Science Fiction" in i.item.fields["subjects"] and i.item.fields["pages"] < 300 for i in reply.items
+    )
     first = reply.items[0].item.id
     reply = session.send("not that one, and nothing in Horror")
     ids = [i.item.id for i in reply.items]
@@ -141,17 +197,20 @@ def test_chat_from_python_with_facet_range_and_critiques(books, monkeypatch):
 
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
 def test_the_app_as_the_readme_starts_it_speaks_of_books(books):
-    from playwright.sync_api import expect, sync_playwright
-
     from conftest import free_port, serve
+    from playwright.sync_api import expect, sync_playwright
 
     port = free_port()
     argv = command(books["ui"]) + ["--port", str(port)]  # the README's line, on a free port
-    with serve(argv, f"http://127.0.0.1:{port}/", books["folder"] / "ui.log", 300, env=books["env"],
-               cwd=books["folder"]):
+    with serve(
+        argv, f"http://127.0.0.1:{port}/", books["folder"] / "ui.log", 300, env=books["env"], cwd=books["folder"]
+    ):
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
             try:
                 page.goto(f"http://127.0.0.1:{port}/")

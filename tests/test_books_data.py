@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from books import FIELDS, SUBJECTS, find_series, generate, series_number
 
-from recchat.catalog import CatalogSpec, FieldSpec, InteractionSpec, load_catalog, load_interactions
+from recchat.data.catalog import CatalogSpec, FieldSpec, InteractionSpec, load_catalog, load_interactions
 
 BOOK_SPEC = CatalogSpec(
     id_column="book_id",
@@ -43,8 +43,7 @@ def data(tmp_path_factory):
     for row in reads:
         by_user[row["user_id"]].append(row)
     series = find_series((b["book_id"], b["title"], b["authors"]) for b in books.values())
-    return {"paths": (books_path, reads_path), "books": books, "reads": reads, "by_user": by_user,
-            "series": series}
+    return {"paths": (books_path, reads_path), "books": books, "reads": reads, "by_user": by_user, "series": series}
 
 
 def _subjects(book: dict[str, str]) -> list[str]:
@@ -62,8 +61,8 @@ def test_sizes_and_values(data):
         assert 1850 <= int(book["year"]) <= 2023 and 60 <= int(book["pages"]) <= 1200
         assert re.fullmatch(r"[A-Z][^.]*\.", book["description"]), book["description"]
     years = sorted(int(b["year"]) for b in books.values())
-    assert years[len(years) // 2] >= 2000                             # skewed to recent
-    assert min(years) < 1920                                          # with some classics
+    assert years[len(years) // 2] >= 2000  # skewed to recent
+    assert min(years) < 1920  # with some classics
 
     # Mostly unique titles; the few duplicates are by different authors.
     titles = Counter(b["title"] for b in books.values())
@@ -82,8 +81,7 @@ def test_sizes_and_values(data):
         assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), user
     assert {int(r["rating"]) for r in reads} == {1, 2, 3, 4, 5}
     # Nobody reads a book before the year it came out.
-    assert all(int(r["timestamp"]) >= calendar.timegm((int(books[r["book_id"]]["year"]), 1, 1, 0, 0, 0))
-               for r in reads)
+    assert all(int(r["timestamp"]) >= calendar.timegm((int(books[r["book_id"]]["year"]), 1, 1, 0, 0, 0)) for r in reads)
 
 
 def test_same_seed_same_bytes(data, tmp_path):
@@ -104,8 +102,7 @@ def test_recchat_loads_both_files(data):
     assert isinstance(item.fields["authors"], list) and isinstance(item.fields["year"], int)
     assert set(item.fields["subjects"]) <= set(SUBJECTS)
 
-    log = load_interactions(reads_path, InteractionSpec("user_id", "book_id", "rating", "timestamp"),
-                            catalog=catalog)
+    log = load_interactions(reads_path, InteractionSpec("user_id", "book_id", "rating", "timestamp"), catalog=catalog)
     assert log.report.skipped == [] and len(log) == log.report.rows == len(data["reads"])
     assert len(log.users()) == len(data["by_user"])
 
@@ -129,8 +126,8 @@ def test_series_found_from_titles_alone(data):
         titles = [b["title"] for b in members]
         assert all(t.startswith(stem) for t in titles)
         styles[next((m for m in (" Part ", ": Book ", ", Vol. ") if m in titles[1]), "number")] += 1
-    assert len(styles) >= 3, styles                                   # named in mixed ways
-    assert any(books[ids[0]]["title"] == stem for stem, ids in series.items())    # unnumbered firsts
+    assert len(styles) >= 3, styles  # named in mixed ways
+    assert any(books[ids[0]]["title"] == stem for stem, ids in series.items())  # unnumbered firsts
     # Standalone titles never look like series entries.
     in_series = {i for ids in series.values() for i in ids}
     assert not [b["title"] for i, b in books.items() if i not in in_series and series_number(b["title"])]
@@ -141,16 +138,16 @@ def test_series_are_read_in_order(data):
     started = continued = 0
     for user, rows in data["by_user"].items():
         read: dict[str, list[int]] = defaultdict(list)
-        for row in rows:                                              # oldest first
+        for row in rows:  # oldest first
             if row["book_id"] in position:
                 stem, k = position[row["book_id"]]
                 read[stem].append(k)
         for stem, ks in read.items():
-            assert ks == list(range(len(ks))), (user, stem, ks)       # 1, 2, 3 ... with no gaps
+            assert ks == list(range(len(ks))), (user, stem, ks)  # 1, 2, 3 ... with no gaps
             started += 1
             continued += len(ks) > 1
     assert started > 500
-    assert continued / started > 0.4                                  # often carried on
+    assert continued / started > 0.4  # often carried on
 
 
 def test_reads_follow_taste(data):
@@ -169,7 +166,7 @@ def test_reads_follow_taste(data):
     random.Random(0).shuffle(shuffled)
     baseline, start = [], 0
     for rows in by_user.values():
-        baseline.append(coverage(shuffled[start:start + len(rows)]))
+        baseline.append(coverage(shuffled[start : start + len(rows)]))
         start += len(rows)
     assert sum(covered) / len(covered) > sum(baseline) / len(baseline) + 0.2
 
@@ -182,13 +179,18 @@ def test_reads_follow_taste(data):
             (inside if top & set(_subjects(books[r["book_id"]])) else outside).append(int(r["rating"]))
     assert outside and sum(inside) / len(inside) > sum(outside) / len(outside) + 0.3
     per_book = sorted(Counter(r["book_id"] for r in data["reads"]).values(), reverse=True)
-    assert sum(per_book[:len(books) // 10]) > 0.3 * len(data["reads"])
+    assert sum(per_book[: len(books) // 10]) > 0.3 * len(data["reads"])
 
 
 def test_script(tmp_path):
     script = Path(__file__).with_name("books.py")
-    done = subprocess.run([sys.executable, str(script), str(tmp_path), "--items", "120", "--users", "30",
-                           "--seed", "3"], capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--items", "120", "--users", "30", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert f"{tmp_path / 'books.csv'}: 120 rows" in done.stdout
     assert f"{tmp_path / 'reads.csv'}: " in done.stdout
     assert len(_read(tmp_path / "books.csv")) == 120

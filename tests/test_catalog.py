@@ -7,13 +7,23 @@ import json
 import pytest
 
 from recchat.config import RecommenderConfig
-from recchat.catalog import (CatalogSpec, DataError, FieldSpec, InteractionSpec,
-                             load_catalog, load_interactions, load_users, read_rows)
+from recchat.data.catalog import (
+    CatalogSpec,
+    DataError,
+    FieldSpec,
+    InteractionSpec,
+    load_catalog,
+    load_interactions,
+    load_users,
+    read_rows,
+)
 
-SPEC = CatalogSpec(id_column="id", title_column="name",
-                   fields={"year": FieldSpec("year", "int"), "tags": FieldSpec("tags", "list", sep="|")},
-                   text_template="{{ title }}{% if year %} ({{ year }}){% endif %}"
-                                 "{% if tags %}: {{ tags | join(', ') }}{% endif %}")
+SPEC = CatalogSpec(
+    id_column="id",
+    title_column="name",
+    fields={"year": FieldSpec("year", "int"), "tags": FieldSpec("tags", "list", sep="|")},
+    text_template="{{ title }}{% if year %} ({{ year }}){% endif %}{% if tags %}: {{ tags | join(', ') }}{% endif %}",
+)
 
 
 def write(tmp_path, name, text):
@@ -23,17 +33,26 @@ def write(tmp_path, name, text):
 
 
 GOOD_CSV = 'id,name,year,tags\n1,Heat,1995,crime|thriller\n2,"Goofy Movie, A",1995,animation\n3,Alien,1979,\n'
-GOOD_JSONL = "\n".join(json.dumps(r) for r in [
-    {"id": 1, "name": "Heat", "year": 1995, "tags": ["crime", "thriller"]},
-    {"id": "2", "name": "Goofy Movie, A", "year": "1995", "tags": "animation"},
-    {"id": 3, "name": "Alien", "year": 1979},
-]) + "\n"
-GOOD_ATOMIC = ("id:token\tname:token_seq\tyear:token\ttags:token_seq\n"
-               "1\tHeat\t1995\tcrime|thriller\n2\tGoofy Movie, A\t1995\tanimation\n3\tAlien\t1979\t\n")
+GOOD_JSONL = (
+    "\n".join(
+        json.dumps(r)
+        for r in [
+            {"id": 1, "name": "Heat", "year": 1995, "tags": ["crime", "thriller"]},
+            {"id": "2", "name": "Goofy Movie, A", "year": "1995", "tags": "animation"},
+            {"id": 3, "name": "Alien", "year": 1979},
+        ]
+    )
+    + "\n"
+)
+GOOD_ATOMIC = (
+    "id:token\tname:token_seq\tyear:token\ttags:token_seq\n"
+    "1\tHeat\t1995\tcrime|thriller\n2\tGoofy Movie, A\t1995\tanimation\n3\tAlien\t1979\t\n"
+)
 
 
-@pytest.mark.parametrize("name,text", [("items.csv", GOOD_CSV), ("items.jsonl", GOOD_JSONL),
-                                       ("items.item", GOOD_ATOMIC)])
+@pytest.mark.parametrize(
+    "name,text", [("items.csv", GOOD_CSV), ("items.jsonl", GOOD_JSONL), ("items.item", GOOD_ATOMIC)]
+)
 def test_every_format_loads_the_same_items(tmp_path, name, text):
     catalog = load_catalog(write(tmp_path, name, text), SPEC)
     assert [i.id for i in catalog] == ["1", "2", "3"]
@@ -45,8 +64,10 @@ def test_every_format_loads_the_same_items(tmp_path, name, text):
 
 
 def test_formats_agree_on_the_fingerprint(tmp_path):
-    prints = {load_catalog(write(tmp_path, n, t), SPEC).fingerprint()
-              for n, t in [("a.csv", GOOD_CSV), ("a.jsonl", GOOD_JSONL), ("a.item", GOOD_ATOMIC)]}
+    prints = {
+        load_catalog(write(tmp_path, n, t), SPEC).fingerprint()
+        for n, t in [("a.csv", GOOD_CSV), ("a.jsonl", GOOD_JSONL), ("a.item", GOOD_ATOMIC)]
+    }
     assert len(prints) == 1
 
 
@@ -126,10 +147,13 @@ def test_unknown_format_says_how_to_name_it(tmp_path):
 def test_interactions_formats_and_unknown_items(tmp_path):
     catalog = load_catalog(write(tmp_path, "items.csv", GOOD_CSV), SPEC)
     spec = InteractionSpec("user", "item", "stars", "ts")
-    csv_log = load_interactions(write(tmp_path, "log.csv", "user,item,stars,ts\nu1,1,5,100\nu1,3,,101\n"),
-                                spec, catalog=catalog)
-    assert [(i.user, i.item, i.rating, i.timestamp) for i in csv_log] == [("u1", "1", 5.0, 100.0),
-                                                                          ("u1", "3", None, 101.0)]
+    csv_log = load_interactions(
+        write(tmp_path, "log.csv", "user,item,stars,ts\nu1,1,5,100\nu1,3,,101\n"), spec, catalog=catalog
+    )
+    assert [(i.user, i.item, i.rating, i.timestamp) for i in csv_log] == [
+        ("u1", "1", 5.0, 100.0),
+        ("u1", "3", None, 101.0),
+    ]
     jsonl = write(tmp_path, "log.jsonl", '{"user": "u2", "item": 2, "ts": 5}\n{"user": "u2", "item": 9, "ts": 6}\n')
     with pytest.raises(DataError, match=r"log\.jsonl:2: field 'item': item id '9' is not in the catalog"):
         load_interactions(jsonl, spec, catalog=catalog)
@@ -140,8 +164,9 @@ def test_interactions_formats_and_unknown_items(tmp_path):
 
 
 def test_interactions_without_rating_or_time(tmp_path):
-    log = load_interactions(write(tmp_path, "log.csv", "user_id,item_id\na,1\n"),
-                            InteractionSpec(rating_column=None, timestamp_column=None))
+    log = load_interactions(
+        write(tmp_path, "log.csv", "user_id,item_id\na,1\n"), InteractionSpec(rating_column=None, timestamp_column=None)
+    )
     assert log.interactions[0].rating is None and log.interactions[0].timestamp is None
 
 
@@ -162,11 +187,13 @@ def test_movielens_100k_real_files(movielens):
 
 
 def test_movielens_spec_article_rules():
-    from recchat.catalog import _move_article
+    from recchat.data.catalog import _move_article
 
     assert _move_article("Goofy Movie, A") == "A Goofy Movie"
-    assert _move_article("City of Lost Children, The (Cité des enfants perdus, La)") == \
-        "The City of Lost Children (Cité des enfants perdus, La)"
+    assert (
+        _move_article("City of Lost Children, The (Cité des enfants perdus, La)")
+        == "The City of Lost Children (Cité des enfants perdus, La)"
+    )
     assert _move_article("Crumb") == "Crumb"
     assert RecommenderConfig.default().catalog.move_articles
 
@@ -179,25 +206,38 @@ def test_users_file(tmp_path):
 
 
 def test_table_options_read_headerless_latin1_and_unquoted_files(tmp_path):
-    from recchat.catalog import TableOptions
+    from recchat.data.catalog import TableOptions
 
     path = tmp_path / "u.item"  # MovieLens 100K: '|', latin-1, no header, a lone quote in a title
-    path.write_bytes('1|Misérables, Les (1995)|01-Jan-1995|0|1|1\n2|The "Pink" Panther (1963)|V|1|0|0\n'
-                     .encode("latin-1"))
+    path.write_bytes(
+        '1|Misérables, Les (1995)|01-Jan-1995|0|1|1\n2|The "Pink" Panther (1963)|V|1|0|0\n'.encode("latin-1")
+    )
     options = TableOptions(sep="|", quote="", encoding="latin-1", header=("id", "name", "date", "a", "b", "c"))
-    spec = CatalogSpec("id", "name", {"year": FieldSpec("date", "int", pattern=r"\d{4}"),
-                                      "flags": FieldSpec("", "list", columns=("a", "b", "c"))})
+    spec = CatalogSpec(
+        "id",
+        "name",
+        {"year": FieldSpec("date", "int", pattern=r"\d{4}"), "flags": FieldSpec("", "list", columns=("a", "b", "c"))},
+    )
     catalog = load_catalog(path, spec, fmt="csv", options=options)
-    assert catalog["1"].title == "Misérables, Les (1995)" and catalog["1"].fields == {"year": 1995,
-                                                                                       "flags": ["b", "c"]}
+    assert catalog["1"].title == "Misérables, Les (1995)" and catalog["1"].fields == {"year": 1995, "flags": ["b", "c"]}
     assert catalog["2"].title == 'The "Pink" Panther (1963)' and catalog["2"].fields == {"flags": ["a"]}
     with pytest.raises(DataError, match=r"u\.item:1: byte 0xE9 is not UTF-8"):  # read as UTF-8: named
         load_catalog(path, spec, fmt="csv", options=TableOptions(sep="|", quote="", header=options.header))
 
 
 def test_nested_json_lists_are_one_list(tmp_path):
-    path = write(tmp_path, "meta.jsonl", json.dumps({"asin": "B1", "title": "Strings", "categories": [
-        ["Musical Instruments", "Strings"], ["Musical Instruments", "Bass Strings"]]}) + "\n")
+    path = write(
+        tmp_path,
+        "meta.jsonl",
+        json.dumps(
+            {
+                "asin": "B1",
+                "title": "Strings",
+                "categories": [["Musical Instruments", "Strings"], ["Musical Instruments", "Bass Strings"]],
+            }
+        )
+        + "\n",
+    )
     spec = CatalogSpec("asin", "title", {"categories": FieldSpec("categories", "list")})
     assert load_catalog(path, spec)["B1"].fields["categories"] == ["Musical Instruments", "Strings", "Bass Strings"]
     bad = write(tmp_path, "bad.jsonl", json.dumps({"asin": "B1", "title": "x", "categories": [{"a": 1}]}) + "\n")
@@ -205,25 +245,36 @@ def test_nested_json_lists_are_one_list(tmp_path):
         load_catalog(bad, spec)
 
 
-@pytest.mark.parametrize("time_format, value, seconds", [("milliseconds", "1425254400500", 1425254400.5),
-                                                          ("iso", "2015-03-02T00:00:00Z", 1425254400.0),
-                                                          ("iso", "2015-03-02", 1425254400.0)])
+@pytest.mark.parametrize(
+    "time_format, value, seconds",
+    [
+        ("milliseconds", "1425254400500", 1425254400.5),
+        ("iso", "2015-03-02T00:00:00Z", 1425254400.0),
+        ("iso", "2015-03-02", 1425254400.0),
+    ],
+)
 def test_timestamps_in_milliseconds_and_iso_become_unix_seconds(tmp_path, time_format, value, seconds):
-    log = load_interactions(write(tmp_path, "log.csv", f"user,item,ts\na,1,{value}\n"),
-                            InteractionSpec("user", "item", None, "ts", time_format))
+    log = load_interactions(
+        write(tmp_path, "log.csv", f"user,item,ts\na,1,{value}\n"),
+        InteractionSpec("user", "item", None, "ts", time_format),
+    )
     assert log.interactions[0].timestamp == seconds
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("delimiter", "||", "catalog.delimiter: '||' is not one character"),
-    ("encoding", "klingon", "catalog.encoding: unknown encoding 'klingon'"),
-    ("header", ["id", "id"], "catalog.header: the column names must be distinct"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("delimiter", "||", "catalog.delimiter: '||' is not one character"),
+        ("encoding", "klingon", "catalog.encoding: unknown encoding 'klingon'"),
+        ("header", ["id", "id"], "catalog.header: the column names must be distinct"),
+    ],
+)
 def test_bad_table_settings_name_the_key(tmp_path, key, value, message):
     from recchat.config import ConfigError
 
     write(tmp_path, "items.csv", GOOD_CSV)
-    config = RecommenderConfig.from_dict({"catalog": {"path": str(tmp_path / "items.csv"), "id": "id",
-                                                      "title": "name", key: value}})
+    config = RecommenderConfig.from_dict(
+        {"catalog": {"path": str(tmp_path / "items.csv"), "id": "id", "title": "name", key: value}}
+    )
     with pytest.raises(ConfigError, match=message):
         config.check(interactions=False)

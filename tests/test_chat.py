@@ -4,14 +4,13 @@ is a fake here (the real one is covered in test_rerank/test_vllm)."""
 from __future__ import annotations
 
 import pytest
+from test_rerank import FakeBackend
 
 from recchat.config import RecommenderConfig
 from recchat.index import matches, parse_where
 from recchat.recommender import Recommender
 from recchat.rerank import Reranker
 from recchat.types import Item
-
-from test_rerank import FakeBackend
 
 
 def test_local_filter_matches_chroma_semantics():
@@ -77,8 +76,10 @@ def test_known_user_session_and_config_validation(rec):
 
 def test_llm_extraction_is_merged_and_an_unusable_one_leaves_the_rules(rec):
     backend = FakeBackend(favourite="1994")
-    backend.extraction = ('{"liked": ["Pulp Fiction"], "disliked": [], "genres": ["Crime"], "avoid_genres": [], '
-                          '"year_min": null, "year_max": null}')
+    backend.extraction = (
+        '{"liked": ["Pulp Fiction"], "disliked": [], "genres": ["Crime"], "avoid_genres": [], '
+        '"year_min": null, "year_max": null}'
+    )
     session = rec.chat(reranker=Reranker(backend, "listwise", kind="movie"))
     reply = session.send("I loved Heat, no horror")
     pulp = session.resolver.resolve("Pulp Fiction")
@@ -97,8 +98,10 @@ def test_llm_reasons_stream_after_the_list_and_fall_back_to_templates(rec):
     assert all(i.reason_source == "template" for i in reply.items)
     changed = list(session.explain(reply))
     assert changed == [0, 1, 2, 3]
-    assert all(i.reason_source == "llm" and i.reason.startswith("You liked Heat, and it has the same tense crime")
-               for i in reply.items[:4])
+    assert all(
+        i.reason_source == "llm" and i.reason.startswith("You liked Heat, and it has the same tense crime")
+        for i in reply.items[:4]
+    )
     assert all(i.reason_source == "template" for i in reply.items[4:])
     assert reply.items[0].reason.count(".") == 1 and "explain" in reply.timings  # the first sentence only
     broken = rec.chat(reranker=Reranker(FakeBackend(fail=True), "listwise"))
@@ -124,13 +127,16 @@ def test_dislike_replaces_the_item_in_place_and_it_never_returns(rec):
 
 
 def test_known_user_gets_a_cached_profile_used_in_prompts(rec, tmp_path):
-    from recchat.profile import ProfileStore
+    from recchat.conversation.profile import ProfileStore
 
     backend = FakeBackend(favourite="1994")
     rec.profiles = ProfileStore(tmp_path, rec.catalog, _interactions(rec), backend=backend, domain=rec.domain)
     try:
         profile = rec.profile("1")
-        assert profile.summary_source == "llm" and profile.summary == "Loves tense crime stories. Watches mostly recent films."
+        assert (
+            profile.summary_source == "llm"
+            and profile.summary == "Loves tense crime stories. Watches mostly recent films."
+        )
         assert profile.top_values and profile.facet == "genres"
         assert any(f.startswith("Favourite genres") for f in profile.facts)
         calls = len(backend.invocations)
@@ -149,14 +155,16 @@ def _interactions(rec):
 
 
 def test_reason_validation():
-    from recchat.explain import clean_reason
+    from recchat.conversation.explain import clean_reason
 
     grounds = ["Crime", "Drama", "Heat"]
-    assert clean_reason("You will love its gritty crime story, like Heat. More text", "The Godfather", grounds) == \
-        "You will love its gritty crime story, like Heat."
-    assert clean_reason("The Godfather (1972).", "The Godfather (1972)", grounds) is None       # only the title
+    assert (
+        clean_reason("You will love its gritty crime story, like Heat. More text", "The Godfather", grounds)
+        == "You will love its gritty crime story, like Heat."
+    )
+    assert clean_reason("The Godfather (1972).", "The Godfather (1972)", grounds) is None  # only the title
     assert clean_reason("I'm glad you enjoyed the item, it is a crime film.", "X", grounds) is None  # off-task talk
-    assert clean_reason("You may enjoy its crime story and its cast of", "X", grounds) is None   # cut off
+    assert clean_reason("You may enjoy its crime story and its cast of", "X", grounds) is None  # cut off
     assert clean_reason("A lovely sunny picnic with friends in the park.", "X", grounds) is None  # ungrounded
     assert clean_reason("<|im_start|> crime crime crime crime.", "X", grounds) is None
 
@@ -183,11 +191,15 @@ def test_template_reasons_are_checkable_and_never_repeat(rec):
     import re
 
     session = rec.chat(explain_with_llm=False)
-    colike = [r"(?P<both>\d+) of the (?P<fans>\d+) people who liked (?P<a>.+?) also liked it",
-              r"[Ll]iked by (?P<both>\d+) of the (?P<fans>\d+) people who liked (?P<a>.+?)(?:;|\.$)",
-              r"[Aa]mong the (?P<fans>\d+) people who liked (?P<a>.+?), (?P<both>\d+) liked this one too"]
-    for message in ("I loved Heat and Pulp Fiction, something like them from the 70s",
-                    "something funny from the 80s, no horror"):
+    colike = [
+        r"(?P<both>\d+) of the (?P<fans>\d+) people who liked (?P<a>.+?) also liked it",
+        r"[Ll]iked by (?P<both>\d+) of the (?P<fans>\d+) people who liked (?P<a>.+?)(?:;|\.$)",
+        r"[Aa]mong the (?P<fans>\d+) people who liked (?P<a>.+?), (?P<both>\d+) liked this one too",
+    ]
+    for message in (
+        "I loved Heat and Pulp Fiction, something like them from the 70s",
+        "something funny from the 80s, no horror",
+    ):
         reply = session.send(message, explain=False)
         reasons = [i.reason for i in reply.items]
         assert len(set(reasons)) == len(reasons), reasons
@@ -208,14 +220,14 @@ def test_template_reasons_are_checkable_and_never_repeat(rec):
 
 
 def test_duplicate_template_sentences_get_the_picks_own_facts(movielens, movie_domain):
-    from recchat.explain import ExplainContext, template_reasons
+    from recchat.conversation.explain import ExplainContext, template_reasons
     from recchat.types import Candidate
 
     catalog = movielens.catalog
     picks = [Candidate(catalog[i], 0.0, "scorer") for i in ("1", "71", "95")]
     reasons = template_reasons(catalog, picks, ExplainContext(history=[], domain=movie_domain))
     assert len(set(reasons)) == 3 and reasons[0].startswith("Widely liked")
-    assert all(str(c.item.fields["year"]) in r for c, r in zip(picks, reasons))   # the pick's own facts
+    assert all(str(c.item.fields["year"]) in r for c, r in zip(picks, reasons))  # the pick's own facts
     assert "animation, children's and musical" in reasons[1]
 
 
@@ -226,14 +238,15 @@ def test_series_years_and_positions_hold_across_turns(rec):
     trek = set(rec.domain.series_named("Star Trek").members)
     first = session.send("any thrillers from 1996? nothing from Star Trek")
     assert "keep away from the Star Trek movies" in first.message
-    assert first.items and all(i.item.fields["year"] == 1996 and "Thriller" in i.item.fields["genres"]
-                               for i in first.items)
+    assert first.items and all(
+        i.item.fields["year"] == 1996 and "Thriller" in i.item.fields["genres"] for i in first.items
+    )
     dropped = first.items[0].item.id
     second = session.send("not the first one")
     assert dropped not in {i.item.id for i in second.items} and all(i.item.fields["year"] == 1996 for i in second.items)
     picked = second.items[2].item.id
     third = session.send("the third one looks good")
-    assert picked in session.state.liked and picked in session._history()   # history from now on
+    assert picked in session.state.liked and picked in session._history()  # history from now on
     assert rec.catalog[picked].title in third.message and picked not in {i.item.id for i in third.items}
     fourth = session.send("older than Fargo, no more Die Hard movies")
     fargo = session.resolver.resolve("Fargo")
@@ -246,38 +259,52 @@ def test_series_years_and_positions_hold_across_turns(rec):
 
 
 def test_state_filter_follows_the_domain():
-    from recchat.chat import SessionState
+    from recchat.conversation.chat import SessionState
 
-    state = SessionState(wanted={"subjects": ["Poetry", "History", "Travel"]}, avoided={"authors": ["Ann Lee"]},
-                         year_min=2000, ranges={"pages": {"$gte": 100, "$lt": 300}})
-    assert state.where("published") == {"$and": [
-        {"subjects": {"$contains": "History"}}, {"subjects": {"$contains": "Travel"}},
-        {"authors": {"$not_contains": "Ann Lee"}}, {"published": {"$gte": 2000}},
-        {"pages": {"$gte": 100}}, {"pages": {"$lt": 300}}]}
-    assert SessionState(year_min=2000).where(None) is None   # no year field: no year clause
+    state = SessionState(
+        wanted={"subjects": ["Poetry", "History", "Travel"]},
+        avoided={"authors": ["Ann Lee"]},
+        year_min=2000,
+        ranges={"pages": {"$gte": 100, "$lt": 300}},
+    )
+    assert state.where("published") == {
+        "$and": [
+            {"subjects": {"$contains": "History"}},
+            {"subjects": {"$contains": "Travel"}},
+            {"authors": {"$not_contains": "Ann Lee"}},
+            {"published": {"$gte": 2000}},
+            {"pages": {"$gte": 100}},
+            {"pages": {"$lt": 300}},
+        ]
+    }
+    assert SessionState(year_min=2000).where(None) is None  # no year field: no year clause
 
 
 def test_a_new_range_bound_replaces_its_side_and_a_contradicted_one(rec):
-    from recchat.understand import Understanding
+    from recchat.conversation.understand import Understanding
 
     session = rec.chat(explain_with_llm=False)
-    for said, held in [({"$lt": 300}, {"$lt": 300}), ({"$gt": 100}, {"$lt": 300, "$gt": 100}),
-                       ({"$lte": 250}, {"$gt": 100, "$lte": 250}), ({"$gt": 500}, {"$gt": 500})]:
+    for said, held in [
+        ({"$lt": 300}, {"$lt": 300}),
+        ({"$gt": 100}, {"$lt": 300, "$gt": 100}),
+        ({"$lte": 250}, {"$gt": 100, "$lte": 250}),
+        ({"$gt": 500}, {"$gt": 500}),
+    ]:
         session._update(Understanding(ranges={"pages": said}))
         assert session.state.ranges == {"pages": held}, said
 
 
 def test_a_catalog_without_facets_or_years_still_chats(movielens, embedder, tmp_path):
-    from recchat.catalog import Catalog
+    from recchat.data.catalog import Catalog
     from recchat.index import ItemIndex
 
     catalog = Catalog(Item(i.id, i.title, i.title) for i in list(movielens.catalog)[:300] if i.title)
     index = ItemIndex("plain-items", path=tmp_path, embedder=embedder)
     index.build(catalog, progress=False)
-    plain = Recommender(catalog, index)            # no scorer, no LLM, a domain with no facets and no year
+    plain = Recommender(catalog, index)  # no scorer, no LLM, a domain with no facets and no year
     assert plain.domain.facets == [] and plain.domain.year is None
     session = plain.chat()
-    first = session.send("something newer")       # a critique with nothing to go on: the cold start
+    first = session.send("something newer")  # a critique with nothing to go on: the cold start
     assert len(first.items) == 10 and first.message.startswith("Here are 10 picks")
     toy = session.resolver.resolve("Toy Story")
     reply = session.send("I loved Toy Story, something funny from the 80s, not the first one")

@@ -22,16 +22,38 @@ def run(*args, home, check=True, timeout=300):
     return proc
 
 
-@pytest.mark.parametrize("args", [[], ["assets"], ["index"], ["index", "build"], ["index", "query"], ["init"],
-                                  ["data", "check"], ["doctor"], ["demo"], ["train"], ["eval"], ["rerank"],
-                                  ["tune-blend"], ["tune-llm"], ["ui"], ["profile"], ["eval-chat"], ["forget-user"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["assets"],
+        ["index"],
+        ["index", "build"],
+        ["index", "query"],
+        ["init"],
+        ["data", "check"],
+        ["doctor"],
+        ["demo"],
+        ["train"],
+        ["eval"],
+        ["rerank"],
+        ["tune-blend"],
+        ["tune-llm"],
+        ["ui"],
+        ["profile"],
+        ["eval-chat"],
+        ["forget-user"],
+    ],
+)
 def test_help_explains_every_command(args, tmp_path):
     out = run(*args, "--help", home=tmp_path).stdout
     assert "usage: recchat" in out and len(out) > 200
 
 
-CATALOG = "item_id,title,year,genres\n1,Toy Story,1995,Animation|Comedy\n2,Heat,1995,Crime|Thriller\n" \
-          "3,Alien,1979,Horror|Sci-Fi\n4,Pinocchio,1940,Animation|Children\n"
+CATALOG = (
+    "item_id,title,year,genres\n1,Toy Story,1995,Animation|Comedy\n2,Heat,1995,Crime|Thriller\n"
+    "3,Alien,1979,Horror|Sci-Fi\n4,Pinocchio,1940,Animation|Children\n"
+)
 LOG = "user_id,item_id,rating,timestamp\na,1,4,1\na,2,5,2\nb,3,3,1\nb,4,4,2\n"
 
 
@@ -39,8 +61,16 @@ def films(tmp_path, catalog=CATALOG, log=LOG):
     """A tiny catalog and log, and the configuration recchat init writes for them."""
     (tmp_path / "films.csv").write_text(catalog)
     (tmp_path / "ratings.csv").write_text(log)
-    out = run("init", str(tmp_path / "films.csv"), str(tmp_path / "ratings.csv"), "--out",
-              str(tmp_path / "films.toml"), "--item", "film", home=tmp_path).stdout
+    out = run(
+        "init",
+        str(tmp_path / "films.csv"),
+        str(tmp_path / "ratings.csv"),
+        "--out",
+        str(tmp_path / "films.toml"),
+        "--item",
+        "film",
+        home=tmp_path,
+    ).stdout
     return tmp_path / "films.toml", out
 
 
@@ -62,8 +92,20 @@ def test_index_build_and_query_from_a_config(tmp_path):
     assert "search: exact: all 4 stored vectors scored in memory" in first.stdout
     again = run("index", "build", "--config", str(config), home=tmp_path)
     assert "0 added, 0 updated, 4 unchanged" in again.stdout
-    query = run("index", "query", "cartoon", "--config", str(config), "--where", "year<1990",
-                "-k", "5", "--json", "--explain", home=tmp_path)
+    query = run(
+        "index",
+        "query",
+        "cartoon",
+        "--config",
+        str(config),
+        "--where",
+        "year<1990",
+        "-k",
+        "5",
+        "--json",
+        "--explain",
+        home=tmp_path,
+    )
     assert "search: exact: all 4 stored vectors" in query.stderr and "2 found in" in query.stderr
     rows = [json.loads(line) for line in query.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["4", "3"]  # the two pre-1990 films, the cartoon first
@@ -82,14 +124,23 @@ def test_bad_row_exits_2_naming_file_line_and_field(tmp_path):
     assert "4 of 5 rows loaded, 1 skipped" in ok.stderr and "4 added" in ok.stdout
 
 
-@pytest.mark.parametrize("change, key, fix", [
-    ("[llm]\nmodle = 'x'\n", "llm.modle: unknown key", "known keys in [llm]: backend, model"),
-    ('path = "ratings.csv"', "interactions.path:", "fix the path"),
-    ("[catalog.fields.length]\ncolumn = 'runtime'\ntype = 'int'\nrole = 'range'\n",
-     "catalog.fields.length.column: column 'runtime' is not in films.csv", "name one of its columns"),
-    ("[catalog.fields.title_words]\ncolumn = 'title'\nrole = 'facet'\n",
-     "catalog.fields.title_words.role: a facet must be a list field", 'set type = "list"'),
-])
+@pytest.mark.parametrize(
+    "change, key, fix",
+    [
+        ("[llm]\nmodle = 'x'\n", "llm.modle: unknown key", "known keys in [llm]: backend, model"),
+        ('path = "ratings.csv"', "interactions.path:", "fix the path"),
+        (
+            "[catalog.fields.length]\ncolumn = 'runtime'\ntype = 'int'\nrole = 'range'\n",
+            "catalog.fields.length.column: column 'runtime' is not in films.csv",
+            "name one of its columns",
+        ),
+        (
+            "[catalog.fields.title_words]\ncolumn = 'title'\nrole = 'facet'\n",
+            "catalog.fields.title_words.role: a facet must be a list field",
+            'set type = "list"',
+        ),
+    ],
+)
 def test_bad_configuration_names_key_file_and_fix_and_writes_nothing(tmp_path, change, key, fix):
     config, _ = films(tmp_path)
     text = config.read_text()
@@ -105,7 +156,9 @@ def test_bad_configuration_names_key_file_and_fix_and_writes_nothing(tmp_path, c
     for command in commands if "modle" in key else commands[1:2]:
         proc = run(*command, "--config", str(config), home=tmp_path, check=False)
         assert proc.returncode == 2, proc.stderr
-        assert f"recchat: error: {config}: {key}" in proc.stderr and fix in proc.stderr and "Traceback" not in proc.stderr
+        assert (
+            f"recchat: error: {config}: {key}" in proc.stderr and fix in proc.stderr and "Traceback" not in proc.stderr
+        )
     assert not (tmp_path / "store").exists() and not (tmp_path / "models").exists()  # nothing written
 
 
@@ -143,8 +196,10 @@ def test_demo_reaches_the_sample_query(movielens, llm_dir, tmp_path):
 def test_data_check_reports_unknown_items_with_their_line(tmp_path):
     config, _ = films(tmp_path)
     log = tmp_path / "log.jsonl"
-    log.write_text('{"user_id": "a", "item_id": "1", "rating": 4, "timestamp": 1}\n'
-                   '{"user_id": "a", "item_id": "99", "rating": 4, "timestamp": 2}\n')
+    log.write_text(
+        '{"user_id": "a", "item_id": "1", "rating": 4, "timestamp": 1}\n'
+        '{"user_id": "a", "item_id": "99", "rating": 4, "timestamp": 2}\n'
+    )
     config.write_text(config.read_text().replace('path = "ratings.csv"', 'path = "log.jsonl"'))
     proc = run("data", "check", "--config", str(config), home=tmp_path, check=False)
     assert proc.returncode == 2 and f"{log}:2: field 'item_id': item id '99' is not in the catalog" in proc.stderr
@@ -159,12 +214,36 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     home = llm_dir.parent.parent.parent
     ckpt = tmp_path / "scorer.pt"
     store = ["--path", str(tmp_path / "index")]
-    out = run("train", "--max-users", "120", "--max-epochs", "2", "--dim", "32", "--max-len", "50",
-              "--out", str(ckpt), *store, home=home, timeout=600).stdout
+    out = run(
+        "train",
+        "--max-users",
+        "120",
+        "--max-epochs",
+        "2",
+        "--dim",
+        "32",
+        "--max-len",
+        "50",
+        "--out",
+        str(ckpt),
+        *store,
+        home=home,
+        timeout=600,
+    ).stdout
     assert "best epoch" in out and f"checkpoint: {ckpt}" in out
     assert "item vectors: Chroma collection movielens-100k-behaviour (1682 items)" in out
-    proc = run("eval", "--max-users", "120", "--scorer", str(ckpt), "--out", str(tmp_path / "runs"), *store,
-               home=home, timeout=600)
+    proc = run(
+        "eval",
+        "--max-users",
+        "120",
+        "--scorer",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "runs"),
+        *store,
+        home=home,
+        timeout=600,
+    )
     table = proc.stdout
     for method in ("popularity", "item-knn", "text", "scorer"):
         assert f"| {method} |" in table
@@ -185,8 +264,25 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     # eval shows both rows, the rejected one labelled as such.
     blend_file = tmp_path / "scorer.blend.json"
     blend_file.write_text(json.dumps({"alpha": 0.0, "norm": "rank", "tuned_on": {"best_grid_alpha": 0.3}}))
-    proc = run("eval", "--methods", "scorer", "--max-users", "120", "--scorer", str(ckpt), "--rerank",
-               "--rerank-users", "4", "--rerank-all", "--out", str(tmp_path / "runs2"), *dead, *store, home=home, timeout=600)
+    proc = run(
+        "eval",
+        "--methods",
+        "scorer",
+        "--max-users",
+        "120",
+        "--scorer",
+        str(ckpt),
+        "--rerank",
+        "--rerank-users",
+        "4",
+        "--rerank-all",
+        "--out",
+        str(tmp_path / "runs2"),
+        *dead,
+        *store,
+        home=home,
+        timeout=600,
+    )
     assert "LLM reranked 0 of 4 users; 4 degraded to the scorer (first error: " in proc.stdout
     assert "| LLM only (listwise) [withheld: 4 of 4 users degraded] | 4 | withheld |" in proc.stdout
     folder = Path(re.search(r"run folder: (\S+)", proc.stdout).group(1))
@@ -196,14 +292,27 @@ def test_train_then_eval_on_a_slice(movielens, llm_dir, tmp_path):
     assert [r["test"]["withheld"] for r in results["results"][1:]] == [False, True, False, True]
     assert "| blend a=0.30 rank (best on validation, not chosen: within noise) [withheld: 4 of 4" in proc.stdout
     assert "**LLM reranked 0 of 4 users" in (folder / "results.md").read_text()
-    tuned = run("tune-blend", "--max-users", "12", "--rerank-all", "--scorer", str(ckpt), *dead, home=home, check=False, timeout=600)
+    tuned = run(
+        "tune-blend",
+        "--max-users",
+        "12",
+        "--rerank-all",
+        "--scorer",
+        str(ckpt),
+        *dead,
+        home=home,
+        check=False,
+        timeout=600,
+    )
     assert tuned.returncode == 2 and "not tuning: the LLM failed for" in tuned.stderr
     assert json.loads(blend_file.read_text())["tuned_on"] == {"best_grid_alpha": 0.3}  # kept as it was
 
 
 def test_eval_chat_writes_its_table_and_chart(movielens, llm_dir, tmp_path):
     home = llm_dir.parent.parent.parent
-    proc = run("eval-chat", "--users", "3", "--backend", "none", "--out", str(tmp_path / "runs"), home=home, timeout=600)
+    proc = run(
+        "eval-chat", "--users", "3", "--backend", "none", "--out", str(tmp_path / "runs"), home=home, timeout=600
+    )
     assert "| text | 3 |" in proc.stdout and "| pipeline-no-llm | 3 |" in proc.stdout
     assert "| pipeline |" not in proc.stdout  # needs an LLM: dropped with --backend none
     folder = next((tmp_path / "runs").glob("eval-chat-*-s0-n3"))
@@ -219,8 +328,9 @@ def test_readme_import_example_runs_as_written(movielens, llm_dir, tmp_path):
     script = tmp_path / "example.py"
     script.write_text(code)
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("[") and len(eval(lines[0])) == 5  # noqa: S307 (our own printed list)

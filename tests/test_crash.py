@@ -43,8 +43,8 @@ from recchat.blend import BlendConfig
 from recchat.files import replacing_folder, settle_folder, write_atomic
 
 RECCHAT = str(Path(sys.executable).parent / "recchat")
-ITEMS = 300          # catalog size
-CHANGED = 60         # items whose text the second catalog changes
+ITEMS = 300  # catalog size
+CHANGED = 60  # items whose text the second catalog changes
 
 
 # --------------------------------------------------------------------------- helpers
@@ -56,13 +56,15 @@ class Films:
 
     def __init__(self, root: Path, name: str, items: list[tuple[str, str]], spare: list[str], vectors: dict):
         self.root, self.name, self.home, self.config = root, name, root / "home", root / f"{name}.toml"
-        self.items, self.spare, self.vectors = items, spare, vectors   # (id, text); texts; text: vector
+        self.items, self.spare, self.vectors = items, spare, vectors  # (id, text); texts; text: vector
         self.write_catalog(items)
         # The title column carries the MovieLens text, so an item's text is exactly a cached one.
-        self.config.write_text(f'name = "films"\n\n[catalog]\npath = "{name}.csv"\nid = "item_id"\ntitle = "title"\n\n'
-                               '[interactions]\npath = "ratings.csv"\nuser = "user_id"\nitem = "item_id"\n'
-                               'rating = "rating"\ntimestamp = "timestamp"\n\n[llm]\nbackend = "none"\n\n'
-                               '[domain]\nitem = "film"\n')
+        self.config.write_text(
+            f'name = "films"\n\n[catalog]\npath = "{name}.csv"\nid = "item_id"\ntitle = "title"\n\n'
+            '[interactions]\npath = "ratings.csv"\nuser = "user_id"\nitem = "item_id"\n'
+            'rating = "rating"\ntimestamp = "timestamp"\n\n[llm]\nbackend = "none"\n\n'
+            '[domain]\nitem = "film"\n'
+        )
 
     def write_catalog(self, items: list[tuple[str, str]]) -> None:
         with open(self.root / f"{self.name}.csv", "w", newline="") as fh:
@@ -74,8 +76,12 @@ class Films:
         """`recchat ARGS --config CONFIG` started; its stderr goes to the returned file."""
         err = self.root / f"stderr-{time.monotonic_ns()}.txt"
         with open(err, "wb") as fh, open(stdout or os.devnull, "wb") as out:
-            proc = subprocess.Popen([RECCHAT, *args, "--config", str(self.config)], stdout=out, stderr=fh,
-                                    env={**os.environ, "RECCHAT_HOME": str(self.home)})
+            proc = subprocess.Popen(
+                [RECCHAT, *args, "--config", str(self.config)],
+                stdout=out,
+                stderr=fh,
+                env={**os.environ, "RECCHAT_HOME": str(self.home)},
+            )
         return proc, err
 
     def run(self, *args: str) -> str:
@@ -84,8 +90,9 @@ class Films:
         proc, err = self.start(list(args), out)
         return finished(proc, err, out, args)
 
-    def kill_when(self, args: list[str], ready: Callable[[Path], bool], *, poll: float = 0.01,
-                  timeout: float = 300) -> None:
+    def kill_when(
+        self, args: list[str], ready: Callable[[Path], bool], *, poll: float = 0.01, timeout: float = 300
+    ) -> None:
         """Start `recchat ARGS` and SIGKILL it the moment ``ready(stderr_file)`` holds; the test
         fails if the process ends first (the kill point was never reached)."""
         proc, err = self.start(args)
@@ -102,8 +109,10 @@ class Films:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        pytest.fail(f"recchat {' '.join(args)} ended (exit {proc.returncode}) before the kill point:\n"
-                    f"{err.read_text(errors='replace')[-2000:]}")
+        pytest.fail(
+            f"recchat {' '.join(args)} ended (exit {proc.returncode}) before the kill point:\n"
+            f"{err.read_text(errors='replace')[-2000:]}"
+        )
 
 
 def finished(proc: subprocess.Popen, err: Path, out: Path, args: Sequence[str], timeout: float = 300) -> str:
@@ -155,15 +164,18 @@ def films(movielens, embedder, tmp_path_factory):
     with open(root / "ratings.csv", "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["user_id", "item_id", "rating", "timestamp"])
-        out.writerows([e.user, e.item, int(e.rating), int(e.timestamp)] for e in movielens.interactions
-                      if e.item in kept and int(e.user) <= 150)
+        out.writerows(
+            [e.user, e.item, int(e.rating), int(e.timestamp)]
+            for e in movielens.interactions
+            if e.item in kept and int(e.user) <= 150
+        )
     items = [(item.id, item.text) for item in catalog[:ITEMS]]
     films = Films(root, "films", items, texts[ITEMS:], vectors)
     stop = threading.Event()
     with ThreadPoolExecutor(1) as background:
         films.training = background.submit(train_then_kill_while_saving, Films(root, "train", items, [], {}), stop)
         yield films
-        stop.set()   # if the train test did not run, end the scenario after its current step
+        stop.set()  # if the train test did not run, end the scenario after its current step
 
 
 def train_then_kill_while_saving(trainer: Films, stop: threading.Event) -> dict[str, Any]:
@@ -178,7 +190,7 @@ def train_then_kill_while_saving(trainer: Films, stop: threading.Event) -> dict[
     if stop.is_set():
         return seen
 
-    def saving(err: Path) -> bool:   # polled without pause once training runs
+    def saving(err: Path) -> bool:  # polled without pause once training runs
         if not progress_shown(err, "training scorer"):
             time.sleep(0.01)
             return False
@@ -215,9 +227,13 @@ def store_state(store: Path) -> dict:
     """What the Chroma store holds now."""
     with opened(store) as index:
         got = index.collection.get(include=["metadatas", "documents"])
-        return {"ids": got["ids"], "count": index.count(), "complete": index.complete(),
-                "documents": dict(zip(got["ids"], got["documents"])),
-                "hashes": {i: m["recchat_hash"] for i, m in zip(got["ids"], got["metadatas"])}}
+        return {
+            "ids": got["ids"],
+            "count": index.count(),
+            "complete": index.complete(),
+            "documents": dict(zip(got["ids"], got["documents"])),
+            "hashes": {i: m["recchat_hash"] for i, m in zip(got["ids"], got["metadatas"])},
+        }
 
 
 def test_index_build_killed_then_rerun_holds_exactly_the_catalog(films):
@@ -247,9 +263,8 @@ def test_index_build_killed_then_rerun_holds_exactly_the_catalog(films):
     assert end["complete"] and end["count"] == ITEMS
     assert sorted(end["ids"]) == sorted(i for i, _ in items) and len(set(end["ids"])) == ITEMS
     # Every stored item is the catalog's current one: changed texts replaced, vectors re-embedded.
-    assert all(end["documents"][i] == text and end["hashes"][i] == _item_hash(Item(i, text, text))
-               for i, text in items)
-    changed = items[: CHANGED * 5: 5]
+    assert all(end["documents"][i] == text and end["hashes"][i] == _item_hash(Item(i, text, text)) for i, text in items)
+    changed = items[: CHANGED * 5 : 5]
     with opened(store) as index:
         assert np.allclose(index.embeddings([i for i, _ in changed]), [films.vectors[t] for _, t in changed], atol=1e-6)
         assert len(index.query_vector(films.vectors[films.spare[0]], k=ITEMS)) == ITEMS  # every item searchable
@@ -265,23 +280,32 @@ def test_batch_rerank_killed_three_times_then_rerun_has_each_id_once(films):
     ids = [i for i, _ in films.items]
     good, bad_lines, rows = [], [], []
     for n in range(1, 2007):
-        if n % 400 == 7:   # bad lines spread through the file
-            rows.append('{"id": "broken-%d", "candidates": [' % n)
+        if n % 400 == 7:  # bad lines spread through the file
+            rows.append(f'{{"id": "broken-{n}", "candidates": [')
             bad_lines.append(n)
         else:
             good.append(f"r{n}")
             rows.append(json.dumps({"id": f"r{n}", "history": rng.sample(ids, 3), "candidates": rng.sample(ids, 5)}))
     requests.write_text("\n".join(rows) + "\n")
-    command = ["rerank", "--backend", "none", "--scorer", str(films.root / "no-scorer.pt"),
-               "--input", str(requests), "--output", str(out)]
+    command = [
+        "rerank",
+        "--backend",
+        "none",
+        "--scorer",
+        str(films.root / "no-scorer.pt"),
+        "--input",
+        str(requests),
+        "--output",
+        str(out),
+    ]
     for at in (200, 800, 1400):
         films.kill_when(command, lambda err: out.is_file() and out.read_bytes().count(b"\n") >= at)  # noqa: B023
         assert at <= len(lines(out)) < len(good)
     left = len(good) - len(lines(out))
     done = films.run(*command)
     assert f"{left} ranked (" in done and f"{len(good) - left} already done, {len(bad_lines)} rejected" in done
-    results = [json.loads(line) for line in lines(out)]   # every line whole
-    assert [r["id"] for r in results] == good               # each once, in input order
+    results = [json.loads(line) for line in lines(out)]  # every line whole
+    assert [r["id"] for r in results] == good  # each once, in input order
     assert all(len(r["ranking"]) == 5 and r["degraded"] for r in results)
     assert [json.loads(line)["line"] for line in lines(rejects)] == bad_lines  # each bad line once
 
@@ -300,14 +324,14 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
 
     with pytest.raises(RuntimeError, match="disk full"):
         write_atomic(target, half_then_fail)
-    with pytest.raises(TypeError):   # an object JSON cannot write: fails while serialising
+    with pytest.raises(TypeError):  # an object JSON cannot write: fails while serialising
         BlendConfig(0.7, "zscore", {"grid": object()}).save(target)
     assert target.read_bytes() == before and BlendConfig.load(target).alpha == 0.3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scorer.blend.json"]  # no temporary file left
 
     # A temporary file of a writer that died (pid 2**22 + 1 is above Linux's default pid_max) is
     # removed by the next write; one of a live process (this one) is not.
-    dead = tmp_path / f".scorer.blend.json.{2 ** 22 + 1}.0123abcd.tmp"
+    dead = tmp_path / f".scorer.blend.json.{2**22 + 1}.0123abcd.tmp"
     alive = tmp_path / f".scorer.blend.json.{os.getpid()}.0123abcd.tmp"
     dead.write_text("half")
     alive.write_text("writing")
@@ -322,7 +346,7 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
         (tmp / "weights").write_text("v2 half")
         raise RuntimeError("killed")
     assert (model / "weights").read_text() == "v1" and not (tmp_path / ".model.tmp").exists()
-    os.replace(model, tmp_path / ".model.old")   # what a kill after the first rename leaves
+    os.replace(model, tmp_path / ".model.old")  # what a kill after the first rename leaves
     assert (settle_folder(model) / "weights").read_text() == "v1" and not (tmp_path / ".model.old").exists()
 
 
@@ -360,7 +384,7 @@ def test_saves_survive_kill_mid_write(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(start)])
         try:
             deadline = time.monotonic() + 60
-            while written_by(big) < start:   # until this process has saved both files once
+            while written_by(big) < start:  # until this process has saved both files once
                 assert proc.poll() is None and time.monotonic() < deadline, "the writer did not start"
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, 0.3))
@@ -387,17 +411,17 @@ def test_saves_survive_kill_mid_write(tmp_path):
 def test_train_killed_while_saving_keeps_a_whole_checkpoint(films):
     from recchat.scorer import Scorer
 
-    seen = films.training.result(timeout=900)   # train_then_kill_while_saving, run beside the other tests
+    seen = films.training.result(timeout=900)  # train_then_kill_while_saving, run beside the other tests
     ckpt, good = seen["checkpoint"], seen["good"]
     assert f"checkpoint: {ckpt}" in seen["first"] and f"({ITEMS} items)" in seen["first"]
     if seen["tmp"]:
-        assert seen["killed"] == good   # killed mid-write: the earlier checkpoint, byte for byte
+        assert seen["killed"] == good  # killed mid-write: the earlier checkpoint, byte for byte
     else:
         assert seen["killed"] != good and zipfile.ZipFile(io.BytesIO(seen["killed"])).testzip() is None  # new, whole
     print(f"train killed {'while writing the checkpoint' if seen['tmp'] else 'just after the checkpoint rename'}")
     assert f"checkpoint: {ckpt}" in seen["again"] and f"({ITEMS} items)" in seen["again"]
     assert len(Scorer.load(ckpt).item_ids) == ITEMS and ckpt.read_bytes() != good
-    assert seen["files"] == ["films-scorer.pt"]   # the killed write's leftover is gone
+    assert seen["files"] == ["films-scorer.pt"]  # the killed write's leftover is gone
 
 
 def test_tune_blend_killed_mid_pass_and_while_saving_keeps_a_whole_blend_file(films):
@@ -408,12 +432,11 @@ def test_tune_blend_killed_mid_pass_and_while_saving_keeps_a_whole_blend_file(fi
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from reliability import FakeLLMServer
 
-    seen = films.training.result(timeout=900)   # the train scenario's checkpoint and index
+    seen = films.training.result(timeout=900)  # the train scenario's checkpoint and index
     trainer = Films(films.root, "train", films.items, [], {})
     ckpt = seen["checkpoint"]
     with FakeLLMServer("ok") as server:
-        tune = ["tune-blend", "--scorer", str(ckpt),
-                "--backend", "openai", "--base-url", server.url, "--rerank-all"]
+        tune = ["tune-blend", "--scorer", str(ckpt), "--backend", "openai", "--base-url", server.url, "--rerank-all"]
         first = trainer.run(*tune, "--max-users", "20")
         blend = Path(re.search(r"saved (\S+)", first).group(1))
         good, inode = blend.read_bytes(), blend.stat().st_ino
@@ -421,19 +444,21 @@ def test_tune_blend_killed_mid_pass_and_while_saving_keeps_a_whole_blend_file(fi
 
         def whole() -> dict:
             data = blend.read_bytes()
-            record = json.loads(data)   # never half a file
+            record = json.loads(data)  # never half a file
             assert data == good or record["tuned_on"]["users"] == 40
             return record
 
         trainer.kill_when([*tune, "--max-users", "40"], lambda err: progress(err, "LLM reranking (valid)") >= 5)
-        assert blend.read_bytes() == good   # killed mid-pass: nothing was written yet
+        assert blend.read_bytes() == good  # killed mid-pass: nothing was written yet
 
         def saving(err: Path) -> bool:
             if progress(err, "LLM reranking (valid)") < 40:
                 time.sleep(0.01)
                 return False
-            return any(p.name.startswith(blend.name) and p.name != blend.name for p in os.scandir(blend.parent)) \
+            return (
+                any(p.name.startswith(blend.name) and p.name != blend.name for p in os.scandir(blend.parent))
                 or blend.stat().st_ino != inode
+            )
 
         trainer.kill_when([*tune, "--max-users", "40"], saving, poll=0)
         whole()

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from recchat.catalog import Catalog, InteractionLog, LoadReport
-from recchat.evaluate import _calibrated_mae, evaluate, markdown_table, pessimistic_ranks, rank_metrics, write_report
-from recchat.split import Split, leave_one_out
+from recchat.data.catalog import Catalog, InteractionLog, LoadReport
+from recchat.data.split import leave_one_out
+from recchat.evaluation import _calibrated_mae, evaluate, markdown_table, pessimistic_ranks, rank_metrics, write_report
 from recchat.retrieve import ItemKNN, Popularity
 from recchat.types import Interaction, Item
 
@@ -29,9 +29,13 @@ def test_rank_metrics_by_hand():
 
 
 def test_pessimistic_ties_and_masks():
-    scores = np.array([[0.5, 0.9, 0.5, 0.5, 0.1],     # target 0 tied with items 2 and 3
-                       [1.0, 1.0, 1.0, 1.0, 1.0],     # constant scores: last place
-                       [0.0, 0.9, 0.8, 0.7, 0.6]])    # target 4, items 1 and 2 masked
+    scores = np.array(
+        [
+            [0.5, 0.9, 0.5, 0.5, 0.1],  # target 0 tied with items 2 and 3
+            [1.0, 1.0, 1.0, 1.0, 1.0],  # constant scores: last place
+            [0.0, 0.9, 0.8, 0.7, 0.6],
+        ]
+    )  # target 4, items 1 and 2 masked
     ranks = pessimistic_ranks(scores, np.array([0, 2, 4]), [np.array([], int), np.array([0]), np.array([1, 2])])
     assert ranks.tolist() == [4, 4, 2]
     with pytest.raises(ValueError, match="NaN"):
@@ -42,9 +46,16 @@ def tiny_log():
     items = Catalog([Item(str(i), f"item {i}", f"item {i}") for i in range(6)])
     events = [
         # user a: two events in the same second; file order decides (3 before 4)
-        ("a", "0", 10), ("a", "1", 20), ("a", "3", 30), ("a", "4", 30), ("a", "2", 25),
-        ("b", "5", 1), ("b", "0", 2),   # two events: train only
-        ("c", "1", 5), ("c", "2", 6), ("c", "1", 7),  # a repeat as the test target
+        ("a", "0", 10),
+        ("a", "1", 20),
+        ("a", "3", 30),
+        ("a", "4", 30),
+        ("a", "2", 25),
+        ("b", "5", 1),
+        ("b", "0", 2),  # two events: train only
+        ("c", "1", 5),
+        ("c", "2", 6),
+        ("c", "1", 7),  # a repeat as the test target
     ]
     log = InteractionLog([Interaction(u, i, 4.0, float(t)) for u, i, t in events], LoadReport(path=None))
     return items, log
@@ -106,8 +117,13 @@ def test_protocol_check_on_movielens(movielens):
 
 
 def test_report_folder(tmp_path):
-    results = [{"method": "a", "test": {"NDCG@10": 0.1, "HR@10": 0.2, "users": 3},
-                "valid": {"NDCG@10": 0.1, "HR@10": 0.2, "users": 3}}]
+    results = [
+        {
+            "method": "a",
+            "test": {"NDCG@10": 0.1, "HR@10": 0.2, "users": 3},
+            "valid": {"NDCG@10": 0.1, "HR@10": 0.2, "users": 3},
+        }
+    ]
     folder = write_report(results, {"dataset": "tiny"}, tmp_path)
     assert folder.name.startswith("eval-") and folder.parent == tmp_path
     assert json.loads((folder / "results.json").read_text())["results"][0]["method"] == "a"
@@ -121,8 +137,8 @@ def test_skipping_users_whose_target_is_not_a_candidate_changes_no_figure(moviel
     the LLM gives exactly the same metrics for LLM-only and every blend, and they are counted."""
     from test_rerank import FakeBackend
 
-    from recchat.catalog import InteractionLog
-    from recchat.evaluate import degradation, degradation_line, rerank_metrics, rerank_records
+    from recchat.data.catalog import InteractionLog
+    from recchat.evaluation import degradation, degradation_line, rerank_metrics, rerank_records
     from recchat.rerank import Reranker
 
     log = InteractionLog([e for e in movielens.interactions if int(e.user) <= 150], None)

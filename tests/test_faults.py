@@ -41,7 +41,7 @@ def no_loss(tally: rel.Tally) -> None:
 
 @pytest.mark.parametrize("behaviour", list(rel.LLM_FAULTS))
 def test_a_failing_llm_server_degrades_every_request_to_the_scorer(bench, behaviour):
-    tally, = rel.llm_fault(bench, behaviour, 2, timeout=0.5, retries=0)
+    (tally,) = rel.llm_fault(bench, behaviour, 2, timeout=0.5, retries=0)
     no_loss(tally)
     # one recommend call, one chat turn, two batch lines: all ranked by the scorer, saying why
     assert (tally.sent, tally.degraded) == (4, 4), tally
@@ -51,12 +51,12 @@ def test_a_failing_llm_server_degrades_every_request_to_the_scorer(bench, behavi
 
 
 def test_a_well_behaved_llm_server_is_not_counted_degraded(bench):
-    tally, = rel.llm_fault(bench, "ok", 2, timeout=10.0)  # a loaded CI machine must not time it out
+    (tally,) = rel.llm_fault(bench, "ok", 2, timeout=10.0)  # a loaded CI machine must not time it out
     assert (tally.sent, tally.answered) == (4, 4), tally
 
 
 def test_chroma_server_down_at_start_is_refused_naming_it_and_how_to_start_it(bench, quick_retries):
-    tally, = rel.chroma_down(bench, 1)
+    (tally,) = rel.chroma_down(bench, 1)
     # Recommender.from_config, then the real CLI: exit 2 with one "recchat: error:" line, no traceback
     assert (tally.sent, tally.failed) == (2, 2), tally
     assert "chroma run --path" in tally.examples["failed"] and "http://127.0.0.1:" in tally.examples["failed"]
@@ -73,10 +73,12 @@ def test_chroma_server_restarted_mid_session_degrades_then_recovers(bench, quick
 
 
 def test_damaged_files_are_refused_naming_the_file_and_the_fix(bench):
-    rows = [*rel.damaged_checkpoint(bench, "truncated", cli=False),
-            *rel.damaged_checkpoint(bench, "random", cli=False),
-            *rel.damaged_blend(bench, "truncated", cli=False),
-            *rel.damaged_blend(bench, "wrong-keys", cli=False)]
+    rows = [
+        *rel.damaged_checkpoint(bench, "truncated", cli=False),
+        *rel.damaged_checkpoint(bench, "random", cli=False),
+        *rel.damaged_blend(bench, "truncated", cli=False),
+        *rel.damaged_blend(bench, "wrong-keys", cli=False),
+    ]
     for tally in rows:
         no_loss(tally)
         assert tally.failed == tally.sent, tally
@@ -85,13 +87,13 @@ def test_damaged_files_are_refused_naming_the_file_and_the_fix(bench):
 
 
 def test_a_damaged_profile_cache_is_rebuilt(bench):
-    tally, = rel.damaged_profiles(bench, 3, cli=False)
+    (tally,) = rel.damaged_profiles(bench, 3, cli=False)
     assert (tally.sent, tally.answered) == (3, 3), tally
 
 
 def test_a_truncated_index_store_is_refused_naming_the_folder(bench):
     with rel.FakeLLMServer("ok") as llm:
-        tally, = rel.damaged_index(bench, "truncated", llm.url)
+        (tally,) = rel.damaged_index(bench, "truncated", llm.url)
     # Recommender.from_config, then the real `recchat index query`: exit 2, one message, no traceback
     assert (tally.sent, tally.failed) == (2, 2), tally
     assert "recchat index build" in tally.examples["failed"]
@@ -101,7 +103,7 @@ def test_deleting_the_assets_under_a_running_recommender(bench):
     from recchat.llm import load_backend
 
     with rel.FakeLLMServer("ok") as llm:
-        tally, = rel.assets_deleted(bench, 2, backend=load_backend("openai", base_url=llm.url), cli=False)
+        (tally,) = rel.assets_deleted(bench, 2, backend=load_backend("openai", base_url=llm.url), cli=False)
     no_loss(tally)
     assert tally.answered == 3, tally  # one before, two after the deletion, from what is loaded
     assert tally.failed == 1 and "recchat assets fetch movielens-100k" in tally.examples["failed"]

@@ -27,18 +27,22 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recchat.batch import RequestError, parse_request, rerank_file
-from recchat.catalog import (Catalog, CatalogSpec, DataError, FieldSpec, load_catalog,
-                             load_interactions)
+from recchat.conversation.link import Linker
+from recchat.conversation.understand import Understanding, understand
+from recchat.data.catalog import Catalog, CatalogSpec, DataError, FieldSpec, load_catalog, load_interactions
 from recchat.index import ItemIndexError, matches, parse_where
 from recchat.rerank import NO_LLM
 from recchat.types import Candidate, Item
-from recchat.link import Linker
-from recchat.understand import Understanding, understand
 
 # Same cases on every run and no example database written into the repository; the deadline is a
 # hang guard (a case takes milliseconds), generous for a loaded CI machine.
-settings.register_profile("recchat-fuzz", derandomize=True, database=None, deadline=timedelta(seconds=5),
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "recchat-fuzz",
+    derandomize=True,
+    database=None,
+    deadline=timedelta(seconds=5),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 FUZZ = settings.get_profile("recchat-fuzz")
 CASES: Counter[str] = Counter()
 
@@ -51,7 +55,7 @@ def ran(target: str, at_least: int) -> None:
 
 # --------------------------------------------------------------------------- generated text
 
-BIG = "é" * 500_000                      # a 1 MB (UTF-8) field
+BIG = "é" * 500_000  # a 1 MB (UTF-8) field
 NASTY = "\x00\t\n\r\x0b\x0c\x1b\x7f\x85\u2028\u2029\ufeff\u200b\"',;:|[]{}\\ #"
 # Any code point, lone surrogates included (files hold them as invalid UTF-8 bytes).
 chars = st.one_of(st.characters(exclude_categories=()), st.sampled_from(NASTY))
@@ -73,26 +77,66 @@ json_values = st.recursive(
 )
 # JSON lines no generator writes by chance: deep nesting, a 5000-digit number, NaN, escaped lone
 # surrogates, a 1 MB string.
-ODD_JSON_LINES = ["[" * 50_000, "1" * 5000, '{"item_id": 1' + "0" * 5000 + "}", '{"item_id": "\\ud800", "title": "x"}',
-                  '{"item_id": "1", "title": "\\udcff"}', '{"item_id": NaN, "title": Infinity}',
-                  json.dumps({"item_id": "big", "title": BIG}), '{"item_id": "1", "title": "a"', "\ufeff{}"]
+ODD_JSON_LINES = [
+    "[" * 50_000,
+    "1" * 5000,
+    '{"item_id": 1' + "0" * 5000 + "}",
+    '{"item_id": "\\ud800", "title": "x"}',
+    '{"item_id": "1", "title": "\\udcff"}',
+    '{"item_id": NaN, "title": Infinity}',
+    json.dumps({"item_id": "big", "title": BIG}),
+    '{"item_id": "1", "title": "a"',
+    "\ufeff{}",
+]
 
 
 # --------------------------------------------------------------------------- catalog and interactions
 
 ITEM_SPEC = CatalogSpec(fields={"year": FieldSpec("year", "int"), "genres": FieldSpec("genres", "list", sep="|")})
-LENIENT_SPEC = CatalogSpec(fields={"year": FieldSpec("year", "int", strict=False),
-                                   "genres": FieldSpec("genres", "list", sep="|")}, move_articles=True)
-HEADERS = {"catalog": ["item_id", "title", "year", "genres"], "interactions": ["user_id", "item_id", "rating", "timestamp"]}
-ATOMIC_TYPES = {"item_id": "token", "title": "token_seq", "year": "float", "genres": "token_seq", "user_id": "token",
-                "rating": "float", "timestamp": "float"}
+LENIENT_SPEC = CatalogSpec(
+    fields={"year": FieldSpec("year", "int", strict=False), "genres": FieldSpec("genres", "list", sep="|")},
+    move_articles=True,
+)
+HEADERS = {
+    "catalog": ["item_id", "title", "year", "genres"],
+    "interactions": ["user_id", "item_id", "rating", "timestamp"],
+}
+ATOMIC_TYPES = {
+    "item_id": "token",
+    "title": "token_seq",
+    "year": "float",
+    "genres": "token_seq",
+    "user_id": "token",
+    "rating": "float",
+    "timestamp": "float",
+}
 SUFFIX = {"atomic": {"catalog": ".item", "interactions": ".inter"}, "csv": ".csv", "jsonl": ".jsonl"}
 
-ids = st.sampled_from(["1", "2", "3", " 1", "1 ", "", "9", "x"]) | text(4)   # duplicates come often
-cells = st.one_of(text(), st.sampled_from(["", " ", "1", "01", "1.0", "1.5", "-3", "1e400", "1" * 400, "nan", "inf",
-                                          "Comedy|Drama", "Usual Suspects, The (1995)", ", The (" * 2000, BIG]),
-                  st.integers().map(str))
-values = st.one_of(cells, json_values, st.sampled_from([10 ** 400, float("nan"), float("inf"), True, None]))
+ids = st.sampled_from(["1", "2", "3", " 1", "1 ", "", "9", "x"]) | text(4)  # duplicates come often
+cells = st.one_of(
+    text(),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "1",
+            "01",
+            "1.0",
+            "1.5",
+            "-3",
+            "1e400",
+            "1" * 400,
+            "nan",
+            "inf",
+            "Comedy|Drama",
+            "Usual Suspects, The (1995)",
+            ", The (" * 2000,
+            BIG,
+        ]
+    ),
+    st.integers().map(str),
+)
+values = st.one_of(cells, json_values, st.sampled_from([10**400, float("nan"), float("inf"), True, None]))
 
 
 @st.composite
@@ -101,16 +145,25 @@ def table_files(draw: st.DrawFn, kind: str) -> tuple[str, bytes]:
     fmt = draw(st.sampled_from(["atomic", "csv", "jsonl"]))
     header = HEADERS[kind]
     if fmt == "jsonl":
-        rows = draw(st.lists(st.one_of(
-            st.dictionaries(st.sampled_from(header) | text(4), values, max_size=5).map(json.dumps),
-            st.fixed_dictionaries({}, optional={c: values for c in header}).map(json.dumps),
-            json_values.map(json.dumps), text(30), st.sampled_from(ODD_JSON_LINES)), max_size=6))
+        rows = draw(
+            st.lists(
+                st.one_of(
+                    st.dictionaries(st.sampled_from(header) | text(4), values, max_size=5).map(json.dumps),
+                    st.fixed_dictionaries({}, optional={c: values for c in header}).map(json.dumps),
+                    json_values.map(json.dumps),
+                    text(30),
+                    st.sampled_from(ODD_JSON_LINES),
+                ),
+                max_size=6,
+            )
+        )
         newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
         return fmt, encoded(newline.join(rows) + draw(st.sampled_from(["", newline])))
     if draw(st.booleans()):
         header = draw(st.lists(text(8), max_size=5))
-    rows = draw(st.lists(st.one_of(st.tuples(ids, cells, cells, cells).map(list), st.lists(cells, max_size=6)),
-                         max_size=6))
+    rows = draw(
+        st.lists(st.one_of(st.tuples(ids, cells, cells, cells).map(list), st.lists(cells, max_size=6)), max_size=6)
+    )
     if fmt == "atomic":
         typed = [f"{h}:{ATOMIC_TYPES.get(h, 'token')}" for h in header]
         lines = ["\t".join(typed)] * draw(st.sampled_from([0, 1, 1, 1])) + ["\t".join(r) for r in rows]
@@ -153,8 +206,11 @@ def test_catalog_loader_fuzzed(tmp_path):
     @example(file=("csv", b"item_id,title,year,genres\r\n"), skip_bad=False, lenient=False)
     @example(file=("csv", b"item_id,title,year,genres\n1,a,1,x\n1,b,2,y\n"), skip_bad=False, lenient=False)
     @example(file=("csv", f"item_id,title,year,genres\n1,{BIG},1,x\n".encode()), skip_bad=False, lenient=False)
-    @example(file=("atomic", b"item_id:token\ttitle:token_seq\tyear:float\tgenres:token_seq\n1\ta\x00\t1\tx\n"),
-             skip_bad=False, lenient=True)
+    @example(
+        file=("atomic", b"item_id:token\ttitle:token_seq\tyear:float\tgenres:token_seq\n1\ta\x00\t1\tx\n"),
+        skip_bad=False,
+        lenient=True,
+    )
     def case(file: tuple[str, bytes], skip_bad: bool, lenient: bool) -> None:
         CASES["catalog loader"] += 1
         fmt, data = file
@@ -184,8 +240,11 @@ def test_interaction_loader_fuzzed(tmp_path):
     @settings(FUZZ, max_examples=120)
     @given(file=table_files("interactions"), skip_bad=st.booleans(), with_catalog=st.booleans())
     @example(file=("csv", b"user_id,item_id,rating,timestamp\nu,1,nan,1\n"), skip_bad=False, with_catalog=True)
-    @example(file=("jsonl", b'{"user_id": "u", "item_id": "1", "rating": 1' + b"0" * 400 + b"}\n"),
-             skip_bad=False, with_catalog=True)
+    @example(
+        file=("jsonl", b'{"user_id": "u", "item_id": "1", "rating": 1' + b"0" * 400 + b"}\n"),
+        skip_bad=False,
+        with_catalog=True,
+    )
     @example(file=("csv", b"user_id,item_id,rating,timestamp\nu,99,1,1\n"), skip_bad=True, with_catalog=True)
     def case(file: tuple[str, bytes], skip_bad: bool, with_catalog: bool) -> None:
         CASES["interaction loader"] += 1
@@ -210,21 +269,36 @@ def test_interaction_loader_fuzzed(tmp_path):
 
 # --------------------------------------------------------------------------- the filter language
 
-ITEMS = [Item("1", "Heat", "Heat", {"year": 1995, "genres": ["Action", "Crime"], "rating": 4.5}),
-         Item("2", "", "", {}), Item("3", "x", "x", {"year": "1990", "genres": []})]
+ITEMS = [
+    Item("1", "Heat", "Heat", {"year": 1995, "genres": ["Action", "Crime"], "rating": 4.5}),
+    Item("2", "", "", {}),
+    Item("3", "x", "x", {"year": "1990", "genres": []}),
+]
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-field_names = st.builds(str.__add__, st.sampled_from(LETTERS + "_"), st.text(LETTERS + "0123456789_.", max_size=8)) \
-    .filter(lambda f: f.lower() not in ("and", "in", "contains"))
-words = st.builds(str.__add__, st.sampled_from(LETTERS), st.text(LETTERS + "-", max_size=10)) \
-    .filter(lambda w: w.lower() not in ("and", "in", "contains", "nan", "inf", "infinity"))
-OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "=": "$eq", "==": "$eq", "!=": "$ne", "contains": "$contains"}
+field_names = st.builds(
+    str.__add__, st.sampled_from(LETTERS + "_"), st.text(LETTERS + "0123456789_.", max_size=8)
+).filter(lambda f: f.lower() not in ("and", "in", "contains"))
+words = st.builds(str.__add__, st.sampled_from(LETTERS), st.text(LETTERS + "-", max_size=10)).filter(
+    lambda w: w.lower() not in ("and", "in", "contains", "nan", "inf", "infinity")
+)
+OPS = {
+    "<": "$lt",
+    "<=": "$lte",
+    ">": "$gt",
+    ">=": "$gte",
+    "=": "$eq",
+    "==": "$eq",
+    "!=": "$ne",
+    "contains": "$contains",
+}
 
 
-numbers = st.integers(-10 ** 9, 10 ** 9) | st.floats(allow_nan=False, allow_infinity=False, width=32)
-in_lists = st.lists(st.integers(-10 ** 6, 10 ** 6), min_size=1, max_size=4)
+numbers = st.integers(-(10**9), 10**9) | st.floats(allow_nan=False, allow_infinity=False, width=32)
+in_lists = st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=4)
 # A value as written and as parsed: a number, a bare word, a quoted phrase.
-eq_values = st.one_of(numbers.map(lambda n: (str(n), n)), words.map(lambda w: (w, w)),
-                      words.map(lambda w: (f"'{w} {w}'", f"{w} {w}")))
+eq_values = st.one_of(
+    numbers.map(lambda n: (str(n), n)), words.map(lambda w: (w, w)), words.map(lambda w: (f"'{w} {w}'", f"{w} {w}"))
+)
 
 
 @st.composite
@@ -245,8 +319,35 @@ def conditions(draw: st.DrawFn) -> tuple[str, dict]:
 
 filter_text = st.one_of(
     text(40),
-    st.lists(st.sampled_from(["year", "genres", " ", "  ", "and", ",", "<", "<=", "=", "!=", "contains", "in", "[", "]",
-                              "1980", "'x'", '"', "Comedy", "{", "}", "\n", "nan"]), max_size=12).map("".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "year",
+                "genres",
+                " ",
+                "  ",
+                "and",
+                ",",
+                "<",
+                "<=",
+                "=",
+                "!=",
+                "contains",
+                "in",
+                "[",
+                "]",
+                "1980",
+                "'x'",
+                '"',
+                "Comedy",
+                "{",
+                "}",
+                "\n",
+                "nan",
+            ]
+        ),
+        max_size=12,
+    ).map("".join),
     json_values.map(json.dumps),
 )
 
@@ -254,7 +355,7 @@ filter_text = st.one_of(
 def test_filter_language_fuzzed():
     @settings(FUZZ, max_examples=300)
     @given(expression=filter_text)
-    @example(expression="a" + " " * 20_000 + "x")     # took 30 s before the regexes were made linear
+    @example(expression="a" + " " * 20_000 + "x")  # took 30 s before the regexes were made linear
     @example(expression="a=b" + " " * 20_000 + "c")
     @example(expression="a=1," * 20_000 + "a=1")
     @example(expression='{"$and": 5}')
@@ -296,13 +397,23 @@ def test_filter_language_round_trips():
 # --------------------------------------------------------------------------- batch requests
 
 request_ids = st.one_of(st.sampled_from(["1", "2", "3", "99"]), st.integers(), text(5), json_values)
-entries = st.one_of(request_ids, st.fixed_dictionaries({}, optional={
-    "id": request_ids, "text": text(20) | json_values, "rating": values, "score": values}))
+entries = st.one_of(
+    request_ids,
+    st.fixed_dictionaries(
+        {}, optional={"id": request_ids, "text": text(20) | json_values, "rating": values, "score": values}
+    ),
+)
 requests = st.one_of(
     json_values,
-    st.fixed_dictionaries({}, optional={"id": request_ids, "history": st.lists(entries, max_size=4) | json_values,
-                                        "candidates": st.lists(entries, max_size=5) | json_values,
-                                        "query": text(20) | json_values}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "id": request_ids,
+            "history": st.lists(entries, max_size=4) | json_values,
+            "candidates": st.lists(entries, max_size=5) | json_values,
+            "query": text(20) | json_values,
+        },
+    ),
 )
 
 
@@ -310,7 +421,7 @@ def test_batch_request_schema_fuzzed():
     @settings(FUZZ, max_examples=300)
     @given(raw=requests)
     @example(raw={"id": "r", "candidates": ["1", {"id": "2", "score": float("nan")}]})
-    @example(raw={"id": "r", "candidates": ["1"], "history": [{"id": "2", "rating": 10 ** 400}]})
+    @example(raw={"id": "r", "candidates": ["1"], "history": [{"id": "2", "rating": 10**400}]})
     @example(raw={"id": ["r"], "candidates": ["1"]})
     @example(raw={"id": "r", "candidates": [{"text": "\ud800"}]})
     def case(raw: object) -> None:
@@ -335,7 +446,10 @@ def test_batch_request_schema_fuzzed():
 
 
 garbage_lines = st.one_of(
-    requests.map(json.dumps), json_values.map(json.dumps), text(30), st.sampled_from(ODD_JSON_LINES),
+    requests.map(json.dumps),
+    json_values.map(json.dumps),
+    text(30),
+    st.sampled_from(ODD_JSON_LINES),
     st.binary(max_size=20).map(lambda b: b.decode("latin-1")),
 )
 
@@ -343,6 +457,7 @@ garbage_lines = st.one_of(
 def test_batch_file_fuzzed(tmp_path):
     """Every non-blank line of a garbage request file is ranked, skipped as already done (its id
     came earlier) or rejected with its line number; the run never raises."""
+
     @settings(FUZZ, max_examples=40)
     @given(lines=st.lists(garbage_lines, max_size=8), raw=st.binary(max_size=40))
     @example(lines=['{"id": "a", "candidates": ["1"]}'], raw=b'\xff\xfe{"id": "b"}\n')
@@ -371,20 +486,74 @@ def test_batch_file_fuzzed(tmp_path):
 
 # --------------------------------------------------------------------------- chat message understanding
 
+
 @pytest.fixture(scope="module")
 def resolver(movielens, movie_domain):
     return Linker.for_domain(movielens.catalog, movie_domain)
 
 
-VOCABULARY = ["star", "wars", "godfather", "heat", "scream", "fargo", "the", "not", "no", "nothing", "but", "and",
-              "comedy", "sci", "fi", "horror", "funny", "80s", "1990", "before", "after", "between", "older", "than",
-              "under", "300", "pages", "#2", "no.", "number", "third", "one", "seen", "it", "more", "like", "die",
-              "hard", "series", "trek", "recent", "less", "violent", ",", ".", "'", '"', "part", "ii", "2", "-"]
+VOCABULARY = [
+    "star",
+    "wars",
+    "godfather",
+    "heat",
+    "scream",
+    "fargo",
+    "the",
+    "not",
+    "no",
+    "nothing",
+    "but",
+    "and",
+    "comedy",
+    "sci",
+    "fi",
+    "horror",
+    "funny",
+    "80s",
+    "1990",
+    "before",
+    "after",
+    "between",
+    "older",
+    "than",
+    "under",
+    "300",
+    "pages",
+    "#2",
+    "no.",
+    "number",
+    "third",
+    "one",
+    "seen",
+    "it",
+    "more",
+    "like",
+    "die",
+    "hard",
+    "series",
+    "trek",
+    "recent",
+    "less",
+    "violent",
+    ",",
+    ".",
+    "'",
+    '"',
+    "part",
+    "ii",
+    "2",
+    "-",
+]
 messages = st.one_of(text(200), st.lists(st.sampled_from(VOCABULARY), max_size=60).map(" ".join))
 # A 10 kB message of one repeated unit: the shape that made understand() take minutes.
-long_messages = st.tuples(st.one_of(text(12).filter(bool), st.lists(st.sampled_from(VOCABULARY), min_size=1,
-                                                                         max_size=6).map(lambda w: " ".join(w) + " ")),
-                          st.booleans())
+long_messages = st.tuples(
+    st.one_of(
+        text(12).filter(bool),
+        st.lists(st.sampled_from(VOCABULARY), min_size=1, max_size=6).map(lambda w: " ".join(w) + " "),
+    ),
+    st.booleans(),
+)
 
 
 def read_in_time(message: str, resolver, movielens, movie_domain) -> None:
@@ -415,6 +584,7 @@ def test_message_understanding_fuzzed(resolver, movielens, movie_domain):
 def test_long_messages_take_linear_time(resolver, movielens, movie_domain):
     """10 kB messages of repeated words, digits, quotes and negations: each read well under the
     hang guard (it took 20 s to 170 s before the fuzzy title lookup was bounded)."""
+
     @settings(FUZZ, max_examples=10, deadline=None)
     @given(unit=long_messages)
     @example(unit=("#1 no. 2 ", False))

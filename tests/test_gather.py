@@ -112,8 +112,8 @@ def test_real_transformers_three_sessions_in_one_call_get_their_own_answers(llm_
     """Three sessions ask for reasons while the model is busy with a fourth's rerank: their
     prompts go to the real SmolLM2 as one batch, and each gets the answer the model gives its
     prompt in that batch; label scores gathered with them equal the scores asked alone."""
-    from recchat.llm import load_backend
     from recchat.templates import load_template
+    from recchat.llm import load_backend
 
     inner = load_backend("transformers", llm_dir)
     g = Gathered(inner)

@@ -37,8 +37,9 @@ def test_build_twice_adds_nothing_the_second_time(store, embedder, items, reques
 
 def test_hnsw_settings_are_fixed_at_creation_and_kept(store, embedder, items, request):
     name = f"hnsw-{request.node.callspec.id}"
-    index = ItemIndex(name, embedder=embedder, max_neighbors=32, ef_construction=200, ef_search=150,
-                      exact_below=0, **store)
+    index = ItemIndex(
+        name, embedder=embedder, max_neighbors=32, ef_construction=200, ef_search=150, exact_below=0, **store
+    )
     index.build(items[:50], progress=False)
     assert index.search_mode().startswith("HNSW (M 32, ef_construction 200, ef_search 150)")
     want = {"max_neighbors": 32, "ef_construction": 200, "ef_search": 150}
@@ -109,8 +110,7 @@ def test_filters_on_numbers_and_lists(store, embedder, items, request):
     old = index.query("funny animated movie", k=10, where="year<1980")
     assert old and all(c.item.fields["year"] < 1980 for c in old)
     comedies = index.query("a movie", k=20, where="genres contains Comedy and year>=1990")
-    assert comedies and all("Comedy" in c.item.fields["genres"] and c.item.fields["year"] >= 1990
-                            for c in comedies)
+    assert comedies and all("Comedy" in c.item.fields["genres"] and c.item.fields["year"] >= 1990 for c in comedies)
     cartoon = index.query("animated children's film", k=3)
     assert any("Animation" in c.item.fields.get("genres", []) for c in cartoon)
     assert all(-1.0 <= c.score <= 1.0 and c.source == "text" for c in cartoon)
@@ -165,7 +165,8 @@ print(res["ids"][0][0])
 def test_where_parser():
     assert parse_where("year<1980") == {"year": {"$lt": 1980}}
     assert parse_where("genres contains Film-Noir and year >= 1940") == {
-        "$and": [{"genres": {"$contains": "Film-Noir"}}, {"year": {"$gte": 1940}}]}
+        "$and": [{"genres": {"$contains": "Film-Noir"}}, {"year": {"$gte": 1940}}]
+    }
     assert parse_where("title = 'Heat'") == {"title": {"$eq": "Heat"}}
     assert parse_where("year in [1995, 1996]") == {"year": {"$in": [1995, 1996]}}
     assert parse_where('{"year": {"$gt": 2}}') == {"year": {"$gt": 2}}
@@ -194,6 +195,7 @@ def test_a_second_store_reuses_the_vectors_of_the_first(tmp_path, embedder, item
                 def encode(self, texts, **kw):
                     embedded.extend(texts)
                     return model.encode(texts, **kw)
+
             return Recorder()
 
     first = ItemIndex("cached", path=tmp_path / "store", embedder=Counting())

@@ -16,42 +16,107 @@ from pathlib import Path
 
 import pytest
 
-from recchat.catalog import DataError, InteractionSpec, load_interactions
 from recchat.cli import main
 from recchat.config import RecommenderConfig
+from recchat.data.catalog import DataError, InteractionSpec, load_interactions
 
 DATA = Path(__file__).parent / "data" / "init"
 
 # name: (items, log, what init must guess)
 CASES = {
-    "movielens-100k": ("u.item", "u.data", {
-        "catalog": {"format": "csv", "delimiter": "|", "encoding": "latin-1", "id": "item_id", "title": "title",
-                    "move_articles": True},
-        "interactions": {"format": "csv", "delimiter": "\t", "header": ["user_id", "item_id", "rating", "timestamp"],
-                         "user": "user_id", "item": "item_id", "rating": "rating", "timestamp": "timestamp"},
-        "facets": {"flags"}, "year": "year", "interactions_loaded": 41}),
-    "movielens-latest": ("movies.csv", "ratings.csv", {
-        "catalog": {"id": "movieId", "title": "title", "move_articles": True},
-        "interactions": {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"},
-        "facets": {"genres"}, "year": "year", "interactions_loaded": 58}),
-    "book-crossing": ("BX-Books.csv", "BX-Book-Ratings.csv", {
-        "catalog": {"delimiter": ";", "encoding": "latin-1", "id": "ISBN", "title": "Book-Title", "skip_bad": True},
-        "interactions": {"delimiter": ";", "user": "User-ID", "item": "ISBN", "rating": "Book-Rating",
-                         "timestamp": ""},
-        "facets": {"book_author", "publisher"}, "year": "year_of_publication", "interactions_loaded": 38}),
-    "goodbooks-10k": ("books.csv", "ratings.csv", {
-        "catalog": {"id": "book_id", "title": "title"},
-        "interactions": {"user": "user_id", "item": "book_id", "rating": "rating", "timestamp": ""},
-        "facets": {"authors", "language_code"}, "year": "original_publication_year", "interactions_loaded": 43}),
-    "amazon-reviews": ("meta_Musical_Instruments.json", "reviews_Musical_Instruments_5.json", {
-        "catalog": {"format": "jsonl", "id": "asin", "title": "title"},
-        "interactions": {"format": "jsonl", "user": "reviewerID", "item": "asin", "rating": "overall",
-                         "timestamp": "unixReviewTime"},
-        "facets": {"brand", "categories"}, "year": None, "interactions_loaded": 25}),
-    "lastfm": ("artists.dat", "user_artists.dat", {
-        "catalog": {"format": "csv", "delimiter": "\t", "id": "id", "title": "name"},
-        "interactions": {"user": "userID", "item": "artistID", "rating": "", "timestamp": ""},
-        "facets": set(), "year": None, "interactions_loaded": 31}),
+    "movielens-100k": (
+        "u.item",
+        "u.data",
+        {
+            "catalog": {
+                "format": "csv",
+                "delimiter": "|",
+                "encoding": "latin-1",
+                "id": "item_id",
+                "title": "title",
+                "move_articles": True,
+            },
+            "interactions": {
+                "format": "csv",
+                "delimiter": "\t",
+                "header": ["user_id", "item_id", "rating", "timestamp"],
+                "user": "user_id",
+                "item": "item_id",
+                "rating": "rating",
+                "timestamp": "timestamp",
+            },
+            "facets": {"flags"},
+            "year": "year",
+            "interactions_loaded": 41,
+        },
+    ),
+    "movielens-latest": (
+        "movies.csv",
+        "ratings.csv",
+        {
+            "catalog": {"id": "movieId", "title": "title", "move_articles": True},
+            "interactions": {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"},
+            "facets": {"genres"},
+            "year": "year",
+            "interactions_loaded": 58,
+        },
+    ),
+    "book-crossing": (
+        "BX-Books.csv",
+        "BX-Book-Ratings.csv",
+        {
+            "catalog": {"delimiter": ";", "encoding": "latin-1", "id": "ISBN", "title": "Book-Title", "skip_bad": True},
+            "interactions": {
+                "delimiter": ";",
+                "user": "User-ID",
+                "item": "ISBN",
+                "rating": "Book-Rating",
+                "timestamp": "",
+            },
+            "facets": {"book_author", "publisher"},
+            "year": "year_of_publication",
+            "interactions_loaded": 38,
+        },
+    ),
+    "goodbooks-10k": (
+        "books.csv",
+        "ratings.csv",
+        {
+            "catalog": {"id": "book_id", "title": "title"},
+            "interactions": {"user": "user_id", "item": "book_id", "rating": "rating", "timestamp": ""},
+            "facets": {"authors", "language_code"},
+            "year": "original_publication_year",
+            "interactions_loaded": 43,
+        },
+    ),
+    "amazon-reviews": (
+        "meta_Musical_Instruments.json",
+        "reviews_Musical_Instruments_5.json",
+        {
+            "catalog": {"format": "jsonl", "id": "asin", "title": "title"},
+            "interactions": {
+                "format": "jsonl",
+                "user": "reviewerID",
+                "item": "asin",
+                "rating": "overall",
+                "timestamp": "unixReviewTime",
+            },
+            "facets": {"brand", "categories"},
+            "year": None,
+            "interactions_loaded": 25,
+        },
+    ),
+    "lastfm": (
+        "artists.dat",
+        "user_artists.dat",
+        {
+            "catalog": {"format": "csv", "delimiter": "\t", "id": "id", "title": "name"},
+            "interactions": {"user": "userID", "item": "artistID", "rating": "", "timestamp": ""},
+            "facets": set(),
+            "year": None,
+            "interactions_loaded": 31,
+        },
+    ),
 }
 
 
@@ -80,8 +145,11 @@ def test_init_then_data_check_with_no_edits(name, tmp_path, capsys):
     config, printed = init(capsys, DATA / name / items, DATA / name / log, out)
     for section in ("catalog", "interactions"):
         for key, value in want[section].items():
-            assert config[section].get(key, False if key in ("move_articles", "skip_bad") else None) == value, \
-                (section, key, printed)
+            assert config[section].get(key, False if key in ("move_articles", "skip_bad") else None) == value, (
+                section,
+                key,
+                printed,
+            )
     fields = config["catalog"]["fields"]
     assert {n for n, f in fields.items() if f.get("role") == "facet"} == want["facets"]
     assert next((n for n, f in fields.items() if f.get("role") == "year"), None) == want["year"]
@@ -96,6 +164,7 @@ def test_init_then_data_check_with_no_edits(name, tmp_path, capsys):
 
 def test_what_the_guesses_read(tmp_path, capsys):
     """The loaded items: articles moved, years from dates and titles, latin-1 decoded, flags named."""
+
     def loaded(name):
         items, log, _ = CASES[name]
         out = tmp_path / f"{name}.toml"
@@ -139,17 +208,22 @@ def test_uncertain_guesses_are_marked_in_the_file_and_said(tmp_path, capsys):
     assert status == 0, err
 
 
-@pytest.mark.parametrize("stamps, time_format, first", [
-    (["2015-03-02", "2015-03-03T10:00:00", "2015-03-04 08:30:00+01:00"], "iso", 1425254400.0),
-    (["1425254400000", "1425340800000", "1425427200000"], "milliseconds", 1425254400.0),
-    (["1425254400", "1425340800", "1425427200"], "seconds", 1425254400.0),
-])
+@pytest.mark.parametrize(
+    "stamps, time_format, first",
+    [
+        (["2015-03-02", "2015-03-03T10:00:00", "2015-03-04 08:30:00+01:00"], "iso", 1425254400.0),
+        (["1425254400000", "1425340800000", "1425427200000"], "milliseconds", 1425254400.0),
+        (["1425254400", "1425340800", "1425427200"], "seconds", 1425254400.0),
+    ],
+)
 def test_a_books_log_with_user_book_rating_ts(tmp_path, capsys, stamps, time_format, first):
-    (tmp_path / "books.csv").write_text("book_id,title,author\nb1,Emma,Jane Austen\nb2,Persuasion,Jane Austen\n"
-                                        "b3,Dracula,Bram Stoker\n")
+    (tmp_path / "books.csv").write_text(
+        "book_id,title,author\nb1,Emma,Jane Austen\nb2,Persuasion,Jane Austen\nb3,Dracula,Bram Stoker\n"
+    )
     rows = [("u1", "b1", 4), ("u1", "b3", 2), ("u2", "b2", 5)]
-    (tmp_path / "log.csv").write_text("user,book,rating,ts\n" + "".join(
-        f"{u},{b},{r},{t}\n" for (u, b, r), t in zip(rows, stamps)))
+    (tmp_path / "log.csv").write_text(
+        "user,book,rating,ts\n" + "".join(f"{u},{b},{r},{t}\n" for (u, b, r), t in zip(rows, stamps))
+    )
     config, printed = init(capsys, tmp_path / "books.csv", tmp_path / "log.csv", tmp_path / "b.toml")
     log = config["interactions"]
     assert (log["user"], log["item"], log["rating"], log["timestamp"]) == ("user", "book", "rating", "ts")

@@ -1,4 +1,4 @@
-"""Title linking (recchat.link) on small catalogs written the way public data sets write titles:
+"""Title linking (recchat.conversation.link) on small catalogs written the way public data sets write titles:
 each alias rule, each guard from both sides, ambiguity, typos and partial titles. No model, no
 asset: these run in about a second."""
 
@@ -6,27 +6,60 @@ from __future__ import annotations
 
 import pytest
 
-from recchat.catalog import Catalog
-from recchat.aliases import aliases_of, key_of, read_aliases, words
-from recchat.link import Linker
+from recchat.conversation.aliases import aliases_of, key_of, read_aliases, words
+from recchat.conversation.link import Linker
+from recchat.data.catalog import Catalog
 from recchat.types import Item
 
 FILMS = [
-    ("1", "Matrix, The (1999)"), ("2", "Seven (a.k.a. Se7en) (1995)"),
+    ("1", "Matrix, The (1999)"),
+    ("2", "Seven (a.k.a. Se7en) (1995)"),
     ("3", "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"),
-    ("4", "Star Wars: Episode IV - A New Hope (1977)"), ("5", "Star Wars: Episode V - The Empire Strikes Back (1980)"),
-    ("6", "WALL·E (2008)"), ("7", "E.T. the Extra-Terrestrial (1982)"), ("8", "Godfather, The (1972)"),
-    ("9", "Godfather: Part II, The (1974)"), ("10", "Shawshank Redemption, The (1994)"), ("11", "Heat (1995)"),
-    ("12", "Them! (1954)"), ("13", "Her (2013)"), ("14", "Up (2009)"), ("15", "Titanic (1953)"),
-    ("16", "Titanic (1997)"), ("17", "Lord of the Rings: The Return of the King, The (2003)"),
-    ("18", "Blaue Engel, Der (1930)"), ("19", "Fast & Furious (2009)"), ("20", "Kill Bill: Vol. 1 (2003)"),
-    ("21", "Twelve Monkeys (a.k.a. 12 Monkeys) (1995)"), ("22", "Dark Knight, The (2008)"),
-    ("23", "Inception (2010)"), ("24", "Pulp Fiction (1994)"), ("25", "Home Alone (1990)"),
-    ("26", "Schindler's List (1993)"), ("27", "Graduate, The (1967)"), ("28", "Spider-Man (2002)"),
-    ("29", "Vibes (1988)"), ("30", "Braveheart (1995)"),
+    ("4", "Star Wars: Episode IV - A New Hope (1977)"),
+    ("5", "Star Wars: Episode V - The Empire Strikes Back (1980)"),
+    ("6", "WALL·E (2008)"),
+    ("7", "E.T. the Extra-Terrestrial (1982)"),
+    ("8", "Godfather, The (1972)"),
+    ("9", "Godfather: Part II, The (1974)"),
+    ("10", "Shawshank Redemption, The (1994)"),
+    ("11", "Heat (1995)"),
+    ("12", "Them! (1954)"),
+    ("13", "Her (2013)"),
+    ("14", "Up (2009)"),
+    ("15", "Titanic (1953)"),
+    ("16", "Titanic (1997)"),
+    ("17", "Lord of the Rings: The Return of the King, The (2003)"),
+    ("18", "Blaue Engel, Der (1930)"),
+    ("19", "Fast & Furious (2009)"),
+    ("20", "Kill Bill: Vol. 1 (2003)"),
+    ("21", "Twelve Monkeys (a.k.a. 12 Monkeys) (1995)"),
+    ("22", "Dark Knight, The (2008)"),
+    ("23", "Inception (2010)"),
+    ("24", "Pulp Fiction (1994)"),
+    ("25", "Home Alone (1990)"),
+    ("26", "Schindler's List (1993)"),
+    ("27", "Graduate, The (1967)"),
+    ("28", "Spider-Man (2002)"),
+    ("29", "Vibes (1988)"),
+    ("30", "Braveheart (1995)"),
 ]
-POPULARITY = {"4": 300, "5": 250, "16": 400, "15": 3, "8": 500, "9": 300, "10": 450, "11": 200, "25": 600,
-              "27": 420, "28": 500, "29": 2, "30": 400, "24": 480, "22": 350}
+POPULARITY = {
+    "4": 300,
+    "5": 250,
+    "16": 400,
+    "15": 3,
+    "8": 500,
+    "9": 300,
+    "10": 450,
+    "11": 200,
+    "25": 600,
+    "27": 420,
+    "28": 500,
+    "29": 2,
+    "30": 400,
+    "24": 480,
+    "22": 350,
+}
 
 
 def _catalog(rows) -> Catalog:
@@ -45,7 +78,7 @@ def linked(linker: Linker, message: str) -> list[str]:
 def test_normalised_words_keep_their_places():
     ws = words("I loved E.T. & WALL·E, didn't you?")
     assert [w.text for w in ws] == ["i", "loved", "et", "and", "wall", "e", "didn", "t", "you"]
-    assert "I loved E.T. & WALL·E, didn't you?"[ws[2].start:ws[2].end] == "E.T"
+    assert "I loved E.T. & WALL·E, didn't you?"[ws[2].start : ws[2].end] == "E.T"
     assert key_of("The Godfather: Part II") == key_of("godfather 2") == "godfather 2"
     assert key_of("Amélie") == key_of("amelie")
 
@@ -70,24 +103,27 @@ def test_aliases_from_parentheses_subtitles_numbers_and_punctuation():
     assert {"twelve monkeys", "12 monkeys"} <= {a.key for a in aliases_of("21", "Twelve Monkeys (1995)")}
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("i loved the matrix", ["1"]),
-    ("se7en", ["2"]),
-    ("amelie and Amélie", ["3", "3"]),
-    ("the empire strikes back", ["5"]),
-    ("wall-e or walle or Wall E", ["6", "6", "6"]),
-    ("e.t. for my little brother", ["7"]),
-    ("the godfather part ii", ["9"]),
-    ("godfather 2", ["9"]),
-    ("godfather 1 and 2", ["8", "9"]),
-    ("fast and furious", ["19"]),
-    ("12 monkeys", ["21"]),
-    ("schindlers list", ["26"]),
-    ("spiderman", ["28"]),
-    ("spider man", ["28"]),
-    ("brave heart", ["30"]),
-    ("the return of the king", ["17"]),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("i loved the matrix", ["1"]),
+        ("se7en", ["2"]),
+        ("amelie and Amélie", ["3", "3"]),
+        ("the empire strikes back", ["5"]),
+        ("wall-e or walle or Wall E", ["6", "6", "6"]),
+        ("e.t. for my little brother", ["7"]),
+        ("the godfather part ii", ["9"]),
+        ("godfather 2", ["9"]),
+        ("godfather 1 and 2", ["8", "9"]),
+        ("fast and furious", ["19"]),
+        ("12 monkeys", ["21"]),
+        ("schindlers list", ["26"]),
+        ("spiderman", ["28"]),
+        ("spider man", ["28"]),
+        ("brave heart", ["30"]),
+        ("the return of the king", ["17"]),
+    ],
+)
 def test_titles_as_people_write_them(films, message, expected):
     assert linked(films, message) == expected
 
@@ -105,7 +141,7 @@ def test_ambiguity_is_settled_by_a_year_then_by_popularity(films):
     assert linked(films, "titanic, the 1953 one") == ["15"]
     [link] = films.link("titanic")
     assert link.item_id == "16" and link.others == ["15"] and link.guessed
-    [link] = films.link("star wars")   # the stem every episode shares: the most watched one
+    [link] = films.link("star wars")  # the stem every episode shares: the most watched one
     assert link.item_id == "4" and link.kind == "stem" and link.guessed
 
 
@@ -113,29 +149,32 @@ def test_a_stem_beside_a_named_member_names_nothing_more(films):
     assert linked(films, "the empire strikes back is my favourite star wars") == ["5"]
 
 
-@pytest.mark.parametrize("message, expected", [
-    # pronouns and function words are titles only when written as one
-    ("I loved The Dark Knight and Inception, something like them", ["22", "23"]),
-    ("I loved 'Them!' as a kid", ["12"]),
-    ("a movie I can watch with her", []),
-    ("I loved Her by Spike Jonze", ["13"]),
-    ("something that cheers me up", []),
-    ("We watched Up with the kids", ["14"]),
-    # everyday words: capitalised away from the sentence start, quoted, or with other evidence
-    ("something with heat and passion", []),
-    ("I loved Heat and Pulp Fiction", ["11", "24"]),
-    ("heat was great", []),
-    ("something like heat", ["11"]),
-    ("pulp fiction, heat and the godfather", ["24", "11", "8"]),
-    ("we stayed home alone all weekend, anything fun", []),
-    ("home alone was a favourite", ["25"]),
-    ("the graduate", ["27"]),
-    ("I graduate next year", []),
-    ("SOMETHING LIKE HEAT", ["11"]),
-    # one real English word naming a little-known item needs the same evidence
-    ("silence of the lambs vibes but newer", []),
-    ("I watched Vibes last night", ["29"]),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # pronouns and function words are titles only when written as one
+        ("I loved The Dark Knight and Inception, something like them", ["22", "23"]),
+        ("I loved 'Them!' as a kid", ["12"]),
+        ("a movie I can watch with her", []),
+        ("I loved Her by Spike Jonze", ["13"]),
+        ("something that cheers me up", []),
+        ("We watched Up with the kids", ["14"]),
+        # everyday words: capitalised away from the sentence start, quoted, or with other evidence
+        ("something with heat and passion", []),
+        ("I loved Heat and Pulp Fiction", ["11", "24"]),
+        ("heat was great", []),
+        ("something like heat", ["11"]),
+        ("pulp fiction, heat and the godfather", ["24", "11", "8"]),
+        ("we stayed home alone all weekend, anything fun", []),
+        ("home alone was a favourite", ["25"]),
+        ("the graduate", ["27"]),
+        ("I graduate next year", []),
+        ("SOMETHING LIKE HEAT", ["11"]),
+        # one real English word naming a little-known item needs the same evidence
+        ("silence of the lambs vibes but newer", []),
+        ("I watched Vibes last night", ["29"]),
+    ],
+)
 def test_guards_on_everyday_words_both_ways(films, message, expected):
     assert linked(films, message) == expected
 
@@ -158,13 +197,17 @@ def test_an_aliases_file_adds_what_no_rule_derives(tmp_path):
 
 
 def test_authors_and_years_next_to_a_title_choose_between_twins():
-    books = Catalog([Item("b1", "Grey Heron", "", {"authors": ["Leo Bell"], "year": 2001}),
-                     Item("b2", "The Grey Heron", "", {"authors": ["Frances Whitlock"], "year": 1990}),
-                     Item("b3", "Honey", "", {"authors": ["Caleb Alvarez"], "year": 2005})])
+    books = Catalog(
+        [
+            Item("b1", "Grey Heron", "", {"authors": ["Leo Bell"], "year": 2001}),
+            Item("b2", "The Grey Heron", "", {"authors": ["Frances Whitlock"], "year": 1990}),
+            Item("b3", "Honey", "", {"authors": ["Caleb Alvarez"], "year": 2005}),
+        ]
+    )
     linker = Linker(books, popularity={"b1": 1, "b2": 50})
     assert linked(linker, "grey heron by leo bell") == ["b1"]
     assert linked(linker, "grey heron by frances whitlock") == ["b2"]
-    assert linked(linker, "honey by caleb alvarez") == ["b3"]   # an everyday word, backed by its author
+    assert linked(linker, "honey by caleb alvarez") == ["b3"]  # an everyday word, backed by its author
     assert linked(linker, "something sweet like honey") == ["b3"]
     assert linked(linker, "tea with honey") == []
 
@@ -192,13 +235,15 @@ def test_the_reply_says_which_item_a_guess_took(rec):
 
 def test_the_configured_aliases_file_reaches_the_linker(tmp_path):
     from recchat.config import RecommenderConfig
-    from recchat.domain import Domain
-    from recchat.catalog import load_catalog
+    from recchat.conversation.domain import Domain
+    from recchat.data.catalog import load_catalog
 
     (tmp_path / "films.csv").write_text("id,title\n1,Terminator 2: Judgment Day (1991)\n2,Men in Black (1997)\n")
     (tmp_path / "aliases.csv").write_text("1,T2\n2,MIB\n")
-    config = RecommenderConfig.from_dict({"name": "films", "catalog": {"path": "films.csv", "id": "id"},
-                                          "domain": {"aliases": "aliases.csv"}}, source=tmp_path / "films.toml")
+    config = RecommenderConfig.from_dict(
+        {"name": "films", "catalog": {"path": "films.csv", "id": "id"}, "domain": {"aliases": "aliases.csv"}},
+        source=tmp_path / "films.toml",
+    )
     config.check(interactions=False)
     catalog = load_catalog(config.resolve(config.catalog.path), config.catalog.spec())
     linker = Linker.for_domain(catalog, Domain.from_config(config, catalog))
@@ -217,22 +262,37 @@ def test_the_built_in_movielens_aliases_name_what_no_rule_derives(movielens, mov
 # A catalog with people, as a big film catalog has them: its names, its namesakes, its everyday
 # phrases that are also titles.
 PEOPLE = [
-    ("c1", "Carrie", 1976, ["Sissy Spacek"]), ("c2", "Star Wars", 1977, ["Carrie Fisher", "Harrison Ford"]),
+    ("c1", "Carrie", 1976, ["Sissy Spacek"]),
+    ("c2", "Star Wars", 1977, ["Carrie Fisher", "Harrison Ford"]),
     ("c3", "The Empire Strikes Back", 1980, ["Carrie Fisher", "Harrison Ford"]),
-    ("c4", "The Sting", 1973, ["Paul Newman", "Robert Redford"]), ("c5", "Dune", 1984, ["Kyle MacLachlan", "Sting"]),
-    ("c6", "Quadrophenia", 1979, ["Phil Daniels", "Sting"]), ("c7", "Cannery Row", 1982, ["Nick Nolte"]),
-    ("c8", "Goldfinger", 1964, ["Sean Connery"]), ("c9", "Dr. No", 1962, ["Sean Connery"]),
-    ("c10", "Her", 2013, ["Spike Jonze"]), ("c11", "Parasite", 1982, ["Robert Glaudini"]),
-    ("c12", "Mad Max", 1979, ["Mel Gibson"]), ("c13", "Fury", 2014, ["Brad Pitt"]),
-    ("c14", "Three Times", 2005, ["Shu Qi"]), ("c15", "Interstellar", 2014, ["Matthew McConaughey"]),
-    ("c16", "L.A. Story", 1991, ["Steve Martin"]), ("c17", "Toy Story", 1995, ["Tom Hanks"]),
-    ("c18", "Toy Story 2", 1999, ["Tom Hanks"]), ("c19", "Toy Story 3", 2010, ["Tom Hanks"]),
-    ("c20", "Pan's Labyrinth", 2006, ["Ivana Baquero"]), ("c21", "The Fifth Element", 1997, ["Bruce Willis"]),
-    ("c22", "Back to the Future", 1985, ["Michael J. Fox"]), ("c23", "Garfield: The Movie", 2004, ["Bill Murray"]),
-    ("c24", "Crash", 2004, ["Sandra Bullock"]), ("c25", "Slumdog Millionaire", 2008, ["Dev Patel"]),
-    ("c26", "Quiz Show", 1994, ["Ralph Fiennes"]), ("c27", "Psycho", 1960, ["Anthony Perkins"]),
-    ("c28", "Rear Window", 1954, ["James Stewart"]), ("c29", "Slow Burn", 2005, ["Ray Liotta"]),
-    ("c30", "E.T. the Extra-Terrestrial", 1982, ["Henry Thomas"]), ("c31", "Wilson", 1944, ["Alexander Knox"]),
+    ("c4", "The Sting", 1973, ["Paul Newman", "Robert Redford"]),
+    ("c5", "Dune", 1984, ["Kyle MacLachlan", "Sting"]),
+    ("c6", "Quadrophenia", 1979, ["Phil Daniels", "Sting"]),
+    ("c7", "Cannery Row", 1982, ["Nick Nolte"]),
+    ("c8", "Goldfinger", 1964, ["Sean Connery"]),
+    ("c9", "Dr. No", 1962, ["Sean Connery"]),
+    ("c10", "Her", 2013, ["Spike Jonze"]),
+    ("c11", "Parasite", 1982, ["Robert Glaudini"]),
+    ("c12", "Mad Max", 1979, ["Mel Gibson"]),
+    ("c13", "Fury", 2014, ["Brad Pitt"]),
+    ("c14", "Three Times", 2005, ["Shu Qi"]),
+    ("c15", "Interstellar", 2014, ["Matthew McConaughey"]),
+    ("c16", "L.A. Story", 1991, ["Steve Martin"]),
+    ("c17", "Toy Story", 1995, ["Tom Hanks"]),
+    ("c18", "Toy Story 2", 1999, ["Tom Hanks"]),
+    ("c19", "Toy Story 3", 2010, ["Tom Hanks"]),
+    ("c20", "Pan's Labyrinth", 2006, ["Ivana Baquero"]),
+    ("c21", "The Fifth Element", 1997, ["Bruce Willis"]),
+    ("c22", "Back to the Future", 1985, ["Michael J. Fox"]),
+    ("c23", "Garfield: The Movie", 2004, ["Bill Murray"]),
+    ("c24", "Crash", 2004, ["Sandra Bullock"]),
+    ("c25", "Slumdog Millionaire", 2008, ["Dev Patel"]),
+    ("c26", "Quiz Show", 1994, ["Ralph Fiennes"]),
+    ("c27", "Psycho", 1960, ["Anthony Perkins"]),
+    ("c28", "Rear Window", 1954, ["James Stewart"]),
+    ("c29", "Slow Burn", 2005, ["Ray Liotta"]),
+    ("c30", "E.T. the Extra-Terrestrial", 1982, ["Henry Thomas"]),
+    ("c31", "Wilson", 1944, ["Alexander Knox"]),
 ]
 
 
@@ -240,52 +300,60 @@ PEOPLE = [
 def people() -> Linker:
     catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in PEOPLE)
     names = sorted({n for *_, cast in PEOPLE for n in cast} | {"Woodrow Wilson", "Owen Wilson"})
-    return Linker(catalog, popularity={i: 1 if i == "c29" else 100 for i, *_ in PEOPLE}, everyday={"mystery", "thriller", "movie"},
-                  names=names, nouns=("movie", "movies"))
+    return Linker(
+        catalog,
+        popularity={i: 1 if i == "c29" else 100 for i, *_ in PEOPLE},
+        everyday={"mystery", "thriller", "movie"},
+        names=names,
+        nouns=("movie", "movies"),
+    )
 
 
-@pytest.mark.parametrize("message, expected", [
-    # a person's name (two credits or more) is no title on its own say-so, and no typo of one
-    ("my wife carrie loves horror, any new ones", []),
-    ("i loved carrie", ["c1"]),
-    ("Carrie (1976) scared me", ["c1"]),
-    ("the 1984 dune with sting, is it worth it?", ["c5"]),
-    ("the sting with paul newman", ["c4"]),
-    ("goldfinger with sean connery was so fun", ["c8"]),
-    ("cannery row", ["c7"]),
-    # the item's own people after a pronoun title
-    ("her by spike jonze was beautiful", ["c10"]),
-    ("a movie to watch with her", []),
-    # a date the namesake does not have
-    ("i loved parasite, the korean one from 2019", []),
-    ("parasite (1982)", ["c11"]),
-    # two titles written into each other are one longer name
-    ("mad max fury road was insane, more like that", []),
-    ("mad max and fury", ["c12", "c13"]),
-    # counts, abbreviations that read as articles, dots
-    ("i watched interstellar 3 times, need more space movies", ["c15"]),
-    ("i loved three times", ["c14"]),
-    ("l.a. story", ["c16"]),
-    ("anything with a love story in it", []),
-    ("something for the kids like e.t.", ["c30"]),
-    ("lonely men driving around LA at night", []),
-    # numbers, possessives and ordinals as people type them
-    ("we just finished toy story 1 2 and 3", ["c17", "c18", "c19"]),
-    ("pans labyrinth", ["c20"]),
-    ("5th element", ["c21"]),
-    ("back to the future 1 is perfect", ["c22"]),
-    # "Garfield: The Movie" is not named by "the movie"
-    ("the movie crash from 2004", ["c24"]),
-    # after a title, common words that happen to be one are the user talking about it ...
-    ("slumdog millionaire, indian movie with the quiz show", ["c25"]),
-    ("dune, and woodrow wilson", ["c5"]),
-    # ... unless the sentence lists them, compares them or introduces them
-    ("slumdog millionaire and quiz show", ["c25", "c26"]),
-    ("i liked slumdog millionaire more than quiz show", ["c25", "c26"]),
-    ("psycho (the 1960 one) and rear window are my faves", ["c27", "c28"]),
-    # a title before a kind noun is a kind: "slow burn mysteries"
-    ("i like slow burn mysteries where you have to pay attention", []),
-    ("slow burn!!! mystery is my thing", ["c29"]),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a person's name (two credits or more) is no title on its own say-so, and no typo of one
+        ("my wife carrie loves horror, any new ones", []),
+        ("i loved carrie", ["c1"]),
+        ("Carrie (1976) scared me", ["c1"]),
+        ("the 1984 dune with sting, is it worth it?", ["c5"]),
+        ("the sting with paul newman", ["c4"]),
+        ("goldfinger with sean connery was so fun", ["c8"]),
+        ("cannery row", ["c7"]),
+        # the item's own people after a pronoun title
+        ("her by spike jonze was beautiful", ["c10"]),
+        ("a movie to watch with her", []),
+        # a date the namesake does not have
+        ("i loved parasite, the korean one from 2019", []),
+        ("parasite (1982)", ["c11"]),
+        # two titles written into each other are one longer name
+        ("mad max fury road was insane, more like that", []),
+        ("mad max and fury", ["c12", "c13"]),
+        # counts, abbreviations that read as articles, dots
+        ("i watched interstellar 3 times, need more space movies", ["c15"]),
+        ("i loved three times", ["c14"]),
+        ("l.a. story", ["c16"]),
+        ("anything with a love story in it", []),
+        ("something for the kids like e.t.", ["c30"]),
+        ("lonely men driving around LA at night", []),
+        # numbers, possessives and ordinals as people type them
+        ("we just finished toy story 1 2 and 3", ["c17", "c18", "c19"]),
+        ("pans labyrinth", ["c20"]),
+        ("5th element", ["c21"]),
+        ("back to the future 1 is perfect", ["c22"]),
+        # "Garfield: The Movie" is not named by "the movie"
+        ("the movie crash from 2004", ["c24"]),
+        # after a title, common words that happen to be one are the user talking about it ...
+        ("slumdog millionaire, indian movie with the quiz show", ["c25"]),
+        ("dune, and woodrow wilson", ["c5"]),
+        # ... unless the sentence lists them, compares them or introduces them
+        ("slumdog millionaire and quiz show", ["c25", "c26"]),
+        ("i liked slumdog millionaire more than quiz show", ["c25", "c26"]),
+        ("psycho (the 1960 one) and rear window are my faves", ["c27", "c28"]),
+        # a title before a kind noun is a kind: "slow burn mysteries"
+        ("i like slow burn mysteries where you have to pay attention", []),
+        ("slow burn!!! mystery is my thing", ["c29"]),
+    ],
+)
 def test_names_dates_run_ins_and_asides_both_ways(people, message, expected):
     assert linked(people, message) == expected

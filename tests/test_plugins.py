@@ -73,9 +73,9 @@ PACKAGE = {
                 banned = set(history) | set(exclude)
                 return [Candidate(i, -i.fields["year"], "oldest") for i in self.items if i.id not in banned][:k]
         ''',
-    "recchat_toy/broken.py": '''
+    "recchat_toy/broken.py": """
         raise ImportError("recchat_toy.broken needs the 'unobtainium' package")
-        ''',
+        """,
 }
 
 SCRIPT = """
@@ -132,9 +132,23 @@ def build_wheel(folder: Path) -> Path:
 def plugin_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin")
     site = root / "site"
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                           "--target", str(site), str(build_wheel(root))],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(site),
+            str(build_wheel(root)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (site / "recchat_toy_plugins-0.1.0.dist-info" / "entry_points.txt").is_file()
     return site
@@ -142,10 +156,12 @@ def plugin_site(tmp_path_factory):
 
 def test_an_installed_package_registers_a_backend_a_scorer_and_a_retriever(plugin_site, movielens, tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "index")], capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "index")], capture_output=True, text=True, timeout=600, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(l for l in done.stdout.splitlines() if l.startswith("RESULT "))
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     assert {"always-a", "broken"} <= set(out["backends"])
     assert out["backend"] == ["AlwaysA", {"temperature": 0}]
     # A plugin that fails to import names itself, its package and what to do; nothing replaces it.

@@ -22,7 +22,7 @@ from recchat.types import Invocation
 
 ROOT = Path(__file__).resolve().parents[1]
 RECCHAT = str(Path(sys.executable).parent / "recchat")
-ZEBRA = "u-zebra-4711"          # distinctive: found anywhere as a whole word
+ZEBRA = "u-zebra-4711"  # distinctive: found anywhere as a whole word
 PRESS = "press@lumiere-films.example.com"
 PHONE = "+44 20 7946 0958"
 
@@ -61,14 +61,18 @@ def test_corpus_recall_and_precision_floors(no_titles, movielens):
 
 
 def test_masks_what_it_should_and_leaves_titles_numbers_and_isbns(no_titles):
-    text = ("I'm jo.bloggs@mail.example.org, call me on (415) 555-0132 or ship to 221B Baker Street, "
-            "London NW1 6XE; card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32.")
+    text = (
+        "I'm jo.bloggs@mail.example.org, call me on (415) 555-0132 or ship to 221B Baker Street, "
+        "London NW1 6XE; card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32."
+    )
     result = mask_pii(text)
     assert result.text == ("I'm [email], call me on [phone] or ship to [address]; card [card], IBAN [iban].")
     assert result.counts == {"email": 1, "phone": 1, "address": 1, "card": 1, "iban": 1}
-    keep = ("Apollo 13, 2001: A Space Odyssey, Se7en and Ocean's Eleven from the 90s, 1996 or 1997, under 300 "
-            "pages, between 200 and 400 pages, rated 4.5/5, item 1682, ISBN 978-0-306-40615-7, Miracle on "
-            "34th Street, 4111 1111 1111 1112 (fails the Luhn check)")
+    keep = (
+        "Apollo 13, 2001: A Space Odyssey, Se7en and Ocean's Eleven from the 90s, 1996 or 1997, under 300 "
+        "pages, between 200 and 400 pages, rated 4.5/5, item 1682, ISBN 978-0-306-40615-7, Miracle on "
+        "34th Street, 4111 1111 1111 1112 (fails the Luhn check)"
+    )
     assert mask_pii(keep).text == keep
     assert mask_pii(result.text).text == result.text  # masking is idempotent
 
@@ -112,18 +116,22 @@ class RecordingBackend:
         return [self.answer for _ in prompts]
 
 
-FILMS = ("item_id,title,year,genres,description\n"
-         "1,Heat,1995,Crime|Thriller,A heist in Los Angeles\n"
-         f"2,Ronin,1998,Crime|Action,Mercenaries in France. Press: {PRESS} or {PHONE}\n"
-         "3,Collateral,2004,Crime|Thriller,A taxi driver and a hitman\n"
-         "4,Toy Story,1995,Animation|Comedy,Toys come alive\n"
-         "5,Alien,1979,Horror|Sci-Fi,A crew meets a creature\n"
-         "6,The Insider,1999,Drama,A whistleblower\n"
-         "7,10 Cloverfield Lane,2016,Thriller,A bunker\n"
-         "8,Thief,1981,Crime|Drama,A safecracker's last job\n")
-RATINGS = ("user_id,item_id,rating,timestamp\n"
-           f"{ZEBRA},1,5,1\n{ZEBRA},3,4,2\n{ZEBRA},8,5,3\n"
-           "u-quokka-0815,4,5,1\nu-quokka-0815,5,3,2\n7,6,4,1\n7,1,3,2\n")
+FILMS = (
+    "item_id,title,year,genres,description\n"
+    "1,Heat,1995,Crime|Thriller,A heist in Los Angeles\n"
+    f"2,Ronin,1998,Crime|Action,Mercenaries in France. Press: {PRESS} or {PHONE}\n"
+    "3,Collateral,2004,Crime|Thriller,A taxi driver and a hitman\n"
+    "4,Toy Story,1995,Animation|Comedy,Toys come alive\n"
+    "5,Alien,1979,Horror|Sci-Fi,A crew meets a creature\n"
+    "6,The Insider,1999,Drama,A whistleblower\n"
+    "7,10 Cloverfield Lane,2016,Thriller,A bunker\n"
+    "8,Thief,1981,Crime|Drama,A safecracker's last job\n"
+)
+RATINGS = (
+    "user_id,item_id,rating,timestamp\n"
+    f"{ZEBRA},1,5,1\n{ZEBRA},3,4,2\n{ZEBRA},8,5,3\n"
+    "u-quokka-0815,4,5,1\nu-quokka-0815,5,3,2\n7,6,4,1\n7,1,3,2\n"
+)
 CONFIG = """name = "films"
 
 [catalog]
@@ -186,7 +194,7 @@ def test_a_1mb_message_is_cut_with_a_note_and_answered_quickly(films):
     reply = session.send(message, explain=False)
     seconds = time.perf_counter() - started
     assert reply.notes[0] == f"Your message was {len(message):,} characters; I read the first 2,000."
-    assert reply.items and seconds < 20, seconds   # minutes if the whole message were read
+    assert reply.items and seconds < 20, seconds  # minutes if the whole message were read
     said = session.transcript[0]
     assert said["role"] == "user" and len(said["text"]) <= 2000 and "jo@example.org" not in said["text"]
     assert "[email]" in said["text"] and session.transcript[1] == {"role": "assistant", "text": reply.message}
@@ -209,7 +217,7 @@ def test_masked_text_is_all_the_llm_sees_and_prompts_are_logged_only_on_request(
     session.send("more like Heat, email me at zed@zebra.example.net")
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records and {r["user"] for r in records} == {ZEBRA}
-    assert {r["kind"] for r in records} == {"label_logprobs", "generate"}   # ranking and reasons
+    assert {r["kind"] for r in records} == {"label_logprobs", "generate"}  # ranking and reasons
     logged = json.dumps(records)
     assert "[email]" in logged and "zed@zebra.example.net" not in logged and PRESS not in logged
     # A saved session holds only masked text, and is written atomically.
@@ -219,14 +227,22 @@ def test_masked_text_is_all_the_llm_sees_and_prompts_are_logged_only_on_request(
 
 
 def test_a_profile_is_cached_masked(films, tmp_path):
-    from recchat.profile import ProfileStore
+    from recchat.conversation.profile import ProfileStore
 
     rec, _, _ = films
     chatty = RecordingBackend(answer="Loves heists and night-time crime. Writes to fan@club.example.com about them.")
-    store = ProfileStore(tmp_path, rec.catalog, rec.profiles.history(ZEBRA) + rec.profiles.history("7"),
-                         backend=chatty, domain=rec.domain)
+    store = ProfileStore(
+        tmp_path,
+        rec.catalog,
+        rec.profiles.history(ZEBRA) + rec.profiles.history("7"),
+        backend=chatty,
+        domain=rec.domain,
+    )
     profile = store.get(ZEBRA)
-    assert profile.summary_source == "llm" and profile.summary == "Loves heists and night-time crime. Writes to [email] about them."
+    assert (
+        profile.summary_source == "llm"
+        and profile.summary == "Loves heists and night-time crime. Writes to [email] about them."
+    )
     assert "fan@club" not in (tmp_path / f"{ZEBRA}.json").read_text()
 
 
@@ -241,7 +257,7 @@ def test_a_saved_session_resumes_and_is_deleted(films):
     assert resumed.state == session.state and resumed.transcript == session.transcript
     assert resumed.user_id == "u-quokka-0815" and len(resumed.transcript) == 4
     later = resumed.send("something older", explain=False)
-    assert first.items[0].item.id not in {i.item.id for i in later.items}   # the dislike held
+    assert first.items[0].item.id not in {i.item.id for i in later.items}  # the dislike held
     assert store.delete("quokka-login") and store.load("quokka-login") is None and not store.delete("quokka-login")
 
 
@@ -263,7 +279,7 @@ def test_real_llm_prompts_are_logged_masked_with_the_flag_and_never_without(film
     text = log.read_text()
     records = [json.loads(line) for line in text.splitlines()]
     assert {r["user"] for r in records} == {"7"} and {r["backend"] for r in records} == {"transformers"}
-    assert "[email]" in text and "Mercenaries in France" in text   # Ronin's description, masked
+    assert "[email]" in text and "Mercenaries in France" in text  # Ronin's description, masked
     assert "zed@zebra" not in text and PRESS not in text and PHONE not in text
 
 
@@ -282,21 +298,28 @@ def test_forget_user_command_removes_everything_under_recchat_home(films, monkey
     session = rec.chat(user_id=ZEBRA, reranker=_reranker(backend))
     session.send("a crime film like Heat")
     rec.sessions().save(ZEBRA, session)
-    rec.chat(user_id="u-quokka-0815", reranker=_reranker(backend)).send("something funny")   # another user's records stay
-    assert {p.parent.name for p in _mentions(home, ZEBRA)} >= {"films", "logs"}   # profile, session, prompt log
+    rec.chat(user_id="u-quokka-0815", reranker=_reranker(backend)).send(
+        "something funny"
+    )  # another user's records stay
+    assert {p.parent.name for p in _mentions(home, ZEBRA)} >= {"films", "logs"}  # profile, session, prompt log
 
     env = {**os.environ, "RECCHAT_HOME": str(home)}
-    proc = subprocess.run([RECCHAT, "forget-user", ZEBRA, "--config", str(data / "films.toml")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [RECCHAT, "forget-user", ZEBRA, "--config", str(data / "films.toml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"removed {home / 'profiles' / 'films' / (ZEBRA + '.json')}" in out
     assert f"removed {home / 'sessions' / 'films' / (ZEBRA + '.json')}" in out
     assert f"record(s) from {home / 'logs' / 'prompts.jsonl'}" in out
     assert "no file there mentions the user any more" in out and "interaction log" in out
-    assert _mentions(home, ZEBRA) == []                        # not a byte, in any file
+    assert _mentions(home, ZEBRA) == []  # not a byte, in any file
     assert "u-quokka-0815" in (home / "logs" / "prompts.jsonl").read_text()
-    assert ZEBRA in (data / "ratings.csv").read_text()         # the input data is the owner's to edit
+    assert ZEBRA in (data / "ratings.csv").read_text()  # the input data is the owner's to edit
     # The Python API does the same for the other user.
     report = rec.forget_user("u-quokka-0815")
     assert report.removed_files and report.removed_lines and report.remaining == []
@@ -311,15 +334,16 @@ def test_forget_user_api_and_the_rule_for_numeric_ids(tmp_path, monkeypatch):
     (tmp_path / "profiles" / "films" / "8.json").write_text(json.dumps({"user": "8", "facts": ["7 ratings"]}))
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "prompts.jsonl").write_text(
-        json.dumps({"user": "7", "prompts": ["x"]}) + "\n" + json.dumps({"user": "8", "prompts": ["7"]}) + "\n")
-    (tmp_path / "notes.json").write_text(json.dumps([{"user_id": 7, "rating": 4}]))   # not a per-user record
+        json.dumps({"user": "7", "prompts": ["x"]}) + "\n" + json.dumps({"user": "8", "prompts": ["7"]}) + "\n"
+    )
+    (tmp_path / "notes.json").write_text(json.dumps([{"user_id": 7, "rating": 4}]))  # not a per-user record
     (tmp_path / "readme.txt").write_text("Films from 1977, 7 stars")
     (tmp_path / "assets" / "data").mkdir(parents=True)
     (tmp_path / "assets" / "data" / "log.jsonl").write_text(json.dumps({"user": "7"}) + "\n")
     report = forget_user("7")
     assert report.removed_files == [tmp_path / "profiles" / "films" / "7.json"]
     assert report.removed_lines == {tmp_path / "logs" / "prompts.jsonl": 1}
-    assert report.remaining == [tmp_path / "notes.json"]        # named, since recchat does not own it
+    assert report.remaining == [tmp_path / "notes.json"]  # named, since recchat does not own it
     assert (tmp_path / "profiles" / "films" / "8.json").is_file()
-    assert (tmp_path / "assets" / "data" / "log.jsonl").is_file()   # fetched data sets are input data
+    assert (tmp_path / "assets" / "data" / "log.jsonl").is_file()  # fetched data sets are input data
     assert "still mentioned in" in report.summary() and str(tmp_path / "notes.json") in report.summary()

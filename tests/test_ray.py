@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port
 
 pytest.importorskip("ray")
@@ -32,8 +31,16 @@ def requests(movielens) -> list[str]:
     for k in range(8):
         history = [ids[k], {"id": ids[k + 20], "rating": 5}, ids[k + 40]]
         candidates = [{"id": ids[60 + k * 8 + j], "score": round(1.0 - j * 0.1, 2)} for j in range(6)]
-        lines.append(json.dumps({"id": f"u{k}", "history": history, "candidates": candidates,
-                                 **({"query": "something older"} if k % 3 == 0 else {})}))
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"u{k}",
+                    "history": history,
+                    "candidates": candidates,
+                    **({"query": "something older"} if k % 3 == 0 else {}),
+                }
+            )
+        )
     lines.insert(3, '{"id": "broken", ')
     lines.insert(7, json.dumps({"id": "empty", "candidates": []}))
     return lines
@@ -44,8 +51,21 @@ def read(path: Path) -> list[dict]:
 
 
 def rerank(home: Path, folder: Path, *extra: str, wait: bool = True) -> subprocess.Popen | subprocess.CompletedProcess:
-    cmd = [str(RECCHAT), "rerank", "--input", str(folder / "in.jsonl"), "--output", str(folder / "out.jsonl"),
-           "--backend", "transformers", "--mode", "listwise", "--scorer", str(folder / "none.pt"), *extra]
+    cmd = [
+        str(RECCHAT),
+        "rerank",
+        "--input",
+        str(folder / "in.jsonl"),
+        "--output",
+        str(folder / "out.jsonl"),
+        "--backend",
+        "transformers",
+        "--mode",
+        "listwise",
+        "--scorer",
+        str(folder / "none.pt"),
+        *extra,
+    ]
     env = {**os.environ, "RECCHAT_HOME": str(home), "HF_HUB_OFFLINE": "1", **AUTH}
     if wait:
         return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -58,9 +78,22 @@ def cluster(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("ray") / "start.log"
     with open(log, "w") as fh:
-        started = subprocess.run([str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                                  "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"],
-                                 stdout=fh, stderr=subprocess.STDOUT, timeout=180, env={**os.environ, **AUTH})
+        started = subprocess.run(
+            [
+                str(RAY),
+                "start",
+                "--head",
+                "--node-ip-address=127.0.0.1",
+                f"--port={port}",
+                "--num-cpus=2",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            timeout=180,
+            env={**os.environ, **AUTH},
+        )
     try:
         assert started.returncode == 0, log.read_text()
         yield f"127.0.0.1:{port}"
@@ -90,9 +123,11 @@ def same_as_single(folder: Path, single: Path) -> None:
         assert all(abs(x["score"] - scores[x["id"]]) < 1e-3 for x in a["ranking"]), (a, b)
         # The same order, except where two scores are within the tolerance of each other.
         order = [x["id"] for x in a["ranking"]]
-        assert all(order.index(p) < order.index(q) for p, q in zip([x["id"] for x in b["ranking"]],
-                                                                    [x["id"] for x in b["ranking"]][1:])
-                   if scores[p] - scores[q] > 2e-3)
+        assert all(
+            order.index(p) < order.index(q)
+            for p, q in zip([x["id"] for x in b["ranking"]], [x["id"] for x in b["ranking"]][1:])
+            if scores[p] - scores[q] > 2e-3
+        )
     assert (folder / "out.rejects.jsonl").read_text() == (single / "out.rejects.jsonl").read_text()
 
 
@@ -113,8 +148,9 @@ def ranker_processes() -> list[int]:
 def test_a_ray_job_with_a_worker_killed_mid_job_gives_the_single_process_output(cluster, single, llm_dir, tmp_path):
     (tmp_path / "in.jsonl").write_text((single / "in.jsonl").read_text())
     out = tmp_path / "out.jsonl"
-    job = rerank(llm_dir.parent.parent.parent, tmp_path, "--ray", cluster, "--actors", "2", "--block-size", "2",
-                 wait=False)
+    job = rerank(
+        llm_dir.parent.parent.parent, tmp_path, "--ray", cluster, "--actors", "2", "--block-size", "2", wait=False
+    )
     killed = None
     try:
         deadline = time.monotonic() + 600

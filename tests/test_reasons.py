@@ -11,8 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recchat.explain import (ExplainContext, Known, ReasonFacts, Vocabulary, check_reason, explain_prompts,
-                             llm_reasons, llm_reasons_default, template_reasons)
+from recchat.conversation.explain import (
+    ExplainContext,
+    Known,
+    ReasonFacts,
+    Vocabulary,
+    check_reason,
+    explain_prompts,
+    llm_reasons,
+    llm_reasons_default,
+    template_reasons,
+)
 from recchat.types import Candidate
 
 LABELLED = Path(__file__).parent / "data" / "reasons" / "labelled.jsonl"
@@ -32,21 +41,25 @@ HEAT = Known("Heat", 1995, {"genres": ["Action", "Crime", "Thriller"]})
 TOUCH = Known("Touch of Evil", 1958, {"genres": ["Crime", "Film-Noir", "Thriller"]})
 
 
-@pytest.mark.parametrize("answer,accepted", [
-    ("You liked Heat, and Touch of Evil is crime and thriller too. You asked for it.", True),
-    ("You asked for older films: Touch of Evil is from 1958, a crime thriller.", True),
-    ("I would enjoy Touch of Evil because it is a crime thriller like Heat.", False),      # first person
-    ("You will find Touch of Evil a must-watch for any fan of crime thrillers.", False),   # sales praise
-    ("You liked Heat, and like Star Wars, Touch of Evil is a crime thriller.", False),     # excluded
-    ("You liked Heat, and Touch of Evil from 1972 is a crime thriller too.", False),       # not its year
-    ("You liked Heat, and Touch of Evil is a crime thriller from the 80s.", False),        # not its decade
-    ("You liked Heat and Fargo, and Touch of Evil is a crime thriller too.", False),       # a title not shown
-    ("You liked Heat, and Touch of Evil is a funny crime comedy too.", False),             # not a comedy
-    ("You liked Heat, and Touch of Evil is crime and thriller too; it has", False),         # cut off
-])
+@pytest.mark.parametrize(
+    "answer,accepted",
+    [
+        ("You liked Heat, and Touch of Evil is crime and thriller too. You asked for it.", True),
+        ("You asked for older films: Touch of Evil is from 1958, a crime thriller.", True),
+        ("I would enjoy Touch of Evil because it is a crime thriller like Heat.", False),  # first person
+        ("You will find Touch of Evil a must-watch for any fan of crime thrillers.", False),  # sales praise
+        ("You liked Heat, and like Star Wars, Touch of Evil is a crime thriller.", False),  # excluded
+        ("You liked Heat, and Touch of Evil from 1972 is a crime thriller too.", False),  # not its year
+        ("You liked Heat, and Touch of Evil is a crime thriller from the 80s.", False),  # not its decade
+        ("You liked Heat and Fargo, and Touch of Evil is a crime thriller too.", False),  # a title not shown
+        ("You liked Heat, and Touch of Evil is a funny crime comedy too.", False),  # not a comedy
+        ("You liked Heat, and Touch of Evil is crime and thriller too; it has", False),  # cut off
+    ],
+)
 def test_check_reason_rules(vocab, answer, accepted):
-    facts = ReasonFacts(TOUCH, [HEAT], excluded=["Star Wars"], asked=["something like it but older"],
-                        years=(None, 1994))
+    facts = ReasonFacts(
+        TOUCH, [HEAT], excluded=["Star Wars"], asked=["something like it but older"], years=(None, 1994)
+    )
     shown, why = check_reason(answer, facts, vocab)
     assert (shown is not None) == accepted, why
     assert shown is None or shown == answer.split(". ")[0].rstrip(".") + "."
@@ -56,13 +69,16 @@ ALIEN = Known("Alien", 1979, {"genres": ["Action", "Horror", "Sci-Fi", "Thriller
 ALIENS = Known("Aliens", 1986, {"genres": ["Action", "Sci-Fi", "Thriller", "War"]})
 
 
-@pytest.mark.parametrize("answer,accepted", [
-    # a value too short to stem ("sci-fi", "war") is a fact all the same
-    ("You asked for sci-fi, and Aliens is sci-fi and war.", True),
-    # the values said for both items are a list, not a loop; four words said twice are a loop
-    ("You asked for action and sci-fi, and Aliens is action and sci-fi.", True),
-    ("You liked Alien, and you asked for this one, and you asked for this one too.", False),
-])
+@pytest.mark.parametrize(
+    "answer,accepted",
+    [
+        # a value too short to stem ("sci-fi", "war") is a fact all the same
+        ("You asked for sci-fi, and Aliens is sci-fi and war.", True),
+        # the values said for both items are a list, not a loop; four words said twice are a loop
+        ("You asked for action and sci-fi, and Aliens is action and sci-fi.", True),
+        ("You liked Alien, and you asked for this one, and you asked for this one too.", False),
+    ],
+)
 def test_short_values_count_and_lists_are_no_loops(vocab, answer, accepted):
     shown, why = check_reason(answer, ReasonFacts(ALIENS, [ALIEN]), vocab)
     assert (shown is not None) == accepted, why
@@ -87,9 +103,11 @@ def test_validator_precision_on_the_labelled_set(movielens, movie_domain, vocab)
             wrong.append((r["answer"], r["why"]))
     total = {k: sum(c[k] for c in counts.values()) for k in ("n", "good", "accepted", "accepted_good")}
     for model, c in [*counts.items(), ("all", total)]:
-        print(f"{model}: {c['n']} reasons, {c['good']} labelled good; accepted {c['accepted']}, of them good "
-              f"{c['accepted_good']} (precision {c['accepted_good'] / max(c['accepted'], 1):.3f}, "
-              f"recall {c['accepted_good'] / max(c['good'], 1):.3f})")
+        print(
+            f"{model}: {c['n']} reasons, {c['good']} labelled good; accepted {c['accepted']}, of them good "
+            f"{c['accepted_good']} (precision {c['accepted_good'] / max(c['accepted'], 1):.3f}, "
+            f"recall {c['accepted_good'] / max(c['good'], 1):.3f})"
+        )
     assert total["accepted"] >= 10, "too few accepted to measure precision"
     assert total["accepted_good"] / total["accepted"] >= 0.95, wrong
 
@@ -101,10 +119,13 @@ def _fake_vectors(catalog):
     def vectors(ids):
         rows = []
         for i in ids:
-            v = np.array([1.0 if g in (catalog[i].fields.get("genres") or []) else 0.0 for g in genres] +
-                         [np.sin(int(i)), np.cos(int(i))])
+            v = np.array(
+                [1.0 if g in (catalog[i].fields.get("genres") or []) else 0.0 for g in genres]
+                + [np.sin(int(i)), np.cos(int(i))]
+            )
             rows.append(v / np.linalg.norm(v))
         return np.array(rows)
+
     return vectors
 
 
@@ -123,8 +144,21 @@ def _skeleton(reason: str, catalog, domain) -> str:
 def test_template_reasons_one_pattern_per_card_and_spread_anchors(movielens, movie_domain):
     catalog = movielens.catalog
     liked = _titles(catalog, ["Heat", "Casablanca", "Toy Story"])
-    picks = _titles(catalog, ["Touch of Evil", "Citizen Kane", "Aladdin", "Fargo", "Laura", "Roman Holiday",
-                              "The Lion King", "Bonnie and Clyde", "Chinatown", "Pinocchio"])
+    picks = _titles(
+        catalog,
+        [
+            "Touch of Evil",
+            "Citizen Kane",
+            "Aladdin",
+            "Fargo",
+            "Laura",
+            "Roman Holiday",
+            "The Lion King",
+            "Bonnie and Clyde",
+            "Chinatown",
+            "Pinocchio",
+        ],
+    )
     cands = [Candidate(catalog[i], 0.0, "scorer") for i in picks]
     fans = {p: (40 + 7 * n if n % 3 else 150, 200) for n, p in enumerate(picks)}
     ctx = ExplainContext(liked=liked, wanted={"genres": ["Crime"]}, year_max=1990, domain=movie_domain)
@@ -132,16 +166,15 @@ def test_template_reasons_one_pattern_per_card_and_spread_anchors(movielens, mov
     skeletons = [_skeleton(r, catalog, movie_domain) for r in reasons]
     assert len(set(skeletons)) == len(skeletons), "\n".join(reasons)
     named = {t for t in ("Heat", "Casablanca", "Toy Story") for r in reasons if t in r}
-    assert len(named) >= 2, reasons                          # never the same liked item on every card
-    for c, reason in zip(cands, reasons):                    # the facts hold
+    assert len(named) >= 2, reasons  # never the same liked item on every card
+    for c, reason in zip(cands, reasons):  # the facts hold
         for m in re.finditer(r"\b(1[89]\d\d)\b", reason):
             assert int(m.group(1)) == c.item.fields["year"], reason
         if "people who liked" in reason:
             both = fans[c.item.id][0]
             assert str(both) in reason and both >= 1.5 * np.median([f[0] for f in fans.values()]), reason
     # The liked item only: no two cards alike either.
-    one = template_reasons(catalog, cands, ExplainContext(liked=liked[:1], domain=movie_domain),
-                           _fake_vectors(catalog))
+    one = template_reasons(catalog, cands, ExplainContext(liked=liked[:1], domain=movie_domain), _fake_vectors(catalog))
     assert len({_skeleton(r, catalog, movie_domain) for r in one}) == len(one) == 10
 
 
@@ -153,13 +186,15 @@ def test_the_prompt_speaks_to_the_user_in_the_domains_words(movielens, movie_dom
     cands = [Candidate(catalog[i], 0.0, "scorer") for i in _titles(catalog, ["Touch of Evil", "Laura"])]
     books = copy.copy(movie_domain)
     books.item, books.verb = "book", "read"
-    prompts, checks, forbidden = explain_prompts(catalog, cands, ExplainContext(history=history, domain=books),
-                                                 _fake_vectors(catalog))
+    prompts, checks, forbidden = explain_prompts(
+        catalog, cands, ExplainContext(history=history, domain=books), _fake_vectors(catalog)
+    )
     assert "the book Touch of Evil for me" in prompts[0] and "you read" in prompts[0].lower()
     assert "would enjoy" not in prompts[0] and "watched" not in prompts[0]
     assert checks[0].item.title == "Touch of Evil" and {k.title for k in checks[0].context} >= {"Heat", "Casablanca"}
-    prompts, _, _ = explain_prompts(catalog, cands, ExplainContext(history=history, domain=movie_domain),
-                                    _fake_vectors(catalog))
+    prompts, _, _ = explain_prompts(
+        catalog, cands, ExplainContext(history=history, domain=movie_domain), _fake_vectors(catalog)
+    )
     assert "the movie Touch of Evil for me" in prompts[0] and "you watched" in prompts[0].lower()
 
 
@@ -180,10 +215,14 @@ def test_no_shown_reason_names_what_the_user_excluded(movielens, movie_domain):
     liked = _titles(catalog, ["Alien", "The Terminator"])
     wars = _titles(catalog, ["Star Wars"])
     cands = [Candidate(catalog[i], 0.0, "scorer") for i in _titles(catalog, ["Aliens", "Terminator 2: Judgment Day"])]
-    ctx = ExplainContext(liked=liked, excluded=wars, query="I loved Alien and The Terminator, nothing from Star Wars",
-                         domain=movie_domain)
+    ctx = ExplainContext(
+        liked=liked,
+        excluded=wars,
+        query="I loved Alien and The Terminator, nothing from Star Wars",
+        domain=movie_domain,
+    )
     prompts, _, _ = explain_prompts(catalog, cands, ctx, _fake_vectors(catalog))
-    assert all("Star Wars" not in p for p in prompts)       # the prompt does not hand the model the name
+    assert all("Star Wars" not in p for p in prompts)  # the prompt does not hand the model the name
     said = "You liked Alien, and like Star Wars it is action and sci-fi."
     assert [r for _, r, _ in llm_reasons(_Says(said), catalog, cands, ctx)] == [None, None]
     fine = "You liked Alien, and this one is action and sci-fi too."

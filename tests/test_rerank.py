@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
 from recchat.blend import BlendConfig, blend, blend_scores, normalize, rerank_and_blend
-from recchat.evaluate import RerankRecord, rerank_metrics, tune_blend
+from recchat.templates import PromptTemplate, TemplateError, load_template, sanitize
+from recchat.evaluation import RerankRecord, rerank_metrics, tune_blend
 from recchat.llm import LLMError, collect_invocations, normalized, record
 from recchat.rerank import LABELS, NO_LLM, Reranker, parse_permutation, permutation_regex
-from recchat.templates import PromptTemplate, TemplateError, load_template, sanitize
 from recchat.types import Candidate, Invocation, Item
 
 
@@ -44,7 +43,9 @@ class FakeBackend:
                 out.append({"Yes": yes, "No": -1.0})
             else:
                 lines = {line.split(". ", 1)[0]: line for line in prefix.splitlines() if ". " in line}
-                best = self.always or next((label for label in labels if self.favourite in lines.get(label, "")), labels[0])
+                best = self.always or next(
+                    (label for label in labels if self.favourite in lines.get(label, "")), labels[0]
+                )
                 out.append({label: (-0.1 if label == best else -5.0) for label in labels})
         return out
 
@@ -56,7 +57,7 @@ class FakeBackend:
         record(self, Invocation(self.name, "generate", len(prompts), 10, 0, 0.01))
         if json_schema is not None:
             return [self.extraction for _ in prompts]
-        if "Why is the" in prompts[0]:   # prompts/explain.j2: a grounded reason, then more text
+        if "Why is the" in prompts[0]:  # prompts/explain.j2: a grounded reason, then more text
             return ["You liked Heat, and it has the same tense crime mood. And more."] * len(prompts)
         if "describe this user's taste" in prompts[0]:
             return ["Loves tense crime stories. Watches mostly recent films."] * len(prompts)
@@ -68,8 +69,11 @@ def test_shipped_templates_load_and_declare_their_fields():
         t = load_template(name)
         assert t.requires or t.suffix_requires
     with pytest.raises(TemplateError, match="uses undeclared fields: secret"):
-        PromptTemplate.from_source("bad", "{#- recchat-template\nrequires: a\n-#}{% block prefix %}{{ a }}{{ secret }}"
-                                          "{% endblock %}{% block suffix %}{% endblock %}")
+        PromptTemplate.from_source(
+            "bad",
+            "{#- recchat-template\nrequires: a\n-#}{% block prefix %}{{ a }}{{ secret }}"
+            "{% endblock %}{% block suffix %}{% endblock %}",
+        )
     with pytest.raises(TemplateError, match="lacks block"):
         PromptTemplate.from_source("bad", "{#- recchat-template\nrequires: a\n-#}{{ a }}")
     with pytest.raises(TemplateError, match="prefix needs field"):
@@ -88,13 +92,16 @@ def test_untrusted_text_cannot_close_its_block_or_pose_as_chat():
     assert "\n" not in sanitize("a\nb\rc") and len(sanitize("x" * 5000)) <= 600
 
 
-@pytest.mark.parametrize("text,expected,repaired", [
-    ("B > A > C", [1, 0, 2], False),
-    ("B > B > X > A", [1, 0, 2], True),      # duplicate and unknown dropped, C appended
-    ("", [0, 1, 2], True),                   # nothing usable: prior order
-    ("[C] > [A] > [B]", [2, 0, 1], False),
-    ("I think B is best", [1, 0, 2], True),  # "I" is not a candidate label
-])
+@pytest.mark.parametrize(
+    "text,expected,repaired",
+    [
+        ("B > A > C", [1, 0, 2], False),
+        ("B > B > X > A", [1, 0, 2], True),  # duplicate and unknown dropped, C appended
+        ("", [0, 1, 2], True),  # nothing usable: prior order
+        ("[C] > [A] > [B]", [2, 0, 1], False),
+        ("I think B is best", [1, 0, 2], True),  # "I" is not a candidate label
+    ],
+)
 def test_permutation_parser(text, expected, repaired):
     assert parse_permutation(text, ["A", "B", "C"]) == (expected, repaired)
 
@@ -192,8 +199,10 @@ def test_tune_blend_learns_when_to_trust_the_llm():
     assert alpha == 0.0  # an LLM that knows nothing gets no weight, whatever noise the grid finds
     noise = records(False)
     best_alpha, best_norm, _, _ = tune_blend(noise)
-    assert rerank_metrics(noise, best_alpha, best_norm)["all"]["NDCG@10"] >= \
-        rerank_metrics(noise, 0.0, best_norm)["all"]["NDCG@10"]
+    assert (
+        rerank_metrics(noise, best_alpha, best_norm)["all"]["NDCG@10"]
+        >= rerank_metrics(noise, 0.0, best_norm)["all"]["NDCG@10"]
+    )
     missing = [RerankRecord(0, np.arange(3), np.ones(3), np.ones(3), -1)]
     m = rerank_metrics(missing, 0.5, "zscore")
     assert m["all"]["HR@10"] == 0 and m["users_in_candidates"] == 0
@@ -233,7 +242,10 @@ def test_prefix_reuse_gives_the_same_logprobs_as_full_prompts(smollm, movielens)
 def test_real_model_reranks_in_every_mode(smollm, movielens):
     catalog = movielens.catalog
     history = [catalog[i] for i in ("1", "95", "71", "8")]  # Toy Story, Aladdin, The Lion King, Babe
-    cands = [Candidate(catalog[i], 0.0, "scorer", {"scorer": float(-k)}) for k, i in enumerate(("588", "98", "183", "423", "11"))]
+    cands = [
+        Candidate(catalog[i], 0.0, "scorer", {"scorer": float(-k)})
+        for k, i in enumerate(("588", "98", "183", "423", "11"))
+    ]
     for mode in ("pointwise", "listwise", "permutation"):
         ranking = rerank_and_blend(Reranker(smollm, mode, kind="movie"), history, cands, BlendConfig(0.5))
         assert not ranking.degraded, ranking.notes
@@ -269,7 +281,9 @@ def test_gemma_base_model_prompt_format_and_a_prompt_longer_than_its_window(gemm
     assert len(set(ids)) == 20 and [gemma.tokenizer.decode([i]) for i in ids[:2]] == [" A", " B"]
     t = load_template("listwise")
     labelled = [{"label": LABELS[j], "text": it.text} for j, it in enumerate(items[100:120])]
-    prefix = t.prefix(history=[{"text": it.text, "rating": "4"} for it in items[:20]], candidates=labelled, kind="movie")
+    prefix = t.prefix(
+        history=[{"text": it.text, "rating": "4"} for it in items[:20]], candidates=labelled, kind="movie"
+    )
     suffix = t.suffix(candidates=labelled)
     assert len(gemma._ids(gemma.chat.render(prefix + suffix))) > 900
     fast = gemma.label_logprobs(prefix, [suffix], list(LABELS))[0]

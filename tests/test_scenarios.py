@@ -43,8 +43,8 @@ from typing import Any
 
 import pytest
 
+from recchat.conversation.understand import normalize_title
 from recchat.rerank import NO_LLM
-from recchat.understand import normalize_title
 
 FOLDER = Path(__file__).parent / "scenarios"
 DOMAINS = ("movielens", "books")
@@ -52,8 +52,15 @@ DOMAINS = ("movielens", "books")
 # (1.00). The floors are issue 19's targets: MovieLens >= 0.95, books all.
 FLOOR = {"movielens": 0.95, "books": 1.0}
 # Items the rules' tests and the docstrings use; scenarios must not name them.
-RULE_SOURCES = ["tests/test_understand.py", "tests/test_chat.py", "tests/test_logic.py", "recchat/understand.py",
-                "recchat/chat.py", "recchat/domain.py", "recchat/explain.py"]
+RULE_SOURCES = [
+    "tests/test_understand.py",
+    "tests/test_chat.py",
+    "tests/test_logic.py",
+    "recchat/understand.py",
+    "recchat/chat.py",
+    "recchat/domain.py",
+    "recchat/explain.py",
+]
 
 
 def _load(domain: str) -> list[dict[str, Any]]:
@@ -89,22 +96,33 @@ def _picks(rec: Any, per_subject: int = 5) -> dict[str, str]:
     the N-th most-read book outside any series with that subject whose title, said in a
     sentence, names it alone; ``{author:Subject:N}`` the N-th most frequent author of that
     subject."""
-    from recchat.link import Linker
+    from recchat.conversation.link import Linker
 
     resolver = Linker.for_domain(rec.catalog, rec.domain)
     # The docstrings' own examples are left to the rules' tests.
-    series = [s for s in rec.domain.series if len(s.members) >= 3
-              and s.name not in ("salt road", "ember crown", "hollow stars", "tidewater")]
+    series = [
+        s
+        for s in rec.domain.series
+        if len(s.members) >= 3 and s.name not in ("salt road", "ember crown", "hollow stars", "tidewater")
+    ]
     out = {}
     for n, s in enumerate(series, 1):
         out[f"series:{n}"], out[f"series_first:{n}"] = s.label, rec.catalog[s.members[0]].title
     reads = Counter(i for events in rec.user_histories.values() for i, _ in events)
     ranked = sorted(rec.catalog, key=lambda it: (-reads[it.id], it.id))
     for subject in rec.domain.facet("subjects").values:
-        books = [it for it in ranked if subject in it.fields["subjects"] and rec.domain.series_of(it.id) is None
-                 and resolver.by_norm[normalize_title(it.title)] == [it.id]]
-        named = [it for it in books[:4 * per_subject]
-                 if [link.item_id for link in resolver.link(f"I liked {it.title}")] == [it.id]]
+        books = [
+            it
+            for it in ranked
+            if subject in it.fields["subjects"]
+            and rec.domain.series_of(it.id) is None
+            and resolver.by_norm[normalize_title(it.title)] == [it.id]
+        ]
+        named = [
+            it
+            for it in books[: 4 * per_subject]
+            if [link.item_id for link in resolver.link(f"I liked {it.title}")] == [it.id]
+        ]
         out |= {f"title:{subject}:{n}": it.title for n, it in enumerate(named[:per_subject], 1)}
         authors = Counter(a for it in rec.catalog if subject in it.fields["subjects"] for a in it.fields["authors"])
         out |= {f"author:{subject}:{n}": a for n, (a, _) in enumerate(authors.most_common(), 1)}
@@ -166,20 +184,32 @@ class Conversation:
             return [] if lacking else [f"every shown item has {field} {v}"]
         if kind == "any_of":
             field, *values = arg
-            return [f"{title(i)} has none of {field} {values}" for i in ids
-                    if not set(values) & set(self.value(i, field) or [])]
+            return [
+                f"{title(i)} has none of {field} {values}"
+                for i in ids
+                if not set(values) & set(self.value(i, field) or [])
+            ]
         if kind in ("within", "below", "above"):
             field, *bounds = arg
-            ok = {"within": lambda x: bounds[0] <= x <= bounds[1], "below": lambda x: x < bounds[0],
-                  "above": lambda x: x > bounds[0]}[kind]
-            return [f"{title(i)}: {field} {self.value(i, field)} not {kind} {bounds}" for i in ids
-                    if not isinstance(self.value(i, field), (int, float)) or not ok(self.value(i, field))]
+            ok = {
+                "within": lambda x: bounds[0] <= x <= bounds[1],
+                "below": lambda x: x < bounds[0],
+                "above": lambda x: x > bounds[0],
+            }[kind]
+            return [
+                f"{title(i)}: {field} {self.value(i, field)} not {kind} {bounds}"
+                for i in ids
+                if not isinstance(self.value(i, field), (int, float)) or not ok(self.value(i, field))
+            ]
         if kind in ("year_vs", "older_than", "newer_than"):
             relation, ref = arg if kind == "year_vs" else ("before" if kind == "older_than" else "after", arg)
             pivot = self.value(self.item(ref), year)
             ok = {"before": lambda x: x < pivot, "after": lambda x: x > pivot, "same": lambda x: x == pivot}[relation]
-            return [f"{title(i)} ({self.value(i, year)}) is not {relation} {pivot}" for i in ids
-                    if not isinstance(self.value(i, year), int) or not ok(self.value(i, year))]
+            return [
+                f"{title(i)} ({self.value(i, year)}) is not {relation} {pivot}"
+                for i in ids
+                if not isinstance(self.value(i, year), int) or not ok(self.value(i, year))
+            ]
         if kind == "no_series":
             series = self.rec.domain.series_named(arg)
             if series is None:
@@ -199,8 +229,11 @@ class Conversation:
             target = self.item(arg)
             series = self.rec.domain.series_of(target)
             others = set(series.members) - {target} if series else set()
-            return [] if others & set(ids) or target in self.session.state.liked else \
-                [f"neither another {title(target)} nor {title(target)} itself is kept"]
+            return (
+                []
+                if others & set(ids) or target in self.session.state.liked
+                else [f"neither another {title(target)} nor {title(target)} itself is kept"]
+            )
         raise KeyError(f"unknown check '{kind}'")
 
 
@@ -214,7 +247,7 @@ def run_scenario(rec: Any, scenario: dict[str, Any], picks: dict[str, str]) -> l
         talk.shown.append([i.item.id for i in reply.items])
         problems = [] if reply.items else ["nothing shown"]
         for check in turn.get("check", []):
-            (kind, arg), = check.items()
+            ((kind, arg),) = check.items()
             problems += talk.failures(kind, _fill(arg, picks))
         problems += [f"{rec.catalog[i].title} is shown again" for i in talk.dropped & set(talk.shown[-1])]
         failed += [f"turn {n} ({turn['say']!r}): {p}" for p in problems]
@@ -237,9 +270,16 @@ def outcomes(request):
 
 
 def _cases() -> list[Any]:
-    return [pytest.param(domain, s["name"], id=f"{domain}:{s['name']}",
-                         marks=[pytest.mark.xfail(reason=s["xfail"], strict=True)] if "xfail" in s else [])
-            for domain in DOMAINS for s in SCENARIOS[domain]]
+    return [
+        pytest.param(
+            domain,
+            s["name"],
+            id=f"{domain}:{s['name']}",
+            marks=[pytest.mark.xfail(reason=s["xfail"], strict=True)] if "xfail" in s else [],
+        )
+        for domain in DOMAINS
+        for s in SCENARIOS[domain]
+    ]
 
 
 @pytest.mark.parametrize("domain,name", _cases())
@@ -255,8 +295,10 @@ def test_pass_rate_per_domain(outcomes, capsys):
         results = outcomes(domain)
         rates[domain] = sum(not f for f in results.values()) / len(results)
         with capsys.disabled():
-            print(f"\nscenarios {domain}: {sum(not f for f in results.values())}/{len(results)} pass "
-                  f"({rates[domain]:.0%}); failing: {', '.join(n for n, f in results.items() if f) or 'none'}")
+            print(
+                f"\nscenarios {domain}: {sum(not f for f in results.values())}/{len(results)} pass "
+                f"({rates[domain]:.0%}); failing: {', '.join(n for n, f in results.items() if f) or 'none'}"
+            )
     assert all(len(SCENARIOS[d]) >= 15 for d in DOMAINS) and sum(map(len, SCENARIOS.values())) >= 40
     assert all(rates[d] >= FLOOR[d] for d in DOMAINS), rates
 

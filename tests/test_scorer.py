@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recchat.catalog import Catalog, InteractionLog
-from recchat.evaluate import rank_metrics, run_stage
-from recchat.split import leave_one_out
-from recchat.scorer import (CheckpointError, Scorer, ScorerConfig, build_model, train,
-                            write_behaviour_index)
+from recchat.data.catalog import Catalog, InteractionLog
+from recchat.data.split import leave_one_out
+from recchat.evaluation import rank_metrics, run_stage
+from recchat.scorer import CheckpointError, Scorer, ScorerConfig, build_model, train, write_behaviour_index
 from recchat.types import Item
 
 SMALL = dict(dim=32, layers=1, heads=2, max_len=50, max_epochs=4, patience=4, batch_size=32, seed=0)
@@ -26,8 +25,9 @@ def text_vectors(movielens, embedder):
 @pytest.fixture(scope="module")
 def small_split(movielens):
     keep = set(movielens.interactions.users()[:250])
-    log = InteractionLog([i for i in movielens.interactions if i.user in keep and i.item != HELD_OUT],
-                         movielens.interactions.report)
+    log = InteractionLog(
+        [i for i in movielens.interactions if i.user in keep and i.item != HELD_OUT], movielens.interactions.report
+    )
     return leave_one_out(log, movielens.catalog)
 
 
@@ -40,8 +40,12 @@ def test_training_improves_validation_ndcg(small_split, text_vectors, movielens,
     import torch
 
     torch.manual_seed(0)
-    untrained = Scorer(build_model(small_split.n_items, text_vectors, ScorerConfig(**SMALL)),
-                       ScorerConfig(**SMALL), small_split.item_ids, movielens.catalog.fingerprint())
+    untrained = Scorer(
+        build_model(small_split.n_items, text_vectors, ScorerConfig(**SMALL)),
+        ScorerConfig(**SMALL),
+        small_split.item_ids,
+        movielens.catalog.fingerprint(),
+    )
     before = rank_metrics(run_stage(untrained, small_split, "valid").ranks)["NDCG@10"]
     after = rank_metrics(run_stage(trained, small_split, "valid").ranks)["NDCG@10"]
     assert after > before + 0.02, (before, after)
@@ -85,8 +89,9 @@ def test_an_item_nobody_saw_still_scores_like_its_genre(trained, movielens):
     """Toy Story had no training interactions: its vector comes from its text. For a history of
     animated children's films it must score above random vectors of the same length."""
     catalog = movielens.catalog
-    genre = [i.id for i in catalog if {"Animation", "Children's"} <= set(i.fields.get("genres", []))
-             and i.id != HELD_OUT][:10]
+    genre = [
+        i.id for i in catalog if {"Animation", "Children's"} <= set(i.fields.get("genres", [])) and i.id != HELD_OUT
+    ][:10]
     user = trained.user_vectors([trained._indices(genre)])[0]
     vectors = trained.item_vectors()
     new = vectors[trained.position[HELD_OUT]]

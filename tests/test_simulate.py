@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from recchat.split import leave_one_out
+from recchat.conversation.simulate import SimulatedUser, held_out_log, run, sample_users
+from recchat.conversation.understand import normalize_title
+from recchat.data.split import leave_one_out
 from recchat.recommender import Recommender
-from recchat.simulate import SimulatedUser, held_out_log, run, sample_users
 from recchat.types import Item
-from recchat.understand import normalize_title
 
 
 def test_the_simulated_user_critiques_toward_the_target():
@@ -29,13 +29,17 @@ def test_held_out_log_hides_every_test_target(movielens):
     assert len(log) == len(movielens.interactions) - sum(split.test >= 0)
     seen = {(e.user, e.item) for e in log}
     for u, user in enumerate(split.users[:50]):
-        if split.test[u] >= 0 and split.item_ids[split.test[u]] not in [split.item_ids[i] for i in split.history(u, "test")]:
+        if split.test[u] >= 0 and split.item_ids[split.test[u]] not in [
+            split.item_ids[i] for i in split.history(u, "test")
+        ]:
             assert (user, split.item_ids[split.test[u]]) not in seen
 
 
 def test_a_small_run_is_deterministic_and_never_names_the_target(rec, movielens, tmp_path):
     split = leave_one_out(movielens.interactions, movielens.catalog)
-    held = Recommender(rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=held_out_log(split), domain=rec.domain)
+    held = Recommender(
+        rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=held_out_log(split), domain=rec.domain
+    )
     sims = sample_users(split, rec.catalog, 4, seed=1, domain=rec.domain)
     assert [s.user for s in sims] == [s.user for s in sample_users(split, rec.catalog, 4, seed=1, domain=rec.domain)]
     assert all(s.facet == "genres" and s.year == "year" and s.values for s in sims)
@@ -60,7 +64,7 @@ def test_a_small_run_is_deterministic_and_never_names_the_target(rec, movielens,
 
 
 def test_a_paraphrase_that_names_the_target_is_discarded():
-    from recchat.simulate import _paraphrase
+    from recchat.conversation.simulate import _paraphrase
 
     target = Item("t", "Chinatown", "Chinatown (1974)", {"year": 1974, "genres": ["Film-Noir"]})
 
@@ -85,13 +89,17 @@ def test_a_failing_llm_is_counted_and_its_row_marked(rec, movielens, tmp_path):
     split = leave_one_out(movielens.interactions, movielens.catalog)
     failing = Reranker(FakeBackend(fail=True), "listwise", kind="movie")
     held = Recommender(rec.catalog, rec.index, rec.scorer, failing, interactions=held_out_log(split), domain=rec.domain)
-    folder, rows = run(held, split, users=2, seed=1, systems=["pipeline-no-llm", "pipeline"], out=tmp_path,
-                       progress=False)
+    folder, rows = run(
+        held, split, users=2, seed=1, systems=["pipeline-no-llm", "pipeline"], out=tmp_path, progress=False
+    )
     pipeline = rows[1]
     assert pipeline["llm_turns"] > 0 and pipeline["degraded_turns"] == pipeline["llm_turns"]
     assert pipeline["llm_unreliable"] and "server unreachable" in pipeline["first_error"]
     assert rows[0]["llm_turns"] == 0 and not rows[0]["llm_unreliable"]
     table = (folder / "results.md").read_text()
-    assert f"| pipeline [LLM failed on {pipeline['llm_turns']} of {pipeline['llm_turns']} turns: the scorer's figures] |" in table
+    assert (
+        f"| pipeline [LLM failed on {pipeline['llm_turns']} of {pipeline['llm_turns']} turns: the scorer's figures] |"
+        in table
+    )
     saved = json.loads((folder / "results.json").read_text())["results"][1]
     assert saved["degraded_turns"] == pipeline["llm_turns"]

@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import listwise_prompt
-from recchat.catalog import Catalog, InteractionLog
-from recchat.split import leave_one_out
+
+from recchat.data.catalog import Catalog, InteractionLog
+from recchat.data.split import leave_one_out
 from recchat.tune import Example, TuneConfig, TuneError, build_examples, truncated_split
 from recchat.types import Interaction, Item
 
@@ -50,17 +50,24 @@ def test_examples_never_use_validation_or_test_interactions(negatives):
         held_out = {int(split.valid[ex.user]), int(split.test[ex.user])} - set(train)
         target = ex.candidates[ex.label]
         assert ex.position >= len(train) - 3 and target == train[ex.position]
-        assert ex.history == train[max(0, ex.position - 4):ex.position]  # only earlier training items
+        assert ex.history == train[max(0, ex.position - 4) : ex.position]  # only earlier training items
         assert target not in held_out and not held_out & set(ex.history)  # never a target nor history
-        assert len(set(ex.candidates)) == 6 and not set(ex.candidates[:ex.label] + ex.candidates[ex.label + 1:]) & set(train)
+        assert len(set(ex.candidates)) == 6 and not set(
+            ex.candidates[: ex.label] + ex.candidates[ex.label + 1 :]
+        ) & set(train)
         if negatives != "random" and 0 not in train:
             assert 0 in ex.candidates  # the miner's favourite is a hard negative
     assert len({ex.label for ex in examples}) > 1  # the target's place is shuffled
     # The examples do not depend on the held-out interactions at all: change them, same examples.
     from dataclasses import replace
 
-    moved = replace(split, valid=(split.valid + 1) % split.n_items, test=(split.test + 2) % split.n_items,
-                    valid_rating=split.valid_rating * 0, test_rating=split.test_rating * 0)
+    moved = replace(
+        split,
+        valid=(split.valid + 1) % split.n_items,
+        test=(split.test + 2) % split.n_items,
+        valid_rating=split.valid_rating * 0,
+        test_rating=split.test_rating * 0,
+    )
     assert build_examples(moved, config, miner=AllEqual(split.n_items)) == examples
 
 
@@ -72,13 +79,16 @@ def test_truncated_split_hides_the_example_positions_from_the_miner():
     assert (cut.test == -1).all()
 
 
-@pytest.mark.parametrize("flag,value,message", [
-    ("objective", "pairwise", "--objective 'pairwise': choose from listwise, pointwise"),
-    ("negatives", "easy", "--negatives 'easy'"),
-    ("candidates", 30, "--candidates must be between 2 and 20"),
-    ("positions", 0, "--positions must be at least 1"),
-    ("lora_dropout", 1.5, "--lora-dropout"),
-])
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("objective", "pairwise", "--objective 'pairwise': choose from listwise, pointwise"),
+        ("negatives", "easy", "--negatives 'easy'"),
+        ("candidates", 30, "--candidates must be between 2 and 20"),
+        ("positions", 0, "--positions must be at least 1"),
+        ("lora_dropout", 1.5, "--lora-dropout"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_flag_named(flag, value, message):
     config = TuneConfig(**{flag: value})
     with pytest.raises(TuneError, match=message.replace("(", r"\(").replace("[", r"\[")):
@@ -116,8 +126,10 @@ def test_a_few_steps_on_a_fixed_batch_lower_the_loss(lora_backend, movielens, ob
     ids = [item.id for item in catalog]
     config = TuneConfig(objective=objective, candidates=4, history=3, lr=3e-3)
     scorer = ExampleScorer(lora_backend, catalog, ids, config, "movie")
-    batch = [Example(0, 3, [0, 1, 2], [5.0, 4.0, math.nan], [10, 11, 12, 13], 2),
-             Example(1, 3, [20, 21, 22], [3.0, 4.0, 5.0], [30, 31, 32, 33], 0)]
+    batch = [
+        Example(0, 3, [0, 1, 2], [5.0, 4.0, math.nan], [10, 11, 12, 13], 2),
+        Example(1, 3, [20, 21, 22], [3.0, 4.0, 5.0], [30, 31, 32, 33], 0),
+    ]
     params = [p for p in lora_backend.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     before = [p.detach().clone() for p in params]

@@ -18,13 +18,25 @@ ARTIFACTS = Path(os.environ.get("RECCHAT_TEST_ARTIFACTS", Path(__file__).resolve
 @pytest.fixture(scope="module")
 def recommender(rec, movielens, tmp_path_factory):
     """The shared test recommender (conftest: real index, small scorer, fake LLM) plus profiles."""
-    from recchat.profile import ProfileStore
+    from recchat.conversation.profile import ProfileStore
     from recchat.recommender import Recommender
 
-    profiles = ProfileStore(tmp_path_factory.mktemp("profiles"), movielens.catalog, movielens.interactions,
-                            backend=rec.backend, domain=rec.domain)
-    return Recommender(rec.catalog, rec.index, rec.scorer, rec.reranker, interactions=movielens.interactions,
-                       profiles=profiles, domain=rec.domain)
+    profiles = ProfileStore(
+        tmp_path_factory.mktemp("profiles"),
+        movielens.catalog,
+        movielens.interactions,
+        backend=rec.backend,
+        domain=rec.domain,
+    )
+    return Recommender(
+        rec.catalog,
+        rec.index,
+        rec.scorer,
+        rec.reranker,
+        interactions=movielens.interactions,
+        profiles=profiles,
+        domain=rec.domain,
+    )
 
 
 APP_STATE: dict = {}  # the app_url app's AppState, for the tests that look inside
@@ -34,17 +46,18 @@ APP_STATE: dict = {}  # the app_url app's AppState, for the tests that look insi
 def app_url(recommender):
     import copy
 
-    from recchat.builder import Builder
-    from recchat.config import RecommenderConfig
+    from conftest import free_port
     from recchat.ui.app import build_app, launch
 
-    from conftest import free_port
+    from recchat.builder import Builder
+    from recchat.config import RecommenderConfig
 
     # As a configuration with llm.passes = 2 and llm.history = 7 would assemble it: a Settings
     # change must keep both.
     configured = copy.copy(recommender)
-    configured.builder = Builder(RecommenderConfig.default().replace({"llm": {"passes": 2, "history": 7}}),
-                                 log=lambda m: None)
+    configured.builder = Builder(
+        RecommenderConfig.default().replace({"llm": {"passes": 2, "history": 7}}), log=lambda m: None
+    )
     app = build_app(configured)
     APP_STATE["state"] = app.recchat_state
     port = free_port()
@@ -69,8 +82,9 @@ def test_chat_through_gradio_client(app_url):
 
 
 def test_failures_are_messages_not_stack_traces(recommender):
-    from recchat.rerank import NO_LLM
     from recchat.ui.app import AppState, failure_message
+
+    from recchat.rerank import NO_LLM
 
     state = AppState(recommender)
     with pytest.raises(Exception) as info:
@@ -90,17 +104,18 @@ def configured(recommender, monkeypatch):
     llm.history = 7 would assemble it; any backend the Settings choose loads as the fake LLM."""
     import copy
 
+    from test_rerank import FakeBackend
+
     import recchat.llm
     from recchat.builder import Builder
     from recchat.config import RecommenderConfig
 
-    from test_rerank import FakeBackend
-
     loaded = []
-    monkeypatch.setattr(recchat.llm, "load_backend", lambda name, model=None, **kw: loaded.append(name) or FakeBackend())
+    monkeypatch.setattr(
+        recchat.llm, "load_backend", lambda name, model=None, **kw: loaded.append(name) or FakeBackend()
+    )
     rec = copy.copy(recommender)
-    rec.builder = Builder(RecommenderConfig.default().replace({"llm": {"passes": 2, "history": 7}}),
-                          log=lambda m: None)
+    rec.builder = Builder(RecommenderConfig.default().replace({"llm": {"passes": 2, "history": 7}}), log=lambda m: None)
     return rec, loaded
 
 
@@ -111,16 +126,16 @@ def test_a_settings_change_goes_through_the_builder_and_keeps_passes_and_history
     state = AppState(rec)
     session = rec.chat()
     assert state.apply(session, {"backend": "fake", "mode": state.default_mode}) is None
-    assert session.reranker is rec.reranker          # the running setting: the recommender's own parts
+    assert session.reranker is rec.reranker  # the running setting: the recommender's own parts
     state.apply(session, {"backend": "transformers", "mode": "pointwise"})
     first = session.reranker
     assert (first.mode, first.passes, first.history_limit) == ("pointwise", 2, 7) and loaded == ["transformers"]
-    state.apply(session, {"backend": "transformers", "mode": "listwise"})   # same model, another mode
+    state.apply(session, {"backend": "transformers", "mode": "listwise"})  # same model, another mode
     assert (session.reranker.mode, session.reranker.passes, session.reranker.history_limit) == ("listwise", 2, 7)
-    assert session.reranker.backend is first.backend and loaded == ["transformers"]   # loaded once
+    assert session.reranker.backend is first.backend and loaded == ["transformers"]  # loaded once
     other = rec.chat()
     state.apply(other, {"backend": "transformers", "mode": "pointwise"})
-    assert other.reranker is first                   # made once per distinct setting
+    assert other.reranker is first  # made once per distinct setting
     state.apply(other, {"backend": "fake", "mode": "pointwise"})  # the running backend, another mode
     assert other.reranker.backend is rec.backend and other.reranker.passes == 2
 
@@ -130,8 +145,9 @@ def test_openai_is_offered_only_where_a_server_is_configured(configured):
 
     rec, _ = configured
     assert "openai" not in offered_backends(AppState(rec))
-    rec.builder = rec.builder.__class__(rec.builder.config.replace({"llm": {"base_url": "http://127.0.0.1:9/v1"}}),
-                                        log=lambda m: None)
+    rec.builder = rec.builder.__class__(
+        rec.builder.config.replace({"llm": {"base_url": "http://127.0.0.1:9/v1"}}), log=lambda m: None
+    )
     assert "openai" in offered_backends(AppState(rec))
 
 
@@ -159,8 +175,10 @@ def _launch_chromium(playwright):
     return launch_chromium(playwright, CHROMIUM)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).is_file(),
-                    reason=f"no system Chromium at {CHROMIUM} (apt-get install -y chromium; .ci/run does this)")
+@pytest.mark.skipif(
+    not Path(CHROMIUM).is_file(),
+    reason=f"no system Chromium at {CHROMIUM} (apt-get install -y chromium; .ci/run does this)",
+)
 def test_in_a_real_browser_send_see_cards_dislike_one_and_see_it_replaced(app_url):
     from playwright.sync_api import expect, sync_playwright
 
@@ -196,7 +214,7 @@ def test_in_a_real_browser_send_see_cards_dislike_one_and_see_it_replaced(app_ur
 
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
 def test_in_a_real_browser_a_settings_change_keeps_passes_and_history(app_url):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     state = APP_STATE["state"]
     with sync_playwright() as p:
@@ -237,7 +255,7 @@ def test_in_a_real_browser_act_as_a_movielens_user(app_url):
 def test_the_app_lets_nothing_escape_html(recommender):
     from recchat.ui.app import card_markdown
 
-    from recchat.chat import ReplyItem
+    from recchat.conversation.chat import ReplyItem
     from recchat.types import Candidate, Item
 
     item = Item("x", "<script>alert(1)</script>", "t", {"year": 1990, "genres": ["Drama"]})
@@ -247,15 +265,14 @@ def test_the_app_lets_nothing_escape_html(recommender):
 
 def test_recchat_ui_command_serves_the_app_behind_a_login(tmp_path, movielens):
     """`recchat ui` as a user starts it (no LLM here, to keep it quick): 127.0.0.1, a login."""
-    from gradio_client import Client
-
     from conftest import free_port, serve
+    from gradio_client import Client
 
     port = free_port()
     recchat = str(Path(sys.executable).parent / "recchat")
     cmd = [recchat, "ui", "--no-setup", "--backend", "none", "--port", str(port), "--auth", "alice:s3cret"]
     with serve(cmd, f"http://127.0.0.1:{port}/", tmp_path / "ui.log", 180):
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017 (gradio_client raises a plain Exception or a ValueError)
             Client(f"http://127.0.0.1:{port}/", verbose=False)  # no login, no API
         client = Client(f"http://127.0.0.1:{port}/", auth=("alice", "s3cret"), verbose=False)
         reply = client.predict("a funny animated movie from the 90s", api_name="/chat")
@@ -265,45 +282,76 @@ def test_recchat_ui_command_serves_the_app_behind_a_login(tmp_path, movielens):
 
 # -- the app's surface: escaping, accounts, rate and length caps, exposure (issue 11) ----------
 
-TRICKY = ["One Flew Over the Cuckoo's Nest", "Fast & Furious", 'The "Quoted" Film', "Amélie", "千と千尋の神隠し",
-          "Tom & Jerry's <i>Big</i> Day", "Monty Python's Life of Brian"]
-HOSTILE = ["<img src=x onerror=\"window.__xss=1\">Night <b>Moves</b>",
-           "<script>window.__xss=2</script>Cold Harbour",
-           "[click](javascript:window.__xss=3) Dark Water"]
+TRICKY = [
+    "One Flew Over the Cuckoo's Nest",
+    "Fast & Furious",
+    'The "Quoted" Film',
+    "Amélie",
+    "千と千尋の神隠し",
+    "Tom & Jerry's <i>Big</i> Day",
+    "Monty Python's Life of Brian",
+]
+HOSTILE = [
+    '<img src=x onerror="window.__xss=1">Night <b>Moves</b>',
+    "<script>window.__xss=2</script>Cold Harbour",
+    "[click](javascript:window.__xss=3) Dark Water",
+]
 
 
 @pytest.fixture(scope="module")
 def hostile_app(embedder, tmp_path_factory):
     """A small catalog whose titles carry HTML and script, behind two accounts."""
-    from recchat.catalog import Catalog
+    from conftest import free_port
+    from recchat.ui.app import build_app, launch
+
+    from recchat.data.catalog import Catalog
     from recchat.index import ItemIndex
     from recchat.recommender import Recommender
     from recchat.types import Interaction, Item
-    from recchat.ui.app import build_app, launch
-
-    from conftest import free_port
 
     genres = ["Drama", "Comedy"]  # the three hostile titles are the only thrillers
-    items = [Item(str(n), title, f"{title} ({1980 + n}), Thriller", {"year": 1980 + n, "genres": ["Thriller"]})
-             for n, title in enumerate(HOSTILE)]
+    items = [
+        Item(str(n), title, f"{title} ({1980 + n}), Thriller", {"year": 1980 + n, "genres": ["Thriller"]})
+        for n, title in enumerate(HOSTILE)
+    ]
     # Titles as real catalogs write them, each a trap for an escaping done twice or not at all.
-    items += [Item(str(n), title, f"{title} ({1970 + n}), Children's, Comedy",
-                   {"year": 1970 + n, "genres": ["Children's", "Comedy"]})
-              for n, title in enumerate(TRICKY, start=len(HOSTILE))]
-    items += [Item(str(n), f"Plain Film {n}", f"Plain Film {n} ({1970 + n}), {genres[n % 2]}",
-                   {"year": 1970 + n, "genres": [genres[n % 2]]}) for n in range(len(HOSTILE) + len(TRICKY), 30)]
+    items += [
+        Item(
+            str(n),
+            title,
+            f"{title} ({1970 + n}), Children's, Comedy",
+            {"year": 1970 + n, "genres": ["Children's", "Comedy"]},
+        )
+        for n, title in enumerate(TRICKY, start=len(HOSTILE))
+    ]
+    items += [
+        Item(
+            str(n),
+            f"Plain Film {n}",
+            f"Plain Film {n} ({1970 + n}), {genres[n % 2]}",
+            {"year": 1970 + n, "genres": [genres[n % 2]]},
+        )
+        for n in range(len(HOSTILE) + len(TRICKY), 30)
+    ]
     catalog = Catalog(items)
     index = ItemIndex("hostile-items", path=tmp_path_factory.mktemp("hostile-index"), embedder=embedder)
     index.build(catalog, progress=False)
     index.query("thriller", k=1)  # the embedder loads here, not inside the first browser turn
     log = [Interaction(f"u{u}", str((u * 3 + k) % 30), 4.0, float(k)) for u in range(6) for k in range(5)]
-    from recchat.sessions import SessionStore
+    from recchat.conversation.sessions import SessionStore
 
-    app = build_app(Recommender(catalog, index, interactions=log),
-                    sessions=SessionStore(tmp_path_factory.mktemp("sessions")))
+    app = build_app(
+        Recommender(catalog, index, interactions=log), sessions=SessionStore(tmp_path_factory.mktemp("sessions"))
+    )
     port = free_port()
-    launch(app, "127.0.0.1", port, auth=[("alice", "pw-alice"), ("bob", "pw-bob"), ("carol", "pw-carol")],
-           prevent_thread_lock=True, quiet=True)
+    launch(
+        app,
+        "127.0.0.1",
+        port,
+        auth=[("alice", "pw-alice"), ("bob", "pw-bob"), ("carol", "pw-carol")],
+        prevent_thread_lock=True,
+        quiet=True,
+    )
     yield f"http://127.0.0.1:{port}/"
     app.close()
 
@@ -341,8 +389,9 @@ def test_two_browsers_two_accounts_wrong_password_refused_and_html_shown_as_text
             shown = " ".join(cards.all_inner_texts())
             assert "Night <b>Moves</b>" in shown
             assert "[click](javascript:window.__xss=3) Dark Water" in shown  # Markdown is not followed either
-            expect(alice.locator("#chat")).to_contain_text("like <script>window.__xss=2</script>Cold Harbour",
-                                                           timeout=30_000)
+            expect(alice.locator("#chat")).to_contain_text(
+                "like <script>window.__xss=2</script>Cold Harbour", timeout=30_000
+            )
             assert alice.locator("[id^=card-text-] a").count() == 0
             assert alice.locator("[id^=card-text-] img, [id^=card-text-] script, #chat img").count() == 0
             expect(alice.locator("#chat")).to_contain_text("Cold Harbour", timeout=30_000)
@@ -381,9 +430,8 @@ def test_rate_limit_per_session_says_when_to_retry():
 
 
 def test_api_clients_are_rate_limited_with_a_clear_message(hostile_app, monkeypatch):
-    from gradio_client import Client
-
     import recchat.ui.app as app_module
+    from gradio_client import Client
 
     client = Client(hostile_app, auth=("bob", "pw-bob"), verbose=False)
     answers = [client.predict("a drama", api_name="/chat") for _ in range(app_module.RATE_LIMIT + 1)]
@@ -407,9 +455,13 @@ def test_recchat_ui_on_all_interfaces_without_a_login_warns_at_once(tmp_path):
     import subprocess
 
     recchat = str(Path(sys.executable).parent / "recchat")
-    proc = subprocess.Popen([recchat, "ui", "--host", "0.0.0.0", "--port", "1", "--no-setup", "--backend", "none"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "RECCHAT_HOME": str(tmp_path)})
+    proc = subprocess.Popen(
+        [recchat, "ui", "--host", "0.0.0.0", "--port", "1", "--no-setup", "--backend", "none"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "RECCHAT_HOME": str(tmp_path)},
+    )
     try:
         first = proc.stderr.readline()
     finally:
@@ -418,9 +470,16 @@ def test_recchat_ui_on_all_interfaces_without_a_login_warns_at_once(tmp_path):
     assert "WITHOUT a login" in first and "--auth USER:PASSWORD" in first
 
 
-CRITIQUES = [("Heat", "Horror", 1990), ("Casablanca", "Comedy", 1985), ("Toy Story", "Drama", 1995),
-             ("Fargo", "Action", 1980), ("Star Wars", "Romance", 1992), ("Psycho", "Thriller", 1975),
-             ("Alien", "Sci-Fi", 1988), ("Vertigo", "Children's", 1970)]
+CRITIQUES = [
+    ("Heat", "Horror", 1990),
+    ("Casablanca", "Comedy", 1985),
+    ("Toy Story", "Drama", 1995),
+    ("Fargo", "Action", 1980),
+    ("Star Wars", "Romance", 1992),
+    ("Psycho", "Thriller", 1975),
+    ("Alien", "Sci-Fi", 1988),
+    ("Vertigo", "Children's", 1970),
+]
 
 
 def test_eight_concurrent_sessions_each_keep_their_own_critiques(app_url):
@@ -459,7 +518,10 @@ def test_eight_concurrent_sessions_each_keep_their_own_critiques(app_url):
         for reply in (first, second, third):
             assert reply["items"] and all(genre not in i["fields"]["genres"] for i in reply["items"])
         for reply in (second, third):
-            assert all(i["fields"]["year"] < year for i in reply["items"]), (n, [i["fields"]["year"] for i in reply["items"]])
+            assert all(i["fields"]["year"] < year for i in reply["items"]), (
+                n,
+                [i["fields"]["year"] for i in reply["items"]],
+            )
         assert second["items"][0]["id"] not in [i["id"] for i in third["items"]]
         others = {g for m, (_, g, _) in enumerate(CRITIQUES) if m != n}
         assert any(others & set(i["fields"]["genres"]) for r in (first, second, third) for i in r["items"])
@@ -485,11 +547,13 @@ def test_idle_sessions_are_dropped_and_memory_stays_bounded(recommender):
     launch(app, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     state = app.recchat_state
     try:
+
         def one_session(n: int) -> dict:
             # Gradio's HTTP API: each call without a session of its own is a new session.
             body = _json.dumps({"data": [f"I loved Heat and Fargo, something from before {1990 - n % 30}"]}).encode()
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/gradio_api/call/chat", body,
-                                         {"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/gradio_api/call/chat", body, {"Content-Type": "application/json"}
+            )
             event = _json.loads(urllib.request.urlopen(req, timeout=60).read())["event_id"]
             stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/gradio_api/call/chat/{event}", timeout=120).read()
             data = [line[6:] for line in stream.decode().splitlines() if line.startswith("data: ")][-1]
@@ -498,7 +562,7 @@ def test_idle_sessions_are_dropped_and_memory_stays_bounded(recommender):
         import time
 
         sizes, memory = [], []
-        for batch in range(2):
+        for _batch in range(2):
             for n in range(100):
                 assert one_session(n)["items"], n
             sizes.append(len(state.api_sessions))
@@ -514,8 +578,21 @@ def test_idle_sessions_are_dropped_and_memory_stays_bounded(recommender):
 
 # What a page may never show: an entity (text escaped twice), the app's own markup as text, or a
 # Markdown escape's backslash. The catalog's own "<b>" and "<i>" are its titles' literal text.
-SHOWN_WRONG = ["&#", "&amp;", "&lt;", "&gt;", "&quot;", "<span", "<div", "<details", "<summary", "<em>", "<small",
-               "<br", "\\"]
+SHOWN_WRONG = [
+    "&#",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "&quot;",
+    "<span",
+    "<div",
+    "<details",
+    "<summary",
+    "<em>",
+    "<small",
+    "<br",
+    "\\",
+]
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason=f"no system Chromium at {CHROMIUM}")
@@ -530,11 +607,16 @@ def test_titles_with_apostrophes_ampersands_markup_quotes_accents_and_cjk_show_a
             page = _login(browser, hostile_app, "carol", "pw-carol")
             picker = page.locator("#user input")
             picker.click()
-            page.get_by_role("option", name="User u1 · 5 items").click()   # u1's log: the tricky titles
+            page.get_by_role("option", name="User u1 · 5 items").click()  # u1's log: the tricky titles
             profile = page.locator("#profile")
             expect(profile).to_contain_text("Recently (5 in all)", timeout=30_000)
-            for title in ["One Flew Over the Cuckoo's Nest", "Fast & Furious", 'The "Quoted" Film', "Amélie",
-                          "千と千尋の神隠し"]:
+            for title in [
+                "One Flew Over the Cuckoo's Nest",
+                "Fast & Furious",
+                'The "Quoted" Film',
+                "Amélie",
+                "千と千尋の神隠し",
+            ]:
                 expect(profile).to_contain_text(title)
             box = page.locator("#message textarea")
             box.fill("something for the kids, like Tom & Jerry's <i>Big</i> Day")
@@ -545,14 +627,18 @@ def test_titles_with_apostrophes_ampersands_markup_quotes_accents_and_cjk_show_a
             assert page.locator("#like-0").inner_text().strip() == "Like"
             assert page.locator("#dislike-0").inner_text().strip() == "Not for me"
             first_cards = " ".join(cards.all_inner_texts())
-            assert "Monty Python's Life of Brian" in first_cards and "Children's" in first_cards   # title, chip
+            assert "Monty Python's Life of Brian" in first_cards and "Children's" in first_cards  # title, chip
             page.locator("#dislike-0").click()
             expect(page.locator("#chat")).to_contain_text("In its place", timeout=30_000)
             # the scores sit behind a toggle, closed until asked for
             assert page.locator("#card-text-0 details").count() == 1
             expect(page.locator("#card-text-0 summary")).to_have_text("Why this")
-            texts = {"first cards": first_cards, "cards": " ".join(cards.all_inner_texts()),
-                     "chat": page.locator("#chat").inner_text(), "profile": profile.inner_text()}
+            texts = {
+                "first cards": first_cards,
+                "cards": " ".join(cards.all_inner_texts()),
+                "chat": page.locator("#chat").inner_text(),
+                "profile": profile.inner_text(),
+            }
             for where, text in texts.items():
                 wrong = [w for w in SHOWN_WRONG if w in text]
                 assert not wrong, f"{where} shows {wrong}: {text[:400]}"
@@ -564,8 +650,7 @@ def test_titles_with_apostrophes_ampersands_markup_quotes_accents_and_cjk_show_a
 def test_readable_at_a_phone_s_width_and_screenshots_of_both_widths(app_url, tmp_path):
     """At 390 px the page scrolls only down, never sideways; the screenshot script (the README's
     pictures) makes both widths."""
-    from playwright.sync_api import expect, sync_playwright
-
+    from playwright.sync_api import sync_playwright
     from recchat.ui.screenshots import WIDTHS, take
 
     with sync_playwright() as p:
@@ -586,6 +671,8 @@ def test_readable_at_a_phone_s_width_and_screenshots_of_both_widths(app_url, tmp
 def test_the_one_escaping_step_in_markdown_and_in_an_html_block():
     from recchat.ui.app import shown
 
-    assert shown("Cuckoo's Nest & <b>Moves</b> #1 [x](y)") == \
-        "Cuckoo's Nest &amp; &lt;b&gt;Moves&lt;/b&gt; \\#1 \\[x\\]\\(y\\)"
+    assert (
+        shown("Cuckoo's Nest & <b>Moves</b> #1 [x](y)")
+        == "Cuckoo's Nest &amp; &lt;b&gt;Moves&lt;/b&gt; \\#1 \\[x\\]\\(y\\)"
+    )
     assert shown("blend 0.82 <i>", in_html=True) == "blend 0.82 &lt;i&gt;"

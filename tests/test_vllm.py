@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import free_port, listwise_prompt, wait_http
+
 from recchat.templates import load_template
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 HISTORY = ("1", "95", "71", "8")
 CANDIDATES = ("588", "98", "183", "423", "11")
 
-ENGINE_SCRIPT = r'''
+ENGINE_SCRIPT = r"""
 import json, sys
 from recchat.config import load_movielens_100k
 from recchat.llm import load_backend
@@ -49,8 +49,8 @@ if __name__ == "__main__":
     cands = [Candidate(catalog[i], 0.0, "scorer", {"scorer": 0.0}) for i in CANDIDATES]
     ranking = Reranker(backend, "permutation", kind="movie").rerank([catalog[i] for i in HISTORY], cands)
     from recchat.builder import Builder
-    from recchat.link import Linker
-    from recchat.understand import extract_with_llm
+    from recchat.conversation.link import Linker
+    from recchat.conversation.understand import extract_with_llm
     domain = Builder().domain
     message = "I loved Heat and Casino, but no horror please. Something from the 90s."
     understood = extract_with_llm(backend, message, Linker.for_domain(catalog, domain), domain)
@@ -60,7 +60,7 @@ if __name__ == "__main__":
     print("RESULT " + json.dumps({"doctor": doctor, "pointwise": pointwise, "listwise": letters, "many": many, "cached_second": backend.invocations[1].cached_tokens,
                                   "perm": perm, "malformed": ranking.malformed, "ids": ranking.ids(),
                                   "extract_raw": raw, "extract_llm": understood.llm}))
-'''
+"""
 
 
 def pointwise_prompts(catalog):
@@ -95,8 +95,13 @@ def test_in_process_engine_scores_labels_and_follows_the_grammar(tmp_path, llm_d
     script = tmp_path / "engine.py"
     script.write_text(f"HISTORY = {HISTORY!r}\nCANDIDATES = {CANDIDATES!r}\n" + ENGINE_SCRIPT)
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
-    proc = subprocess.run([sys.executable, str(script), json.dumps([str(folder), listwise])], capture_output=True,
-                          text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(script), json.dumps([str(folder), listwise])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads(next(line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")))
     for got, want in zip(result["pointwise"], want_pointwise):
@@ -128,9 +133,26 @@ class VLLMServer:
         port = free_port()
         self.url, self.health, self.log = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}/health", log
         self.env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-        self.cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-                    "--dtype", "float32", "--enforce-eager", "--host", "127.0.0.1", "--port", str(port),
-                    "--served-model-name", "smollm2", "--max-model-len", "4096", "--gpu-memory-utilization", "0.3"]
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(model),
+            "--dtype",
+            "float32",
+            "--enforce-eager",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--served-model-name",
+            "smollm2",
+            "--max-model-len",
+            "4096",
+            "--gpu-memory-utilization",
+            "0.3",
+        ]
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -174,7 +196,8 @@ def test_openai_backend_against_vllm_serve(vllm_server, transformers_pointwise):
 
 
 def test_cli_batch_survives_the_servers_death_and_a_client_recovers_when_it_restarts(
-        vllm_server, transformers_pointwise, tmp_path, llm_dir):
+    vllm_server, transformers_pointwise, tmp_path, llm_dir
+):
     """Five requests through `recchat rerank --backend openai`; the server is stopped once the
     first ranking is written. Every request still gets a ranking: the later ones degraded to the
     scorer, and saying so. Then the server is started again on the same port: a client made before
@@ -186,7 +209,9 @@ def test_cli_batch_survives_the_servers_death_and_a_client_recovers_when_it_rest
 
     prefix, suffixes, want = transformers_pointwise
     client = load_backend("openai", base_url=vllm_server.url, concurrency=2, timeout=20)
-    assert client.label_logprobs(prefix, suffixes[:2], ["Yes", "No"])[0]["Yes"] == pytest.approx(want[0]["Yes"], abs=0.05)
+    assert client.label_logprobs(prefix, suffixes[:2], ["Yes", "No"])[0]["Yes"] == pytest.approx(
+        want[0]["Yes"], abs=0.05
+    )
 
     lines = [{"id": f"r{k}", "history": list(HISTORY), "candidates": list(CANDIDATES)} for k in range(5)]
     requests = tmp_path / "requests.jsonl"
@@ -194,9 +219,26 @@ def test_cli_batch_survives_the_servers_death_and_a_client_recovers_when_it_rest
     out = tmp_path / "ranked.jsonl"
     env = {**os.environ, "RECCHAT_HOME": str(llm_dir.parent.parent.parent)}
     exe = str(Path(sys.executable).parent / "recchat")
-    cmd = [exe, "rerank", "--input", str(requests), "--output", str(out), "--backend", "openai",
-           "--base-url", vllm_server.url, "--concurrency", "1", "--mode", "pointwise", "--timeout", "20",
-           "--scorer", str(tmp_path / "none.pt")]
+    cmd = [
+        exe,
+        "rerank",
+        "--input",
+        str(requests),
+        "--output",
+        str(out),
+        "--backend",
+        "openai",
+        "--base-url",
+        vllm_server.url,
+        "--concurrency",
+        "1",
+        "--mode",
+        "pointwise",
+        "--timeout",
+        "20",
+        "--scorer",
+        str(tmp_path / "none.pt"),
+    ]
     run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and run.poll() is None:

@@ -32,7 +32,6 @@ cut at the chat's ``MAX_MESSAGE_CHARS`` with a note.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -40,8 +39,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from recchat.chat import MAX_MESSAGE_CHARS
-from recchat.explain import llm_reasons_default
+from recchat.conversation.chat import MAX_MESSAGE_CHARS
+from recchat.conversation.explain import llm_reasons_default
 from recchat.rerank import MODES
 
 MAX_CARDS = 10
@@ -92,12 +91,16 @@ def card_markdown(n: int, entry: Any, domain: Any) -> str:
     year = item.fields.get(domain.year) if domain.year else None
     chips = [str(year)] if year is not None else []
     chips += [v for f in domain.facets for v in (item.fields.get(f.name) or [])[:4]]
-    chips += [f"{item.fields[r.name]:g} {r.unit or r.name}" for r in domain.ranges if item.fields.get(r.name) is not None]
+    chips += [
+        f"{item.fields[r.name]:g} {r.unit or r.name}" for r in domain.ranges if item.fields.get(r.name) is not None
+    ]
     parts = " · ".join(f"{k} {scores[k]:.2f}" for k in ("blend", "llm", "scorer", "text") if k in scores)
     source = "written by the LLM" if entry.reason_source == "llm" else "reason from a template"
-    return (f"**{n}. {shown(item.title)}**  \n{''.join(_chip(c) for c in chips)}\n\n"
-            f"{shown(entry.reason)}\n\n"
-            f"<details><summary>Why this</summary>{shown(parts, in_html=True)} · {source}</details>")
+    return (
+        f"**{n}. {shown(item.title)}**  \n{''.join(_chip(c) for c in chips)}\n\n"
+        f"{shown(entry.reason)}\n\n"
+        f"<details><summary>Why this</summary>{shown(parts, in_html=True)} · {source}</details>"
+    )
 
 
 def reply_text(reply: Any) -> str:
@@ -114,16 +117,22 @@ def said(text: str) -> dict[str, str]:
 def user_panel(rec: Any, user_id: str | None) -> str:
     """A logged user's recent history and profile, as Markdown."""
     if not user_id:
-        return (f"**New {shown(rec.domain.user)}**: no history yet; tell me which {shown(rec.domain.items)} "
-                "you liked and what you are in the mood for.")
+        return (
+            f"**New {shown(rec.domain.user)}**: no history yet; tell me which {shown(rec.domain.items)} "
+            "you liked and what you are in the mood for."
+        )
     pairs = rec.user_histories.get(user_id, [])
-    recent = [f"- {shown(rec.catalog[i].title)}{shown(_year(rec.domain, rec.catalog[i]))}"
-              + (f" · {r:g}★" if r is not None else "") for i, r in pairs[-10:][::-1]]
+    recent = [
+        f"- {shown(rec.catalog[i].title)}{shown(_year(rec.domain, rec.catalog[i]))}"
+        + (f" · {r:g}★" if r is not None else "")
+        for i, r in pairs[-10:][::-1]
+    ]
     profile = rec.profile(user_id)
     head = f"**{shown(rec.domain.user.capitalize())} {shown(user_id)}**"
     if profile:
-        head += f": {shown(profile.summary)}" + ("" if profile.summary_source == "llm" else
-                                                 " *(summary from the facts; no LLM summary)*")
+        head += f": {shown(profile.summary)}" + (
+            "" if profile.summary_source == "llm" else " *(summary from the facts; no LLM summary)*"
+        )
         head += "".join(f"\n- {shown(f)}" for f in profile.facts)
         favourites = [rec.catalog[i].title for i in profile.favourites if i in rec.catalog]
         if favourites:
@@ -165,8 +174,10 @@ class RateLimiter:
             return 0.0
 
     def message(self, seconds: float) -> str:
-        return (f"You are sending messages faster than {self.limit} a minute; "
-                f"please wait {max(1, round(seconds))} s and send it again.")
+        return (
+            f"You are sending messages faster than {self.limit} a minute; "
+            f"please wait {max(1, round(seconds))} s and send it again."
+        )
 
 
 class AppState:
@@ -231,7 +242,7 @@ class AppState:
         if backend == "none":
             return self.builder.llm_parts({"backend": "none"})
         with self.parts_lock:  # two sessions choosing the same new backend load it once (turns go on)
-            if backend == self.default_backend:   # the running model, in another mode
+            if backend == self.default_backend:  # the running model, in another mode
                 return self.builder.llm_parts({"mode": mode}, backend=self.rec.backend)
             # another backend serves the configured model, with its passes and history
             return self.builder.llm_parts({"backend": backend, "mode": mode}, wrap=self._gather)
@@ -253,8 +264,10 @@ class AppState:
             parts = self.parts(name, settings.get("mode") or self.default_mode)
         except Exception as exc:  # a backend that cannot start is a message, never a broken app
             parts = self.default_parts.__class__(None, NO_LLM, self.rec.blend)
-            note = (f"The {name} backend could not start ({type(exc).__name__}: {exc}). Ranking with the trained "
-                    "scorer alone; pick another backend in Settings.")
+            note = (
+                f"The {name} backend could not start ({type(exc).__name__}: {exc}). Ranking with the trained "
+                "scorer alone; pick another backend in Settings."
+            )
         session.reranker = parts.reranker
         alpha = settings.get("alpha")
         session.blend = BlendConfig(float(alpha), parts.blend.norm) if alpha is not None else parts.blend
@@ -316,12 +329,15 @@ def rerank_mode(rec: Any) -> str:
 
 def failure_message(exc: Exception) -> str:
     """A failure in words (plain text: :func:`said` or :func:`shown` escapes it for the page)."""
-    return (f"Sorry, that failed: {type(exc).__name__}: {exc}. "
-            "Try again, or set the backend to 'none' in Settings to rank with the trained scorer alone.")
+    return (
+        f"Sorry, that failed: {type(exc).__name__}: {exc}. "
+        "Try again, or set the backend to 'none' in Settings to rank with the trained scorer alone."
+    )
 
 
-def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONCURRENCY,
-              session_ttl: float = SESSION_TTL) -> Any:
+def build_app(
+    recommender: Any, sessions: Any = None, *, concurrency: int = CONCURRENCY, session_ttl: float = SESSION_TTL
+) -> Any:
     """The app; with ``sessions`` (a SessionStore) a logged-in user's conversation is saved after
     each turn under their login name and restored when they come back (only behind a login:
     without one there is no name to keep it under). ``concurrency`` turns are served at once;
@@ -336,7 +352,9 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
     users = sorted(recommender.user_histories, key=lambda u: (len(u), u))
     user_choices = [("New user (no history)", "")] + [
         (f"{domain.user.capitalize()} {u} · {n} {domain.item if n == 1 else domain.items}", u)
-        for u in users for n in [len(recommender.user_histories[u])]]
+        for u in users
+        for n in [len(recommender.user_histories[u])]
+    ]
     example = example_message(recommender)
     backend_choices = offered_backends(state)
     # A base model without a chat template writes no usable reasons: templates, said in Settings.
@@ -355,8 +373,19 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
     def settings_of(backend: str, mode: str, alpha: float, k: int, explain: bool, understand: bool) -> dict:
         return {"backend": backend, "mode": mode, "alpha": alpha, "k": k, "explain": explain, "understand": understand}
 
-    def respond(message: str, chat: list, session: Any, user_id: str, backend: str, mode: str, alpha: float,
-                k: int, explain: bool, understand: bool, request: gr.Request):
+    def respond(
+        message: str,
+        chat: list,
+        session: Any,
+        user_id: str,
+        backend: str,
+        mode: str,
+        alpha: float,
+        k: int,
+        explain: bool,
+        understand: bool,
+        request: gr.Request,
+    ):
         chat = list(chat or [])
         last = session.turns[-1] if session and session.turns else None
         if not message or not message.strip():
@@ -408,6 +437,7 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
             except Exception as exc:
                 chat.append(said(failure_message(exc)))
                 yield chat, session, *cards(session.turns[-1] if session.turns else None)
+
         return handler
 
     def restore(request: gr.Request):
@@ -444,15 +474,23 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
             return {"error": failure_message(exc)}
 
     with gr.Blocks(title="recchat") as app:
-        gr.Markdown(f"# recchat\nTell me which {shown(domain.items)} you liked and what you are in the mood for, "
-                    f"for example: *{shown(example)}*")
+        gr.Markdown(
+            f"# recchat\nTell me which {shown(domain.items)} you liked and what you are in the mood for, "
+            f"for example: *{shown(example)}*"
+        )
         session = gr.State(None, time_to_live=session_ttl)
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(elem_id="chat", height=320, label="Conversation")
                 with gr.Row():
-                    box = gr.Textbox(placeholder=example, show_label=False, max_length=MAX_MESSAGE_CHARS,
-                                     elem_id="message", scale=5, autofocus=True)
+                    box = gr.Textbox(
+                        placeholder=example,
+                        show_label=False,
+                        max_length=MAX_MESSAGE_CHARS,
+                        elem_id="message",
+                        scale=5,
+                        autofocus=True,
+                    )
                     send = gr.Button("Send", variant="primary", elem_id="send", scale=1)
                 card_parts: list[Any] = []
                 buttons = []
@@ -466,20 +504,33 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
                     card_parts += [group, text]
                     buttons.append((like, dislike))
             with gr.Column(scale=2):
-                user = gr.Dropdown(user_choices, value="", label=f"Act as a {domain.user} of the log", elem_id="user",
-                                   filterable=True)
+                user = gr.Dropdown(
+                    user_choices, value="", label=f"Act as a {domain.user} of the log", elem_id="user", filterable=True
+                )
                 panel = gr.Markdown(user_panel(recommender, None), elem_id="profile")
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
-                    backend = gr.Dropdown(backend_choices, value=state.default_backend, label="LLM backend",
-                                          info="none: the trained scorer alone")
+                    backend = gr.Dropdown(
+                        backend_choices,
+                        value=state.default_backend,
+                        label="LLM backend",
+                        info="none: the trained scorer alone",
+                    )
                     mode = gr.Radio(list(MODES), value=rerank_mode(recommender), label="Rerank mode", elem_id="mode")
-                    alpha = gr.Slider(0, 1, value=recommender.blend.alpha, step=0.05, label="alpha (LLM weight)",
-                                      info="tuned on validation by recchat tune-blend; 0 = scorer only")
+                    alpha = gr.Slider(
+                        0,
+                        1,
+                        value=recommender.blend.alpha,
+                        step=0.05,
+                        label="alpha (LLM weight)",
+                        info="tuned on validation by recchat tune-blend; 0 = scorer only",
+                    )
                     k = gr.Slider(5, MAX_CARDS, value=MAX_CARDS, step=1, label="k (items shown)")
                     explain = gr.Checkbox(explain_default, label="LLM-written reasons", info=explain_info)
-                    understand = gr.Checkbox(bool(getattr(recommender.backend, "structured_outputs", False)),
-                                             label="LLM reads messages too (rules always do)",
-                                             info="on by default where decoding is schema-constrained (vLLM)")
+                    understand = gr.Checkbox(
+                        bool(getattr(recommender.backend, "structured_outputs", False)),
+                        label="LLM reads messages too (rules always do)",
+                        info="on by default where decoding is schema-constrained (vLLM)",
+                    )
 
         # This module's annotations are strings (postponed evaluation); Gradio finds the request
         # parameter by its type, so it needs the real one before the events are registered.
@@ -490,8 +541,9 @@ def build_app(recommender: Any, sessions: Any = None, *, concurrency: int = CONC
         send.click(respond, inputs, outputs, api_visibility="private")
         for n, (like, dislike) in enumerate(buttons):
             like.click(feedback(n, True), [chatbot, session], [chatbot, session, *card_parts], api_visibility="private")
-            dislike.click(feedback(n, False), [chatbot, session], [chatbot, session, *card_parts],
-                          api_visibility="private")
+            dislike.click(
+                feedback(n, False), [chatbot, session], [chatbot, session, *card_parts], api_visibility="private"
+            )
         user.change(pick_user, [user], [chatbot, session, panel, *card_parts], api_visibility="private")
         restore.__annotations__ = {"request": gr.Request}
         app.load(restore, None, [chatbot, session, *card_parts], api_visibility="private")
@@ -512,8 +564,10 @@ def parse_auth(value: str | list[str] | None) -> list[tuple[str, str]] | None:
             continue
         name, sep, password = entry.partition(":")
         if not sep or not name or not password:
-            raise ValueError(f"--auth / RECCHAT_UI_AUTH must be USER:PASSWORD (got '{name}{sep}…'); "
-                             "repeat --auth or separate accounts with commas for more than one")
+            raise ValueError(
+                f"--auth / RECCHAT_UI_AUTH must be USER:PASSWORD (got '{name}{sep}…'); "
+                "repeat --auth or separate accounts with commas for more than one"
+            )
         accounts.append((name, password))
     return accounts or None
 
@@ -524,8 +578,10 @@ def exposure_warning(host: str, auth: Any) -> str | None:
         return None
     if auth:
         return f"warning: the app listens on {host}, so other machines can reach it (behind the login)."
-    return (f"WARNING: the app listens on {host} WITHOUT a login: anyone who can reach this machine can use it "
-            "and read what is typed. Add --auth USER:PASSWORD, or drop --host to keep it on 127.0.0.1.")
+    return (
+        f"WARNING: the app listens on {host} WITHOUT a login: anyone who can reach this machine can use it "
+        "and read what is typed. Add --auth USER:PASSWORD, or drop --host to keep it on 127.0.0.1."
+    )
 
 
 def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, auth: Any = None, **kw: Any) -> Any:

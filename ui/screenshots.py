@@ -26,9 +26,17 @@ OUT = Path(__file__).resolve().parent / "screenshots"
 def launch_chromium(playwright: Any, executable: str | None = None) -> Any:
     """The system Chromium, headless, as the screenshots and the browser tests run it."""
     return playwright.chromium.launch(
-        executable_path=executable or os.environ.get("RECCHAT_CHROMIUM", "/usr/bin/chromium"), headless=True,
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--no-first-run"])
+        executable_path=executable or os.environ.get("RECCHAT_CHROMIUM", "/usr/bin/chromium"),
+        headless=True,
+        args=[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+        ],
+    )
 
 
 def take(url: str, out: Path, message: str, *, chromium: str | None = None, timeout_ms: int = 120_000) -> list[Path]:
@@ -48,7 +56,7 @@ def take(url: str, out: Path, message: str, *, chromium: str | None = None, time
                 box.fill(message)
                 box.press("Enter")
                 expect(page.locator("[id^=card-text-]:visible").nth(2)).to_be_visible(timeout=timeout_ms)
-                page.wait_for_timeout(500)   # the last reasons settle
+                page.wait_for_timeout(500)  # the last reasons settle
                 path = out / f"{name}.png"
                 page.screenshot(path=str(path), full_page=True)
                 saved.append(path)
@@ -59,21 +67,26 @@ def take(url: str, out: Path, message: str, *, chromium: str | None = None, time
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--url", help="a running app (default: start one here, then stop it)")
     parser.add_argument("--config", help="the catalog's configuration, when starting the app (default MovieLens-100K)")
-    parser.add_argument("--backend", default="none", help="LLM backend when starting the app [none: the same pictures "
-                                                            "on every machine]")
+    parser.add_argument(
+        "--backend", default="none", help="LLM backend when starting the app [none: the same pictures on every machine]"
+    )
     parser.add_argument("--message", default="I loved Heat and The Godfather, something like them but older")
     parser.add_argument("--out", type=Path, default=OUT, help=f"folder for phone.png and wide.png [{OUT}]")
     args = parser.parse_args(argv)
     if args.url:
         paths = take(args.url, args.out, args.message)
     else:
+        from recchat.ui.app import build_app, launch
+
         from recchat.builder import Builder
         from recchat.recommender import Recommender
-        from recchat.ui.app import build_app, launch
 
         parts = Builder(args.config)
         parts.config = parts.config.replace({"llm": {"backend": args.backend}})

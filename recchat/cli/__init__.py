@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recchat",
         description="recchat: a conversational recommender. Chroma retrieval, a trained scorer, "
-                    "LLM reranking (vLLM), blended and explained. Start with 'recchat ui' (MovieLens-100K) "
-                    "or, for your own catalog, 'recchat init ITEMS INTERACTIONS'.",
+        "LLM reranking (vLLM), blended and explained. Start with 'recchat ui' (MovieLens-100K) "
+        "or, for your own catalog, 'recchat init ITEMS INTERACTIONS'.",
         epilog="Assets and the index live in $RECCHAT_HOME (default: the user's cache folder).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -50,22 +50,35 @@ def main(argv: list[str] | None = None) -> int:
     from chromadb.errors import ChromaError
 
     from recchat.assets import AssetError
-    from recchat.catalog import DataError
+    from recchat.templates import TemplateError
+    from recchat.data.catalog import DataError
     from recchat.index import ItemIndexError
     from recchat.llm import LLMError
     from recchat.plugins import PluginError
     from recchat.scorer import CheckpointError
-    from recchat.templates import TemplateError
 
     try:
         return args.func(args)
-    except (AssetError, DataError, ItemIndexError, CheckpointError, LLMError, TemplateError, PluginError,
-            FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (
+        AssetError,
+        DataError,
+        ItemIndexError,
+        CheckpointError,
+        LLMError,
+        TemplateError,
+        PluginError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+    ) as exc:
         print(f"recchat: error: {exc}", file=sys.stderr)
         return 2
     except ChromaError as exc:  # the store failed where recchat does not wrap it: still no traceback
-        print(f"recchat: error: the Chroma store failed ({type(exc).__name__}: {exc}); if its folder is damaged, "
-              "delete it and build the index again: recchat index build", file=sys.stderr)
+        print(
+            f"recchat: error: the Chroma store failed ({type(exc).__name__}: {exc}); if its folder is damaged, "
+            "delete it and build the index again: recchat index build",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("recchat: interrupted", file=sys.stderr)

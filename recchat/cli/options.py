@@ -17,11 +17,19 @@ _LLM, _BLEND = LLMConfig(), BlendSection()
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, metavar="FILE",
-                   help="the deployment's TOML configuration (write one with: recchat init ITEMS "
-                        "[INTERACTIONS]) [the built-in MovieLens-100K one]")
-    p.add_argument("--skip-bad", action="store_true", default=None,
-                   help="skip malformed rows and report how many, instead of stopping at the first")
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="the deployment's TOML configuration (write one with: recchat init ITEMS "
+        "[INTERACTIONS]) [the built-in MovieLens-100K one]",
+    )
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        default=None,
+        help="skip malformed rows and report how many, instead of stopping at the first",
+    )
 
 
 def add_store(p: argparse.ArgumentParser) -> None:
@@ -38,14 +46,23 @@ def add_scorer(p: argparse.ArgumentParser) -> None:
 
 def add_llm(p: argparse.ArgumentParser, *, server: bool = True) -> None:
     g = p.add_argument_group("LLM (default: the configuration's [llm])")
-    g.add_argument("--backend", help="auto (vLLM on a GPU, transformers otherwise), transformers, vllm, openai, "
-                                     f"an installed recchat.llm_backends plugin, or none [{_LLM.backend}]")
-    g.add_argument("--model", help="a model asset (smollm2-135m-instruct, gemma3-270m), a model folder such as "
-                                   "one from recchat tune-llm, or the served model's name for --backend openai "
-                                   "[smollm2-135m-instruct]")
-    g.add_argument("--mode", choices=("pointwise", "listwise", "permutation"),
-                   help="pointwise: P(Yes) per item; listwise: one pass, label probabilities; "
-                        f"permutation: generated order [{_LLM.mode}]")
+    g.add_argument(
+        "--backend",
+        help="auto (vLLM on a GPU, transformers otherwise), transformers, vllm, openai, "
+        f"an installed recchat.llm_backends plugin, or none [{_LLM.backend}]",
+    )
+    g.add_argument(
+        "--model",
+        help="a model asset (smollm2-135m-instruct, gemma3-270m), a model folder such as "
+        "one from recchat tune-llm, or the served model's name for --backend openai "
+        "[smollm2-135m-instruct]",
+    )
+    g.add_argument(
+        "--mode",
+        choices=("pointwise", "listwise", "permutation"),
+        help="pointwise: P(Yes) per item; listwise: one pass, label probabilities; "
+        f"permutation: generated order [{_LLM.mode}]",
+    )
     g.add_argument("--passes", type=int, help=f"shuffled passes averaged against position bias [{_LLM.passes}]")
     g.add_argument("--history", type=int, help="history items in the prompt [the tuned model's, else 20]")
     if server:
@@ -60,13 +77,26 @@ def add_blend(p: argparse.ArgumentParser) -> None:
 
 
 # Which option sets which configuration key.
-_KEYS = {"skip_bad": ("catalog", "skip_bad"), "collection": ("index", "collection"), "path": ("index", "path"),
-         "url": ("index", "url"), "ef_search": ("index", "ef_search"),
-         "max_neighbors": ("index", "max_neighbors"), "ef_construction": ("index", "ef_construction"), "scorer": ("scorer", "checkpoint"),
-         "backend": ("llm", "backend"), "model": ("llm", "model"), "mode": ("llm", "mode"),
-         "passes": ("llm", "passes"), "history": ("llm", "history"), "base_url": ("llm", "base_url"),
-         "concurrency": ("llm", "concurrency"), "timeout": ("llm", "timeout"), "alpha": ("blend", "alpha"),
-         "norm": ("blend", "norm")}
+_KEYS = {
+    "skip_bad": ("catalog", "skip_bad"),
+    "collection": ("index", "collection"),
+    "path": ("index", "path"),
+    "url": ("index", "url"),
+    "ef_search": ("index", "ef_search"),
+    "max_neighbors": ("index", "max_neighbors"),
+    "ef_construction": ("index", "ef_construction"),
+    "scorer": ("scorer", "checkpoint"),
+    "backend": ("llm", "backend"),
+    "model": ("llm", "model"),
+    "mode": ("llm", "mode"),
+    "passes": ("llm", "passes"),
+    "history": ("llm", "history"),
+    "base_url": ("llm", "base_url"),
+    "concurrency": ("llm", "concurrency"),
+    "timeout": ("llm", "timeout"),
+    "alpha": ("blend", "alpha"),
+    "norm": ("blend", "norm"),
+}
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,7 +127,7 @@ def limit_users(log: Any, max_users: int | None) -> Any:
     """The interactions of the first ``max_users`` users (for quick runs and CI)."""
     if not max_users:
         return log
-    from recchat.catalog import InteractionLog
+    from recchat.data.catalog import InteractionLog
 
     keep = set(log.users()[:max_users])
     return InteractionLog([i for i in log if i.user in keep], log.report)

@@ -25,12 +25,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from recchat.llm.base import (MISSING_LOGPROB, SENTINEL, ChatFormat, LLMBackend, LLMError, PlainFormat,
-                              collect_invocations, fill_missing, has_cuda, normalized, prompt_format, record)
+from recchat.llm.base import (
+    MISSING_LOGPROB,
+    SENTINEL,
+    ChatFormat,
+    LLMBackend,
+    LLMError,
+    PlainFormat,
+    collect_invocations,
+    fill_missing,
+    has_cuda,
+    normalized,
+    prompt_format,
+    record,
+)
 
-__all__ = ["BACKENDS", "MISSING_LOGPROB", "SENTINEL", "ChatFormat", "LLMBackend", "LLMError", "PlainFormat",
-           "collect_invocations", "fill_missing", "has_cuda", "load_backend", "normalized", "prompt_format",
-           "record"]
+__all__ = [
+    "BACKENDS",
+    "MISSING_LOGPROB",
+    "SENTINEL",
+    "ChatFormat",
+    "LLMBackend",
+    "LLMError",
+    "PlainFormat",
+    "collect_invocations",
+    "fill_missing",
+    "has_cuda",
+    "load_backend",
+    "normalized",
+    "prompt_format",
+    "record",
+]
 
 BACKENDS = ("auto", "transformers", "vllm", "openai")
 
@@ -49,16 +74,20 @@ def load_backend(name: str = "auto", model: str | Path | None = None, **options:
         if name in available("llm_backends"):
             return create("llm_backends", name, model=model, required=("label_logprobs", "generate"), **options)
         plugins = ", ".join(sorted(available("llm_backends")))
-        raise LLMError(f"unknown backend '{name}'; choose from {', '.join(BACKENDS)}"
-                       + (f" or the installed plugins: {plugins}" if plugins else ""))
+        raise LLMError(
+            f"unknown backend '{name}'; choose from {', '.join(BACKENDS)}"
+            + (f" or the installed plugins: {plugins}" if plugins else "")
+        )
     if name == "auto":
         name = "vllm" if has_cuda() else "transformers"
     if name == "openai":
         from recchat.llm.openai_backend import OpenAIBackend
 
         if not options.get("base_url"):
-            raise LLMError("the openai backend needs base_url: the server's address ending in /v1 "
-                           "(the configuration's llm.base_url, or --base-url)")
+            raise LLMError(
+                "the openai backend needs base_url: the server's address ending in /v1 "
+                "(the configuration's llm.base_url, or --base-url)"
+            )
         return OpenAIBackend(model=str(model) if model else None, **options)
     from recchat.assets import AssetError, resolve_model
 

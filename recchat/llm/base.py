@@ -67,8 +67,14 @@ class LLMBackend(Protocol):
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]: ...
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
-                 json_schema: dict[str, Any] | None = None) -> list[str]: ...
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: int,
+        regex: str | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[str]: ...
 
 
 class ChatFormat:
@@ -82,8 +88,9 @@ class ChatFormat:
         self.tokenizer = tokenizer
 
     def render(self, content: str) -> str:
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                                  add_generation_prompt=True)
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        )
 
     def split(self, prefix: str, suffix: str) -> tuple[str, str]:
         head, tail = self.render(prefix + SENTINEL + suffix).split(SENTINEL)

@@ -33,10 +33,10 @@ from recchat.types import Invocation
 
 @dataclass
 class _Request:
-    kind: str                # "generate" or "label_logprobs"
-    key: Any                 # requests with equal keys can share a call
+    kind: str  # "generate" or "label_logprobs"
+    key: Any  # requests with equal keys can share a call
     args: tuple
-    size: int                # prompts it brings
+    size: int  # prompts it brings
     done: bool = False
     result: Any = None
     error: BaseException | None = None
@@ -53,8 +53,8 @@ class Gathered:
     def __init__(self, backend: Any, *, max_prompts: int = 32):
         self.inner, self.max_prompts = backend, max_prompts
         self.invocations: list[Invocation] = []
-        self.shared_calls = 0     # calls to the wrapped backend
-        self.requests = 0         # requests answered through them
+        self.shared_calls = 0  # calls to the wrapped backend
+        self.requests = 0  # requests answered through them
         self._cond = threading.Condition()
         self._waiting: list[_Request] = []
         self._busy = False
@@ -65,11 +65,18 @@ class Gathered:
         return getattr(self.inner, name)
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
-        return self._call(_Request("label_logprobs", tuple(labels), (prefix, list(suffixes), list(labels)),
-                                   max(1, len(suffixes))))
+        return self._call(
+            _Request("label_logprobs", tuple(labels), (prefix, list(suffixes), list(labels)), max(1, len(suffixes)))
+        )
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
-                 json_schema: dict[str, Any] | None = None) -> list[str]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: int,
+        regex: str | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[str]:
         key = (max_tokens, regex, json.dumps(json_schema, sort_keys=True) if json_schema is not None else None)
         return self._call(_Request("generate", key, (list(prompts), max_tokens, regex, json_schema), len(prompts)))
 
@@ -103,7 +110,11 @@ class Gathered:
         first = next((r for r in self._waiting if r.kind == "label_logprobs"), self._waiting[0])
         batch, size = [], 0
         for request in list(self._waiting):
-            if request.kind == first.kind and request.key == first.key and (not batch or size + request.size <= self.max_prompts):
+            if (
+                request.kind == first.kind
+                and request.key == first.key
+                and (not batch or size + request.size <= self.max_prompts)
+            ):
                 batch.append(request)
                 size += request.size
                 self._waiting.remove(request)
@@ -145,21 +156,34 @@ class Gathered:
         answers = self.inner.generate(prompts, max_tokens=max_tokens, regex=regex, json_schema=schema)
         start = 0
         for r in batch:
-            r.result = answers[start:start + r.size]
+            r.result = answers[start : start + r.size]
             start += r.size
 
     def _record(self, request: _Request, seconds: float) -> None:
         tokens = sum(c.prompt_tokens for c in request.calls)
         cached = sum(c.cached_tokens for c in request.calls)
         if request.error is None:
-            output = ("; ".join(max(o, key=o.get) for o in request.result) if request.kind == "label_logprobs"
-                      else " | ".join(request.result))
+            output = (
+                "; ".join(max(o, key=o.get) for o in request.result)
+                if request.kind == "label_logprobs"
+                else " | ".join(request.result)
+            )
         else:
             output = ""
-        record(self, Invocation(self.inner.name, request.kind, request.size, round(tokens * request.share),
-                                round(cached * request.share), seconds, output=output,
-                                error=str(request.error) if request.error is not None else None,
-                                gathered=request.shared_with))
+        record(
+            self,
+            Invocation(
+                self.inner.name,
+                request.kind,
+                request.size,
+                round(tokens * request.share),
+                round(cached * request.share),
+                seconds,
+                output=output,
+                error=str(request.error) if request.error is not None else None,
+                gathered=request.shared_with,
+            ),
+        )
 
 
 IN_PROCESS = ("transformers", "vllm")

@@ -21,9 +21,17 @@ class OpenAIBackend:
     name = "openai"
     structured_outputs = True  # JSON-schema / regex constrained decoding
 
-    def __init__(self, base_url: str, model: str | None = None, *,
-                 api_key: str = "EMPTY", concurrency: int = 8, timeout: float = 60.0, retries: int = 2,
-                 top_logprobs: int = 20):
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key: str = "EMPTY",
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        retries: int = 2,
+        top_logprobs: int = 20,
+    ):
         self.base_url = base_url.rstrip("/")
         self.api_key, self.concurrency, self.timeout, self.retries = api_key, concurrency, timeout, retries
         self.top_logprobs = top_logprobs
@@ -41,8 +49,7 @@ class OpenAIBackend:
     def _client(self) -> Any:
         from openai import AsyncOpenAI
 
-        return AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout,
-                           max_retries=self.retries)
+        return AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.retries)
 
     def _first_model(self) -> str:
         async def ask() -> str:
@@ -53,8 +60,10 @@ class OpenAIBackend:
         try:
             return self._run(ask())
         except Exception as exc:
-            raise LLMError(f"no OpenAI-compatible server answered at {self.base_url} ({exc}); "
-                           "start one, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR") from None
+            raise LLMError(
+                f"no OpenAI-compatible server answered at {self.base_url} ({exc}); "
+                "start one, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR"
+            ) from None
 
     @staticmethod
     def _run(coro: Any) -> Any:
@@ -72,7 +81,8 @@ class OpenAIBackend:
         async def one(client: Any, gate: asyncio.Semaphore, content: str) -> Any:
             async with gate:
                 return await client.chat.completions.create(
-                    model=self.model, messages=[{"role": "user", "content": content}], temperature=0.0, **params)
+                    model=self.model, messages=[{"role": "user", "content": content}], temperature=0.0, **params
+                )
 
         async def all_of() -> list[Any]:
             gate = asyncio.Semaphore(self.concurrency)
@@ -85,22 +95,28 @@ class OpenAIBackend:
         except Exception as exc:
             # An LLMError already names the server and the fix (no model list from a server that is down).
             message = str(exc) if isinstance(exc, LLMError) else self._failure(exc)
-            record(self, Invocation(self.name, "request", len(contents), 0, 0, time.perf_counter() - started,
-                                    error=message))
+            record(
+                self,
+                Invocation(self.name, "request", len(contents), 0, 0, time.perf_counter() - started, error=message),
+            )
             raise LLMError(message) from None
 
     def _failure(self, exc: Exception) -> str:
         """What went wrong with a request, and what to look at."""
         if "Timeout" in type(exc).__name__:
-            hint = (f"it did not answer within {self.timeout:g} s; check its load, or allow more with "
-                    "[llm] timeout / --timeout")
+            hint = (
+                f"it did not answer within {self.timeout:g} s; check its load, or allow more with "
+                "[llm] timeout / --timeout"
+            )
         else:
             hint = "see its log, and check that [llm] base_url / --base-url is an OpenAI-compatible server"
         return f"the server at {self.base_url} failed ({type(exc).__name__}: {exc}); {hint}"
 
     def _malformed(self, what: str) -> LLMError:
-        return LLMError(f"the server at {self.base_url} sent a malformed reply ({what}); check that it is an "
-                        "OpenAI-compatible server, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR")
+        return LLMError(
+            f"the server at {self.base_url} sent a malformed reply ({what}); check that it is an "
+            "OpenAI-compatible server, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR"
+        )
 
     def _choice(self, reply: Any) -> Any:
         """The first choice of a reply; a reply without one is malformed (said, not a TypeError)."""
@@ -112,20 +128,34 @@ class OpenAIBackend:
     def _record(self, kind: str, replies: list[Any], started: float, text: str, prompts: Sequence[str]) -> None:
         usage = [r.usage for r in replies if r.usage is not None]
         cached = sum(getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", 0) or 0 for u in usage)
-        record(self, Invocation(self.name, kind, len(replies), sum(u.prompt_tokens for u in usage),
-                                           cached, time.perf_counter() - started, output=text), prompts)
+        record(
+            self,
+            Invocation(
+                self.name,
+                kind,
+                len(replies),
+                sum(u.prompt_tokens for u in usage),
+                cached,
+                time.perf_counter() - started,
+                output=text,
+            ),
+            prompts,
+        )
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
         started = time.perf_counter()
-        replies = self._chat_all([prefix + s for s in suffixes], max_tokens=1, logprobs=True,
-                                 top_logprobs=self.top_logprobs)
+        replies = self._chat_all(
+            [prefix + s for s in suffixes], max_tokens=1, logprobs=True, top_logprobs=self.top_logprobs
+        )
         results = []
         for reply in replies:
             choice = self._choice(reply)
             content = choice.logprobs.content if choice.logprobs else None
             if not content:
-                raise LLMError(f"the server at {self.base_url} returned no logprobs; it must support "
-                               "logprobs/top_logprobs (vLLM does)")
+                raise LLMError(
+                    f"the server at {self.base_url} returned no logprobs; it must support "
+                    "logprobs/top_logprobs (vLLM does)"
+                )
             found: dict[str, float] = {}
             try:
                 for alt in content[0].top_logprobs:
@@ -135,12 +165,19 @@ class OpenAIBackend:
             except (AttributeError, TypeError, ValueError) as exc:
                 raise self._malformed(f"top_logprobs: {exc}") from None
             results.append(fill_missing(found, labels))
-        self._record("label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results),
-                     [prefix, *suffixes])
+        self._record(
+            "label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results), [prefix, *suffixes]
+        )
         return results
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
-                 json_schema: dict[str, Any] | None = None) -> list[str]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: int,
+        regex: str | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> list[str]:
         started = time.perf_counter()
         # vLLM's server extension; other servers ignore unknown body fields, and callers validate.
         constraint = {"regex": regex} if regex else {"json": json_schema} if json_schema else None

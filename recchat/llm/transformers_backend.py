@@ -20,14 +20,17 @@ class TransformersBackend:
     name = "transformers"
     structured_outputs = False  # no constrained decoding: callers validate
 
-    def __init__(self, model_dir: Path, *, device: str | None = None, dtype: str = "float32",
-                 threads: int | None = None):
+    def __init__(
+        self, model_dir: Path, *, device: str | None = None, dtype: str = "float32", threads: int | None = None
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if not Path(model_dir).is_dir():
-            raise LLMError(f"no model folder at {model_dir}; fetch the default one with: "
-                           "recchat assets fetch smollm2-135m-instruct")
+            raise LLMError(
+                f"no model folder at {model_dir}; fetch the default one with: "
+                "recchat assets fetch smollm2-135m-instruct"
+            )
         if threads:
             torch.set_num_threads(threads)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -74,8 +77,10 @@ class TransformersBackend:
         positions, ends, offset = list(range(prefix_len)), [], prefix_len
         for ids in tail_ids:
             size = len(ids)
-            allowed[offset:offset + size, :prefix_len] = True
-            allowed[offset:offset + size, offset:offset + size] = torch.tril(torch.ones((size, size), dtype=torch.bool))
+            allowed[offset : offset + size, :prefix_len] = True
+            allowed[offset : offset + size, offset : offset + size] = torch.tril(
+                torch.ones((size, size), dtype=torch.bool)
+            )
             positions.extend(range(prefix_len, prefix_len + size))
             offset += size
             ends.append(offset - 1)
@@ -89,8 +94,12 @@ class TransformersBackend:
             mask = {"full_attention": mask, "sliding_attention": (allowed & near)[None, None].to(self.device)}
         decoder, head_layer = self.model.get_decoder(), self.model.get_output_embeddings()
         with torch.set_grad_enabled(grad), torch.inference_mode(not grad):
-            hidden = decoder(input_ids=torch.tensor([head_ids + packed], device=self.device), attention_mask=mask,
-                             position_ids=pos[None].to(self.device), use_cache=False).last_hidden_state
+            hidden = decoder(
+                input_ids=torch.tensor([head_ids + packed], device=self.device),
+                attention_mask=mask,
+                position_ids=pos[None].to(self.device),
+                use_cache=False,
+            ).last_hidden_state
             logits = head_layer(hidden[0, torch.tensor(ends, device=self.device)]).float()
             cap = getattr(getattr(config, "get_text_config", lambda: config)(), "final_logit_softcapping", None)
             if cap:
@@ -107,13 +116,24 @@ class TransformersBackend:
         logprobs = torch.log_softmax(logits, dim=-1)[:, label_ids].cpu()
         n = len(suffixes)
         out = [{label: float(row[j]) for j, label in enumerate(labels)} for row in logprobs]
-        record(self, Invocation(
-            self.name, "label_logprobs", n, len(head_ids) * n + sum(map(len, tail_ids)),
-            len(head_ids) * (n - 1), time.perf_counter() - started,
-            output="; ".join(f"{max(o, key=o.get)}" for o in out)), prompts=[prefix, *suffixes])
+        record(
+            self,
+            Invocation(
+                self.name,
+                "label_logprobs",
+                n,
+                len(head_ids) * n + sum(map(len, tail_ids)),
+                len(head_ids) * (n - 1),
+                time.perf_counter() - started,
+                output="; ".join(f"{max(o, key=o.get)}" for o in out),
+            ),
+            prompts=[prefix, *suffixes],
+        )
         return out
 
-    def label_logprobs_naive(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
+    def label_logprobs_naive(
+        self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]
+    ) -> list[dict[str, float]]:
         """One full prompt per suffix with logits at every position: the baseline the bench beats."""
         import torch
 
@@ -127,8 +147,15 @@ class TransformersBackend:
             out.append({label: float(lp[j]) for j, label in enumerate(labels)})
         return out
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, regex: str | None = None,
-                 json_schema: dict[str, Any] | None = None, batch: int = 8) -> list[str]:
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_tokens: int,
+        regex: str | None = None,
+        json_schema: dict[str, Any] | None = None,
+        batch: int = 8,
+    ) -> list[str]:
         # transformers has no grammar-constrained decoding here: the caller validates and repairs.
         # Prompts are decoded together (left-padded), which on a CPU costs far less than one by one.
         import torch
@@ -137,16 +164,27 @@ class TransformersBackend:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         for start in range(0, len(prompts), batch):
             started = time.perf_counter()
-            seqs = [self._ids(self.chat.render(p)) for p in prompts[start:start + batch]]
+            seqs = [self._ids(self.chat.render(p)) for p in prompts[start : start + batch]]
             width = max(map(len, seqs))
             ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
             mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
             with torch.inference_mode():
-                out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens,
-                                          do_sample=False, pad_token_id=pad)
+                out = self.model.generate(
+                    input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens, do_sample=False, pad_token_id=pad
+                )
             texts = self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-            record(self, Invocation(self.name, "generate", len(seqs), sum(map(len, seqs)), 0,
-                                    time.perf_counter() - started, output=" | ".join(texts)),
-                   prompts=prompts[start:start + batch])
+            record(
+                self,
+                Invocation(
+                    self.name,
+                    "generate",
+                    len(seqs),
+                    sum(map(len, seqs)),
+                    0,
+                    time.perf_counter() - started,
+                    output=" | ".join(texts),
+                ),
+                prompts=prompts[start : start + batch],
+            )
             outputs.extend(texts)
         return outputs

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--per-turn", type=int, default=4)
     parser.add_argument("--scripts", default="", help="comma-separated script numbers (default all)")
     args = parser.parse_args()
-    from recchat.explain import explain_prompts
+    from recchat.conversation.explain import explain_prompts
     from recchat.recommender import Recommender
 
     rec = Recommender.from_config({"llm": {"backend": "transformers", "model": args.model}})
@@ -44,13 +44,25 @@ def main() -> None:
         for t, message in enumerate(messages):
             reply = session.send(message, explain=False)
             cands = [i.candidate for i in reply.items]
-            prompts, checks, _ = explain_prompts(rec.catalog, cands[:args.per_turn], session._context(),
-                                                 rec.text_vector, rec.co_likes, cands)
+            prompts, checks, _ = explain_prompts(
+                rec.catalog, cands[: args.per_turn], session._context(), rec.text_vector, rec.co_likes, cands
+            )
             answers = backend.generate(prompts, max_tokens=40)
             for c, prompt, answer, check in zip(cands, prompts, answers, checks):
-                print(json.dumps({"model": args.model or "smollm2-135m-instruct", "catalog": "movielens-100k",
-                                  "turn": f"{n}.{t} {message}", "title": c.item.title, "prompt": prompt, "answer": answer,
-                                  "facts": check.to_dict()}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "model": args.model or "smollm2-135m-instruct",
+                            "catalog": "movielens-100k",
+                            "turn": f"{n}.{t} {message}",
+                            "title": c.item.title,
+                            "prompt": prompt,
+                            "answer": answer,
+                            "facts": check.to_dict(),
+                        }
+                    ),
+                    flush=True,
+                )
             print(f"script {n} turn {t} done", file=sys.stderr, flush=True)
 
 

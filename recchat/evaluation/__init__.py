@@ -20,15 +20,14 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from recchat.catalog import Catalog, InteractionLog
+from recchat.data.split import Split
 from recchat.files import new_folder
-from recchat.split import Split
 
 CUTOFFS = (10, 20)
 
@@ -87,14 +86,22 @@ def _top_k(scores: np.ndarray, masks: Sequence[np.ndarray], k: int) -> np.ndarra
         if len(mask):
             scores[r, mask] = -np.inf
     k = min(k, scores.shape[1])
-    top = (np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1]
-           else np.tile(np.arange(k), (len(scores), 1)))
+    top = (
+        np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        if k < scores.shape[1]
+        else np.tile(np.arange(k), (len(scores), 1))
+    )
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
     return np.take_along_axis(top, order, axis=1)
 
 
-def _calibrated_mae(valid_scores: np.ndarray, valid_ratings: np.ndarray, test_scores: np.ndarray,
-                    test_ratings: np.ndarray, bins: int = 10) -> float:
+def _calibrated_mae(
+    valid_scores: np.ndarray,
+    valid_ratings: np.ndarray,
+    test_scores: np.ndarray,
+    test_ratings: np.ndarray,
+    bins: int = 10,
+) -> float:
     """MAE of ratings predicted from scores by a mapping fitted on validation targets.
 
     The mapping is monotone by construction: scores are cut at validation quantiles and each bin
@@ -105,8 +112,12 @@ def _calibrated_mae(valid_scores: np.ndarray, valid_ratings: np.ndarray, test_sc
         return math.nan
     vs, vr = valid_scores[ok_v], valid_ratings[ok_v]
     edges = np.unique(np.quantile(vs, np.linspace(0, 1, bins + 1)[1:-1]))
-    means = np.array([vr[np.digitize(vs, edges) == b].mean() if (np.digitize(vs, edges) == b).any()
-                      else vr.mean() for b in range(len(edges) + 1)])
+    means = np.array(
+        [
+            vr[np.digitize(vs, edges) == b].mean() if (np.digitize(vs, edges) == b).any() else vr.mean()
+            for b in range(len(edges) + 1)
+        ]
+    )
     means = np.maximum.accumulate(means)
     predicted = means[np.digitize(test_scores[ok_t], edges)]
     return float(np.abs(predicted - test_ratings[ok_t]).mean())
@@ -119,27 +130,29 @@ class StageResult:
     top: np.ndarray  # top-max(cutoffs) list per user
 
 
-def run_stage(ranker: Ranker, split: Split, stage: str, batch: int = 256,
-              max_k: int = max(CUTOFFS)) -> StageResult:
+def run_stage(ranker: Ranker, split: Split, stage: str, batch: int = 256, max_k: int = max(CUTOFFS)) -> StageResult:
     users = split.evaluated_users(stage)
     targets_all = split.valid if stage == "valid" else split.test
     ranks, target_scores, tops = [], [], []
     for start in range(0, len(users), batch):
-        chunk = users[start:start + batch]
+        chunk = users[start : start + batch]
         histories = [split.history(u, stage) for u in chunk]
         targets = targets_all[chunk]
         masks = [h[h != t] for h, t in zip(histories, targets)]
         scores = np.asarray(ranker.score_histories(histories), dtype=np.float64)
         if scores.shape != (len(chunk), split.n_items):
-            raise ValueError(f"{ranker.name} returned scores of shape {scores.shape}, "
-                             f"expected {(len(chunk), split.n_items)}")
+            raise ValueError(
+                f"{ranker.name} returned scores of shape {scores.shape}, expected {(len(chunk), split.n_items)}"
+            )
         ranks.append(pessimistic_ranks(scores, targets, masks))
         target_scores.append(scores[np.arange(len(chunk)), targets])
         tops.append(_top_k(scores, masks, max_k))
     empty = np.zeros(0)
-    return StageResult(np.concatenate(ranks) if ranks else empty,
-                       np.concatenate(target_scores) if target_scores else empty,
-                       np.concatenate(tops) if tops else np.zeros((0, max_k), dtype=np.int64))
+    return StageResult(
+        np.concatenate(ranks) if ranks else empty,
+        np.concatenate(target_scores) if target_scores else empty,
+        np.concatenate(tops) if tops else np.zeros((0, max_k), dtype=np.int64),
+    )
 
 
 def evaluate(ranker: Ranker, split: Split, stages: Sequence[str] = ("valid", "test")) -> dict[str, Any]:
@@ -158,16 +171,30 @@ def evaluate(ranker: Ranker, split: Split, stages: Sequence[str] = ("valid", "te
     if "valid" in results and "test" in results and split.valid_rating is not None:
         vu, tu = split.evaluated_users("valid"), split.evaluated_users("test")
         out["test"]["MAE (calibrated)"] = _calibrated_mae(
-            results["valid"].target_scores, split.valid_rating[vu],
-            results["test"].target_scores, split.test_rating[tu])
+            results["valid"].target_scores, split.valid_rating[vu], results["test"].target_scores, split.test_rating[tu]
+        )
     return out
 
 
 # --------------------------------------------------------------------------- reports
 
-REPORT_METRICS = ("users", "NDCG@10", "HR@10", "MRR@10", "NDCG@20", "HR@20", "Precision@10", "F1@10",
-                  "Coverage@10", "MeanPop@10", "MAE (calibrated)", "NDCG@10 (target in candidates)",
-                  "HR@10 (target in candidates)", "NDCG@10 gain over scorer", "gain 95% CI")
+REPORT_METRICS = (
+    "users",
+    "NDCG@10",
+    "HR@10",
+    "MRR@10",
+    "NDCG@20",
+    "HR@20",
+    "Precision@10",
+    "F1@10",
+    "Coverage@10",
+    "MeanPop@10",
+    "MAE (calibrated)",
+    "NDCG@10 (target in candidates)",
+    "HR@10 (target in candidates)",
+    "NDCG@10 gain over scorer",
+    "gain 95% CI",
+)
 
 
 def markdown_table(results: list[dict[str, Any]], stage: str = "test") -> str:
@@ -175,14 +202,24 @@ def markdown_table(results: list[dict[str, Any]], stage: str = "test") -> str:
     lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in results:
         if r.get(stage, {}).get("withheld"):
-            lines.append(f"| {r['method']} | " + " | ".join(str(r[stage].get(m, "")) if m == "users" else "withheld"
-                                                          for m in cols) + " |")
+            lines.append(
+                f"| {r['method']} | "
+                + " | ".join(str(r[stage].get(m, "")) if m == "users" else "withheld" for m in cols)
+                + " |"
+            )
             continue
         cells = []
         for m in cols:
             v = r.get(stage, {}).get(m, math.nan)
-            cells.append("n/a" if isinstance(v, float) and math.isnan(v) else str(v) if m in ("users", "gain 95% CI") else
-                         f"{v:.1f}" if m.startswith("MeanPop") else f"{v:.4f}")
+            cells.append(
+                "n/a"
+                if isinstance(v, float) and math.isnan(v)
+                else str(v)
+                if m in ("users", "gain 95% CI")
+                else f"{v:.1f}"
+                if m.startswith("MeanPop")
+                else f"{v:.4f}"
+            )
         lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -192,14 +229,26 @@ def write_report(results: list[dict[str, Any]], config: dict[str, Any], root: Pa
     folder appears complete or, if the run is killed while writing, not at all."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
     folder = Path(root) / f"eval-{time.strftime('%Y%m%d-%H%M%S')}-{digest}"
-    md = [f"# Evaluation: {config.get('dataset', '')}", "",
-          "Protocol: leave-one-out by timestamp (ties in file order), full ranking over all items, "
-          "earlier items masked, pessimistic ties.", "",
-          f"## Test ({results[0]['test']['users'] if results else 0} users)", "",
-          *([f"**{config['rerank']['degradation_line']}**", ""] if config.get("rerank") else []),
-          markdown_table(results, "test"), "",
-          "## Validation", "", markdown_table(results, "valid"), "",
-          "```json", json.dumps(config, indent=2, default=str), "```", ""]
+    md = [
+        f"# Evaluation: {config.get('dataset', '')}",
+        "",
+        "Protocol: leave-one-out by timestamp (ties in file order), full ranking over all items, "
+        "earlier items masked, pessimistic ties.",
+        "",
+        f"## Test ({results[0]['test']['users'] if results else 0} users)",
+        "",
+        *([f"**{config['rerank']['degradation_line']}**", ""] if config.get("rerank") else []),
+        markdown_table(results, "test"),
+        "",
+        "## Validation",
+        "",
+        markdown_table(results, "valid"),
+        "",
+        "```json",
+        json.dumps(config, indent=2, default=str),
+        "```",
+        "",
+    ]
     with new_folder(folder) as tmp:
         (tmp / "results.json").write_text(json.dumps({"config": config, "results": results}, indent=2, default=str))
         (tmp / "results.md").write_text("\n".join(md))
@@ -245,12 +294,20 @@ class RerankRecord:
     target_position: int  # position of the target among the candidates, -1 when absent
     degraded: bool = False
     error: str | None = None  # why the LLM failed for this user, when degraded
-    skipped: bool = False     # not sent to the LLM: the target is not a candidate (a miss in any order)
+    skipped: bool = False  # not sent to the LLM: the target is not a candidate (a miss in any order)
 
 
-def rerank_records(split: Split, scorer: Any, reranker: Any, catalog: Any, stage: str,
-                   users: Sequence[int] | None = None, k: int = 20, progress: bool = True,
-                   skip_misses: bool = False) -> list[RerankRecord]:
+def rerank_records(
+    split: Split,
+    scorer: Any,
+    reranker: Any,
+    catalog: Any,
+    stage: str,
+    users: Sequence[int] | None = None,
+    k: int = 20,
+    progress: bool = True,
+    skip_misses: bool = False,
+) -> list[RerankRecord]:
     """Score the scorer's top-``k`` with the LLM for each user (the expensive part, done once).
 
     A user for whom the LLM fails keeps the scorer's scores as LLM scores and is marked
@@ -288,8 +345,18 @@ def rerank_records(split: Split, scorer: Any, reranker: Any, catalog: Any, stage
                 llm, _ = reranker.scores(hist_items, cands, ratings=ratings)
             except Exception as exc:  # counted and reported by degradation(), never hidden
                 llm, error = list(scores[top]), f"{type(exc).__name__}: {exc}"
-        records.append(RerankRecord(int(u), top, scores[top], np.asarray(llm, dtype=np.float64),
-                                    int(hits[0]) if len(hits) else -1, error is not None, error, skipped))
+        records.append(
+            RerankRecord(
+                int(u),
+                top,
+                scores[top],
+                np.asarray(llm, dtype=np.float64),
+                int(hits[0]) if len(hits) else -1,
+                error is not None,
+                error,
+                skipped,
+            )
+        )
     return records
 
 
@@ -303,17 +370,24 @@ def degradation(records: Sequence[RerankRecord]) -> dict[str, Any]:
     skipped = sum(r.skipped for r in records)
     sent = len(records) - skipped
     first = next((r.error for r in degraded if r.error), None)
-    return {"users": len(records), "reranked_users": sent - len(degraded), "skipped_users": skipped,
-            "degraded_users": len(degraded), "first_error": first,
-            "llm_unreliable": bool(sent) and 2 * len(degraded) > sent}
+    return {
+        "users": len(records),
+        "reranked_users": sent - len(degraded),
+        "skipped_users": skipped,
+        "degraded_users": len(degraded),
+        "first_error": first,
+        "llm_unreliable": bool(sent) and 2 * len(degraded) > sent,
+    }
 
 
 def degradation_line(info: dict[str, Any]) -> str:
     """One sentence for a table or a terminal: reranked and degraded users, and the first error."""
     line = f"LLM reranked {info['reranked_users']} of {info['users']} users"
     if info.get("skipped_users"):
-        line += (f" ({info['skipped_users']} not sent: their target is not a candidate, a miss in any order, "
-                 "so their figures are exact without the LLM)")
+        line += (
+            f" ({info['skipped_users']} not sent: their target is not a candidate, a miss in any order, "
+            "so their figures are exact without the LLM)"
+        )
     line += f"; {info['degraded_users']} degraded"
     if info["degraded_users"]:
         line += f" to the scorer (first error: {info['first_error']})"
@@ -344,17 +418,29 @@ def rerank_metrics(records: Sequence[RerankRecord], alpha: float, norm: str) -> 
     ranks_arr = _blend_ranks(records, alpha, norm)
     inside = np.isfinite(ranks_arr)
     info = degradation(records)
-    return {"all": rank_metrics(ranks_arr), "in_candidates": rank_metrics(ranks_arr[inside]),
-            "users": int(len(records)), "users_in_candidates": int(inside.sum()),
-            "degraded_users": info["degraded_users"], "reranked_users": info["reranked_users"]}
+    return {
+        "all": rank_metrics(ranks_arr),
+        "in_candidates": rank_metrics(ranks_arr[inside]),
+        "users": int(len(records)),
+        "users_in_candidates": int(inside.sum()),
+        "degraded_users": info["degraded_users"],
+        "reranked_users": info["reranked_users"],
+    }
 
 
 def _ndcg10(ranks: np.ndarray) -> np.ndarray:
     return np.where(ranks <= 10, 1.0 / np.log2(ranks + 1), 0.0)
 
 
-def paired_interval(records: Sequence[RerankRecord], alpha: float, norm: str, *, resamples: int = 2000,
-                    seed: int = 0, level: float = 0.95) -> dict[str, float]:
+def paired_interval(
+    records: Sequence[RerankRecord],
+    alpha: float,
+    norm: str,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float]:
     """Mean per-user NDCG@10 gain of the blend over the scorer alone, with a paired bootstrap
     interval (users resampled with replacement; the same resample for both)."""
     gain = _ndcg10(_blend_ranks(records, alpha, norm)) - _ndcg10(_blend_ranks(records, 0.0, norm))
@@ -363,13 +449,22 @@ def paired_interval(records: Sequence[RerankRecord], alpha: float, norm: str, *,
     rng = np.random.default_rng(seed)
     means = gain[rng.integers(0, len(gain), (resamples, len(gain)))].mean(axis=1)
     tail = (1 - level) / 2
-    return {"gain": float(gain.mean()), "low": float(np.quantile(means, tail)),
-            "high": float(np.quantile(means, 1 - tail))}
+    return {
+        "gain": float(gain.mean()),
+        "low": float(np.quantile(means, tail)),
+        "high": float(np.quantile(means, 1 - tail)),
+    }
 
 
-def tune_blend(records: Sequence[RerankRecord], alphas: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
-               norms: Sequence[str] = ("zscore", "softmax", "rank"), *, confidence: float = 0.95,
-               resamples: int = 2000, seed: int = 0) -> tuple[float, str, list[dict[str, Any]], dict[str, float]]:
+def tune_blend(
+    records: Sequence[RerankRecord],
+    alphas: Sequence[float] = tuple(np.round(np.linspace(0, 1, 11), 2)),
+    norms: Sequence[str] = ("zscore", "softmax", "rank"),
+    *,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, str, list[dict[str, Any]], dict[str, float]]:
     """The (alpha, norm) with the best validation NDCG@10, kept only if its gain is real.
 
     The best blend must beat the scorer alone (alpha 0) in at least ``confidence`` of paired
@@ -380,14 +475,21 @@ def tune_blend(records: Sequence[RerankRecord], alphas: Sequence[float] = tuple(
     for norm in norms:
         for alpha in alphas:
             m = rerank_metrics(records, float(alpha), norm)
-            grid.append({"alpha": float(alpha), "norm": norm, "NDCG@10": m["all"]["NDCG@10"], "HR@10": m["all"]["HR@10"]})
+            grid.append(
+                {"alpha": float(alpha), "norm": norm, "NDCG@10": m["all"]["NDCG@10"], "HR@10": m["all"]["HR@10"]}
+            )
     best = max(grid, key=lambda g: (round(g["NDCG@10"], 12), -g["alpha"]))
-    gain = _ndcg10(_blend_ranks(records, best["alpha"], best["norm"])) - _ndcg10(_blend_ranks(records, 0.0, best["norm"]))
+    gain = _ndcg10(_blend_ranks(records, best["alpha"], best["norm"])) - _ndcg10(
+        _blend_ranks(records, 0.0, best["norm"])
+    )
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(gain), (resamples, len(gain))) if len(gain) else np.zeros((0, 0), dtype=int)
     share = float((gain[picks].mean(axis=1) > 0).mean()) if len(gain) else 0.0
-    evidence = {"best_alpha": best["alpha"], "best_norm_gain": float(gain.mean()) if len(gain) else 0.0,
-                "bootstrap_share_better": share}
+    evidence = {
+        "best_alpha": best["alpha"],
+        "best_norm_gain": float(gain.mean()) if len(gain) else 0.0,
+        "bootstrap_share_better": share,
+    }
     if best["alpha"] > 0 and share < confidence:
         return 0.0, best["norm"], grid, evidence
     return best["alpha"], best["norm"], grid, evidence

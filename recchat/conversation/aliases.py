@@ -17,7 +17,7 @@
 :func:`read_aliases` reads the optional aliases file (``[domain] aliases``: CSV of item id,
 alias) for what no rule derives ("T2", "A New Hope"). :func:`words` is the one normalisation
 both aliases and messages go through, so "the empire strikes back" meets "Empire Strikes Back,
-The"; it keeps each word's place in the text (the rules of :mod:`recchat.understand` read the
+The"; it keeps each word's place in the text (the rules of :mod:`recchat.conversation.understand` read the
 same words).
 """
 
@@ -29,29 +29,89 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from recchat.catalog import Catalog
+from recchat.data.catalog import Catalog
 
 _ROMAN = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6", "vii": "7", "viii": "8", "ix": "9", "x": "10"}
 # Articles, as titles move them to the end ("Matrix, The"; "Blaue Engel, Der"; "Avventura, L'").
-ARTICLES = ("the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli", "el", "los", "las", "der", "die", "das",
-            "un", "une", "uno", "una", "ein", "eine", "den", "det", "de", "het")
+ARTICLES = (
+    "the",
+    "a",
+    "an",
+    "le",
+    "la",
+    "les",
+    "l",
+    "il",
+    "lo",
+    "gli",
+    "el",
+    "los",
+    "las",
+    "der",
+    "die",
+    "das",
+    "un",
+    "une",
+    "uno",
+    "una",
+    "ein",
+    "eine",
+    "den",
+    "det",
+    "de",
+    "het",
+)
 # Articles that lead an alias key away: "The Matrix" and "Matrix" are one key. Only articles that
 # are no everyday word elsewhere ("die", "de", "den" are), so "Die Hard" keeps its first word.
-_LEADING = frozenset({"the", "a", "an", "le", "la", "les", "l", "il", "lo", "gli", "el", "los", "las", "der",
-                      "das", "un", "une", "uno", "una", "ein", "eine", "det", "het"})
-_NUMBERS = ("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-            "seventeen eighteen nineteen twenty").split()
+_LEADING = frozenset(
+    {
+        "the",
+        "a",
+        "an",
+        "le",
+        "la",
+        "les",
+        "l",
+        "il",
+        "lo",
+        "gli",
+        "el",
+        "los",
+        "las",
+        "der",
+        "das",
+        "un",
+        "une",
+        "uno",
+        "una",
+        "ein",
+        "eine",
+        "det",
+        "het",
+    }
+)
+_NUMBERS = (
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
 _ORDINAL_WORDS = "first second third fourth fifth sixth seventh eighth ninth tenth".split()
 _ORDINAL_DIGITS = ["1st", "2nd", "3rd"] + [f"{n}th" for n in range(4, 11)]
-_NUMBER_SWAP = {**{w: str(n) for n, w in enumerate(_NUMBERS, start=2)}, **{str(n): w for n, w in enumerate(_NUMBERS, start=2)},
-                **dict(zip(_ORDINAL_WORDS, _ORDINAL_DIGITS)), **dict(zip(_ORDINAL_DIGITS, _ORDINAL_WORDS))}
+_NUMBER_SWAP = {
+    **{w: str(n) for n, w in enumerate(_NUMBERS, start=2)},
+    **{str(n): w for n, w in enumerate(_NUMBERS, start=2)},
+    **dict(zip(_ORDINAL_WORDS, _ORDINAL_DIGITS)),
+    **dict(zip(_ORDINAL_DIGITS, _ORDINAL_WORDS)),
+}
 _TRAILING_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(ARTICLES) + r"|l')\s*$", re.IGNORECASE)
 _YEAR_PAREN = re.compile(r"\s*\((1[89]\d\d|20\d\d)(?:[-–]\d{0,4})?\)\s*$")
 _PAREN = re.compile(r"\(([^()]*)\)")
 _AKA = re.compile(r"^\s*(?:a\.?\s?k\.?\s?a\.?|also known as|aka)\s+", re.IGNORECASE)
-_PART_MARK = re.compile(r"^(part|pt|episode|ep|vol|volume|chapter|book|no)\.?\s*(\d+|[ivx]+|one|two|three|four|five|"
-                        r"six|seven|eight|nine|ten)$", re.IGNORECASE)
-STEM_STRENGTH = 0.4    # a series stem shared by its members ("Star Wars")
+_PART_MARK = re.compile(
+    r"^(part|pt|episode|ep|vol|volume|chapter|book|no)\.?\s*(\d+|[ivx]+|one|two|three|four|five|"
+    r"six|seven|eight|nine|ten)$",
+    re.IGNORECASE,
+)
+STEM_STRENGTH = 0.4  # a series stem shared by its members ("Star Wars")
 SUBTITLE_STRENGTH = 0.8
 
 
@@ -84,11 +144,11 @@ def words(text: str) -> list[Word]:
         if token == "&":
             out.append(Word("and", m.start(), m.end()))
             continue
-        t = _ascii(token.replace("·", "-").replace("’", "'").replace("½", " 1/2")).lower()   # "8½" = "8 1/2"
-        t = re.sub(r"^([ldjmnst]|qu)'(?=[a-z])", r"\1 ", t)     # l'avventura, d'amelie
-        if re.fullmatch(r"(?:[a-z]\.)+[a-z]\.?", t):                # e.t., l.a.
+        t = _ascii(token.replace("·", "-").replace("’", "'").replace("½", " 1/2")).lower()  # "8½" = "8 1/2"
+        t = re.sub(r"^([ldjmnst]|qu)'(?=[a-z])", r"\1 ", t)  # l'avventura, d'amelie
+        if re.fullmatch(r"(?:[a-z]\.)+[a-z]\.?", t):  # e.t., l.a.
             t = t.replace(".", "")
-        t = t.replace("'", " ").replace(".", " ")   # "don't" -> "don t", as the rules read negations
+        t = t.replace("'", " ").replace(".", " ")  # "don't" -> "don t", as the rules read negations
         for part in re.split(r"[^a-z0-9]+", t):
             if part:
                 out.append(Word(_ROMAN.get(part, part), m.start(), m.end()))
@@ -98,7 +158,7 @@ def words(text: str) -> list[Word]:
         if w.text in ("part", "pt") and (nxt.isdigit() or nxt == "i"):
             continue
         if w.text == "i" and n and out[n - 1].text in ("part", "pt", "book", "vol", "volume", "chapter", "episode"):
-            w = Word("1", w.start, w.end)   # "Part I": "i" is a numeral after a part word
+            w = Word("1", w.start, w.end)  # "Part I": "i" is a numeral after a part word
         keep.append(Word("vol", w.start, w.end) if w.text == "volume" and nxt.isdigit() else w)
     return keep
 
@@ -128,9 +188,9 @@ def _key(parts: list[str]) -> str:
 @dataclass(frozen=True)
 class Alias:
     item_id: str
-    key: str            # normalised, leading article dropped
-    strength: float     # 1 for the title itself; lower for subtitles and shared stems
-    kind: str           # "title", "alternate", "subtitle", "stem", "file", "short" (written with its dots)
+    key: str  # normalised, leading article dropped
+    strength: float  # 1 for the title itself; lower for subtitles and shared stems
+    kind: str  # "title", "alternate", "subtitle", "stem", "file", "short" (written with its dots)
 
 
 def _move_article(title: str) -> str:
@@ -147,7 +207,7 @@ def _split_title(title: str) -> tuple[str, list[str], int | None]:
     year = None
     m = _YEAR_PAREN.search(title)
     if m:
-        year, title = int(m.group(1)), title[:m.start()]
+        year, title = int(m.group(1)), title[: m.start()]
     alternates = []
     for p in _PAREN.findall(title):
         p = _AKA.sub("", p).strip()
@@ -169,11 +229,11 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
         key = full if re.match(r"\s*(?:[A-Za-z]\.){2,}", text) else key_of(text)
         keys = [key]
         if full != key and full.split()[0] in ("the", "a", "an"):
-            keys.append(" ".join(w for w in full.split() if w != "s"))   # "the graduate": its article is evidence
+            keys.append(" ".join(w for w in full.split() if w != "s"))  # "the graduate": its article is evidence
         for k in list(keys):
             swapped = " ".join(_NUMBER_SWAP.get(w, w) for w in k.split())
             if swapped != k:
-                keys.append(swapped)                                      # "twelve monkeys" = "12 monkeys"
+                keys.append(swapped)  # "twelve monkeys" = "12 monkeys"
         for k in keys:
             # "heat" is Heat before it is The Heat: a key that lost the title's article is a shade weaker
             s_ = strength * 0.97 if k == key and full != key and len(keys) > 1 else strength
@@ -195,22 +255,22 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
         stem = parts[0]
         for n, part in enumerate(parts[1:], start=1):
             mark = _PART_MARK.match(part)
-            if mark:   # "Episode V", "Part II", "Book Two": the stem with its number ("star wars 5")
+            if mark:  # "Episode V", "Part II", "Book Two": the stem with its number ("star wars 5")
                 word, number = mark.group(1).lower(), mark.group(2).lower()
                 number = "1" if number in ("i", "one") else _NUMBER_SWAP.get(number, number)
                 add(f"{stem} {number}", 0.9, "subtitle")
-                add(f"{stem} {word} {number}", 0.9, "subtitle")   # "madeira saga book 2"
+                add(f"{stem} {word} {number}", 0.9, "subtitle")  # "madeira saga book 2"
             elif len(key_of(part).split()) >= 1 and len(key_of(part)) >= 4:
                 add(part, SUBTITLE_STRENGTH, "subtitle")
                 if n == len(parts) - 1 and n > 1:
                     add(f"{stem} {part}", 0.9, "subtitle")
         if re.search(r"\s(\d+|[IVX]+)$", stem):
-            add(stem, 0.95, "title")       # "Speed 2: Cruise Control" is "Speed 2"
+            add(stem, 0.95, "title")  # "Speed 2: Cruise Control" is "Speed 2"
         elif not _PART_MARK.match(stem) and len(key_of(stem)) >= 3:
             add(stem, STEM_STRENGTH, "stem")
     abbreviation = re.match(r"((?:[A-Za-z]\.){2,})\s", main)
     if abbreviation:
-        add(abbreviation.group(1), 0.9, "short")   # "E.T. the Extra-Terrestrial" is "E.T." (written so)
+        add(abbreviation.group(1), 0.9, "short")  # "E.T. the Extra-Terrestrial" is "E.T." (written so)
     return list(found.values())
 
 

@@ -29,15 +29,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recchat.catalog import Catalog
+from recchat.data.catalog import Catalog
 
 _ROMAN = {"ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
-_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-          "ten": 10, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_WORDS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+}
 _MARKER = re.compile(
     r"^(?P<base>.+?)[\s:,.-]+(?:(?:part|book|vol|volume|chapter|episode|no)\.?\s+)?#?"
     r"(?P<n>\d{1,2}|(?!i(?=$|[\s:,.-]))[ivx]{1,4}|one|two|three|four|five|six|seven|eight|nine|ten)(?=$|[\s:,.-])(?P<rest>.*)$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -46,8 +62,8 @@ class Facet:
 
     name: str
     values: list[str]
-    synonyms: dict[str, str] = field(default_factory=dict)      # lower-case phrase -> value
-    avoid: dict[str, list[str]] = field(default_factory=dict)   # "violent" -> values "less violent" drops
+    synonyms: dict[str, str] = field(default_factory=dict)  # lower-case phrase -> value
+    avoid: dict[str, list[str]] = field(default_factory=dict)  # "violent" -> values "less violent" drops
 
     def phrases(self) -> dict[str, str]:
         """Every lower-case phrase that names a value: the values themselves, then synonyms."""
@@ -78,7 +94,7 @@ class Series:
 
     name: str
     members: list[str]
-    label: str = ""       # the name as the first member's title writes it ("Star Trek"), for messages
+    label: str = ""  # the name as the first member's title writes it ("Star Trek"), for messages
 
     def __post_init__(self) -> None:
         self.label = self.label or self.name.title()
@@ -90,14 +106,14 @@ class Domain:
     items: str = "items"
     user: str = "user"
     facets: list[Facet] = field(default_factory=list)
-    year: str | None = None                  # the field with role "year"
+    year: str | None = None  # the field with role "year"
     reference_year: int | None = None
     ranges: list[RangeField] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
     cold_start_query: str = "popular and widely liked"
-    aliases: Path | None = None              # a CSV of item_id,alias for the title linker (recchat.link)
-    popularity: str | None = None            # a numeric field: how well known an item is (when no log says)
-    verb: str = "tried"                      # what a user did with an item, past tense: "watched", "read"
+    aliases: Path | None = None  # a CSV of item_id,alias for the title linker (recchat.conversation.link)
+    popularity: str | None = None  # a numeric field: how well known an item is (when no log says)
+    verb: str = "tried"  # what a user did with an item, past tense: "watched", "read"
 
     @classmethod
     def from_config(cls, config: Any, catalog: Catalog) -> Domain:
@@ -112,10 +128,20 @@ class Domain:
         ranges = [r for r in (_range(n, catalog, cat.fields[n].unit) for n in cat.with_role("range")) if r]
         year = years[0] if years else None
         words = config.domain
-        return cls(words.item, words.plural, words.user, facets, year,
-                   words.reference_year or _latest(catalog, year), ranges,
-                   find_series(catalog, year, [f.name for f in facets]),
-                   words.cold_start_query, config.resolve(words.aliases), words.popularity or None, words.verb)
+        return cls(
+            words.item,
+            words.plural,
+            words.user,
+            facets,
+            year,
+            words.reference_year or _latest(catalog, year),
+            ranges,
+            find_series(catalog, year, [f.name for f in facets]),
+            words.cold_start_query,
+            config.resolve(words.aliases),
+            words.popularity or None,
+            words.verb,
+        )
 
     @classmethod
     def infer(cls, catalog: Catalog, item: str = "item") -> Domain:
@@ -127,10 +153,19 @@ class Domain:
                 kinds.setdefault(name, set()).add(type(value))
         facets = [_facet(n, catalog, {}) for n, k in kinds.items() if k == {list}]
         year = "year" if kinds.get("year") == {int} else None
-        ranges = [r for n, k in kinds.items() if n != year and k and k <= {int, float}
-                  for r in [_range(n, catalog, "")] if r]
-        return cls(item, item + "s", "user", facets, year, _latest(catalog, year), ranges,
-                   find_series(catalog, year, [f.name for f in facets]))
+        ranges = [
+            r for n, k in kinds.items() if n != year and k and k <= {int, float} for r in [_range(n, catalog, "")] if r
+        ]
+        return cls(
+            item,
+            item + "s",
+            "user",
+            facets,
+            year,
+            _latest(catalog, year),
+            ranges,
+            find_series(catalog, year, [f.name for f in facets]),
+        )
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -171,8 +206,13 @@ class Domain:
 
     def describe(self) -> dict[str, Any]:
         """A short summary, for ``recchat init`` and the app."""
-        return {"item": self.item, "facets": {f.name: len(f.values) for f in self.facets}, "year": self.year,
-                "ranges": {r.name: (r.low, r.high) for r in self.ranges}, "series": len(self.series)}
+        return {
+            "item": self.item,
+            "facets": {f.name: len(f.values) for f in self.facets},
+            "year": self.year,
+            "ranges": {r.name: (r.low, r.high) for r in self.ranges},
+            "series": len(self.series),
+        }
 
 
 def read_synonyms(path: Path) -> dict[str, Any]:
@@ -192,13 +232,18 @@ def read_synonyms(path: Path) -> dict[str, Any]:
 def _facet(name: str, catalog: Catalog, synonyms: dict[str, Any]) -> Facet:
     counts = Counter(v for it in catalog for v in (it.fields.get(name) or []))
     values = [v for v, _ in counts.most_common()]
-    return Facet(name, values, dict(synonyms.get("synonyms", {}).get(name, {})),
-                 {k: list(v) for k, v in synonyms.get("avoid", {}).get(name, {}).items()})
+    return Facet(
+        name,
+        values,
+        dict(synonyms.get("synonyms", {}).get(name, {})),
+        {k: list(v) for k, v in synonyms.get("avoid", {}).get(name, {}).items()},
+    )
 
 
 def _range(name: str, catalog: Catalog, unit: str) -> RangeField | None:
-    values = [v for it in catalog for v in [it.fields.get(name)] if isinstance(v, (int, float))
-              and not isinstance(v, bool)]
+    values = [
+        v for it in catalog for v in [it.fields.get(name)] if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     return RangeField(name, min(values), max(values), unit) if values else None
 
 
@@ -286,13 +331,17 @@ def _contained_series(catalog: Catalog, year: str, facets: list[str], found: lis
     generated books."""
     by_item = {m: s for s in found for m in s.members}
     items = [it for it in catalog if it.title and isinstance(it.fields.get(year), (int, float))]
-    norms = {it.id: _norm(re.sub(r"\s*\(\d{4}\)\s*$", "", unicodedata.normalize("NFKD", it.title)
-                                 .encode("ascii", "ignore").decode())) for it in items}
+    norms = {
+        it.id: _norm(
+            re.sub(r"\s*\(\d{4}\)\s*$", "", unicodedata.normalize("NFKD", it.title).encode("ascii", "ignore").decode())
+        )
+        for it in items
+    }
     bases: dict[str, list[Any]] = {}
     for it in items:
         if len(norms[it.id]) >= 3:
             bases.setdefault(norms[it.id], []).append(it)
-    joined: dict[str, list[str]] = {}      # earlier item id -> later item ids
+    joined: dict[str, list[str]] = {}  # earlier item id -> later item ids
     for later in items:
         words = norms[later.id].split()
         spans = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
@@ -300,8 +349,11 @@ def _contained_series(catalog: Catalog, year: str, facets: list[str], found: lis
             if " " not in base_norm and words[0] != base_norm:
                 continue  # a one-word title only where the later title starts with it
             for base in bases.get(base_norm, ()):
-                if base.fields[year] < later.fields[year] and _agree(base, later, facets) and \
-                        (later.id not in by_item or by_item[later.id] is by_item.get(base.id)):
+                if (
+                    base.fields[year] < later.fields[year]
+                    and _agree(base, later, facets)
+                    and (later.id not in by_item or by_item[later.id] is by_item.get(base.id))
+                ):
                     joined.setdefault(base.id, []).append(later.id)
     out = list(found)
     for base_id, laters in joined.items():

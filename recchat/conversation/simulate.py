@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from recchat.catalog import Catalog
-from recchat.domain import Domain
+from recchat.conversation.domain import Domain
+from recchat.conversation.understand import normalize_title
+from recchat.data.catalog import Catalog
+from recchat.data.split import Split
 from recchat.files import new_folder
 from recchat.rerank import NO_LLM
-from recchat.split import Split
 from recchat.types import Interaction, Item
-from recchat.understand import normalize_title
 
 TURNS, TOP = 5, 10
 SYSTEMS = ("text", "pipeline-no-llm", "pipeline")
@@ -51,11 +51,11 @@ SYSTEMS = ("text", "pipeline-no-llm", "pipeline")
 class SimulatedUser:
     user: str
     target: Item
-    history: list[str]                  # item ids before the target, oldest first
+    history: list[str]  # item ids before the target, oldest first
     ratings: list[float | None]
-    known: list[str]                    # three well-rated items the user mentions
-    facet: str | None = None            # the domain's primary facet: what the user asks for
-    year: str | None = None             # the domain's year field: the era the user steers to
+    known: list[str]  # three well-rated items the user mentions
+    facet: str | None = None  # the domain's primary facet: what the user asks for
+    year: str | None = None  # the domain's year field: the era the user steers to
     stated: set[str] = field(default_factory=set)
 
     @property
@@ -98,8 +98,10 @@ def held_out_log(split: Split) -> list[Interaction]:
     for u, user in enumerate(split.users):
         items = split.history(u, "test")
         ratings = split.history_ratings(u, "test")
-        log += [Interaction(user, split.item_ids[i], None if np.isnan(r) else float(r), float(n))
-                for n, (i, r) in enumerate(zip(items, ratings))]
+        log += [
+            Interaction(user, split.item_ids[i], None if np.isnan(r) else float(r), float(n))
+            for n, (i, r) in enumerate(zip(items, ratings))
+        ]
     return log
 
 
@@ -117,8 +119,14 @@ def sample_users(split: Split, catalog: Catalog, n: int, seed: int = 0, *, domai
         target = catalog[split.item_ids[split.test[u]]]
         history = [split.item_ids[i] for i in split.history(u, "test")]
         ratings = [None if np.isnan(r) else float(r) for r in split.history_ratings(u, "test")]
-        good = [i for i, r in sorted(zip(history, ratings), key=lambda p: -(p[1] or 0), )
-                if (r is None or r >= 4) and catalog[i].title and catalog[i].title != target.title]
+        good = [
+            i
+            for i, r in sorted(
+                zip(history, ratings),
+                key=lambda p: -(p[1] or 0),
+            )
+            if (r is None or r >= 4) and catalog[i].title and catalog[i].title != target.title
+        ]
         if len(good) < 3 or (facet and not target.fields.get(facet)):
             continue
         out.append(SimulatedUser(split.users[u], target, history, ratings, good[:3], facet, domain.year))
@@ -128,8 +136,10 @@ def sample_users(split: Split, catalog: Catalog, n: int, seed: int = 0, *, domai
 
 
 def _paraphrase(backend: Any, text: str, target: Item, kind: str = "item") -> str:
-    prompt = (f"Rewrite this message to a {kind} recommender in your own casual words. Keep every title, "
-              f"genre and year. Reply with the message only.\n<message>{text}</message>")
+    prompt = (
+        f"Rewrite this message to a {kind} recommender in your own casual words. Keep every title, "
+        f"genre and year. Reply with the message only.\n<message>{text}</message>"
+    )
     try:
         out = " ".join(backend.generate([prompt], max_tokens=60)[0].split())
     except Exception:
@@ -144,8 +154,11 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, paraphrase: Any = Non
     kind = rec.domain.item
     session = None
     if system != "text":
-        session = rec.chat(reranker=NO_LLM if system == "pipeline-no-llm" else rec.reranker,
-                           understand_with_llm=None if system == "pipeline" else False, explain_with_llm=False)
+        session = rec.chat(
+            reranker=NO_LLM if system == "pipeline-no-llm" else rec.reranker,
+            understand_with_llm=None if system == "pipeline" else False,
+            explain_with_llm=False,
+        )
         session.state.history, session.state.ratings = list(sim.history), list(sim.ratings)
         session.user_id = sim.user
         session.profile = rec.profile(sim.user) if system == "pipeline" else None
@@ -165,17 +178,30 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, paraphrase: Any = Non
             reply = session.send(text, explain=False)
             ids = [i.item.id for i in reply.items][:TOP]
             if session.reranker.backend is not None:
-                degraded.append(reply.ranking.notes[0] if reply.degraded and reply.ranking.notes else
-                                "degraded" if reply.degraded else None)
+                degraded.append(
+                    reply.ranking.notes[0]
+                    if reply.degraded and reply.ranking.notes
+                    else "degraded"
+                    if reply.degraded
+                    else None
+                )
         seconds.append(time.perf_counter() - started)
         shown = [rec.catalog[i] for i in ids]
         transcript.append({"turn": turn, "user": text, "shown": [rec.catalog[i].title for i in ids]})
         if sim.target.id in ids:
             found = turn
             break
-    return {"system": system, "user": sim.user, "target": sim.target.title, "found_at": found,
-            "turns": transcript, "seconds": seconds, "llm_turns": len(degraded),
-            "degraded_turns": [n for n, d in enumerate(degraded, 1) if d], "errors": [d for d in degraded if d]}
+    return {
+        "system": system,
+        "user": sim.user,
+        "target": sim.target.title,
+        "found_at": found,
+        "turns": transcript,
+        "seconds": seconds,
+        "llm_turns": len(degraded),
+        "degraded_turns": [n for n, d in enumerate(degraded, 1) if d],
+        "errors": [d for d in degraded if d],
+    }
 
 
 def summarize(conversations: list[dict[str, Any]], systems: Sequence[str]) -> list[dict[str, Any]]:
@@ -188,21 +214,29 @@ def summarize(conversations: list[dict[str, Any]], systems: Sequence[str]) -> li
         llm_turns = sum(c.get("llm_turns", 0) for c in runs)
         bad = sum(len(c.get("degraded_turns", [])) for c in runs)
         first = next((e for c in runs for e in c.get("errors", [])), None)
-        rows.append({
-            "system": system, "users": n,
-            "success@5": len(found) / n if n else 0.0,
-            "mean_turns_to_success": float(np.mean(found)) if found else None,
-            "recall@10_by_turn": [sum(f <= t for f in found) / n if n else 0.0 for t in range(1, TURNS + 1)],
-            "turn_seconds_p50": float(np.median(seconds)) if seconds else None,
-            "llm_turns": llm_turns, "degraded_turns": bad, "first_error": first,
-            "llm_unreliable": bool(llm_turns) and 2 * bad > llm_turns,
-        })
+        rows.append(
+            {
+                "system": system,
+                "users": n,
+                "success@5": len(found) / n if n else 0.0,
+                "mean_turns_to_success": float(np.mean(found)) if found else None,
+                "recall@10_by_turn": [sum(f <= t for f in found) / n if n else 0.0 for t in range(1, TURNS + 1)],
+                "turn_seconds_p50": float(np.median(seconds)) if seconds else None,
+                "llm_turns": llm_turns,
+                "degraded_turns": bad,
+                "first_error": first,
+                "llm_unreliable": bool(llm_turns) and 2 * bad > llm_turns,
+            }
+        )
     return rows
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| system | users | success within 5 | mean turns to success | " + \
-        " | ".join(f"R@10 t{t}" for t in range(1, TURNS + 1)) + " | turn p50 (s) |"
+    head = (
+        "| system | users | success within 5 | mean turns to success | "
+        + " | ".join(f"R@10 t{t}" for t in range(1, TURNS + 1))
+        + " | turn p50 (s) |"
+    )
     lines = [head, "|" + "---|" * (5 + TURNS)]
     for r in rows:
         turns = "n/a" if r["mean_turns_to_success"] is None else f"{r['mean_turns_to_success']:.2f}"
@@ -212,8 +246,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             name += f" [LLM failed on {r['degraded_turns']} of {r['llm_turns']} turns: the scorer's figures]"
         elif r.get("degraded_turns"):
             name += f" (LLM failed on {r['degraded_turns']} of {r['llm_turns']} turns)"
-        lines.append(f"| {name} | {r['users']} | {r['success@5']:.3f} | {turns} | "
-                     + " | ".join(f"{v:.3f}" for v in r["recall@10_by_turn"]) + f" | {p50} |")
+        lines.append(
+            f"| {name} | {r['users']} | {r['success@5']:.3f} | {turns} | "
+            + " | ".join(f"{v:.3f}" for v in r["recall@10_by_turn"])
+            + f" | {p50} |"
+        )
     return "\n".join(lines)
 
 
@@ -237,9 +274,18 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def run(rec: Any, split: Split, *, users: int = 100, seed: int = 0, systems: Sequence[str] = SYSTEMS,
-        out: Path | str = "runs", paraphrase: bool = False, progress: bool = True,
-        config: dict[str, Any] | None = None) -> tuple[Path, list[dict[str, Any]]]:
+def run(
+    rec: Any,
+    split: Split,
+    *,
+    users: int = 100,
+    seed: int = 0,
+    systems: Sequence[str] = SYSTEMS,
+    out: Path | str = "runs",
+    paraphrase: bool = False,
+    progress: bool = True,
+    config: dict[str, Any] | None = None,
+) -> tuple[Path, list[dict[str, Any]]]:
     """Simulate, write results.json / results.md / chart.png / conversations.jsonl, return the folder."""
     from tqdm import tqdm
 
@@ -263,7 +309,8 @@ def run(rec: Any, split: Split, *, users: int = 100, seed: int = 0, systems: Seq
         (tmp / "results.json").write_text(json.dumps({"config": meta, "results": rows}, indent=2, default=str))
         (tmp / "results.md").write_text(
             f"# Simulated-user evaluation\n\n{__doc__.split('Protocol. ', 1)[1].split('Messages are')[0].strip()}\n\n"
-            f"{markdown(rows)}\n\n```json\n{json.dumps(meta, indent=2, default=str)}\n```\n")
+            f"{markdown(rows)}\n\n```json\n{json.dumps(meta, indent=2, default=str)}\n```\n"
+        )
         with (tmp / "conversations.jsonl").open("w") as f:
             for c in conversations:
                 f.write(json.dumps(c) + "\n")

@@ -7,7 +7,7 @@
 
 A session remembers the known history (a user of the log, or none) and that user's profile, the
 items liked and disliked in the chat, the constraints (per facet of the catalog's
-:class:`~recchat.domain.Domain` the values wanted and not, a year range, bounds on range fields,
+:class:`~recchat.conversation.domain.Domain` the values wanted and not, a year range, bounds on range fields,
 series kept out, the user's wishes in their own words), and what was shown and rejected. Items
 the user rejected, has seen, or kept out with their series never come back; positions in the
 last list ("not the first one", "the third one looks good") are resolved against it.
@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from recchat.explain import ExplainContext, llm_reasons, template_reasons
-from recchat.link import Linker
+from recchat.conversation.explain import ExplainContext, llm_reasons, template_reasons
+from recchat.conversation.link import Linker
+from recchat.conversation.understand import Understanding, extract_with_llm, merge, understand
 from recchat.privacy import acting_for, mask_pii, steps_acting_for
 from recchat.types import Candidate, Ranking
-from recchat.understand import Understanding, extract_with_llm, merge, understand
 
 # A message is read up to here: a 1 MB paste is cut (and the reply says so), not processed for minutes.
 MAX_MESSAGE_CHARS = 2000
@@ -44,7 +44,7 @@ MAX_MESSAGE_CHARS = 2000
 class ReplyItem:
     candidate: Candidate
     reason: str
-    reason_source: str = "template"   # "template" or "llm"
+    reason_source: str = "template"  # "template" or "llm"
 
     @property
     def item(self) -> Any:
@@ -60,7 +60,7 @@ class Reply:
     items: list[ReplyItem]
     ranking: Ranking
     understood: Understanding
-    notes: list[str] = field(default_factory=list)       # what degraded, in words for the user
+    notes: list[str] = field(default_factory=list)  # what degraded, in words for the user
     timings: dict[str, float] = field(default_factory=dict)
     # The constraints dropped, in words, when all of them together left nothing ("before 1960"):
     # the items are the closest picks without them, and the message says so.
@@ -71,9 +71,15 @@ class Reply:
         return self.ranking.degraded
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message": self.message, "items": [i.to_dict() for i in self.items], "degraded": self.degraded,
-                "notes": list(self.notes), "timings": dict(self.timings), "llm_understanding": self.understood.llm,
-                "relaxed": list(self.relaxed)}
+        return {
+            "message": self.message,
+            "items": [i.to_dict() for i in self.items],
+            "degraded": self.degraded,
+            "notes": list(self.notes),
+            "timings": dict(self.timings),
+            "llm_understanding": self.understood.llm,
+            "relaxed": list(self.relaxed),
+        }
 
 
 @dataclass
@@ -82,19 +88,19 @@ class SessionState:
     ratings: list[float | None] = field(default_factory=list)
     liked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
-    wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for, oldest first
+    wanted: dict[str, list[str]] = field(default_factory=dict)  # facet -> values asked for, oldest first
     # facet -> groups of wanted values any one of which will do ("history or biography"); a value
     # is in one group at most, and a wanted value in no group is required on its own.
     alternatives: dict[str, list[list[str]]] = field(default_factory=dict)
-    avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values kept out
-    year_min: int | None = None                                   # on the domain's year field
+    avoided: dict[str, list[str]] = field(default_factory=dict)  # facet -> values kept out
+    year_min: int | None = None  # on the domain's year field
     year_max: int | None = None
     ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # range field -> {"$lt": 300, ...}
-    avoided_series: list[str] = field(default_factory=list)       # Series.name; members are in rejected
+    avoided_series: list[str] = field(default_factory=list)  # Series.name; members are in rejected
     wishes: list[str] = field(default_factory=list)
     shown: list[str] = field(default_factory=list)
-    rejected: set[str] = field(default_factory=set)   # rejected, already seen, or of a series kept out: never again
-    named: set[str] = field(default_factory=set)      # named as a point in time ("older than X"): never suggested
+    rejected: set[str] = field(default_factory=set)  # rejected, already seen, or of a series kept out: never again
+    named: set[str] = field(default_factory=set)  # named as a point in time ("older than X"): never suggested
     last: list[str] = field(default_factory=list)
 
     def wishes_of(self, facet: str) -> list[list[str]]:
@@ -204,9 +210,18 @@ class ChatSession:
     8 s with SmolLM2); the others keep their template reasons.
     """
 
-    def __init__(self, recommender: Any, user_id: str | None = None, k: int = 10, *, reranker: Any = None,
-                 blend: Any = None, understand_with_llm: bool | None = None, explain_with_llm: bool = True,
-                 explain_top: int = 3):
+    def __init__(
+        self,
+        recommender: Any,
+        user_id: str | None = None,
+        k: int = 10,
+        *,
+        reranker: Any = None,
+        blend: Any = None,
+        understand_with_llm: bool | None = None,
+        explain_with_llm: bool = True,
+        explain_top: int = 3,
+    ):
         self.rec, self.k = recommender, k
         self.reranker = reranker or recommender.reranker
         self.blend = blend
@@ -222,7 +237,7 @@ class ChatSession:
         linker = getattr(recommender, "linker", None)
         self.resolver = linker if linker is not None else Linker(recommender.catalog, year_field=self.domain.year)
         self.turns: list[Reply] = []
-        self.transcript: list[dict[str, str]] = []   # {"role": "user" | "assistant", "text"}; user text masked
+        self.transcript: list[dict[str, str]] = []  # {"role": "user" | "assistant", "text"}; user text masked
         self.stats = {"turns": 0, "llm_understanding_unusable": 0, "llm_reasons": 0, "template_reasons": 0}
 
     @property
@@ -258,8 +273,10 @@ class ChatSession:
             _move(values, s.wanted, s.avoided, facet)
         for facet, values in u.avoided.items():
             _move(values, s.avoided, s.wanted, facet)
-        groups = {f: [kept for g in gs if len(kept := [v for v in g if v in s.wanted.get(f, [])]) >= 2]
-                  for f, gs in s.alternatives.items()}
+        groups = {
+            f: [kept for g in gs if len(kept := [v for v in g if v in s.wanted.get(f, [])]) >= 2]
+            for f, gs in s.alternatives.items()
+        }
         s.alternatives = {f: gs for f, gs in groups.items() if gs}
         if u.year_min is not None:
             s.year_min = u.year_min
@@ -327,8 +344,11 @@ class ChatSession:
         reply = self._reply(u, ranking, relaxed)
         if length > MAX_MESSAGE_CHARS:
             reply.notes.insert(0, f"Your message was {length:,} characters; I read the first {MAX_MESSAGE_CHARS:,}.")
-        reply.timings = {"understand": understood - started, **ranking.timings,
-                         "reasons": time.perf_counter() - understood - sum(ranking.timings.values())}
+        reply.timings = {
+            "understand": understood - started,
+            **ranking.timings,
+            "reasons": time.perf_counter() - understood - sum(ranking.timings.values()),
+        }
         self.turns.append(reply)
         self.transcript += [{"role": "user", "text": text}, {"role": "assistant", "text": reply.message}]
         self.stats["turns"] += 1
@@ -341,8 +361,9 @@ class ChatSession:
         s = self.state
         return [h for h in s.history if h not in s.disliked] + [i for i in s.liked if i not in s.history]
 
-    def _rank(self, extra_exclude: list[str] | None = None, k: int | None = None,
-              state: SessionState | None = None) -> Ranking:
+    def _rank(
+        self, extra_exclude: list[str] | None = None, k: int | None = None, state: SessionState | None = None
+    ) -> Ranking:
         """The ranking under ``state``'s constraints (the session's own by default)."""
         s = state or self.state
         history = self._history()
@@ -351,8 +372,16 @@ class ChatSession:
         where = s.where(self.domain.year)
         if not (history or query or where):
             return self._popular_start(exclude)
-        return self.rec.recommend(history, k=k or self.k, filters=where, query=query, exclude=exclude,
-                                  profile=self.profile, reranker=self.reranker, blend=self.blend)
+        return self.rec.recommend(
+            history,
+            k=k or self.k,
+            filters=where,
+            query=query,
+            exclude=exclude,
+            profile=self.profile,
+            reranker=self.reranker,
+            blend=self.blend,
+        )
 
     def _rank_or_relax(self) -> tuple[Ranking, list[str]]:
         """The ranking, and when the constraints leave nothing, the closest picks: constraints
@@ -367,8 +396,10 @@ class ChatSession:
             dropped.append(said)
             relaxed = self._rank(state=looser)
             if relaxed.candidates:
-                relaxed.timings = {key: ranking.timings.get(key, 0.0) + relaxed.timings.get(key, 0.0)
-                                   for key in {*ranking.timings, *relaxed.timings}}
+                relaxed.timings = {
+                    key: ranking.timings.get(key, 0.0) + relaxed.timings.get(key, 0.0)
+                    for key in {*ranking.timings, *relaxed.timings}
+                }
                 return relaxed, dropped
         return ranking, []
 
@@ -408,16 +439,29 @@ class ChatSession:
         # a whole series they said they had seen is liked, not excluded.
         excluded = sorted(i for i in s.rejected | set(s.disliked) if i not in s.liked)
         series = [self.domain.series_named(n) for n in s.avoided_series]
-        return ExplainContext(liked=list(s.liked), history=list(s.history), wanted=s.wanted,
-                              year_min=s.year_min, year_max=s.year_max, ranges=s.ranges,
-                              query=" ".join(s.wishes[-3:]), profile=self.profile.prompt_text() if self.profile else "",
-                              domain=self.domain, excluded=excluded,
-                              excluded_names=[x.label for x in series if x is not None],
-                              avoided={f: list(vs) for f, vs in s.avoided.items()})
+        return ExplainContext(
+            liked=list(s.liked),
+            history=list(s.history),
+            wanted=s.wanted,
+            year_min=s.year_min,
+            year_max=s.year_max,
+            ranges=s.ranges,
+            query=" ".join(s.wishes[-3:]),
+            profile=self.profile.prompt_text() if self.profile else "",
+            domain=self.domain,
+            excluded=excluded,
+            excluded_names=[x.label for x in series if x is not None],
+            avoided={f: list(vs) for f, vs in s.avoided.items()},
+        )
 
     def _reply(self, u: Understanding, ranking: Ranking, relaxed: list[str] | None = None) -> Reply:
-        reasons = template_reasons(self.rec.catalog, ranking.candidates, self._context(), self.rec.text_vector,
-                                   getattr(self.rec, "co_likes", None))
+        reasons = template_reasons(
+            self.rec.catalog,
+            ranking.candidates,
+            self._context(),
+            self.rec.text_vector,
+            getattr(self.rec, "co_likes", None),
+        )
         items = [ReplyItem(c, r) for c, r in zip(ranking.candidates, reasons)]
         self.state.last = [i.item.id for i in items]
         self.state.shown += [i for i in self.state.last if i not in self.state.shown]
@@ -436,8 +480,15 @@ class ChatSession:
         positions = only if only is not None else list(range(min(len(reply.items), self.explain_top)))
         cands = [reply.items[n].candidate for n in positions]
         failed = 0
-        stream = llm_reasons(self.backend, self.rec.catalog, cands, self._context(), vectors=self.rec.text_vector,
-                             co_likes=getattr(self.rec, "co_likes", None), reply=[i.candidate for i in reply.items])
+        stream = llm_reasons(
+            self.backend,
+            self.rec.catalog,
+            cands,
+            self._context(),
+            vectors=self.rec.text_vector,
+            co_likes=getattr(self.rec, "co_likes", None),
+            reply=[i.candidate for i in reply.items],
+        )
         for j, reason, problem in steps_acting_for(self.user_id, stream):
             n = positions[j]
             if reason:
@@ -450,8 +501,10 @@ class ChatSession:
                 if problem and not problem.startswith("unusable answer"):
                     reply.notes.append(f"Explanations fell back to templates: the LLM failed ({problem}).")
         if failed:
-            reply.notes.append(f"{failed} of {_count(len(cands), 'reason')} {'is' if failed == 1 else 'are'} from "
-                               "templates (the LLM's answer was unusable or it failed).")
+            reply.notes.append(
+                f"{failed} of {_count(len(cands), 'reason')} {'is' if failed == 1 else 'are'} from "
+                "templates (the LLM's answer was unusable or it failed)."
+            )
         reply.timings["explain"] = reply.timings.get("explain", 0.0) + time.perf_counter() - started
 
     def feedback(self, item_id: str, liked: bool, *, explain: bool = True) -> Reply:
@@ -467,8 +520,14 @@ class ChatSession:
             return self.send(f"I {'liked' if liked else 'did not like'} {title}", explain=explain)
         items = list(last.items)
         if liked:
-            reply = Reply(f"Noted: you like {title}. I will use it from your next message on.", items,
-                          last.ranking, u, list(last.notes), {})
+            reply = Reply(
+                f"Noted: you like {title}. I will use it from your next message on.",
+                items,
+                last.ranking,
+                u,
+                list(last.notes),
+                {},
+            )
         else:
             started = time.perf_counter()
             keep = [i for i in items if i.item.id != item_id]
@@ -477,8 +536,9 @@ class ChatSession:
             fresh = self._reply(u, ranking).items[:1] if ranking.candidates else []
             position = next((n for n, i in enumerate(items) if i.item.id == item_id), len(keep))
             items = keep[:position] + fresh + keep[position:]
-            message = f"Noted: not {title}. " + (f"In its place: {fresh[0].item.title}." if fresh
-                                                  else "Nothing else fits the constraints.")
+            message = f"Noted: not {title}. " + (
+                f"In its place: {fresh[0].item.title}." if fresh else "Nothing else fits the constraints."
+            )
             if ranking.degraded and ranking.notes:
                 message += " " + ranking.notes[0]
             reply = Reply(message, items, ranking, u, [], {"replace": time.perf_counter() - started})
@@ -487,18 +547,22 @@ class ChatSession:
                 for _ in self.explain(reply, only=[position]):
                     pass
         self.turns.append(reply)
-        self.transcript += [{"role": "user", "text": f"{'Like' if liked else 'Not for me'}: {title}"},
-                            {"role": "assistant", "text": reply.message}]
+        self.transcript += [
+            {"role": "user", "text": f"{'Like' if liked else 'Not for me'}: {title}"},
+            {"role": "assistant", "text": reply.message},
+        ]
         return reply
 
-    def _message(self, u: Understanding, items: list[ReplyItem], ranking: Ranking,
-                 relaxed: list[str] | None = None) -> str:
+    def _message(
+        self, u: Understanding, items: list[ReplyItem], ranking: Ranking, relaxed: list[str] | None = None
+    ) -> str:
         s, d = self.state, self.domain
         if not items:
             loosen = [*dict.fromkeys([*s.wanted, *s.avoided]), *s.ranges]
             loosen += ["years"] if (s.year_min, s.year_max) != (None, None) else []
-            return "I found nothing that fits all of that. Try loosening a constraint" + \
-                (f" ({', '.join(loosen)})." if loosen else ".")
+            return "I found nothing that fits all of that. Try loosening a constraint" + (
+                f" ({', '.join(loosen)})." if loosen else "."
+            )
         bits = []
         whole = [d.series_named(n) for n in u.seen_series]
         whole = [series for series in whole if series is not None]
@@ -533,8 +597,11 @@ class ChatSession:
                 body += " " + ranking.notes[0]
             return head + body
         head = ("OK, " + "; ".join(bits) + ". ") if bits else ""
-        body = f"Here {'is' if len(items) == 1 else 'are'} {_count(len(items), 'pick')}" + \
-            (f" ({', '.join(constraints)})" if constraints else "") + "."
+        body = (
+            f"Here {'is' if len(items) == 1 else 'are'} {_count(len(items), 'pick')}"
+            + (f" ({', '.join(constraints)})" if constraints else "")
+            + "."
+        )
         if ranking.degraded and ranking.notes:
             body += " " + ranking.notes[0]
         return head + body

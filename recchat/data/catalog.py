@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,8 +35,15 @@ from recchat.types import FieldValue, Interaction, Item
 T = TypeVar("T")
 FORMATS = ("atomic", "csv", "jsonl")
 FIELD_TYPES = ("str", "int", "float", "list")
-_SUFFIX_FORMAT = {".item": "atomic", ".inter": "atomic", ".user": "atomic", ".csv": "csv",
-                  ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_SUFFIX_FORMAT = {
+    ".item": "atomic",
+    ".inter": "atomic",
+    ".user": "atomic",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 class DataError(ValueError):
@@ -188,7 +195,7 @@ class InteractionSpec:
     item_column: str = "item_id"
     rating_column: str | None = "rating"
     timestamp_column: str | None = "timestamp"
-    time_format: str = "seconds"   # seconds, milliseconds (both since 1970) or iso (2009-09-13[T12:00:00])
+    time_format: str = "seconds"  # seconds, milliseconds (both since 1970) or iso (2009-09-13[T12:00:00])
 
 
 # --------------------------------------------------------------------------- raw rows
@@ -208,8 +215,9 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
         ) from None
 
 
-def read_rows(path: Path | str, fmt: str | None = None,
-              options: TableOptions = PLAIN) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_rows(
+    path: Path | str, fmt: str | None = None, options: TableOptions = PLAIN
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, row)`` for each data row; a structurally broken row raises DataError.
 
     Line numbers are 1-based lines of the file, so an error can be found with an editor.
@@ -241,8 +249,9 @@ def _csv_reader(fh: Any, path: Path, options: TableOptions) -> Any:
     return csv.reader(fh, delimiter=sep, quotechar=options.quote)
 
 
-def _rows(path: Path, fmt: str | None,
-          options: TableOptions = PLAIN) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
+def _rows(
+    path: Path, fmt: str | None, options: TableOptions = PLAIN
+) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
     """Like :func:`read_rows`, but a broken row is yielded as its DataError so reading can go on."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -274,8 +283,7 @@ def _rows(path: Path, fmt: str | None,
         if fmt == "atomic":
             header = [h.split(":", 1)[0] for h in fh.readline().rstrip("\r\n").split("\t")]
             rows: Iterable[tuple[int, list[str]]] = (
-                (n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(fh, start=2)
-                if line.strip()
+                (n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(fh, start=2) if line.strip()
             )
         else:
             numbered = _csv_rows(_csv_reader(fh, path, options), path)
@@ -289,8 +297,7 @@ def _rows(path: Path, fmt: str | None,
             if (bad := not_unicode("\t".join(values))) is not None:
                 yield number, DataError(path, number, None, bad)
             elif len(values) != len(header):
-                yield number, DataError(path, number, None,
-                                        f"{len(values)} columns where the header has {len(header)}")
+                yield number, DataError(path, number, None, f"{len(values)} columns where the header has {len(header)}")
             else:
                 yield number, dict(zip(header, values))
 
@@ -327,8 +334,13 @@ def shorten(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def _load(path: Path, fmt: str | None, skip_bad: bool, parse: Callable[[int, dict[str, Any]], T],
-          options: TableOptions = PLAIN) -> tuple[list[T], LoadReport]:
+def _load(
+    path: Path,
+    fmt: str | None,
+    skip_bad: bool,
+    parse: Callable[[int, dict[str, Any]], T],
+    options: TableOptions = PLAIN,
+) -> tuple[list[T], LoadReport]:
     """Parse every row; the first bad row raises, or with ``skip_bad`` is counted and skipped."""
     report = LoadReport(path)
     out: list[T] = []
@@ -440,8 +452,14 @@ class Catalog:
         return digest.hexdigest()[:16]
 
 
-def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str | None = None,
-                 skip_bad: bool = False, options: TableOptions = PLAIN) -> Catalog:
+def load_catalog(
+    path: Path | str,
+    spec: CatalogSpec | None = None,
+    *,
+    fmt: str | None = None,
+    skip_bad: bool = False,
+    options: TableOptions = PLAIN,
+) -> Catalog:
     """Read items from an ``.item``, CSV or JSONL file.
 
     Raises :class:`DataError` (file, line, field) on the first malformed row or duplicate id,
@@ -458,8 +476,9 @@ def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str 
     def parse(line: int, row: dict[str, Any]) -> Item:
         item_id = _required(row, spec.id_column, path, line)
         if item_id in seen:
-            raise DataError(path, line, spec.id_column,
-                            f"duplicate id '{shorten(item_id)}' (first seen on line {seen[item_id]})")
+            raise DataError(
+                path, line, spec.id_column, f"duplicate id '{shorten(item_id)}' (first seen on line {seen[item_id]})"
+            )
         values: dict[str, FieldValue | None] = {}
         for name, fspec in [("title", FieldSpec(spec.title_column)), *spec.fields.items()]:
             # A JSON object may leave out an empty field; a table must have the column.
@@ -480,8 +499,14 @@ def load_catalog(path: Path | str, spec: CatalogSpec | None = None, *, fmt: str 
         seen[item_id] = line
         text = spec.render(title, values)
         if not text:
-            warnings.append(DataError(path, line, spec.title_column,
-                                      f"item '{shorten(item_id)}' has empty text; it is kept but not embedded"))
+            warnings.append(
+                DataError(
+                    path,
+                    line,
+                    spec.title_column,
+                    f"item '{shorten(item_id)}' has empty text; it is kept but not embedded",
+                )
+            )
         return Item(item_id, title, text, {k: v for k, v in values.items() if v is not None})
 
     items, report = _load(path, fmt, skip_bad, parse, options)
@@ -502,8 +527,11 @@ def _move_article(title: str) -> str:
     for comma in reversed([m.start() for m in _ARTICLE.finditer(body)]):
         for article in ("The", "A", "An"):
             end = comma + 2 + len(article)
-            if body.startswith(article, comma + 2) and comma > 0 and (
-                    end == len(body) or (body.startswith(" (", end) and body.endswith(")") and len(body) - end >= 3)):
+            if (
+                body.startswith(article, comma + 2)
+                and comma > 0
+                and (end == len(body) or (body.startswith(" (", end) and body.endswith(")") and len(body) - end >= 3))
+            ):
                 return f"{article} {body[:comma]}{body[end:]}"
     return title
 
@@ -536,9 +564,15 @@ def events_by_user(interactions: Iterable[Interaction]) -> dict[str, list[Intera
     return {u: [e for _, _, e in sorted(v, key=lambda t: t[:2])] for u, v in grouped.items()}
 
 
-def load_interactions(path: Path | str, spec: InteractionSpec | None = None, *,
-                      catalog: Catalog | None = None, fmt: str | None = None,
-                      skip_bad: bool = False, options: TableOptions = PLAIN) -> InteractionLog:
+def load_interactions(
+    path: Path | str,
+    spec: InteractionSpec | None = None,
+    *,
+    catalog: Catalog | None = None,
+    fmt: str | None = None,
+    skip_bad: bool = False,
+    options: TableOptions = PLAIN,
+) -> InteractionLog:
     """Read an interaction log from an ``.inter``, CSV or JSONL file.
 
     With a ``catalog``, an interaction with an item id the catalog lacks is an error (or, with
@@ -575,9 +609,10 @@ def _time(row: dict[str, Any], column: str, time_format: str, path: Path, line: 
     try:
         when = datetime.fromisoformat(str(value).strip())
     except (TypeError, ValueError):
-        raise DataError(path, line, column, f"'{shorten(value)}' is not an ISO date "
-                                            "(2009-09-13 or 2009-09-13T12:00:00)") from None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+        raise DataError(
+            path, line, column, f"'{shorten(value)}' is not an ISO date (2009-09-13 or 2009-09-13T12:00:00)"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def load_users(path: Path | str, id_column: str = "user_id", *, fmt: str | None = None) -> dict[str, dict[str, Any]]:

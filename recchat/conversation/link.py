@@ -2,10 +2,10 @@
 
 A :class:`Linker` is built once per catalog (the recommender makes one on first use and every
 session shares it; nothing is recomputed per message) from the aliases of
-:mod:`recchat.aliases`.
+:mod:`recchat.conversation.aliases`.
 
 **Linking** (:meth:`Linker.link`): the message is cut into normalised words
-(:func:`recchat.aliases.words`); words no title and no everyday English uses are corrected to the
+(:func:`recchat.conversation.aliases.words`); words no title and no everyday English uses are corrected to the
 closest title word (rapidfuzz: "shawshenk" -> "shawshank"); then every span that is an alias
 links, longest first; misspelt titles of several words are compared whole ("forest gump"), and a
 span that begins or ends an alias and holds an uncommon word links as a partial title
@@ -49,33 +49,49 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from recchat.aliases import Alias, Word, _key, _split_title, aliases_of, key_of, normalize, read_aliases, words
-from recchat.catalog import Catalog
+from recchat.conversation.aliases import (
+    Alias,
+    Word,
+    _key,
+    _split_title,
+    aliases_of,
+    key_of,
+    normalize,
+    read_aliases,
+    words,
+)
+from recchat.data.catalog import Catalog
 
 # Everyday English: a word at or above this Zipf frequency (wordfreq) is ordinary text. A title
 # of one such word needs title-writing to link; a title of several needs every word above the
 # higher bar ("Home Alone" does, "Star Wars" does not).
 EVERYDAY_ONE = 4.0
 EVERYDAY_ALL = 5.0
-FUZZY_CUTOFF = 85      # rapidfuzz ratio for a word to be corrected to a title word
+FUZZY_CUTOFF = 85  # rapidfuzz ratio for a word to be corrected to a title word
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
-ASIDE_ZIPF = 2.5       # words at least this common may be the user's own words after a title
+ASIDE_ZIPF = 2.5  # words at least this common may be the user's own words after a title
 MIN_PARTIAL_CHARS = 5  # a partial title ("shawshank") needs this many characters
-POPULAR = 0.9          # items at or above this quantile of the log's counts are well known
-FAMOUS = 0.8           # a one-word title of a real word links on its own from this quantile up
+POPULAR = 0.9  # items at or above this quantile of the log's counts are well known
+FAMOUS = 0.8  # a one-word title of a real word links on its own from this quantile up
 _PREPOSITIONS = frozenset("in on at for with by from to into under over after before about".split())
 _PART_WORDS = frozenset("part book vol chapter episode".split())
 _PRONOUNS = frozenset("it me you him her them us this that".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
-_CUES = frozenset("like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
-                  "read reread finished than as rewatch".split())
-_NEAR_CUES = frozenset("like liked love loved than".split())   # "is like a teen pulp fiction"
+_CUES = frozenset(
+    "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
+    "read reread finished than as rewatch".split()
+)
+_NEAR_CUES = frozenset("like liked love loved than".split())  # "is like a teen pulp fiction"
 _CUE_PAIRS = {("fan", "of"), ("similar", "to"), ("same", "as"), ("thought", "of"), ("favorite", "is")}
 # Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
-_ENDS = frozenset("and or but was is were are with by from in on at for again last yesterday recently twice too "
-                  "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though".split())
-_DATED = re.compile(r"\s*(?:\(\s*((?:19|20)\d\d)\s*\)|((?:19|20)\d\d)\b(?!\s*(?:on|onwards|and|or|-|to)\b)|"
-                    r",?\s*the\s+(?:[\w'-]+\s+){0,3}(?:one|version|film|movie)\s+(?:from|of)\s+((?:19|20)\d\d)\b)")
+_ENDS = frozenset(
+    "and or but was is were are with by from in on at for again last yesterday recently twice too "
+    "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though".split()
+)
+_DATED = re.compile(
+    r"\s*(?:\(\s*((?:19|20)\d\d)\s*\)|((?:19|20)\d\d)\b(?!\s*(?:on|onwards|and|or|-|to)\b)|"
+    r",?\s*the\s+(?:[\w'-]+\s+){0,3}(?:one|version|film|movie)\s+(?:from|of)\s+((?:19|20)\d\d)\b)"
+)
 # Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
 # 1960 one) and rear window".
 _LIST_GAP = re.compile(r"\s*(?:\([^()]{0,60}\)\s*)?(?:,|&|and|or|,\s*and|,\s*or|>|<|/|\+|vs\.?)\s*", re.IGNORECASE)
@@ -84,7 +100,8 @@ _FUNCTION = frozenset(
     "but of to in on at by for with from as than so if then up down out over about into onto off go get got is "
     "was are were be been being do does did have has had no not nor any some all one more less very just too "
     "anything something nothing everything else what which who whom whose other another every each few many much "
-    "such only even still yet ever never here there now".split())
+    "such only even still yet ever never here there now".split()
+)
 
 
 @lru_cache(maxsize=1)
@@ -111,9 +128,9 @@ class Link:
     start: int
     end: int
     text: str
-    how: str = "exact"           # "exact", "corrected" (a typo fixed), "partial" (the start of a title)
-    kind: str = "title"          # the alias's kind: title, alternate, subtitle, stem, file
-    others: list[str] = field(default_factory=list)   # other items the words could name
+    how: str = "exact"  # "exact", "corrected" (a typo fixed), "partial" (the start of a title)
+    kind: str = "title"  # the alias's kind: title, alternate, subtitle, stem, file
+    others: list[str] = field(default_factory=list)  # other items the words could name
 
     @property
     def guessed(self) -> bool:
@@ -128,17 +145,17 @@ class _Context:
 
     message: str
     ws: list[Word]
-    fixed: list[str]          # the words, typos corrected to title words
+    fixed: list[str]  # the words, typos corrected to title words
     corrected: list[bool]
-    years: dict[int, int]     # word index where a title may end -> the year written right after it
+    years: dict[int, int]  # word index where a title may end -> the year written right after it
     capitals: float
-    names: list[tuple[int, int]]   # word spans that are a person's name of the catalog
-    text: str = ""                 # the fixed words joined, as _choose looks for an item's facts in them
+    names: list[tuple[int, int]]  # word spans that are a person's name of the catalog
+    text: str = ""  # the fixed words joined, as _choose looks for an item's facts in them
 
     def year_in(self, end: int, years: Mapping[str, int], aliases: list[Alias]) -> int | None:
         """A year later in the message that one of ``aliases``' items has ("sabrina, the audrey
         hepburn one from 1954"): used to choose between them, not as evidence of a title."""
-        for w in self.ws[end:end + 10]:
+        for w in self.ws[end : end + 10]:
             if re.fullmatch(r"(1[89]|20)\d\d", w.text) and any(years.get(a.item_id) == int(w.text) for a in aliases):
                 return int(w.text)
         return None
@@ -153,9 +170,17 @@ class Linker:
     aliases (an aliases file's, :func:`read_aliases`).
     """
 
-    def __init__(self, catalog: Catalog, *, popularity: Mapping[str, int] | None = None,
-                 everyday: Iterable[str] = (), year_field: str | None = "year", extra: Iterable[Alias] = (),
-                 nouns: Iterable[str] = (), names: Iterable[str] = ()):
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        popularity: Mapping[str, int] | None = None,
+        everyday: Iterable[str] = (),
+        year_field: str | None = "year",
+        extra: Iterable[Alias] = (),
+        nouns: Iterable[str] = (),
+        names: Iterable[str] = (),
+    ):
         self.catalog = catalog
         nouns = set(nouns)
         self.popularity = dict(popularity or {})
@@ -172,7 +197,7 @@ class Linker:
                 self.years[item.id] = year
             for alias in aliases_of(item.id, item.title):
                 if alias.kind == "subtitle" and all(w in generic or w in _FUNCTION for w in alias.key.split()):
-                    continue   # "Garfield: The Movie": "the movie" names no film
+                    continue  # "Garfield: The Movie": "the movie" names no film
                 self.by_key.setdefault(alias.key, []).append(alias)
         for alias in extra:
             self.by_key.setdefault(alias.key, []).append(alias)
@@ -206,7 +231,9 @@ class Linker:
         for item in catalog:
             for name, value in item.fields.items():
                 if isinstance(value, (list, str)):
-                    longest[name] = max(longest.get(name, 0), *map(len, value if isinstance(value, list) else [value]), 0)
+                    longest[name] = max(
+                        longest.get(name, 0), *map(len, value if isinstance(value, list) else [value]), 0
+                    )
         # Fields of people and other names (short values, a few items each), not kinds or text.
         self.name_fields = {n for n, size in longest.items() if size <= 80 and not is_kind(catalog, n)}
         self.name_words = max((k.count(" ") + 1 for k in self.names), default=0)
@@ -215,39 +242,61 @@ class Linker:
         # "connery", "carrie" in "my wife carrie"). Only people of two items or more: a name seen
         # once ("Beetlejuice" credited as himself) is no reason to doubt a title.
         credits = Counter(v for item in catalog for n in self.name_fields for v in _as_list(item.fields.get(n)))
-        self.name_parts = {w for n in names if credits.get(n, 2) >= 2 for k in [normalize(n)] if k
-                           for w in ([k] if " " not in k else [k.split()[0], k.split()[-1]]) if len(w) >= 3}
+        self.name_parts = {
+            w
+            for n in names
+            if credits.get(n, 2) >= 2
+            for k in [normalize(n)]
+            if k
+            for w in ([k] if " " not in k else [k.split()[0], k.split()[-1]])
+            if len(w) >= 3
+        }
         _zipf()  # loaded now, not on the first message
         import rapidfuzz.process  # noqa: F401  (imported now for the same reason)
+
         self._corrections: dict[str, str | None] = {}
         self._fact_cache: dict[str, list[str]] = {}
 
     @classmethod
     def for_domain(cls, catalog: Catalog, domain: Any, popularity: Mapping[str, int] | None = None) -> Linker:
-        """The linker of a catalog with its :class:`~recchat.domain.Domain`: the domain's words
+        """The linker of a catalog with its :class:`~recchat.conversation.domain.Domain`: the domain's words
         (facet values and synonyms, what items and users are called) count as everyday words, its
         year field dates the items, and its aliases file (``[domain] aliases``) adds aliases."""
         # Kinds (genres, subjects: a few hundred values at most) are everyday words; names
         # (authors, cast: thousands) are not: "Moon" stays a title although an actor is called Moon.
         kinds = {f.name for f in domain.facets if is_kind(catalog, f.name)}
-        everyday = {domain.item, domain.items, domain.user} | {p for f in domain.facets if f.name in kinds
-                                                               for p in f.phrases()}
+        everyday = {domain.item, domain.items, domain.user} | {
+            p for f in domain.facets if f.name in kinds for p in f.phrases()
+        }
         field_name = getattr(domain, "popularity", None)
-        if not popularity and field_name:   # no log: how well known the catalog says each item is
-            popularity = {it.id: int(v) for it in catalog for v in [it.fields.get(field_name)]
-                          if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if not popularity and field_name:  # no log: how well known the catalog says each item is
+            popularity = {
+                it.id: int(v)
+                for it in catalog
+                for v in [it.fields.get(field_name)]
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
         path = getattr(domain, "aliases", None)
         extra = read_aliases(path, catalog) if path else ()
         names = [v for f in domain.facets if f.name not in kinds for v in f.values]
-        return cls(catalog, popularity=popularity, everyday=everyday, year_field=domain.year, extra=extra,
-                   nouns=(domain.item, domain.items), names=names)
+        return cls(
+            catalog,
+            popularity=popularity,
+            everyday=everyday,
+            year_field=domain.year,
+            extra=extra,
+            nouns=(domain.item, domain.items),
+            names=names,
+        )
 
     @property
     def by_norm(self) -> dict[str, list[str]]:
         """Title key -> the items whose own title (not a subtitle or shared stem) it is."""
         if not hasattr(self, "_by_norm"):
-            self._by_norm = {k: list(dict.fromkeys(a.item_id for a in v if a.kind in ("title", "alternate", "file")))
-                             for k, v in self.by_key.items()}
+            self._by_norm = {
+                k: list(dict.fromkeys(a.item_id for a in v if a.kind in ("title", "alternate", "file")))
+                for k, v in self.by_key.items()
+            }
             self._by_norm = {k: v for k, v in self._by_norm.items() if v}
         return self._by_norm
 
@@ -258,16 +307,20 @@ class Linker:
         a domain word), or several that are all very common."""
         parts = key.split()
         if len(parts) > 1 and parts[0] in ("the", "a", "an"):
-            return self.is_everyday(" ".join(parts[1:]))   # "the piano" is as everyday as "piano"
+            return self.is_everyday(" ".join(parts[1:]))  # "the piano" is as everyday as "piano"
         if len(parts) == 2 and parts[0].isdigit() and zipf(parts[1]) >= EVERYDAY_ALL:
-            return True                                     # "3 times", "2 hours": a count
+            return True  # "3 times", "2 hours": a count
         if any(w.isdigit() for w in parts) and len(parts) > 1:
-            return False                                    # "speed 2" is a title
+            return False  # "speed 2" is a title
         domain = [w in self.everyday or w.rstrip("s") in self.everyday or w in _FUNCTION for w in parts]
         if len(parts) == 1:
             w = parts[0]
-            return domain[0] or w in self.name_parts or len(w) <= 2 or \
-                max(zipf(w), zipf(w[:-1]) if w.endswith("s") else 0) >= EVERYDAY_ONE
+            return (
+                domain[0]
+                or w in self.name_parts
+                or len(w) <= 2
+                or max(zipf(w), zipf(w[:-1]) if w.endswith("s") else 0) >= EVERYDAY_ONE
+            )
         # Several words: all very common ("Home Alone"), or all the domain's own ("Crime Story").
         return all(w in _FUNCTION or zipf(w) >= EVERYDAY_ALL for w in parts) or all(domain)
 
@@ -278,8 +331,13 @@ class Linker:
         from rapidfuzz import fuzz, process
 
         best = None
-        if len(word) >= 5 and not word.isdigit() and zipf(word) < 3.0 and word not in self.everyday \
-                and word not in self.name_parts:
+        if (
+            len(word) >= 5
+            and not word.isdigit()
+            and zipf(word) < 3.0
+            and word not in self.everyday
+            and word not in self.name_parts
+        ):
             pool = [w for n in range(len(word) - 1, len(word) + 2) for w in self._by_length.get(n, ())]
             hit = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF) if pool else None
             best = hit[0] if hit else None
@@ -300,36 +358,44 @@ class Linker:
                 c = self._correct(w)
                 if c:
                     fixed[n], corrected[n] = c, True
-        context = _Context(message, ws, fixed, corrected, self._years_near(message, ws),
-                           self._capital_share(message, ws), self._in_names(fixed), " ".join(fixed))
+        context = _Context(
+            message,
+            ws,
+            fixed,
+            corrected,
+            self._years_near(message, ws),
+            self._capital_share(message, ws),
+            self._in_names(fixed),
+            " ".join(fixed),
+        )
         found: list[Link] = []
-        weak: list[Link] = []   # everyday words that may be a title: decided once the sure links are known
+        weak: list[Link] = []  # everyday words that may be a title: decided once the sure links are known
         partial: list[Link] = []
         taken = [False] * len(ws)
         for size in range(min(self.max_words + 1, len(ws)), 0, -1):
             for start in range(len(ws) - size + 1):
-                if any(taken[start:start + size]):
+                if any(taken[start : start + size]):
                     continue
                 link, sure = self._match(context, start, size)
                 if link is not None and sure and link.how == "partial" and size == 1:
-                    partial.append(link)   # after the misspelt whole titles: "elegy for an hour"
+                    partial.append(link)  # after the misspelt whole titles: "elegy for an hour"
                 elif link is not None and sure:
                     found.append(link)
-                    taken[start:start + size] = [True] * size
+                    taken[start : start + size] = [True] * size
                 elif link is not None:
                     weak.append(link)
         found += self._fuzzy(context, taken)
         for link in partial:
-            if not any(taken[link.start:link.end]):
+            if not any(taken[link.start : link.end]):
                 found.append(link)
-                taken[link.start:link.end] = [True] * (link.end - link.start)
+                taken[link.start : link.end] = [True] * (link.end - link.start)
         changed = True
         while changed:  # "speed and the rock": a title next to a title is one too
             changed = False
             for link in weak:
-                if not any(taken[link.start:link.end]) and self._evidence(context, link, found):
+                if not any(taken[link.start : link.end]) and self._evidence(context, link, found):
                     found.append(link)
-                    taken[link.start:link.end] = [True] * (link.end - link.start)
+                    taken[link.start : link.end] = [True] * (link.end - link.start)
                     changed = True
         found = self._drop_run_ins(context, found)
         found = self._drop_asides(context, found)
@@ -342,7 +408,7 @@ class Linker:
     def _match(self, c: _Context, start: int, size: int) -> tuple[Link | None, bool]:
         """The link of the words ``start``:``start + size``, and whether it is sure (else it
         is made of everyday words and needs the evidence :meth:`_evidence` weighs)."""
-        span = c.fixed[start:start + size]
+        span = c.fixed[start : start + size]
         if span[0] == "s" or span[-1] == "s":
             return None, False  # a possessive's "s" belongs to the word before it
         if any(a <= start and start + size <= b and b - a > size for a, b in c.names):
@@ -352,50 +418,73 @@ class Linker:
             return None, False  # "a kid", "the colors": the article is the sentence's, not a title's
         key = full if full in self.by_key else _key(span)
         if key not in self.by_key and size == 2 and span[0] + span[1] in self.by_key:
-            key = span[0] + span[1]   # "brave heart" = "Braveheart", "spider man" = "Spider-Man"
+            key = span[0] + span[1]  # "brave heart" = "Braveheart", "spider man" = "Spider-Man"
         if key not in self.by_key and size > 1 and span[-1] == "1" and _key(span[:-1]) in self.by_norm:
-            key = _key(span[:-1])   # "back to the future 1": the first, where the catalog numbers no sequel
+            key = _key(span[:-1])  # "back to the future 1": the first, where the catalog numbers no sequel
         if key not in self.by_key and size > 1 and any(w.endswith("s") and len(w) >= 4 for w in span[:-1]):
             bare = _key([w[:-1] if w.endswith("s") and len(w) >= 4 else w for w in span[:-1]] + span[-1:])
-            key = bare if bare in self.by_key else key   # "pans labyrinth": a possessive without its apostrophe
-        how = "corrected" if any(c.corrected[start:start + size]) else "exact"
+            key = bare if bare in self.by_key else key  # "pans labyrinth": a possessive without its apostrophe
+        how = "corrected" if any(c.corrected[start : start + size]) else "exact"
         aliases = self.by_key.get(key)
-        after_by = start > 0 and c.fixed[start - 1] in ("by", "starring")   # a person's name, not a title
-        if not aliases and span[-1] not in _FUNCTION and span[0] not in _FUNCTION and key and not after_by \
-                and key not in self.name_parts:   # "fellini's": the director, not "Fellini's Casanova"
+        after_by = start > 0 and c.fixed[start - 1] in ("by", "starring")  # a person's name, not a title
+        if (
+            not aliases
+            and span[-1] not in _FUNCTION
+            and span[0] not in _FUNCTION
+            and key
+            and not after_by
+            and key not in self.name_parts
+        ):  # "fellini's": the director, not "Fellini's Casanova"
             aliases = self._partial(key)
             if len({a.item_id for a in aliases}) > 2:
-                aliases = []   # "harry potter": the start of too many titles to pick one
+                aliases = []  # "harry potter": the start of too many titles to pick one
             how = "partial" if aliases else how
         if not aliases:
             return None, False
         dated = self._dated(c.message, c.ws[start + size - 1].end)
-        if dated is not None and self.years and not any(abs(self.years.get(a.item_id, -99) - dated) <= 1
-                                                        for a in aliases):
+        if (
+            dated is not None
+            and self.years
+            and not any(abs(self.years.get(a.item_id, -99) - dated) <= 1 for a in aliases)
+        ):
             return None, False  # "parasite, the korean one from 2019": a namesake the catalog lacks
         year = c.years.get(start + size)
         if year is not None and not any(abs(self.years.get(a.item_id, -99) - year) <= 1 for a in aliases):
             year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
-        chosen = self._choose(aliases, year if year is not None else c.year_in(start + size, self.years, aliases),
-                              c.text)
+        chosen = self._choose(
+            aliases, year if year is not None else c.year_in(start + size, self.years, aliases), c.text
+        )
         if chosen is None:
             return None, False
-        if chosen.kind == "short" and not re.search(r"[a-zA-Z]\.[a-zA-Z]", c.message[c.ws[start].start:c.ws[start + size - 1].end]):
+        if chosen.kind == "short" and not re.search(
+            r"[a-zA-Z]\.[a-zA-Z]", c.message[c.ws[start].start : c.ws[start + size - 1].end]
+        ):
             return None, False  # "E.T." written with its dots; "LA", "et" are words
         if chosen.kind == "stem" and start + size < len(c.ws) and c.fixed[start + size].isdigit():
             return None, False  # "star trek 2": a numbered member the catalog does not number
         # Other items count when their alias is about as strong: a stem shared with sequels is
         # no rival for the title itself.
         others = sorted({a.item_id for a in aliases if a.strength >= chosen.strength - 0.15} - {chosen.item_id})
-        link = Link(chosen.item_id, start, start + size, c.message[c.ws[start].start:c.ws[start + size - 1].end],
-                    how, chosen.kind, others)
+        link = Link(
+            chosen.item_id,
+            start,
+            start + size,
+            c.message[c.ws[start].start : c.ws[start + size - 1].end],
+            how,
+            chosen.kind,
+            others,
+        )
         nxt = c.fixed[start + size] if start + size < len(c.ws) else ""
         if start and c.fixed[start - 1] in ("a", "an") and nxt in self.nouns:
             return None, False  # "a heist movie", "a road trip film": a kind of item, not a title
         words_ = key.split()
-        if all(w.isdigit() for w in words_):   # "2012", "1969": a year or a count, unless quoted
-            return (link, True) if self._written_as_title(c.message, c.ws, start, size, 0.0) and \
-                re.search(r"[\"'“”]", c.message[max(0, c.ws[start].start - 1):c.ws[start + size - 1].end + 1]) else (None, False)
+        if all(w.isdigit() for w in words_):  # "2012", "1969": a year or a count, unless quoted
+            return (
+                (link, True)
+                if self._written_as_title(c.message, c.ws, start, size, 0.0)
+                and re.search(r"[\"'“”]", c.message[max(0, c.ws[start].start - 1) : c.ws[start + size - 1].end + 1])
+                else (None, False)
+            )
         # One real English word ("heist", "vibes", "sob") names a little-known item only with
         # evidence; a coined word ("shawshank") or a well-known item ("titanic") needs none.
         titled = self._written_as_title(c.message, c.ws, start, size, c.capitals)
@@ -405,34 +494,59 @@ class Linker:
         obscure = plain and not famous and (len(words_) == 1 or words_[0] in _PREPOSITIONS)
         if nxt == "of" and not famous and not titled:
             return None, False  # "the wizard of oz": the name goes on past this title
-        kind_after = (nxt in self.nouns or nxt in self.everyday or re.sub(r"ies$", "y", nxt) in self.everyday) \
-            and not c.message[c.ws[start + size - 1].end:c.ws[start + size].start].strip()   # "heist movies", not "heist, thrillers"
-        if kind_after and plain and not famous and not titled \
-                and not (start and c.fixed[start - 1] in _CUES and not nxt.endswith("s")):
+        kind_after = (
+            nxt in self.nouns or nxt in self.everyday or re.sub(r"ies$", "y", nxt) in self.everyday
+        ) and not c.message[
+            c.ws[start + size - 1].end : c.ws[start + size].start
+        ].strip()  # "heist movies", not "heist, thrillers"
+        if (
+            kind_after
+            and plain
+            and not famous
+            and not titled
+            and not (start and c.fixed[start - 1] in _CUES and not nxt.endswith("s"))
+        ):
             return None, False  # "more true crime movies", "submarine movies": a kind, not a title
         if how == "partial" and len(words_) > 1 and all(zipf(w) >= EVERYDAY_ONE for w in words_) and not titled:
             return link, False  # "two sisters" of "A Tale of Two Sisters": common words, evidence needed
         # "anchorman", "lebowski": a rare word names a well-known film by half its title;
         # "venice", "cartography" name no little-known book.
-        one_word_stem = chosen.kind == "stem" and " " not in key and not (
-            zipf(key) < 3.0 and key not in self.name_parts and famous and self.popularity)
-        if how == "partial" and " " not in key and not famous and \
-                not any(a.key.startswith(key + " ") for a in aliases if a.item_id == chosen.item_id):
+        one_word_stem = (
+            chosen.kind == "stem"
+            and " " not in key
+            and not (zipf(key) < 3.0 and key not in self.name_parts and famous and self.popularity)
+        )
+        if (
+            how == "partial"
+            and " " not in key
+            and not famous
+            and not any(a.key.startswith(key + " ") for a in aliases if a.item_id == chosen.item_id)
+        ):
             return None, False  # "cartography" ends "The Age of Cartography", a book few know
         if not self.is_everyday(key) and not obscure and not one_word_stem:
             return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
-        bang = c.message[c.ws[start + size - 1].end:c.ws[start + size - 1].end + 1] == "!" \
+        bang = (
+            c.message[c.ws[start + size - 1].end : c.ws[start + size - 1].end + 1] == "!"
             and "!" in self.catalog[chosen.item_id].title
-        if year is not None and all(w in _FUNCTION for w in words_) and c.fixed[start + size:start + size + 1] != [str(year)]:
+        )
+        if (
+            year is not None
+            and all(w in _FUNCTION for w in words_)
+            and c.fixed[start + size : start + size + 1] != [str(year)]
+        ):
             year = None  # "the first one from 2000": only a year right after it makes "one" a title
         if year is not None or bang or titled:
-            return link, True   # (bang: "Them!" written with its own "!")
+            return link, True  # (bang: "Them!" written with its own "!")
         content = [w for w in words_ if w not in _FUNCTION]
-        if self._own_facts_follow(c, link) and not (content and all(w in self.everyday or w.rstrip("s") in self.everyday
-                                                                    for w in content)):
-            return link, True   # "her by spike jonze", "go from 1999 with katie holmes"
-        if how == "partial" or one_word_stem or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday
-                                                    for w in key.split()):
+        if self._own_facts_follow(c, link) and not (
+            content and all(w in self.everyday or w.rstrip("s") in self.everyday for w in content)
+        ):
+            return link, True  # "her by spike jonze", "go from 1999 with katie holmes"
+        if (
+            how == "partial"
+            or one_word_stem
+            or all(w in _FUNCTION or w in self.everyday or w.rstrip("s") in self.everyday for w in key.split())
+        ):
             return None, False  # "them", "up", "drama": never on their own say-so
         return link, False
 
@@ -445,14 +559,22 @@ class Linker:
         drop: set[int] = set()
         for n in range(len(found) - 1):
             a, b = found[n], found[n + 1]
-            if b.start != a.end or a.item_id == b.item_id or c.message[c.ws[a.end - 1].end:c.ws[b.start].start].strip():
+            if (
+                b.start != a.end
+                or a.item_id == b.item_id
+                or c.message[c.ws[a.end - 1].end : c.ws[b.start].start].strip()
+            ):
                 continue
-            if key_of(self.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start:a.end])):
-                drop.add(n)   # the series' name, then the member's subtitle
+            if key_of(self.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start : a.end])):
+                drop.add(n)  # the series' name, then the member's subtitle
                 continue
-            after = b.end < len(c.ws) and c.fixed[b.end] not in _ENDS and c.fixed[b.end] not in _FUNCTION \
-                and not re.search(r"[,;:.!?()\"]", c.message[c.ws[b.end - 1].end:c.ws[b.end].start]) \
+            after = (
+                b.end < len(c.ws)
+                and c.fixed[b.end] not in _ENDS
+                and c.fixed[b.end] not in _FUNCTION
+                and not re.search(r"[,;:.!?()\"]", c.message[c.ws[b.end - 1].end : c.ws[b.end].start])
                 and not any(f.start == b.end for f in found)
+            )
             if b.end - b.start == 1 and after:
                 drop.update((n, n + 1))
         return [f for n, f in enumerate(found) if n not in drop]
@@ -461,7 +583,7 @@ class Linker:
         out = []
         for size in range(min(self.name_words, len(fixed)), 1, -1):
             for start in range(len(fixed) - size + 1):
-                if " ".join(fixed[start:start + size]) in self.names:
+                if " ".join(fixed[start : start + size]) in self.names:
                     out.append((start, start + size))
         return out
 
@@ -470,23 +592,23 @@ class Linker:
         title with that number."""
         out = []
         for link in found:
-            key = " ".join(c.fixed[link.start:link.end])
+            key = " ".join(c.fixed[link.start : link.end])
             if not re.search(r" \d+$", key):
                 continue
             n = link.end
             while n < len(c.ws):
-                j = n + 1 if c.fixed[n] in ("and", "or", "&") else n   # "1 and 2", "1 2 and 3", "1, 2, 3"
-                if j == n and not re.fullmatch(r"\s*,?\s*", c.message[c.ws[n - 1].end:c.ws[n].start]):
+                j = n + 1 if c.fixed[n] in ("and", "or", "&") else n  # "1 and 2", "1 2 and 3", "1, 2, 3"
+                if j == n and not re.fullmatch(r"\s*,?\s*", c.message[c.ws[n - 1].end : c.ws[n].start]):
                     break
                 if j + 1 < len(c.ws) and c.fixed[j] in _PART_WORDS and key.split()[-2:-1] == [c.fixed[j]]:
-                    j += 1   # "book 1 and book 2"
+                    j += 1  # "book 1 and book 2"
                 if j >= len(c.ws) or not c.fixed[j].isdigit() or taken[j]:
                     break
                 other = _key(key.split()[:-1] + [c.fixed[j]])
                 chosen = self._choose(self.by_key.get(other, []), None)
                 if chosen is None:
                     break
-                out.append(Link(chosen.item_id, j, j + 1, c.message[c.ws[j].start:c.ws[j].end], "exact", chosen.kind))
+                out.append(Link(chosen.item_id, j, j + 1, c.message[c.ws[j].start : c.ws[j].end], "exact", chosen.kind))
                 taken[j] = True
                 n = j + 1
         return out
@@ -506,19 +628,23 @@ class Linker:
         if size >= 5:
             return True  # "the field at the end of the field": a long title is no accident
         nxt = ws[end].text if end < len(ws) else ""
-        gap_after = c.message[ws[end - 1].end:ws[end].start] if end < len(ws) else ""
-        if end < len(ws) and not (nxt in _ENDS or re.search(r"[,;:.!?()\"]", gap_after)
-                                  or re.fullmatch(r"(1[89]|20)\d\d", nxt)):
+        gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
+        if end < len(ws) and not (
+            nxt in _ENDS or re.search(r"[,;:.!?()\"]", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
+        ):
             return False
         prev = ws[start - 1].text if start else ""
-        gap_before = c.message[ws[start - 1].end:ws[start].start] if start else ""
+        gap_before = c.message[ws[start - 1].end : ws[start].start] if start else ""
         paused = not start or bool(re.search(r"[,;:.!?()\"]", gap_before))
         if prev in _CUES or (start >= 2 and (ws[start - 2].text, prev) in _CUE_PAIRS):
             return True
         known = self.popularity.get(link.item_id, 0)
         own = [a for a in self.by_key.get(" ".join(c.fixed[start:end]), ()) if a.item_id == link.item_id]
-        if c.fixed[start] in ("the", "a", "an") and any(a.kind in ("title", "alternate", "stem") for a in own) \
-                and known >= self.known:
+        if (
+            c.fixed[start] in ("the", "a", "an")
+            and any(a.kind in ("title", "alternate", "stem") for a in own)
+            and known >= self.known
+        ):
             return True  # the title's own article, written: "the graduate", "the game"
         if self._listed(c, link, found):
             return True
@@ -538,11 +664,16 @@ class Linker:
         "up > finding nemo > ratatouille"."""
         ws, start, end = c.ws, link.start, link.end
         nxt = ws[end].text if end < len(ws) else ""
-        gap_after = c.message[ws[end - 1].end:ws[end].start] if end < len(ws) else ""
+        gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
         in_list = not nxt or nxt in ("and", "or") or bool(re.search(r"[,;:.!?&>/+\-–]", gap_after))
         for other in found:
-            between = c.message[ws[other.end - 1].end:ws[start].start] if other.end <= start else \
-                c.message[ws[end - 1].end:ws[other.start].start] if other.start >= end else None
+            between = (
+                c.message[ws[other.end - 1].end : ws[start].start]
+                if other.end <= start
+                else c.message[ws[end - 1].end : ws[other.start].start]
+                if other.start >= end
+                else None
+            )
             if between is None or not _LIST_GAP.fullmatch(between):
                 continue
             # inside the list its items are followed by a comma or "and"; its last after "and"
@@ -563,28 +694,31 @@ class Linker:
         start, end = link.start, link.end
         span = c.fixed[start:end]
         if not all(zipf(w) >= ASIDE_ZIPF or w in _FUNCTION or w.isdigit() for w in span) or end - start >= 4:
-            return False   # a coined word ("zoolander"), or a long title: no accident
+            return False  # a coined word ("zoolander"), or a long title: no accident
         year = c.years.get(end)
         if year is not None and abs(self.years.get(link.item_id, -99) - year) <= 1:
             return False
         prev = c.fixed[start - 1] if start else ""
-        if (prev in _CUES and prev != "as") or set(c.fixed[max(0, start - 3):start]) & _NEAR_CUES or \
-                prev in ("but", "not", "nor", "or", "except", "then") or \
-                (start >= 2 and (c.fixed[start - 2], prev) in _CUE_PAIRS):
+        if (
+            (prev in _CUES and prev != "as")
+            or set(c.fixed[max(0, start - 3) : start]) & _NEAR_CUES
+            or prev in ("but", "not", "nor", "or", "except", "then")
+            or (start >= 2 and (c.fixed[start - 2], prev) in _CUE_PAIRS)
+        ):
             return False
         if self._written_as_title(c.message, c.ws, start, end - start, c.capitals) or self._own_facts_follow(c, link):
             return False
-        gap_before = c.message[c.ws[start - 1].end:c.ws[start].start] if start else ","
-        gap_after = c.message[c.ws[end - 1].end:c.ws[end].start] if end < len(c.ws) else ","
+        gap_before = c.message[c.ws[start - 1].end : c.ws[start].start] if start else ","
+        gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else ","
         nxt = c.fixed[end] if end < len(c.ws) else ""
         if "," in gap_before and ("," in gap_after or nxt in ("and", "or")):
-            return False   # between commas, as a list's items are: "star wars obviously, blade runner, 2001"
+            return False  # between commas, as a list's items are: "star wars obviously, blade runner, 2001"
         return not self._listed(c, link, found)
 
     def _own_facts_follow(self, c: _Context, link: Link) -> bool:
         """Whether a value of the item's own fields (an author, a director, its year) is written
         within a few words after it."""
-        after = " " + " ".join(c.fixed[link.end:link.end + 8]) + " "
+        after = " " + " ".join(c.fixed[link.end : link.end + 8]) + " "
         return any(f" {v} " in after for v in self._facts(link.item_id))
 
     def _facts(self, item_id: str, loose: bool = False) -> list[str]:
@@ -595,7 +729,8 @@ class Linker:
         if loose:
             if ("~" + item_id) not in self._fact_cache:
                 self._fact_cache["~" + item_id] = self._facts(item_id) + [
-                    f.split()[-1] for f in self._facts(item_id) if " " in f and len(f.split()[-1]) >= 4]
+                    f.split()[-1] for f in self._facts(item_id) if " " in f and len(f.split()[-1]) >= 4
+                ]
             return self._fact_cache["~" + item_id]
         if item_id in self._fact_cache:
             return self._fact_cache[item_id]
@@ -610,7 +745,7 @@ class Linker:
                     out.append(text)
                     last = text.split()[-1]
                     if " " in text and len(last) >= 4 and zipf(last) < 3.0:
-                        out.append(last)   # "pacino" for "Al Pacino"
+                        out.append(last)  # "pacino" for "Al Pacino"
         self._fact_cache[item_id] = out
         return out
 
@@ -623,8 +758,10 @@ class Linker:
             return []
         out: list[Alias] = []
         for full in self.containing.get(min(rare, key=lambda w: len(self.containing.get(w, ()))), ()):
-            coined = len(parts) == 1 and zipf(key) < 3.0 and len(key) >= 6   # "lebowski", "gump"
-            if full != key and (full.startswith(key + " ") or ((len(parts) > 1 or coined) and full.endswith(" " + key))):
+            coined = len(parts) == 1 and zipf(key) < 3.0 and len(key) >= 6  # "lebowski", "gump"
+            if full != key and (
+                full.startswith(key + " ") or ((len(parts) > 1 or coined) and full.endswith(" " + key))
+            ):
                 out += [a for a in self.by_key[full] if a.kind != "stem"]
         return out
 
@@ -637,11 +774,15 @@ class Linker:
         n = len(c.ws)
         for size in range(min(6, n), 1, -1):
             for start in range(n - size + 1):
-                if any(taken[start:start + size]):
+                if any(taken[start : start + size]):
                     continue
-                span = c.fixed[start:start + size]
-                if span[-1] in _FUNCTION or (span[0] in _FUNCTION and size < 3) or " ".join(span) in self.by_key \
-                        or (start and c.fixed[start - 1] in ("by", "starring")):
+                span = c.fixed[start : start + size]
+                if (
+                    span[-1] in _FUNCTION
+                    or (span[0] in _FUNCTION and size < 3)
+                    or " ".join(span) in self.by_key
+                    or (start and c.fixed[start - 1] in ("by", "starring"))
+                ):
                     continue
                 digits = [w for w in span if w.isdigit()]
                 text = " ".join(span)
@@ -649,22 +790,35 @@ class Linker:
                 if len(text) < 8 or not rare:
                     continue
                 best, score = None, 0.0
-                pool = dict.fromkeys(k for w in sorted(rare, key=lambda w: len(self.containing[w]))[:2]
-                                     for k in self.containing[w][:300])   # a typo may hit the rarest word
+                pool = dict.fromkeys(
+                    k for w in sorted(rare, key=lambda w: len(self.containing[w]))[:2] for k in self.containing[w][:300]
+                )  # a typo may hit the rarest word
                 for full in pool:
                     if abs(full.count(" ") + 1 - size) <= 1 and [w for w in full.split() if w.isdigit()] == digits:
                         r = fuzz.ratio(text, full)
                         if r > score:
                             best, score = full, r
-                if best is None or score < FUZZY_SPAN_CUTOFF or self.is_everyday(best) or \
-                        (score < 95 and not any(zipf(w) < 4.0 for w in best.split())):
+                if (
+                    best is None
+                    or score < FUZZY_SPAN_CUTOFF
+                    or self.is_everyday(best)
+                    or (score < 95 and not any(zipf(w) < 4.0 for w in best.split()))
+                ):
                     continue
                 chosen = self._choose(self.by_key[best], None)
                 if chosen is None or chosen.kind == "stem":
                     continue
-                out.append(Link(chosen.item_id, start, start + size,
-                                c.message[c.ws[start].start:c.ws[start + size - 1].end], "corrected", chosen.kind))
-                taken[start:start + size] = [True] * size
+                out.append(
+                    Link(
+                        chosen.item_id,
+                        start,
+                        start + size,
+                        c.message[c.ws[start].start : c.ws[start + size - 1].end],
+                        "corrected",
+                        chosen.kind,
+                    )
+                )
+                taken[start : start + size] = [True] * size
         return out
 
     def _choose(self, aliases: list[Alias], year: int | None, message: str = "") -> Alias | None:
@@ -675,10 +829,13 @@ class Linker:
             if a.item_id not in best or best[a.item_id].strength < a.strength:
                 best[a.item_id] = a
         candidates = list(best.values())
-        if len(candidates) > 1 and message:   # "grey heron by leo bell": the item whose facts are written
+        if len(candidates) > 1 and message:  # "grey heron by leo bell": the item whose facts are written
             text = " " + message + " "
-            told = [a for a in candidates if any(f" {v} " in text or f" {v}s " in text
-                                                 for v in self._facts(a.item_id, loose=True))]
+            told = [
+                a
+                for a in candidates
+                if any(f" {v} " in text or f" {v}s " in text for v in self._facts(a.item_id, loose=True))
+            ]
             candidates = told or candidates
         if year is not None:
             dated = [a for a in candidates if abs(self.years.get(a.item_id, -99) - year) <= 1]
@@ -709,8 +866,11 @@ class Linker:
     def _capital_share(message: str, ws: list[Word]) -> float:
         """The share of capitalised words that start no sentence and are not "I": near 1 in a
         message Written Like This or in capitals, where capitals say nothing about titles."""
-        alpha = [message[w.start] for n, w in enumerate(ws) if message[w.start].isalpha() and w.text != "i"
-                 and n > 0 and message[:w.start].rstrip()[-1:] not in ".!?"]
+        alpha = [
+            message[w.start]
+            for n, w in enumerate(ws)
+            if message[w.start].isalpha() and w.text != "i" and n > 0 and message[: w.start].rstrip()[-1:] not in ".!?"
+        ]
         return sum(c.isupper() for c in alpha) / len(alpha) if len(alpha) >= 4 else 0.0
 
     @staticmethod
@@ -719,23 +879,27 @@ class Linker:
         capitalised throughout), or written with a title's inner punctuation ("E.T.")."""
         begin, end = ws[start].start, ws[start + size - 1].end
         span = message[begin:end]
-        before, after = message[:begin].rstrip(), message[end:end + 1]
-        if before[-1:] and before[-1:] in "\"'“‘«" and after in ("\"", "'", "”", "’", "»") \
-                and not re.search(r"\w$", message[:begin]):
-            return True   # "Her", 'Them!' quoted: a quote on each side
+        before, after = message[:begin].rstrip(), message[end : end + 1]
+        if (
+            before[-1:]
+            and before[-1:] in "\"'“‘«"
+            and after in ('"', "'", "”", "’", "»")
+            and not re.search(r"\w$", message[:begin])
+        ):
+            return True  # "Her", 'Them!' quoted: a quote on each side
         if re.search(r"[a-zA-Z]\.[a-zA-Z]|[a-zA-Z]·[a-zA-Z]", span):
             return True
         if capitals > 0.6:
             return False
         sentence_start = not before or before[-1] in ".!?:;\n(" or re.search(r"(^|[.!?]\s*)[\"']?$", before)
-        capitalised = [message[w.start].isupper() for w in ws[start:start + size] if message[w.start].isalpha()]
+        capitalised = [message[w.start].isupper() for w in ws[start : start + size] if message[w.start].isalpha()]
         if not capitalised:
             return False
         return any(capitalised[1:] if sentence_start else capitalised)
 
     def resolve(self, text: str) -> str | None:
         """The item whose title best matches ``text`` on its own (an LLM's extracted title), or None."""
-        text = _split_title(text)[0] or text   # "Matrix, The (1999)" as a catalog writes it
+        text = _split_title(text)[0] or text  # "Matrix, The (1999)" as a catalog writes it
         ws = words(text)
         if not ws:
             return None

@@ -51,8 +51,13 @@ class _Ranker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         ok, payload = [], []
         for raw, bad in zip(batch["raw"], batch["bad"]):
-            ranked, result = rank_line(NotJSON(bad) if bad else json.loads(raw), self.reranker,
-                                       catalog=self.catalog, scorer=self.scorer, blend=self.blend)
+            ranked, result = rank_line(
+                NotJSON(bad) if bad else json.loads(raw),
+                self.reranker,
+                catalog=self.catalog,
+                scorer=self.scorer,
+                blend=self.blend,
+            )
             ok.append(ranked)
             payload.append(json.dumps(result))  # ASCII: lone surrogates travel as \udcXX escapes
         return {"line": batch["line"], "ok": ok, "payload": payload}
@@ -65,8 +70,10 @@ def connect(address: str | None) -> None:
         import ray
     except ImportError:
         raise RayBatchError("Ray is not installed: pip install 'recchat[ray]' (ray[data]==2.60.0)") from None
-    help = ("Start one with: ray start --head --port=6379, then pass --ray HOST:6379. A cluster that asks for a "
-            "token needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or the file ~/.ray/auth_token) here too")
+    help = (
+        "Start one with: ray start --head --port=6379, then pass --ray HOST:6379. A cluster that asks for a "
+        "token needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or the file ~/.ray/auth_token) here too"
+    )
     if address and address != "auto":
         # Ray waits minutes for a head that is not there; a refused connection is known at once.
         host, _, port = address.rpartition(":")
@@ -76,23 +83,38 @@ def connect(address: str | None) -> None:
             raise RayBatchError(f"no Ray cluster answered at {address} ({exc}). {help}") from None
     env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
     try:
-        ray.init(address=address, runtime_env={"env_vars": env} if env else None, logging_level="WARNING",
-                 include_dashboard=False, ignore_reinit_error=True)
+        ray.init(
+            address=address,
+            runtime_env={"env_vars": env} if env else None,
+            logging_level="WARNING",
+            include_dashboard=False,
+            ignore_reinit_error=True,
+        )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayBatchError(f"no Ray cluster answered at {address or '$RAY_ADDRESS'}: {exc}. {help}") from None
 
 
-def rerank_file_on_ray(input_path: Path | str, output_path: Path | str, config: Any, *,
-                       address: str | None = None, actors: int = 2, actor_cpus: float = 1,
-                       block_size: int = 8, rejects_path: Path | str | None = None,
-                       progress: bool = True) -> BatchReport:
+def rerank_file_on_ray(
+    input_path: Path | str,
+    output_path: Path | str,
+    config: Any,
+    *,
+    address: str | None = None,
+    actors: int = 2,
+    actor_cpus: float = 1,
+    block_size: int = 8,
+    rejects_path: Path | str | None = None,
+    progress: bool = True,
+) -> BatchReport:
     """Rerank every request in ``input_path`` into ``output_path`` with ``actors`` Ray actors,
     each built from ``config`` (a RecommenderConfig, its dict, or a TOML path) and given
     ``actor_cpus`` CPUs. Same output, rejects and resumption as :func:`recchat.batch.rerank_file`."""
     from tqdm.auto import tqdm
 
     if actors < 1 or actor_cpus <= 0 or block_size < 1:
-        raise RayBatchError(f"actors ({actors}), actor CPUs ({actor_cpus}) and block size ({block_size}) must be positive")
+        raise RayBatchError(
+            f"actors ({actors}), actor CPUs ({actor_cpus}) and block size ({block_size}) must be positive"
+        )
     files = BatchFiles(input_path, output_path, rejects_path)
     with files, tqdm(total=files.total, desc="reranking on Ray", unit="request", disable=not progress) as bar:
         lines: dict[int, str] = {}
@@ -114,8 +136,9 @@ def rerank_file_on_ray(input_path: Path | str, output_path: Path | str, config: 
     return files.report
 
 
-def _ranked_blocks(rows: list[dict[str, Any]], config: Any, address: str | None, actors: int,
-                   actor_cpus: float, block_size: int) -> Any:
+def _ranked_blocks(
+    rows: list[dict[str, Any]], config: Any, address: str | None, actors: int, actor_cpus: float, block_size: int
+) -> Any:
     import ray
     import ray.data
 
@@ -128,9 +151,13 @@ def _ranked_blocks(rows: list[dict[str, Any]], config: Any, address: str | None,
     context.enable_progress_bars = False
     dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), len(rows) // block_size + 1)))
     ranked = dataset.map_batches(
-        _Ranker, fn_constructor_kwargs={"config": config, "threads": int(actor_cpus)},
-        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,
-        batch_size=block_size, batch_format="numpy")
+        _Ranker,
+        fn_constructor_kwargs={"config": config, "threads": int(actor_cpus)},
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=actor_cpus,
+        batch_size=block_size,
+        batch_format="numpy",
+    )
     try:
         yield from ranked.iter_batches(batch_size=None, batch_format="numpy")
     except ray.exceptions.RayError as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def state_to_dict(state: Any) -> dict[str, Any]:
 
 def state_from_dict(data: dict[str, Any]) -> Any:
     """The SessionState a saved dict describes (unknown keys are ignored: an older or newer file)."""
-    from recchat.chat import SessionState
+    from recchat.conversation.chat import SessionState
 
     known = {f.name: f for f in fields(SessionState)}
     values = {k: v for k, v in data.items() if k in known}
@@ -67,10 +67,15 @@ class SessionStore:
 
     def save(self, user_id: str, session: Any) -> Path:
         """Write ``session`` (a ChatSession) as ``user_id``'s saved conversation, replacing any."""
-        record = {"format": FORMAT, "user": user_id, "log_user": session.user_id,
-                  "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "k": session.k,
-                  "state": state_to_dict(session.state),
-                  "transcript": [{"role": t["role"], "text": masked(t["text"])} for t in session.transcript]}
+        record = {
+            "format": FORMAT,
+            "user": user_id,
+            "log_user": session.user_id,
+            "saved": datetime.now(UTC).isoformat(timespec="seconds"),
+            "k": session.k,
+            "state": state_to_dict(session.state),
+            "transcript": [{"role": t["role"], "text": masked(t["text"])} for t in session.transcript],
+        }
         path = self.path(user_id)
         write_atomic(path, json.dumps(record, ensure_ascii=False, indent=1))
         return path

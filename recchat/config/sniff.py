@@ -25,17 +25,62 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from recchat.catalog import PLAIN, DataError, TableOptions, _rows, detect_format
+from recchat.data.catalog import PLAIN, DataError, TableOptions, _rows, detect_format
 
 SAMPLE_ROWS = 5000
 SEPARATORS = ("\t", ",", ";", "|")
 ID_NAMES = {"id", "isbn", "isbn10", "isbn13", "asin", "url", "uri", "link", "image", "picture"}
-FACET_NAMES = ("author", "director", "brand", "artist", "publisher", "creator", "writer", "studio", "label",
-               "manufacturer", "genre", "categor", "subject", "tag", "actor", "cast", "language", "country")
-USER_NAMES = ("user_id", "userid", "user", "user-id", "reviewerid", "reader", "reader_id", "customer",
-              "customer_id", "member_id", "uid")
-ITEM_NAMES = ("item_id", "itemid", "item", "movieid", "movie_id", "book_id", "bookid", "book", "product",
-              "product_id", "asin", "isbn", "artistid", "artist_id", "track_id", "app_id")
+FACET_NAMES = (
+    "author",
+    "director",
+    "brand",
+    "artist",
+    "publisher",
+    "creator",
+    "writer",
+    "studio",
+    "label",
+    "manufacturer",
+    "genre",
+    "categor",
+    "subject",
+    "tag",
+    "actor",
+    "cast",
+    "language",
+    "country",
+)
+USER_NAMES = (
+    "user_id",
+    "userid",
+    "user",
+    "user-id",
+    "reviewerid",
+    "reader",
+    "reader_id",
+    "customer",
+    "customer_id",
+    "member_id",
+    "uid",
+)
+ITEM_NAMES = (
+    "item_id",
+    "itemid",
+    "item",
+    "movieid",
+    "movie_id",
+    "book_id",
+    "bookid",
+    "book",
+    "product",
+    "product_id",
+    "asin",
+    "isbn",
+    "artistid",
+    "artist_id",
+    "track_id",
+    "app_id",
+)
 RATING_NAMES = ("rating", "score", "stars", "overall")
 TIME_NAMES = ("timestamp", "unixreviewtime", "ts", "time", "date", "datetime", "created_at")
 ARTICLE_END = re.compile(r", (The|An?)(\s*\(\d{4}\))?\s*$")
@@ -51,7 +96,7 @@ class Table:
     options: TableOptions
     columns: list[str]
     rows: list[dict[str, Any]]
-    broken: int = 0                 # sampled rows that did not read (data check names them)
+    broken: int = 0  # sampled rows that did not read (data check names them)
     names: dict[str, str] = field(default_factory=dict)  # header-less: placeholder -> chosen name
 
     @property
@@ -114,7 +159,8 @@ def sniff(path: Path) -> Table:
     if lines[0].lstrip().startswith("{"):
         fmt = "jsonl"
     elif path.suffix.lower() in (".item", ".inter", ".user") and all(
-            re.fullmatch(r"[^:\t]+:(token|token_seq|float|float_seq)", h) for h in lines[0].split("\t")):
+        re.fullmatch(r"[^:\t]+:(token|token_seq|float|float_seq)", h) for h in lines[0].split("\t")
+    ):
         fmt = "atomic"
     else:
         fmt = "csv"
@@ -147,7 +193,8 @@ def _dialect(lines: list[str], path: Path, encoding: str) -> TableOptions:
     first, rest = rows[0], rows[1:]
     # A header names columns: no cell is a number, and none is a value its column holds below.
     data = any(_float(c) is not None for c in first) or any(
-        c and any(i < len(r) and r[i] == c for r in rest) for i, c in enumerate(first))
+        c and any(i < len(r) and r[i] == c for r in rest) for i, c in enumerate(first)
+    )
     if data:
         options = replace(options, header=tuple(f"column_{i + 1}" for i in range(len(first))))
     return options
@@ -234,8 +281,13 @@ def guess_field(name: str, values: list[Any]) -> dict[str, Any] | None:
                 return {"column": name, "type": "list", "sep": sep, "role": "facet"}
     counts = Counter(text)
     short = max(map(len, text)) <= 80 and sum(len(v.split()) for v in text) / len(text) <= 6
-    if short and (facetish or (counts.most_common(1)[0][1] > 1 and
-                               (len(counts) <= max(30, len(text) // 20) or len(counts) <= 0.8 * len(text)))):
+    if short and (
+        facetish
+        or (
+            counts.most_common(1)[0][1] > 1
+            and (len(counts) <= max(30, len(text) // 20) or len(counts) <= 0.8 * len(text))
+        )
+    ):
         # A short label whose values repeat (an author, a brand, a category): a one-value list,
         # so that it can be a facet.
         return {"column": name, "type": "list", "sep": "|", "role": "facet"}
@@ -277,7 +329,7 @@ class Guess:
 
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-    checks: dict[str, str] = field(default_factory=dict)   # "interactions.item" -> what to check
+    checks: dict[str, str] = field(default_factory=dict)  # "interactions.item" -> what to check
 
 
 def _ids(cat: Table, log: Table | None, guess: Guess) -> tuple[str, str | None]:
@@ -300,8 +352,9 @@ def _ids(cat: Table, log: Table | None, guess: Guess) -> tuple[str, str | None]:
     if not hits:
         id_column = named or unique[0]
         item = _pick(log.columns, (id_column.lower(), *ITEM_NAMES)) or log.columns[min(1, len(log.columns) - 1)]
-        guess.checks["interactions.item"] = (f"no column of {log.path.name} holds ids of {cat.path.name}'s "
-                                             f"columns; '{item}' was taken by its name")
+        guess.checks["interactions.item"] = (
+            f"no column of {log.path.name} holds ids of {cat.path.name}'s columns; '{item}' was taken by its name"
+        )
         return id_column, item
     rivals = [p for p in pairs if p[4] != item and p[0] >= 0.8 * hits and p[0] > 1]
     if rivals:
@@ -312,21 +365,29 @@ def _ids(cat: Table, log: Table | None, guess: Guess) -> tuple[str, str | None]:
         users = [c for c in close if _pick([c], USER_NAMES)]
         item = by_name[0] if by_name else next((c for c in reversed(close) if c not in users), close[-1])
         if not by_name and not users:
-            guess.checks["interactions.item"] = (f"{', '.join(repr(c) for c in close)} all hold ids of the "
-                                                 f"catalog; '{item}' was taken as the item (users usually come first)")
+            guess.checks["interactions.item"] = (
+                f"{', '.join(repr(c) for c in close)} all hold ids of the "
+                f"catalog; '{item}' was taken as the item (users usually come first)"
+            )
     return id_column, item
 
 
 def _title(cat: Table, id_column: str, guess: Guess) -> str:
     title = _pick(cat.columns, ("title", "name", "movie_title", "book_title"), exclude=(id_column,))
     if title is None:
-        texts = [c for c in cat.columns if c != id_column and cat.texts(c)
-                 and all(_float(v) is None for v in cat.texts(c)[:200])
-                 and not any("://" in v for v in cat.texts(c)[:50])]
+        texts = [
+            c
+            for c in cat.columns
+            if c != id_column
+            and cat.texts(c)
+            and all(_float(v) is None for v in cat.texts(c)[:200])
+            and not any("://" in v for v in cat.texts(c)[:50])
+        ]
         others = [c for c in cat.columns if c != id_column] or [id_column]
         title = max(texts, key=lambda c: len(set(cat.texts(c))), default=others[0])
-        guess.checks["catalog.title"] = (f"column {cat.columns.index(title) + 1} was taken as the title: "
-                                         "the column with the most different texts")
+        guess.checks["catalog.title"] = (
+            f"column {cat.columns.index(title) + 1} was taken as the title: the column with the most different texts"
+        )
     cat.name(title, "title")
     return title
 
@@ -338,18 +399,24 @@ def _catalog(cat: Table, log: Table | None, guess: Guess) -> tuple[dict[str, Any
     section: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     notes = guess.notes
-    notes.append(f"catalog {cat.path.name}: {_how(cat)}{len(cat.columns)} columns; "
-                 f"id '{cat.names.get(id_column, id_column)}', title '{cat.names.get(title, title)}'")
+    notes.append(
+        f"catalog {cat.path.name}: {_how(cat)}{len(cat.columns)} columns; "
+        f"id '{cat.names.get(id_column, id_column)}', title '{cat.names.get(title, title)}'"
+    )
     flags = _flags(cat, {id_column, title})
     if flags:
         for n, column in enumerate(flags, start=1):
             cat.name(column, f"flag_{n}")
         fields["flags"] = {"columns": flags, "type": "list", "role": "facet"}
-        notes.append(f"  {len(flags)} columns of 0/1 ({_span(cat, flags)}): one list field 'flags' of the "
-                     f"columns set to 1, role facet")
+        notes.append(
+            f"  {len(flags)} columns of 0/1 ({_span(cat, flags)}): one list field 'flags' of the "
+            f"columns set to 1, role facet"
+        )
         if not cat.named:
-            guess.checks["catalog.fields.flags"] = ("the file does not name its 0/1 columns: name them in "
-                                                    "catalog.header (MovieLens 100K: the genres of u.genre)")
+            guess.checks["catalog.fields.flags"] = (
+                "the file does not name its 0/1 columns: name them in "
+                "catalog.header (MovieLens 100K: the genres of u.genre)"
+            )
     for column in cat.columns:
         if column in (id_column, title) or column in flags:
             continue
@@ -366,14 +433,18 @@ def _catalog(cat: Table, log: Table | None, guess: Guess) -> tuple[dict[str, Any
         fields[key] = found
         role = found.get("role") or "text only"
         sep = f", separated by '{found['sep']}'" if "sep" in found else ""
-        notes.append(f"  {cat.names.get(column, column)}: {found['type']}{sep}, role {role}"
-                     + (f" (the value matching {found['pattern']})" if "pattern" in found else ""))
+        notes.append(
+            f"  {cat.names.get(column, column)}: {found['type']}{sep}, role {role}"
+            + (f" (the value matching {found['pattern']})" if "pattern" in found else "")
+        )
     titles = cat.texts(title)
     turned = sum(bool(ARTICLE_END.search(t)) for t in titles)
     if turned >= 2 and turned >= 0.01 * len(titles):
         section["move_articles"] = True
-        notes.append(f"  {turned} of {len(titles)} sampled titles end in ', The', ', A' or ', An': "
-                     f"move_articles = true (\"Matrix, The\" reads \"The Matrix\")")
+        notes.append(
+            f"  {turned} of {len(titles)} sampled titles end in ', The', ', A' or ', An': "
+            f'move_articles = true ("Matrix, The" reads "The Matrix")'
+        )
     dated = sum(bool(re.search(TITLE_YEAR, t)) for t in titles)
     if not any(f.get("role") == "year" for f in fields.values()) and titles and dated >= 0.5 * len(titles):
         fields["year"] = {"column": title, "type": "int", "role": "year", "pattern": TITLE_YEAR}
@@ -390,15 +461,25 @@ def _interactions(log: Table, cat: Table, item: str | None, id_column: str, gues
     if len(columns) < 2:
         from recchat.config import ConfigError
 
-        raise ConfigError(log.path, "interactions", f"one column ({', '.join(columns)}) cannot hold both users and "
-                          "items", "nothing was written; give a log with a user column and an item column")
+        raise ConfigError(
+            log.path,
+            "interactions",
+            f"one column ({', '.join(columns)}) cannot hold both users and items",
+            "nothing was written; give a log with a user column and an item column",
+        )
     item = item or columns[1]
     user = _pick(columns, USER_NAMES, exclude=(item,))
     numeric = {c: _float_all(log.texts(c)) for c in columns}
     rating = _pick([c for c in columns if numeric[c]], RATING_NAMES, exclude=(item, user))
     if rating is None:
-        small = [c for c in columns if c not in (item, user) and numeric[c] and len(set(log.texts(c))) <= 11
-                 and all(0 <= float(v) <= 10 for v in log.texts(c))]
+        small = [
+            c
+            for c in columns
+            if c not in (item, user)
+            and numeric[c]
+            and len(set(log.texts(c))) <= 11
+            and all(0 <= float(v) <= 10 for v in log.texts(c))
+        ]
         if small:
             rating = small[0]
             checks["interactions.rating"] = "taken as the rating: its values are few and small numbers"
@@ -410,17 +491,20 @@ def _interactions(log: Table, cat: Table, item: str | None, id_column: str, gues
         user = rest[0]
         rating = None if rating == user else rating
         if log.named:
-            checks["interactions.user"] = f"'{user}' was taken as the user: the first column that is not " \
-                                          f"the item, rating or time"
+            checks["interactions.user"] = (
+                f"'{user}' was taken as the user: the first column that is not the item, rating or time"
+            )
     for column, wanted in ((user, "user_id"), (item, "item_id"), (rating, "rating"), (stamp, "timestamp")):
         if column:
             log.name(column, wanted)
     shown = {c: log.names.get(c, c) for c in columns}
     left = [shown[c] for c in columns if c not in (user, item, rating, stamp)]
-    notes.append(f"interactions {log.path.name}: {_how(log)}user '{shown[user]}', item '{shown[item]}' (its values "
-                 f"are the catalog's ids), rating '{shown[rating] if rating else '(none: an implicit log)'}', "
-                 f"timestamp '{shown[stamp] + ' (' + time_format + ')' if stamp else '(none: file order)'}'"
-                 + (f"; left out: {', '.join(left)}" if left else ""))
+    notes.append(
+        f"interactions {log.path.name}: {_how(log)}user '{shown[user]}', item '{shown[item]}' (its values "
+        f"are the catalog's ids), rating '{shown[rating] if rating else '(none: an implicit log)'}', "
+        f"timestamp '{shown[stamp] + ' (' + time_format + ')' if stamp else '(none: file order)'}'"
+        + (f"; left out: {', '.join(left)}" if left else "")
+    )
     section = {**log.settings(), "user": user, "item": item, "rating": rating or "", "timestamp": stamp or ""}
     if stamp and time_format != "seconds":
         section["time_format"] = time_format
@@ -428,14 +512,19 @@ def _interactions(log: Table, cat: Table, item: str | None, id_column: str, gues
     unknown = sum(str(v).strip() not in ids for v in log.texts(item))
     # The whole catalog was read, and most ids are in it: the others are missing from the catalog.
     if 0 < unknown <= 0.5 * len(log.rows) and len(cat.rows) < SAMPLE_ROWS:
-        notes.append(f"  {unknown} of {len(log.rows)} sampled rows name items the catalog lacks: skip_bad = true "
-                     "(they are skipped and counted by recchat data check)")
+        notes.append(
+            f"  {unknown} of {len(log.rows)} sampled rows name items the catalog lacks: skip_bad = true "
+            "(they are skipped and counted by recchat data check)"
+        )
         guess.config["catalog"]["skip_bad"] = True
-        checks["catalog.skip_bad"] = (f"{unknown} of the first {len(log.rows)} rows of {log.path.name} name items "
-                                      f"{cat.path.name} lacks; with skip_bad they are skipped (and so are bad rows)")
+        checks["catalog.skip_bad"] = (
+            f"{unknown} of the first {len(log.rows)} rows of {log.path.name} name items "
+            f"{cat.path.name} lacks; with skip_bad they are skipped (and so are bad rows)"
+        )
     if not rating and any(numeric[c] for c in columns if c not in (user, item, stamp)):
-        checks["interactions.rating"] = ("no column is named like a rating; counts (plays, weights) are not "
-                                         "ratings: name one here to use it")
+        checks["interactions.rating"] = (
+            "no column is named like a rating; counts (plays, weights) are not ratings: name one here to use it"
+        )
     return section
 
 
@@ -458,8 +547,10 @@ def _timestamp(log: Table, taken: tuple[str | None, ...], guess: Guess) -> tuple
             return column, "iso"
         if column == named:
             guess.notes.append(f"interactions: '{named}' holds neither unix times nor ISO dates; left out")
-            guess.checks["interactions.timestamp"] = (f"'{named}' could not be read as a time (unix seconds or "
-                                                      f"milliseconds, or ISO dates); events keep the file's order")
+            guess.checks["interactions.timestamp"] = (
+                f"'{named}' could not be read as a time (unix seconds or "
+                f"milliseconds, or ISO dates); events keep the file's order"
+            )
     return None, "seconds"
 
 
@@ -467,8 +558,9 @@ def _how(table: Table) -> str:
     """How the file is read, when that is not plain UTF-8 CSV with a header."""
     parts = [table.format] if table.format != "csv" else []
     if table.format == "csv" and table.options.sep not in ("", ","):
-        parts.append({"\t": "tab", ";": "';'", "|": "'|'"}.get(table.options.sep, repr(table.options.sep))
-                     + "-separated")
+        parts.append(
+            {"\t": "tab", ";": "';'", "|": "'|'"}.get(table.options.sep, repr(table.options.sep)) + "-separated"
+        )
     if table.options.encoding != "utf-8":
         parts.append(table.options.encoding)
     if not table.named:
@@ -481,8 +573,9 @@ def _span(table: Table, columns: list[str]) -> str:
     return f"{names[0]}..{names[-1]}" if len(names) > 3 else ", ".join(names)
 
 
-def guess_config(items: Path, interactions: Path | None = None, *, name: str | None = None,
-                 item: str | None = None) -> Guess:
+def guess_config(
+    items: Path, interactions: Path | None = None, *, name: str | None = None, item: str | None = None
+) -> Guess:
     """A starter configuration for two files, with a note per guess and the guesses to check."""
     items = items.resolve()
     cat = sniff(items)

