@@ -53,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
 
 def _names_excluded(rec: Any, session: Any, reason: str) -> bool:
     """Whether ``reason`` names an item or series the user rejected or kept out in the session."""
-    from recchat.conversation.explain import _contains
+    from recchat.conversation.reason_check import contains_words as _contains
 
     ctx = session._context()
     names = [rec.catalog[i].title for i in ctx.excluded if i in rec.catalog] + list(ctx.excluded_names)
@@ -78,7 +78,7 @@ def run_turns(rec: Any, conversations: int, mode: str, exclusions: bool = False)
             reply = session.send(message, explain=False)
             listed = time.perf_counter() - started
             if mode == "naive-explain":
-                from recchat.conversation.explain import llm_reasons
+                from recchat.conversation.llm_reasons import llm_reasons
 
                 t = time.perf_counter()
                 for item in reply.items:  # one generate call per reason: the naive way

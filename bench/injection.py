@@ -134,7 +134,7 @@ def injected(item: Any, attack: str, kind: str) -> Any:
 
 def quotes(answer: str, instructions: str, attack: str) -> bool:
     """Five consecutive words of the prompt's own instructions or of the attack in the answer."""
-    from recchat.conversation.explain import shingles
+    from recchat.conversation.reason_check import shingles
 
     return bool(shingles(answer) & (shingles(instructions) | shingles(attack)))
 
@@ -152,7 +152,7 @@ def run(
     """``parts``: the Builder of the catalog's configuration (default MovieLens-100K's), which
     makes the reranker and says what an item is called."""
     from recchat.builder import Builder
-    from recchat.conversation.explain import clean_reason
+    from recchat.conversation.reason_check import clean_reason
     from recchat.templates import load_template
     from recchat.types import Candidate
 
@@ -176,7 +176,7 @@ def run(
             twin[position] = injected(cands[position], attack, kind)
             report.trials.append(Trial(target, k % len(ATTACKS), rank_of(cands), rank_of(twin)))
             if reasons:
-                # The explain prompt as recchat.conversation.explain builds it: the card and its facts (here,
+                # The explain prompt as recchat.conversation.llm_reasons builds it: the card and its facts (here,
                 # the liked items it follows), with the injected item's text passed along.
                 item = twin[position]
                 facts = [f"You liked {h.title}" for h in history[-2:]]

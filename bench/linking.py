@@ -274,7 +274,10 @@ def baseline_class(rev: str | None = None) -> tuple[Any, str]:
     try:
         revs = [rev] if rev else git("log", "--format=%H", "--", "recchat/understand.py").split()
         for commit in revs:
-            source = git("show", f"{commit}:recchat/understand.py")
+            try:  # the commit that moved the file into recchat/conversation/ has none
+                source = git("show", f"{commit}:recchat/understand.py")
+            except subprocess.CalledProcessError:
+                continue
             if "\nclass TitleResolver" in source:
                 break
         else:
@@ -286,6 +289,8 @@ def baseline_class(rev: str | None = None) -> tuple[Any, str]:
     module = importlib.util.module_from_spec(spec)
     module.__file__ = f"git:{commit[:10]}:recchat/understand.py"
     sys.modules[name] = module  # dataclasses look their module up
+    for moved, now in (("recchat.catalog", "recchat.data.catalog"), ("recchat.domain", "recchat.conversation.domain")):
+        source = source.replace(f"from {moved} import", f"from {now} import")  # the package's layout since
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module.TitleResolver, f"recchat/understand.py at {commit[:10]}"
 

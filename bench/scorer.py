@@ -1,6 +1,6 @@
 """Benchmark the trained scorer against the baselines, in one run, on MovieLens-100K.
 
-Measures, under the leave-one-out full-ranking protocol (recchat/evaluate.py):
+Measures, under the leave-one-out full-ranking protocol (recchat/evaluation/protocol.py):
 - training time to the best checkpoint (early stopping on validation NDCG@10) and in all;
 - full-ranking throughput (users/s scoring every item) of the scorer and of each baseline,
   with the ratio to popularity (the cheapest possible ranker);
@@ -50,7 +50,8 @@ def main() -> None:
     from recchat.builder import Builder
     from recchat.data.split import leave_one_out
     from recchat.evaluation import evaluate, markdown_table
-    from recchat.retrieve import ItemKNN, Popularity, TextRetriever, item_text_vectors
+    from recchat.evaluation.baselines import ItemKNN, Popularity, TextRetriever
+    from recchat.retrieve import item_text_vectors
     from recchat.scorer import ScorerConfig, train
 
     parts = Builder()  # MovieLens-100K, as the app and the CLI build it

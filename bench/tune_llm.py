@@ -39,7 +39,8 @@ def main() -> int:
     from recchat.builder import Builder
     from recchat.data.split import leave_one_out
     from recchat.llm.transformers_backend import TransformersBackend
-    from recchat.tune import ExampleScorer, TuneConfig, _lora_model, build_examples
+    from recchat.tune import ExampleScorer, TuneConfig, build_examples
+    from recchat.tune.training import _lora_model
     from recchat.types import Candidate
 
     record = json.loads((args.run / "tune.json").read_text())

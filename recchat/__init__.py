@@ -27,7 +27,7 @@ torch) is loaded only by the part that needs it.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -41,8 +41,8 @@ _EXPORTS = {
     "InteractionSpec": "recchat.data.catalog",
     "InteractionLog": "recchat.data.catalog",
     "Dataset": "recchat.data.catalog",
-    "DataError": "recchat.data.catalog",
-    "LoadReport": "recchat.data.catalog",
+    "DataError": "recchat.data.tables",
+    "LoadReport": "recchat.data.tables",
     "load_catalog": "recchat.data.catalog",
     "load_interactions": "recchat.data.catalog",
     "load_users": "recchat.data.catalog",
@@ -57,9 +57,9 @@ _EXPORTS = {
     "CheckpointError": "recchat.scorer",
     "Split": "recchat.data.split",
     "leave_one_out": "recchat.data.split",
-    "Popularity": "recchat.retrieve",
-    "ItemKNN": "recchat.retrieve",
-    "TextRetriever": "recchat.retrieve",
+    "Popularity": "recchat.evaluation.baselines",
+    "ItemKNN": "recchat.evaluation.baselines",
+    "TextRetriever": "recchat.evaluation.baselines",
     "Ranking": "recchat.types",
     "Invocation": "recchat.types",
     "load_backend": "recchat.llm",
@@ -76,7 +76,7 @@ _EXPORTS = {
     "NO_LLM": "recchat.rerank",
     "NoReranker": "recchat.rerank",
     "ChatSession": "recchat.conversation.chat",
-    "Reply": "recchat.conversation.chat",
+    "Reply": "recchat.conversation.reply",
     "Profile": "recchat.conversation.profile",
     "ProfileStore": "recchat.conversation.profile",
     "PluginError": "recchat.plugins",
@@ -90,34 +90,34 @@ if TYPE_CHECKING:
     from recchat.blend import BlendConfig, rerank_and_blend
     from recchat.builder import Builder
     from recchat.config import ConfigError, RecommenderConfig, load_movielens_100k
-    from recchat.conversation.chat import ChatSession, Reply
+    from recchat.conversation.chat import ChatSession
     from recchat.conversation.domain import Domain
     from recchat.conversation.profile import Profile, ProfileStore
+    from recchat.conversation.reply import Reply
     from recchat.data.catalog import (
         Catalog,
         CatalogSpec,
-        DataError,
         Dataset,
         FieldSpec,
         InteractionLog,
         InteractionSpec,
-        LoadReport,
         load_catalog,
         load_interactions,
         load_users,
     )
     from recchat.data.split import Split, leave_one_out
+    from recchat.data.tables import DataError, LoadReport
+    from recchat.evaluation.baselines import ItemKNN, Popularity, TextRetriever
     from recchat.index import ItemIndex, ItemIndexError, MiniLMEmbeddingFunction, parse_where
     from recchat.llm import LLMError, load_backend
     from recchat.plugins import PluginError
     from recchat.recommender import Recommender
     from recchat.rerank import NO_LLM, NoReranker, Reranker
-    from recchat.retrieve import ItemKNN, Popularity, TextRetriever
     from recchat.scorer import CheckpointError, Scorer, ScorerConfig
     from recchat.types import Candidate, Interaction, Invocation, Item, Ranking
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'recchat' has no attribute '{name}'")

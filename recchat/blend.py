@@ -16,12 +16,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recchat.files import write_atomic
 from recchat.types import Candidate, Item, Ranking
+
+if TYPE_CHECKING:
+    from recchat.rerank import ItemReranker
 
 NORMS = ("zscore", "softmax", "rank")
 RRF_K = 60
@@ -116,7 +119,7 @@ def by_prior(candidates: Sequence[Candidate]) -> list[Candidate]:
 
 
 def rerank_and_blend(
-    reranker: Any,
+    reranker: ItemReranker,
     history: Sequence[Item],
     candidates: Sequence[Candidate],
     config: BlendConfig | None = None,

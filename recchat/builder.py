@@ -21,14 +21,31 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from types import EllipsisType
+from typing import TYPE_CHECKING, TypedDict
 
 from recchat.blend import BlendConfig
-from recchat.config import LLMConfig, RecommenderConfig
+from recchat.config import LLMSection, RecommenderConfig
+from recchat.data.catalog import Catalog, Dataset
+from recchat.data.tables import LoadReport
+from recchat.types import Interaction
+
+if TYPE_CHECKING:
+    from recchat.conversation.domain import Domain
+    from recchat.conversation.profile import ProfileStore
+    from recchat.evaluation import Ranker
+    from recchat.index import ItemIndex
+    from recchat.llm import LLMBackend
+    from recchat.rerank import ItemReranker
+    from recchat.retrieve import Retriever
+    from recchat.scorer import ItemScorer
+
+# A setting of the [llm] or [blend] section: keys and values as the configuration file has them.
+Overrides = Mapping[str, object]
 
 
 def _stderr(message: str) -> None:
@@ -40,21 +57,36 @@ class LLMParts:
     """What a setting of the LLM decides: the backend (None: no LLM), the reranker on it (the null
     reranker without one) and the blend."""
 
-    backend: Any
-    reranker: Any
+    backend: LLMBackend | None
+    reranker: ItemReranker
     blend: BlendConfig
+
+
+class RecommenderParts(TypedDict):
+    """What :meth:`Builder.parts` hands to :class:`~recchat.recommender.Recommender`, by keyword."""
+
+    catalog: Catalog
+    index: ItemIndex
+    scorer: ItemScorer | None
+    reranker: ItemReranker
+    blend: BlendConfig
+    interactions: Iterable[Interaction]
+    pool: int
+    retrievers: list[Retriever]
+    domain: Domain
+    profiles: ProfileStore
 
 
 class Builder:
     def __init__(
         self,
-        config: RecommenderConfig | dict[str, Any] | str | Path | None = None,
+        config: RecommenderConfig | dict[str, object] | str | Path | None = None,
         *,
         log: Callable[[str], None] = _stderr,
     ):
         self.config = RecommenderConfig.coerce(config)
         self.log = log
-        self._backends: dict[str, Any] = {}  # one per distinct backend, model and options
+        self._backends: dict[str, LLMBackend] = {}  # one per distinct backend, model and options
         self._llm_parts: dict[str, LLMParts] = {}
         self._lock = threading.Lock()  # two app sessions asking at once load a model once
 
@@ -65,7 +97,7 @@ class Builder:
     # -- data ---------------------------------------------------------------------------
 
     @cached_property
-    def dataset(self) -> Any:
+    def dataset(self) -> Dataset:
         """The catalog and interaction log (load reports go to the log); a catalog loaded
         alone before is reused, not read again."""
         loaded = self.__dict__.get("catalog")
@@ -76,7 +108,7 @@ class Builder:
         return data
 
     @cached_property
-    def catalog(self) -> Any:
+    def catalog(self) -> Catalog:
         """The catalog alone (the log is not read unless something else needs it)."""
         if "dataset" in self.__dict__:
             return self.dataset.catalog
@@ -84,7 +116,7 @@ class Builder:
         self._report(data.catalog.report)
         return data.catalog
 
-    def _report(self, report: Any) -> None:
+    def _report(self, report: LoadReport | None) -> None:
         if report is None or not report.rows:
             return
         self.log(report.summary())
@@ -92,14 +124,14 @@ class Builder:
             self.log(f"  {problem}")
 
     @cached_property
-    def domain(self) -> Any:
+    def domain(self) -> Domain:
         from recchat.conversation.domain import Domain
 
         return Domain.from_config(self.config, self.catalog)
 
     # -- stages -------------------------------------------------------------------------
 
-    def index(self, *, build: str = "if-empty", progress: bool = True) -> Any:
+    def index(self, *, build: str = "if-empty", progress: bool = True) -> ItemIndex:
         """The Chroma item index. ``build``: "if-empty" (first use), "always" (incremental
         upsert of new and changed items), or "never"."""
         from recchat.index import ItemIndex
@@ -120,14 +152,14 @@ class Builder:
             self.log(f"{index.name}: {report.summary()}")
         return index
 
-    def scorer(self, *, required: bool = False) -> Any:
+    def scorer(self, *, required: bool = False) -> ItemScorer | None:
         """The trained scorer (or the configured plugin); None when no checkpoint exists yet,
         unless ``required``."""
         section = self.config.scorer
         if section.plugin:
             from recchat.plugins import create
 
-            return create(
+            plugin: ItemScorer = create(
                 "scorers",
                 section.plugin,
                 self.catalog,
@@ -135,6 +167,7 @@ class Builder:
                 required=("knows", "score", "topk"),
                 **section.plugin_options.get(section.plugin, {}),
             )
+            return plugin
         from recchat.scorer import CheckpointError, Scorer
 
         checkpoint = self.config.checkpoint()
@@ -146,12 +179,22 @@ class Builder:
             return None
         return Scorer.load(checkpoint, catalog=self.catalog)
 
+    def ranking_scorer(self) -> Ranker:
+        """The scorer for the commands that rank whole histories with it (evaluation, tune-blend,
+        tune-llm): the trained scorer does; a plugin must too. Raises without a checkpoint."""
+        from recchat.evaluation import Ranker
+
+        scorer = self.scorer(required=True)
+        if not isinstance(scorer, Ranker):
+            raise ValueError(f"the scorer {type(scorer).__name__} cannot score whole histories (score_histories)")
+        return scorer
+
     def config_flag(self) -> str:
         """ " --config FILE" for a printed next command (empty for the built-in configuration)."""
         source = self.config.source
         return f" --config {source}" if source and source.parent != Path(__file__).parent / "configs" else ""
 
-    def retrievers(self) -> list[Any]:
+    def retrievers(self) -> list[Retriever]:
         """Extra candidate sources from plugins (recchat.retrievers)."""
         from recchat.plugins import create
 
@@ -168,13 +211,13 @@ class Builder:
             for name in section.retrievers
         ]
 
-    def llm_config(self, **overrides: Any) -> LLMConfig:
+    def llm_config(self, **overrides: object) -> LLMSection:
         """The ``[llm]`` section with ``overrides`` (``backend="vllm"``, ``mode="pointwise"``)
         applied and checked, as the configuration file would be: a bad value is an error naming
         the key."""
         return self.config.replace({"llm": overrides}).llm if overrides else self.config.llm
 
-    def backend(self, **overrides: Any) -> Any:
+    def backend(self, **overrides: object) -> LLMBackend | None:
         """The LLM backend (the ``[llm]`` section, with ``overrides``), or None for ``backend =
         "none"``. Loaded once per distinct backend, model and options, then kept."""
         llm = self.llm_config(**overrides)
@@ -191,19 +234,23 @@ class Builder:
                 self._backends[key] = load_backend(llm.backend, llm.model, **options)
             return self._backends[key]
 
-    def reranker(self, backend: Any = ..., *, llm: dict[str, Any] | None = None) -> Any:
+    def reranker(
+        self, backend: LLMBackend | None | EllipsisType = ..., *, llm: Overrides | None = None
+    ) -> ItemReranker:
         """The LLM reranker (the ``[llm]`` section's mode, passes and history, with the ``llm``
         overrides: ``{"mode": "pointwise"}``) on ``backend`` (default: :meth:`backend`'s), or the
         null reranker (no LLM) for ``backend = "none"``."""
         from recchat.rerank import NO_LLM, Reranker
 
-        backend = self.backend(**(llm or {})) if backend is ... else backend
-        if backend is None:
+        chosen = self.backend(**(llm or {})) if isinstance(backend, EllipsisType) else backend
+        if chosen is None:
             return NO_LLM
-        llm = self.llm_config(**(llm or {}))
-        return Reranker(backend, llm.mode, kind=self.config.domain.item, passes=llm.passes, history_limit=llm.history)
+        section = self.llm_config(**(llm or {}))
+        return Reranker(
+            chosen, section.mode, kind=self.config.domain.item, passes=section.passes, history_limit=section.history
+        )
 
-    def blend(self, **overrides: Any) -> BlendConfig:
+    def blend(self, **overrides: object) -> BlendConfig:
         """The blend tuned for this scorer and model (tune-blend), else the defaults; the
         configuration's alpha and norm win over both, and ``overrides`` (``alpha=0.3``) over
         the configuration."""
@@ -218,26 +265,36 @@ class Builder:
 
     def llm_parts(
         self,
-        llm: dict[str, Any] | None = None,
-        blend: dict[str, Any] | None = None,
+        llm: Overrides | None = None,
+        blend: Overrides | None = None,
         *,
-        backend: Any = ...,
-        wrap: Callable[[Any], Any] | None = None,
+        backend: LLMBackend | None | EllipsisType = ...,
+        wrap: Callable[[LLMBackend | None], LLMBackend | None] | None = None,
     ) -> LLMParts:
         """Backend, reranker and blend for a setting: the configuration with ``llm`` and ``blend``
         overrides (what the app's Settings change), made once per distinct setting and kept.
         ``backend`` is one already running to use (the app's own, in another mode); ``wrap``
         wraps a newly loaded backend before the reranker is built on it (the app gathers an
         in-process model's concurrent calls)."""
-        key = json.dumps([llm or {}, blend or {}, None if backend is ... else id(backend)], sort_keys=True, default=str)
+        key = json.dumps(
+            [dict(llm or {}), dict(blend or {}), None if isinstance(backend, EllipsisType) else id(backend)],
+            sort_keys=True,
+            default=str,
+        )
         if key not in self._llm_parts:
-            if backend is ...:
+            if isinstance(backend, EllipsisType):
                 backend = self.backend(**(llm or {}))
                 backend = wrap(backend) if wrap is not None else backend
             self._llm_parts[key] = LLMParts(backend, self.reranker(backend, llm=llm), self.blend(**(blend or {})))
         return self._llm_parts[key]
 
-    def profiles(self, interactions: Any = None, *, backend: Any = None, folder: Path | None = None) -> Any:
+    def profiles(
+        self,
+        interactions: Iterable[Interaction] | None = None,
+        *,
+        backend: LLMBackend | None = None,
+        folder: Path | None = None,
+    ) -> ProfileStore:
         from recchat.conversation.profile import ProfileStore
 
         return ProfileStore(
@@ -251,25 +308,25 @@ class Builder:
     def parts(
         self,
         *,
-        interactions: Any = None,
-        reranker: Any = ...,
+        interactions: Iterable[Interaction] | None = None,
+        reranker: ItemReranker | EllipsisType = ...,
         profiles_folder: Path | None = None,
         build_index: str = "if-empty",
-    ) -> dict[str, Any]:
+    ) -> RecommenderParts:
         """Everything a :class:`~recchat.recommender.Recommender` takes, as its keyword arguments
         (``Recommender.from_config`` is the caller). ``interactions`` replaces the log (the
         simulation's held-out one); ``reranker`` replaces the configured one."""
         log = self.dataset.interactions if interactions is None else interactions
-        reranker = self.reranker() if reranker is ... else reranker
+        chosen = self.reranker() if isinstance(reranker, EllipsisType) else reranker
         return {
             "catalog": self.catalog,
             "index": self.index(build=build_index),
             "scorer": self.scorer(),
-            "reranker": reranker,
+            "reranker": chosen,
             "blend": self.blend(),
             "interactions": log,
             "pool": self.config.llm.pool,
             "retrievers": self.retrievers(),
             "domain": self.domain,
-            "profiles": self.profiles(log, backend=reranker.backend, folder=profiles_folder),
+            "profiles": self.profiles(log, backend=chosen.backend, folder=profiles_folder),
         }

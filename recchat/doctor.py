@@ -10,18 +10,23 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from recchat.llm.vllm_backend import VLLMBackend
 
 PROBE_QUESTION = "Would someone who loved Toy Story enjoy Aladdin? Answer Yes or No."
 
 
-def _chat_prompt(tokenizer: Any, question: str) -> str:
+def _chat_prompt(tokenizer: PreTrainedTokenizerBase, question: str) -> str:
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
     )
 
 
-def check_embedder() -> dict[str, Any]:
+def check_embedder() -> dict[str, object]:
     from recchat.index import MiniLMEmbeddingFunction
 
     started = time.perf_counter()
@@ -34,7 +39,7 @@ def check_embedder() -> dict[str, Any]:
     }
 
 
-def check_chroma() -> dict[str, Any]:
+def check_chroma() -> dict[str, object]:
     from recchat.index import ItemIndex
     from recchat.types import Item
 
@@ -52,7 +57,7 @@ def check_chroma() -> dict[str, Any]:
     return {"check": "chroma", "top": top, "seconds": time.perf_counter() - started}
 
 
-def check_transformers(model_dir: Path | None = None, max_new_tokens: int = 12) -> dict[str, Any]:
+def check_transformers(model_dir: Path | None = None, max_new_tokens: int = 12) -> dict[str, object]:
     """Load the model folder in transformers and answer one chat prompt greedily."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -83,7 +88,7 @@ def check_transformers(model_dir: Path | None = None, max_new_tokens: int = 12) 
     }
 
 
-def check_vllm(model_dir: Path | None = None, backend: Any = None) -> dict[str, Any]:
+def check_vllm(model_dir: Path | None = None, backend: VLLMBackend | None = None) -> dict[str, object]:
     """Start the in-process vLLM engine on the model folder and read first-token logprobs
     (``backend``: a VLLMBackend already started, whose engine is probed instead).
 

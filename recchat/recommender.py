@@ -16,30 +16,59 @@ marked degraded.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import EllipsisType
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import numpy as np
 
 from recchat.blend import BlendConfig, rerank_and_blend
-from recchat.config import LLMConfig
+from recchat.config import LLMSection
 from recchat.data.catalog import Catalog, events_by_user
 from recchat.index import IndexUnavailableError, ItemIndex, parse_where
+from recchat.privacy import TitleExemptions, exempting
 from recchat.rerank import NO_LLM
-from recchat.retrieve import CandidateRequest, PluginSource, ScorerSource, TextSource, merge_candidates
-from recchat.types import Candidate, Ranking
+from recchat.retrieve import (
+    CandidateRequest,
+    CandidateSource,
+    PluginSource,
+    Retriever,
+    ScorerSource,
+    TextSource,
+    merge_candidates,
+)
+from recchat.types import Candidate, Interaction, Ranking
 
 if TYPE_CHECKING:
     from recchat.builder import Builder
+    from recchat.config import RecommenderConfig
+    from recchat.conversation.chat import ChatSession
+    from recchat.conversation.domain import Domain
     from recchat.conversation.link import Linker
+    from recchat.conversation.profile import Profile, ProfileStore
+    from recchat.conversation.sessions import SessionStore
+    from recchat.llm import LLMBackend
+    from recchat.privacy import ForgetReport
+    from recchat.rerank import ItemReranker
+    from recchat.scorer import ItemScorer
+
+
+class ChatOptions(TypedDict, total=False):
+    """What :meth:`Recommender.chat` passes on to the session (its defaults are the session's)."""
+
+    reranker: ItemReranker | None
+    blend: BlendConfig | None
+    understand_with_llm: bool | None
+    explain_with_llm: bool
+    explain_top: int
 
 
 class SkipUnavailable:
     """A candidate source whose store may be out of reach (a Chroma server restarting): its
     IndexUnavailableError goes to ``failures`` and it gives no candidates, so the others still answer."""
 
-    def __init__(self, source: Any, failures: list[IndexUnavailableError]):
+    def __init__(self, source: CandidateSource, failures: list[IndexUnavailableError]):
         self.source, self.failures, self.name = source, failures, source.name
 
     def candidates(self, request: CandidateRequest) -> list[Candidate]:
@@ -68,19 +97,18 @@ class Recommender:
         self,
         catalog: Catalog,
         index: ItemIndex,
-        scorer: Any = None,
-        reranker: Any = NO_LLM,
+        scorer: ItemScorer | None = None,
+        reranker: ItemReranker = NO_LLM,
         blend: BlendConfig | None = None,
         *,
-        interactions: Any = None,
-        pool: int = LLMConfig.pool,
-        retrievers: Sequence[Any] = (),
-        profiles: Any = None,
-        domain: Any = None,
+        interactions: Iterable[Interaction] | None = None,
+        pool: int = LLMSection.pool,
+        retrievers: Sequence[Retriever] = (),
+        profiles: ProfileStore | None = None,
+        domain: Domain | None = None,
         name: str = "default",
     ):
         from recchat.conversation.domain import Domain
-        from recchat.privacy import allow_titles
 
         self.catalog, self.index, self.scorer, self.reranker = catalog, index, scorer, reranker
         self.blend = blend or BlendConfig()
@@ -88,7 +116,8 @@ class Recommender:
         self.domain = domain or Domain.infer(catalog)
         self.kind = self.domain.item
         self.name = name
-        allow_titles(item.title for item in catalog)  # "10 Cloverfield Lane" is a film here, not an address
+        # "10 Cloverfield Lane" is a film here, not an address: masking inside this recommender's calls leaves it.
+        self.pii_exemptions = TitleExemptions.of(item.title for item in catalog)
         self.user_histories: dict[str, list[tuple[str, float | None]]] = {
             u: [(e.item, e.rating) for e in events] for u, events in events_by_user(interactions or ()).items()
         }
@@ -126,7 +155,12 @@ class Recommender:
 
     @classmethod
     def from_config(
-        cls, config: Any = None, *, interactions: Any = None, reranker: Any = ..., profiles_folder: Path | None = None
+        cls,
+        config: RecommenderConfig | Builder | dict[str, object] | str | Path | None = None,
+        *,
+        interactions: Iterable[Interaction] | None = None,
+        reranker: ItemReranker | EllipsisType = ...,
+        profiles_folder: Path | None = None,
     ) -> Recommender:
         """Build from a configuration: a TOML file's path, a dict, a RecommenderConfig (see
         recchat.config), or a :class:`~recchat.builder.Builder` whose parts are already made.
@@ -145,7 +179,7 @@ class Recommender:
         return rec
 
     @property
-    def backend(self) -> Any:
+    def backend(self) -> LLMBackend | None:
         """The LLM backend behind the reranker (used for understanding and explanations too)."""
         return getattr(self.reranker, "backend", None)
 
@@ -157,13 +191,15 @@ class Recommender:
         import copy
 
         from recchat.llm.gather import gathered
+        from recchat.rerank import Reranker
 
         backend = self.backend
         shared = gathered(backend)
-        if shared is not backend:
-            self.reranker = copy.copy(self.reranker)
-            self.reranker.backend = shared
-            if getattr(self.profiles, "backend", None) is backend:
+        if shared is not backend and shared is not None and isinstance(self.reranker, Reranker):
+            reranker = copy.copy(self.reranker)
+            reranker.backend = shared
+            self.reranker = reranker
+            if self.profiles is not None and self.profiles.backend is backend:
                 self.profiles.backend = shared
         return self
 
@@ -183,19 +219,20 @@ class Recommender:
 
     # -- stages -------------------------------------------------------------------------
 
-    def profile(self, user: str) -> Any:
+    def profile(self, user: str) -> Profile | None:
         """The user's taste profile (cached), or None without a profile store or for an unknown user."""
         if self.profiles is None or user not in self.user_histories:
             return None
-        return self.profiles.get(user)
+        with exempting(self.pii_exemptions):
+            return self.profiles.get(user)
 
-    def _known(self, history: Sequence[str]) -> list[str]:
-        return [h for h in history if self.scorer.knows(h)]
+    def _known(self, scorer: ItemScorer, history: Sequence[str]) -> list[str]:
+        return [h for h in history if scorer.knows(h)]
 
-    def sources(self) -> list[Any]:
+    def sources(self) -> list[CandidateSource]:
         """The candidate sources, in the order they are merged: the scorer's top items (by
         behaviour), plugin retrievers, then Chroma text matches."""
-        out: list[Any] = [ScorerSource(self.scorer)] if self.scorer is not None else []
+        out: list[CandidateSource] = [ScorerSource(self.scorer)] if self.scorer is not None else []
         out += [PluginSource(r, self.catalog) for r in self.retrievers]
         return out + [TextSource(self.index, self.catalog)]
 
@@ -204,7 +241,7 @@ class Recommender:
         history: Sequence[str],
         *,
         query: str | None = None,
-        where: dict[str, Any] | None = None,
+        where: dict[str, object] | None = None,
         exclude: Sequence[str] = (),
         k: int | None = None,
         skipped: list[str] | None = None,
@@ -230,9 +267,10 @@ class Recommender:
             for c in cands:
                 c.scores["scorer"] = c.scores.get("text", c.score)
             return
-        known = self._known(history)
-        ids = [c.item.id for c in cands if self.scorer.knows(c.item.id)]
-        scores = dict(zip(ids, map(float, self.scorer.score(known, ids)))) if known and ids else {}
+        scorer = self.scorer
+        known = self._known(scorer, history)
+        ids = [c.item.id for c in cands if scorer.knows(c.item.id)]
+        scores = dict(zip(ids, map(float, scorer.score(known, ids)))) if known and ids else {}
         floor = min(scores.values(), default=0.0) - 1.0
         for c in cands:
             # A candidate with no behaviour score sits below the scorer's own.
@@ -243,7 +281,7 @@ class Recommender:
         history: Sequence[str],
         *,
         query: str | None = None,
-        where: dict[str, Any] | None = None,
+        where: dict[str, object] | None = None,
         exclude: Sequence[str] = (),
         k: int | None = None,
     ) -> list[Candidate]:
@@ -260,7 +298,7 @@ class Recommender:
         query: str | None = None,
         ratings: Sequence[float | None] | None = None,
         profile: str | None = None,
-        reranker: Any = None,
+        reranker: ItemReranker | None = None,
         blend: BlendConfig | None = None,
     ) -> Ranking:
         """LLM rerank and blend of given candidates (their ``scores["scorer"]`` as the prior)."""
@@ -270,27 +308,28 @@ class Recommender:
             if self.scorer is not None
             else "text similarity (no trained scorer found: run recchat train)"
         )
-        return rerank_and_blend(
-            reranker or self.reranker,
-            items,
-            candidates,
-            blend or self.blend,
-            ratings=ratings,
-            query=query,
-            profile=profile,
-            prior=prior,
-        )
+        with exempting(self.pii_exemptions):
+            return rerank_and_blend(
+                reranker or self.reranker,
+                items,
+                candidates,
+                blend or self.blend,
+                ratings=ratings,
+                query=query,
+                profile=profile,
+                prior=prior,
+            )
 
     def recommend(
         self,
         user: str | Sequence[str],
         k: int = 10,
-        filters: str | dict[str, Any] | None = None,
+        filters: str | dict[str, object] | None = None,
         *,
         query: str | None = None,
         exclude: Sequence[str] = (),
-        profile: Any = None,
-        reranker: Any = None,
+        profile: Profile | str | None = None,
+        reranker: ItemReranker | None = None,
         blend: BlendConfig | None = None,
     ) -> Ranking:
         """The top ``k`` for a user id or a history of item ids, under optional filters.
@@ -303,10 +342,11 @@ class Recommender:
         """
         history, ratings = self.history_of(user)
         where = parse_where(filters) if isinstance(filters, str) else filters
-        profile_text = profile.prompt_text() if hasattr(profile, "prompt_text") else profile
+        profile_text = profile if isinstance(profile, str) or profile is None else profile.prompt_text()
+        top_values = [] if isinstance(profile, str) or profile is None else profile.top_values
         text_query = query
-        if query and getattr(profile, "top_values", None):
-            text_query = f"{query} ({', '.join(profile.top_values)})"
+        if query and top_values:
+            text_query = f"{query} ({', '.join(top_values)})"
         started = time.perf_counter()
         skipped: list[str] = []
         cands = self.retrieve(history, query=text_query, where=where, exclude=exclude, skipped=skipped)
@@ -339,7 +379,7 @@ class Recommender:
             )
         return ranking
 
-    def chat(self, user_id: str | None = None, k: int = 10, **options: Any) -> Any:
+    def chat(self, user_id: str | None = None, k: int = 10, **options: Unpack[ChatOptions]) -> ChatSession:
         """A conversation (a :class:`~recchat.conversation.chat.ChatSession`); with ``user_id``, it starts from
         that user's history and profile. ``options``: reranker, blend, understand_with_llm,
         explain_with_llm."""
@@ -347,13 +387,13 @@ class Recommender:
 
         return ChatSession(self, user_id, k, **options)
 
-    def sessions(self) -> Any:
+    def sessions(self) -> SessionStore:
         """Where this configuration's chat sessions are saved (a :class:`~recchat.conversation.sessions.SessionStore`)."""
         from recchat.conversation.sessions import SessionStore
 
         return SessionStore.for_config(self.name)
 
-    def forget_user(self, user_id: str) -> Any:
+    def forget_user(self, user_id: str) -> ForgetReport:
         """Remove everything recchat keeps about ``user_id`` under $RECCHAT_HOME (cached profiles,
         saved sessions, prompt-log records) and in this recommender's profile folder, then search
         $RECCHAT_HOME for anything left. Returns a :class:`~recchat.privacy.ForgetReport`

@@ -22,10 +22,11 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from recchat.templates import PromptTemplate, load_template
 from recchat.llm import LLMBackend, LLMError, collect_invocations, normalized
+from recchat.templates import PromptTemplate, load_template
 from recchat.types import Candidate, Item, Ranking
 
 MODES = ("pointwise", "listwise", "permutation")
@@ -35,7 +36,42 @@ DEFAULT_HISTORY = 20
 TUNE_RECORD = "recchat-tune.json"  # written into a tuned model folder by recchat tune-llm
 
 
-def tuned_record(backend: Any) -> dict[str, Any]:
+class ItemReranker(Protocol):
+    """What the pipeline needs of a reranker: :class:`Reranker` (an LLM) and the null
+    :class:`NoReranker` (no LLM: ``backend`` None) both are one. ``rerank`` raises LLMError when
+    the LLM cannot answer; ``scores`` gives the raw LLM scores and the malformed-output count."""
+
+    @property
+    def backend(self) -> LLMBackend | None: ...
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def history_limit(self) -> int: ...
+
+    def scores(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[Candidate],
+        *,
+        ratings: Sequence[float | None] | None = None,
+        query: str | None = None,
+        profile: str | None = None,
+    ) -> tuple[list[float], int]: ...
+
+    def rerank(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[Candidate],
+        *,
+        ratings: Sequence[float | None] | None = None,
+        query: str | None = None,
+        profile: str | None = None,
+    ) -> Ranking: ...
+
+
+def tuned_record(backend: object) -> dict[str, Any]:
     """The tune-llm record of the backend's model folder, or {} for a model that was not tuned here."""
     import json
     from pathlib import Path
@@ -91,28 +127,33 @@ class Reranker:
         passes: int = 1,
         seed: int = 0,
         history_limit: int | None = None,
-        template_folder: Any = None,
+        template_folder: str | Path | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
         if history_limit is None:
             # A model tuned by recchat tune-llm saw histories of one length; prompt it the same way.
             history_limit = tuned_record(backend).get("config", {}).get("history", DEFAULT_HISTORY)
-        self.backend, self.mode, self.kind = backend, mode, kind
-        self.passes, self.seed, self.history_limit = max(1, passes), seed, history_limit
+        self.backend: LLMBackend = backend
+        self.mode, self.kind = mode, kind
+        self.passes, self.seed, self.history_limit = max(1, passes), seed, int(history_limit)
         self.template: PromptTemplate = load_template(mode, template_folder)
 
     # -- prompt fields ----------------------------------------------------------------
 
-    def _history(self, history: Sequence[Item], ratings: Sequence[float | None] | None) -> list[dict[str, Any]]:
+    def _history(self, history: Sequence[Item], ratings: Sequence[float | None] | None) -> list[dict[str, str | None]]:
         ratings = list(ratings) if ratings is not None else [None] * len(history)
         pairs = list(zip(history, ratings))[-self.history_limit :]  # most recent last
         return [{"text": item.text or item.title, "rating": _fmt(r)} for item, r in pairs]
 
     def _common(
-        self, history: Sequence[Item], ratings: Any, query: str | None, profile: str | None = None
-    ) -> dict[str, Any]:
-        fields: dict[str, Any] = {"history": self._history(history, ratings), "kind": self.kind}
+        self,
+        history: Sequence[Item],
+        ratings: Sequence[float | None] | None,
+        query: str | None,
+        profile: str | None = None,
+    ) -> dict[str, object]:
+        fields: dict[str, object] = {"history": self._history(history, ratings), "kind": self.kind}
         if query:
             fields["query"] = query
         if profile:
@@ -158,7 +199,7 @@ class Reranker:
     def _labelled(self, window: Sequence[Candidate]) -> list[dict[str, str]]:
         return [{"label": LABELS[j], "text": c.item.text or c.item.title} for j, c in enumerate(window)]
 
-    def _listwise(self, common: dict[str, Any], ordered: Sequence[Candidate]) -> list[float]:
+    def _listwise(self, common: dict[str, object], ordered: Sequence[Candidate]) -> list[float]:
         scores: list[float] = []
         for start in range(0, len(ordered), WINDOW):
             window = ordered[start : start + WINDOW]
@@ -170,7 +211,7 @@ class Reranker:
             scores.extend(math.log(max(probs[label], 1e-12)) for label in labels)
         return scores
 
-    def _permutation(self, common: dict[str, Any], ordered: Sequence[Candidate]) -> tuple[list[float], int]:
+    def _permutation(self, common: dict[str, object], ordered: Sequence[Candidate]) -> tuple[list[float], int]:
         order = list(range(len(ordered)))  # current ranking, as positions into ``ordered``
         malformed = 0
         starts = [0] if len(order) <= WINDOW else list(range(len(order) - WINDOW, -STEP, -STEP))
@@ -220,15 +261,31 @@ class NoReranker:
     order for it and marks the ranking degraded, saying that no LLM is configured; ``scores``
     keeps the candidates' given order (for evaluation code that asks for scores)."""
 
-    backend = None
+    backend: LLMBackend | None = None
     mode = "scorer"
     kind = "item"
     history_limit = DEFAULT_HISTORY
 
-    def scores(self, history: Any, candidates: Sequence[Candidate], **_: Any) -> tuple[list[float], int]:
+    def scores(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[Candidate],
+        *,
+        ratings: Sequence[float | None] | None = None,
+        query: str | None = None,
+        profile: str | None = None,
+    ) -> tuple[list[float], int]:
         return [float(-i) for i in range(len(candidates))], 0
 
-    def rerank(self, history: Any, candidates: Sequence[Candidate], **_: Any) -> Ranking:
+    def rerank(
+        self,
+        history: Sequence[Item],
+        candidates: Sequence[Candidate],
+        *,
+        ratings: Sequence[float | None] | None = None,
+        query: str | None = None,
+        profile: str | None = None,
+    ) -> Ranking:
         raise LLMError("no LLM is configured")
 
     def __repr__(self) -> str:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -33,6 +33,12 @@ from recchat.data.split import Split
 from recchat.evaluation import rank_metrics, run_stage
 from recchat.files import write_atomic
 from recchat.types import Candidate
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from recchat.index import ItemIndex
 
 CHECKPOINT_VERSION = 1
 
@@ -65,10 +71,10 @@ def _torch():
     return torch
 
 
-def build_model(n_items: int, text_vectors: np.ndarray, config: ScorerConfig):
+def build_model(n_items: int, text_vectors: np.ndarray, config: ScorerConfig) -> nn.Module:
     """The two-tower network. Item index 0 is padding; catalog item i is row i + 1."""
-    torch = _torch()
-    nn = torch.nn
+    import torch
+    from torch import nn
 
     class TwoTower(nn.Module):
         def __init__(self) -> None:
@@ -91,13 +97,13 @@ def build_model(n_items: int, text_vectors: np.ndarray, config: ScorerConfig):
             self.norm = nn.LayerNorm(d)
             self.dropout = nn.Dropout(config.dropout)
 
-        def item_vectors(self, id_keep: Any = None) -> Any:
+        def item_vectors(self, id_keep: torch.Tensor | None = None) -> torch.Tensor:
             ids = self.id_embedding.weight
             if id_keep is not None:
                 ids = ids * id_keep
             return ids + self.text_projection(self.text)
 
-        def encode(self, seq: Any, vectors: Any) -> Any:
+        def encode(self, seq: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
             """Hidden state at every position of left-padded ``seq`` [B, L]."""
             length = seq.shape[1]
             positions = torch.arange(length - 1, -1, -1, device=seq.device).clamp(max=config.max_len - 1)
@@ -145,7 +151,7 @@ class Scorer:
 
     def __init__(
         self,
-        model: Any,
+        model: nn.Module,
         config: ScorerConfig,
         item_ids: list[str],
         fingerprint: str,
@@ -159,7 +165,7 @@ class Scorer:
         self.fingerprint = fingerprint
         self.catalog = catalog
         self.history = history or []
-        self._vectors: Any = None
+        self._vectors: torch.Tensor | None = None
 
     # -- scoring ----------------------------------------------------------------------
 
@@ -167,7 +173,7 @@ class Scorer:
         """The learned item vectors, in catalog order (what the behaviour collection stores)."""
         return self._item_vectors()[1:].cpu().numpy()
 
-    def _item_vectors(self) -> Any:
+    def _item_vectors(self) -> torch.Tensor:
         if self._vectors is None:
             with _torch().inference_mode():
                 self._vectors = self.model.item_vectors()
@@ -182,7 +188,7 @@ class Scorer:
             h = self.model.encode(seq, self._item_vectors())[:, -1]
         return h.cpu().numpy()
 
-    def _vectors_device(self) -> Any:
+    def _vectors_device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     def score_histories(self, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -398,10 +404,10 @@ def write_behaviour_index(
     catalog: Catalog,
     collection: str,
     *,
-    path: Any = None,
+    path: str | Path | None = None,
     url: str | None = None,
     progress: bool = True,
-) -> Any:
+) -> ItemIndex:
     """Store the learned item vectors in a Chroma collection (inner-product space).
 
     Then candidates can be retrieved by behaviour with Chroma's filters:

@@ -26,9 +26,12 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from recchat.privacy import masked
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 _HEADER = re.compile(r"\{#-?\s*recchat-template\s*(?P<body>.*?)-?#\}", re.DOTALL)
 _CONTROL_TOKEN = re.compile(r"<\|[^|<>]{0,40}\|>|</?s>|\[/?INST\]", re.IGNORECASE)
@@ -51,7 +54,7 @@ def sanitize(text: str, limit: int = MAX_FIELD_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: object) -> object:
     if isinstance(value, str):
         return sanitize(masked(value))  # the prompt boundary: personal data never reaches an LLM
     if isinstance(value, dict):
@@ -102,7 +105,7 @@ class PromptTemplate:
             raise TemplateError(f"template '{name}' lacks block(s): {', '.join(sorted(missing_blocks))}")
         return cls(name, source, requires, optional, suffix_requires)
 
-    def _render_block(self, block: str, fields: dict[str, Any]) -> str:
+    def _render_block(self, block: str, fields: dict[str, object]) -> str:
         needed = self.suffix_requires if block == "suffix" else self.requires
         missing = needed - set(fields)
         if missing:
@@ -112,21 +115,21 @@ class PromptTemplate:
         if unknown:
             raise TemplateError(f"template '{self.name}' does not take: {', '.join(sorted(unknown))}")
         compiled = _environment().from_string(self.source)
-        values = {name: None for name in declared}  # absent optional fields render as empty
+        values: dict[str, object] = {name: None for name in declared}  # absent optional fields render as empty
         values.update({k: _clean(v) for k, v in fields.items()})
         return "".join(compiled.blocks[block](compiled.new_context(values)))
 
-    def prefix(self, **fields: Any) -> str:
+    def prefix(self, **fields: object) -> str:
         return self._render_block("prefix", fields)
 
-    def suffix(self, **fields: Any) -> str:
+    def suffix(self, **fields: object) -> str:
         return self._render_block("suffix", fields)
 
 
-_ENV: Any = None
+_ENV: SandboxedEnvironment | None = None
 
 
-def _environment() -> Any:
+def _environment() -> SandboxedEnvironment:
     global _ENV
     if _ENV is None:
         from jinja2 import StrictUndefined

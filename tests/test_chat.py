@@ -13,6 +13,7 @@ from recchat.rerank import Reranker
 from recchat.types import Item
 
 
+@pytest.mark.fast
 def test_local_filter_matches_chroma_semantics():
     item = Item("1", "Heat", "Heat (1995)", {"year": 1995, "genres": ["Crime", "Thriller"]})
     assert matches(parse_where("year<2000 and genres contains Crime"), item)
@@ -154,8 +155,9 @@ def _interactions(rec):
     return [Interaction(u, i, r, float(n)) for u, pairs in rec.user_histories.items() for n, (i, r) in enumerate(pairs)]
 
 
+@pytest.mark.fast
 def test_reason_validation():
-    from recchat.conversation.explain import clean_reason
+    from recchat.conversation.reason_check import clean_reason
 
     grounds = ["Crime", "Drama", "Heat"]
     assert (
@@ -220,7 +222,8 @@ def test_template_reasons_are_checkable_and_never_repeat(rec):
 
 
 def test_duplicate_template_sentences_get_the_picks_own_facts(movielens, movie_domain):
-    from recchat.conversation.explain import ExplainContext, template_reasons
+    from recchat.conversation.card_facts import ExplainContext
+    from recchat.conversation.template_reasons import template_reasons
     from recchat.types import Candidate
 
     catalog = movielens.catalog
@@ -258,8 +261,9 @@ def test_series_years_and_positions_hold_across_turns(rec):
     assert session.state.avoided_series == ["star trek", "die hard"] and trek | hard <= session.state.rejected
 
 
+@pytest.mark.fast
 def test_state_filter_follows_the_domain():
-    from recchat.conversation.chat import SessionState
+    from recchat.conversation.session_state import SessionState
 
     state = SessionState(
         wanted={"subjects": ["Poetry", "History", "Travel"]},
@@ -281,7 +285,7 @@ def test_state_filter_follows_the_domain():
 
 
 def test_a_new_range_bound_replaces_its_side_and_a_contradicted_one(rec):
-    from recchat.conversation.understand import Understanding
+    from recchat.conversation.constraints import Understanding
 
     session = rec.chat(explain_with_llm=False)
     for said, held in [

@@ -322,7 +322,7 @@ def test_eval_chat_writes_its_table_and_chart(movielens, llm_dir, tmp_path):
 def test_readme_import_example_runs_as_written(movielens, llm_dir, tmp_path):
     """The README's Python example, copied out of the README and run in a fresh process."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## The pipeline from Python", 1)[1]
+    section = readme.split("## From Python", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert len([line for line in code.splitlines() if line.strip()]) <= 10
     script = tmp_path / "example.py"

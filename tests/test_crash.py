@@ -237,7 +237,7 @@ def store_state(store: Path) -> dict:
 
 
 def test_index_build_killed_then_rerun_holds_exactly_the_catalog(films):
-    from recchat.index import _item_hash
+    from recchat.index.store import _item_hash
     from recchat.types import Item
 
     store = films.root / "index"
@@ -313,6 +313,7 @@ def test_batch_rerank_killed_three_times_then_rerun_has_each_id_once(films):
 # --------------------------------------------------------------------------- the writer itself
 
 
+@pytest.mark.fast
 def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "scorer.blend.json"
     BlendConfig(0.3, "rank").save(target)

@@ -9,13 +9,16 @@ import math
 import numpy as np
 import pytest
 
-from recchat.data.catalog import Catalog, InteractionLog, LoadReport
+from recchat.data.catalog import Catalog, InteractionLog
 from recchat.data.split import leave_one_out
-from recchat.evaluation import _calibrated_mae, evaluate, markdown_table, pessimistic_ranks, rank_metrics, write_report
-from recchat.retrieve import ItemKNN, Popularity
+from recchat.data.tables import LoadReport
+from recchat.evaluation import evaluate, markdown_table, pessimistic_ranks, rank_metrics, write_report
+from recchat.evaluation.baselines import ItemKNN, Popularity
+from recchat.evaluation.protocol import _calibrated_mae
 from recchat.types import Interaction, Item
 
 
+@pytest.mark.fast
 def test_rank_metrics_by_hand():
     m = rank_metrics(np.array([1, 3, 11, 25]))
     assert m["NDCG@10"] == pytest.approx((1 + 1 / math.log2(4)) / 4)
@@ -28,6 +31,7 @@ def test_rank_metrics_by_hand():
     assert m["MRR@20"] == pytest.approx((1 + 1 / 3 + 1 / 11) / 4)
 
 
+@pytest.mark.fast
 def test_pessimistic_ties_and_masks():
     scores = np.array(
         [
@@ -61,6 +65,7 @@ def tiny_log():
     return items, log
 
 
+@pytest.mark.fast
 def test_leave_one_out_orders_by_time_then_file_order():
     catalog, log = tiny_log()
     split = leave_one_out(log, catalog)
@@ -73,6 +78,7 @@ def test_leave_one_out_orders_by_time_then_file_order():
         assert split.test[u] not in split.train[u] or split.users[u] == "c"
 
 
+@pytest.mark.fast
 def test_masking_keeps_a_repeated_target_rankable():
     catalog, log = tiny_log()
     split = leave_one_out(log, catalog)
@@ -93,6 +99,7 @@ def test_masking_keeps_a_repeated_target_rankable():
     assert res["test"]["MRR@10"] == pytest.approx((1 / 2 + 1 / 4) / 2)
 
 
+@pytest.mark.fast
 def test_calibrated_mae_is_monotone_and_exact_on_a_clean_mapping():
     rng = np.random.default_rng(0)
     s = rng.normal(size=500)
@@ -116,6 +123,7 @@ def test_protocol_check_on_movielens(movielens):
     assert 0 < res["Coverage@10"] <= 1 and res["MeanPop@10"] > 0 and 0 < res["MAE (calibrated)"] < 2
 
 
+@pytest.mark.fast
 def test_report_folder(tmp_path):
     results = [
         {

@@ -30,9 +30,9 @@ def bench(rec, movielens, embedder, tmp_path_factory):
 @pytest.fixture
 def quick_retries(monkeypatch):
     """The same three tries per call to a Chroma server, with a shorter wait between them."""
-    import recchat.index
+    import recchat.index.chroma
 
-    monkeypatch.setattr(recchat.index, "SERVER_BACKOFF", 0.02)
+    monkeypatch.setattr(recchat.index.chroma, "SERVER_BACKOFF", 0.02)
 
 
 def no_loss(tally: rel.Tally) -> None:

@@ -27,9 +27,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from recchat.batch import RequestError, parse_request, rerank_file
+from recchat.conversation.constraints import Understanding
 from recchat.conversation.link import Linker
-from recchat.conversation.understand import Understanding, understand
-from recchat.data.catalog import Catalog, CatalogSpec, DataError, FieldSpec, load_catalog, load_interactions
+from recchat.conversation.understand import understand
+from recchat.data.catalog import Catalog, CatalogSpec, FieldSpec, load_catalog, load_interactions
+from recchat.data.tables import DataError
 from recchat.index import ItemIndexError, matches, parse_where
 from recchat.rerank import NO_LLM
 from recchat.types import Candidate, Item
@@ -197,6 +199,7 @@ def assert_valid_text(*texts: str) -> None:
         t.encode("utf-8")  # no lone surrogate: it could not be stored, embedded or written out
 
 
+@pytest.mark.fast
 def test_catalog_loader_fuzzed(tmp_path):
     @settings(FUZZ, max_examples=150)
     @given(file=table_files("catalog"), skip_bad=st.booleans(), lenient=st.booleans())
@@ -236,6 +239,7 @@ def test_catalog_loader_fuzzed(tmp_path):
 SMALL_CATALOG = Catalog([Item(i, f"Item {i}", f"Item {i}") for i in ("1", "2", "3")])
 
 
+@pytest.mark.fast
 def test_interaction_loader_fuzzed(tmp_path):
     @settings(FUZZ, max_examples=120)
     @given(file=table_files("interactions"), skip_bad=st.booleans(), with_catalog=st.booleans())
@@ -352,6 +356,7 @@ filter_text = st.one_of(
 )
 
 
+@pytest.mark.fast
 def test_filter_language_fuzzed():
     @settings(FUZZ, max_examples=300)
     @given(expression=filter_text)
@@ -379,6 +384,7 @@ def test_filter_language_fuzzed():
     ran("filter language", 300)
 
 
+@pytest.mark.fast
 def test_filter_language_round_trips():
     @settings(FUZZ, max_examples=200)
     @given(written=st.lists(conditions(), min_size=1, max_size=4), joiner=st.sampled_from([" and ", ", ", " AND "]))
@@ -417,6 +423,7 @@ requests = st.one_of(
 )
 
 
+@pytest.mark.fast
 def test_batch_request_schema_fuzzed():
     @settings(FUZZ, max_examples=300)
     @given(raw=requests)
@@ -454,6 +461,7 @@ garbage_lines = st.one_of(
 )
 
 
+@pytest.mark.fast
 def test_batch_file_fuzzed(tmp_path):
     """Every non-blank line of a garbage request file is ranked, skipped as already done (its id
     came earlier) or rejected with its line number; the run never raises."""

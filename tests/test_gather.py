@@ -52,6 +52,7 @@ def run_threads(fn, args_list):
     return results, errors
 
 
+@pytest.mark.fast
 def test_requests_waiting_while_the_model_is_busy_share_the_next_call():
     inner = SlowEcho()
     g = Gathered(inner)
@@ -69,6 +70,7 @@ def test_requests_waiting_while_the_model_is_busy_share_the_next_call():
     assert max(inv.gathered for inv in g.invocations) > 1
 
 
+@pytest.mark.fast
 def test_one_user_alone_is_not_delayed_and_settings_are_not_mixed():
     inner = SlowEcho(delay=0.0)
     g = Gathered(inner)
@@ -83,6 +85,7 @@ def test_one_user_alone_is_not_delayed_and_settings_are_not_mixed():
         assert len({max_tokens[p] for p in prompts}) == 1
 
 
+@pytest.mark.fast
 def test_a_failing_shared_call_fails_its_requests_and_not_the_next_ones():
     inner = SlowEcho(fail_on="bad")
     g = Gathered(inner)
@@ -95,6 +98,7 @@ def test_a_failing_shared_call_fails_its_requests_and_not_the_next_ones():
     assert isinstance(errors[0], LLMError) and errors[1] is None and results[1] == [{"Yes": -3.0, "No": -3.0}]
 
 
+@pytest.mark.fast
 def test_only_in_process_backends_are_wrapped():
     echo = SlowEcho()
     assert isinstance(gathered(echo), Gathered) and gathered(gathered(echo)).inner is echo
@@ -112,8 +116,8 @@ def test_real_transformers_three_sessions_in_one_call_get_their_own_answers(llm_
     """Three sessions ask for reasons while the model is busy with a fourth's rerank: their
     prompts go to the real SmolLM2 as one batch, and each gets the answer the model gives its
     prompt in that batch; label scores gathered with them equal the scores asked alone."""
-    from recchat.templates import load_template
     from recchat.llm import load_backend
+    from recchat.templates import load_template
 
     inner = load_backend("transformers", llm_dir)
     g = Gathered(inner)
@@ -139,6 +143,7 @@ def test_real_transformers_three_sessions_in_one_call_get_their_own_answers(llm_
     assert out["rerank"] == alone
 
 
+@pytest.mark.fast
 def test_scoring_waits_for_no_queued_generation():
     """While the model is busy, a generate and then a label_logprobs request queue up: the
     scoring (a user's ranked list) runs first."""

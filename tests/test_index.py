@@ -53,7 +53,7 @@ def test_hnsw_settings_are_fixed_at_creation_and_kept(store, embedder, items, re
 def test_small_collections_are_searched_exactly_and_reread_after_a_build(store, embedder, items, request, monkeypatch):
     import numpy as np
 
-    monkeypatch.setattr("recchat.index._READ_PAGE", SIZE // 3)  # read in pages, the last one empty
+    monkeypatch.setattr("recchat.index.store._READ_PAGE", SIZE // 3)  # read in pages, the last one empty
 
     name = f"exact-{request.node.callspec.id}"
     exact = ItemIndex(name, embedder=embedder, **store)
@@ -162,6 +162,7 @@ print(res["ids"][0][0])
     assert lines[-2] == "recchat-minilm" and lines[-1] == target.id
 
 
+@pytest.mark.fast
 def test_where_parser():
     assert parse_where("year<1980") == {"year": {"$lt": 1980}}
     assert parse_where("genres contains Film-Noir and year >= 1940") == {

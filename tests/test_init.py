@@ -18,7 +18,10 @@ import pytest
 
 from recchat.cli import main
 from recchat.config import RecommenderConfig
-from recchat.data.catalog import DataError, InteractionSpec, load_interactions
+from recchat.data.catalog import InteractionSpec, load_interactions
+from recchat.data.tables import DataError
+
+pytestmark = pytest.mark.fast
 
 DATA = Path(__file__).parent / "data" / "init"
 

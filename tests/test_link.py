@@ -75,6 +75,7 @@ def linked(linker: Linker, message: str) -> list[str]:
     return [link.item_id for link in linker.link(message)]
 
 
+@pytest.mark.fast
 def test_normalised_words_keep_their_places():
     ws = words("I loved E.T. & WALL·E, didn't you?")
     assert [w.text for w in ws] == ["i", "loved", "et", "and", "wall", "e", "didn", "t", "you"]
@@ -83,6 +84,7 @@ def test_normalised_words_keep_their_places():
     assert key_of("Amélie") == key_of("amelie")
 
 
+@pytest.mark.fast
 def test_aliases_move_articles_in_several_languages():
     keys = {a.key for a in aliases_of("1", "Matrix, The (1999)")}
     assert {"matrix", "the matrix"} <= keys
@@ -91,6 +93,7 @@ def test_aliases_move_articles_in_several_languages():
     assert amelie["amelie"] == "title" and amelie["fabuleux destin d amelie poulain"] == "alternate"
 
 
+@pytest.mark.fast
 def test_aliases_from_parentheses_subtitles_numbers_and_punctuation():
     assert "se7en" in {a.key for a in aliases_of("2", "Seven (a.k.a. Se7en) (1995)")}
     empire = {a.key: a for a in aliases_of("5", "Star Wars: Episode V - The Empire Strikes Back (1980)")}
@@ -103,6 +106,7 @@ def test_aliases_from_parentheses_subtitles_numbers_and_punctuation():
     assert {"twelve monkeys", "12 monkeys"} <= {a.key for a in aliases_of("21", "Twelve Monkeys (1995)")}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "message, expected",
     [
@@ -128,6 +132,7 @@ def test_titles_as_people_write_them(films, message, expected):
     assert linked(films, message) == expected
 
 
+@pytest.mark.fast
 def test_typos_and_partial_titles_link_and_say_so(films):
     [link] = films.link("shawshenk redemption")
     assert link.item_id == "10" and link.how == "corrected" and link.guessed
@@ -136,6 +141,7 @@ def test_typos_and_partial_titles_link_and_say_so(films):
     assert linked(films, "pulp fiktion and the dark night") == ["24", "22"]
 
 
+@pytest.mark.fast
 def test_ambiguity_is_settled_by_a_year_then_by_popularity(films):
     assert linked(films, "Titanic (1953)") == ["15"]
     assert linked(films, "titanic, the 1953 one") == ["15"]
@@ -145,10 +151,12 @@ def test_ambiguity_is_settled_by_a_year_then_by_popularity(films):
     assert link.item_id == "4" and link.kind == "stem" and link.guessed
 
 
+@pytest.mark.fast
 def test_a_stem_beside_a_named_member_names_nothing_more(films):
     assert linked(films, "the empire strikes back is my favourite star wars") == ["5"]
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "message, expected",
     [
@@ -179,12 +187,14 @@ def test_guards_on_everyday_words_both_ways(films, message, expected):
     assert linked(films, message) == expected
 
 
+@pytest.mark.fast
 def test_a_year_backs_an_everyday_title(films):
     assert linked(films, "heat 1995") == ["11"]
     assert linked(films, "heat from 1995 on") == ["11"]
     assert linked(films, "a comedy about summer heat from 1960") == []
 
 
+@pytest.mark.fast
 def test_an_aliases_file_adds_what_no_rule_derives(tmp_path):
     catalog = _catalog(FILMS)
     path = tmp_path / "aliases.csv"
@@ -196,6 +206,7 @@ def test_an_aliases_file_adds_what_no_rule_derives(tmp_path):
         read_aliases(path, catalog)
 
 
+@pytest.mark.fast
 def test_authors_and_years_next_to_a_title_choose_between_twins():
     books = Catalog(
         [
@@ -212,12 +223,14 @@ def test_authors_and_years_next_to_a_title_choose_between_twins():
     assert linked(linker, "tea with honey") == []
 
 
+@pytest.mark.fast
 def test_resolve_takes_a_title_alone_or_inside_a_longer_name(films):
     assert films.resolve("The Matrix") == films.resolve("Matrix, The") == "1"
     assert films.resolve("Star Wars: A New Hope") == "4"
     assert films.resolve("a film about sharks") is None
 
 
+@pytest.mark.fast
 def test_linking_a_long_message_stays_fast_enough_to_finish(films):
     # not a timing assertion: a pasted essay must simply finish (every span is looked up once)
     text = " ".join(["i loved the matrix and something like heat but not home alone"] * 300)
@@ -233,6 +246,7 @@ def test_the_reply_says_which_item_a_guess_took(rec):
     assert "I took" not in reply.message
 
 
+@pytest.mark.fast
 def test_the_configured_aliases_file_reaches_the_linker(tmp_path):
     from recchat.config import RecommenderConfig
     from recchat.conversation.domain import Domain
@@ -309,6 +323,7 @@ def people() -> Linker:
     )
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "message, expected",
     [

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from recchat.conversation.chat import SessionState
 from recchat.conversation.domain import Domain, find_series
 from recchat.conversation.link import Linker
+from recchat.conversation.session_state import SessionState
 from recchat.conversation.understand import understand
 from recchat.data.catalog import Catalog
 from recchat.index import ItemIndex, matches
@@ -94,6 +94,7 @@ def test_and_keeps_every_value(movielens, movie_domain, message):
     assert u.alternatives == {} and len(u.wanted["genres"]) >= 2, message
 
 
+@pytest.mark.fast
 def test_history_or_biography_is_either_and_history_and_biography_is_both(shop):
     catalog, domain, linker = shop
     u = understand("history or biography before 1960", linker, domain)
@@ -274,6 +275,7 @@ def test_counts_read_as_english(shop_rec):
 # --------------------------------------------------------------------------- series without a stem
 
 
+@pytest.mark.fast
 def test_series_from_titles_holding_an_earlier_title(shop):
     catalog, domain, _ = shop
     # "The Glass Tower Returns" holds "The Glass Tower" (same author, subjects agree); "Beyond the

@@ -172,6 +172,7 @@ def test_an_installed_package_registers_a_backend_a_scorer_and_a_retriever(plugi
     assert out["top"] == sorted(out["top"], key=int) and not out["degraded"]
 
 
+@pytest.mark.fast
 def test_unknown_plugin_names_say_what_is_installed():
     from recchat.llm import LLMError, load_backend
     from recchat.plugins import PluginError, load_plugin

@@ -17,7 +17,7 @@ import pytest
 
 from recchat import privacy
 from recchat.llm import record
-from recchat.privacy import allow_titles, find_pii, forget_user, mask_pii
+from recchat.privacy import TitleExemptions, acting_for, exempting, find_pii, forget_user, mask_pii, masked
 from recchat.types import Invocation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,16 +34,10 @@ def _bench():
     return module
 
 
-@pytest.fixture
-def no_titles(monkeypatch):
-    """A fresh set of allowed titles (a Recommender adds its catalog's to the module's set)."""
-    monkeypatch.setattr(privacy, "_allowed_titles", set())
-
-
 # --------------------------------------------------------------------------- masking
 
 
-def test_corpus_recall_and_precision_floors(no_titles, movielens):
+def test_corpus_recall_and_precision_floors(movielens):
     bench = _bench()
     rows = bench.load_corpus()
     assert len([r for r in rows if r["pii"]]) >= 100 and len([r for r in rows if not r["pii"]]) >= 40
@@ -52,15 +46,17 @@ def test_corpus_recall_and_precision_floors(no_titles, movielens):
     for kind, (recall, _, total) in result["recall"].items():
         assert total >= 8 and recall >= 0.9, (kind, result["misses"])
     # The one known false mask: a film whose title is an address. A catalog that holds the title
-    # protects it (Recommender registers its titles); then no negative is masked at all.
+    # protects it (a Recommender holds its catalog's exemptions); then no negative is masked at all.
     assert {value for _, value, _ in result["false"]} <= {"10 Cloverfield Lane"}
-    allow_titles(["10 Cloverfield Lane", "Heat"])
-    assert bench.score(rows)["negatives_masked"] == 0
+    with exempting(TitleExemptions.of(["10 Cloverfield Lane", "Heat"])):
+        assert bench.score(rows)["negatives_masked"] == 0
+    assert bench.score(rows)["false"] == result["false"]  # the scope ended with its block
     # A real catalog full of years, numbered titles and sequels: nothing in it is masked.
     assert not [it.text for it in movielens.catalog if it.text and find_pii(it.text)]
 
 
-def test_masks_what_it_should_and_leaves_titles_numbers_and_isbns(no_titles):
+@pytest.mark.fast
+def test_masks_what_it_should_and_leaves_titles_numbers_and_isbns():
     text = (
         "I'm jo.bloggs@mail.example.org, call me on (415) 555-0132 or ship to 221B Baker Street, "
         "London NW1 6XE; card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32."
@@ -77,7 +73,8 @@ def test_masks_what_it_should_and_leaves_titles_numbers_and_isbns(no_titles):
     assert mask_pii(result.text).text == result.text  # masking is idempotent
 
 
-def test_masking_stays_linear_on_hostile_input(no_titles):
+@pytest.mark.fast
+def test_masking_stays_linear_on_hostile_input():
     """Patterns that backtrack would take minutes on these 250 kB strings (each is linear, a
     fraction of a second); a generous bound catches that. The 1 MB timings: bench/privacy.py."""
     for unit in ("7", "a", "a@b ", "1 ", "+1 (", "GB12 ", "1 Main St "):
@@ -87,10 +84,42 @@ def test_masking_stays_linear_on_hostile_input(no_titles):
         assert time.process_time() - started < 3.0, unit
 
 
-def test_a_long_text_is_cut_without_leaving_half_of_a_card(no_titles):
+@pytest.mark.fast
+def test_a_long_text_is_cut_without_leaving_half_of_a_card():
     text = "x" * 1990 + " 4111 1111 1111 1111 and more"
     cut = mask_pii(text, limit=2000).text
     assert len(cut) <= 2000 and "4111" not in cut and cut.startswith("x" * 1990)
+
+
+def _recommender(*titles: str):
+    """A Recommender on a catalog of ``titles`` (no index needed: only its exemptions are used)."""
+    from recchat.data.catalog import Catalog
+    from recchat.recommender import Recommender
+    from recchat.types import Item
+
+    catalog = Catalog([Item(str(n), title, title) for n, title in enumerate(titles, start=1)])
+    return Recommender(catalog, index=None)  # type: ignore[arg-type]
+
+
+def test_each_recommender_owns_its_title_exemptions():
+    """Two recommenders in one process: a title exempted for one catalog is still masked for
+    the other, and nothing is exempt outside a recommender's calls."""
+    films = _recommender("10 Cloverfield Lane", "Heat", "Apollo 13")
+    books = _recommender("84 Charing Cross Road", "Emma")
+    line = "I loved 10 Cloverfield Lane, then 84 Charing Cross Road"
+    assert films.pii_exemptions.titles == frozenset({"10 cloverfield lane"})
+    assert books.pii_exemptions.titles == frozenset({"84 charing cross road"})
+    assert masked(line, films.pii_exemptions) == "I loved 10 Cloverfield Lane, then [address]"
+    assert masked(line, books.pii_exemptions) == "I loved [address], then 84 Charing Cross Road"
+    assert masked(line) == "I loved [address], then [address]"  # building them widened nothing
+    # Scoped as a recommender's calls are (acting_for / exempting): the scope ends with its block,
+    # and an inner scope (another catalog) replaces the outer one rather than adding to it.
+    with acting_for("u1", films.pii_exemptions):
+        assert masked(line) == "I loved 10 Cloverfield Lane, then [address]"
+        with exempting(books.pii_exemptions):
+            assert masked(line) == "I loved [address], then 84 Charing Cross Road"
+        assert masked("ship to 10 Cloverfield Lane, Chicago 60601") == "ship to [address]"  # goes on past the title
+    assert masked(line) == "I loved [address], then [address]"
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -326,6 +355,7 @@ def test_forget_user_command_removes_everything_under_recchat_home(films, monkey
     assert _mentions(home, "u-quokka-0815") == []
 
 
+@pytest.mark.fast
 def test_forget_user_api_and_the_rule_for_numeric_ids(tmp_path, monkeypatch):
     """A numeric id is found in user fields only: "7" in a rating or a year is not the user."""
     monkeypatch.setenv("RECCHAT_HOME", str(tmp_path))

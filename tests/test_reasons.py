@@ -11,17 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recchat.conversation.explain import (
-    ExplainContext,
-    Known,
-    ReasonFacts,
-    Vocabulary,
-    check_reason,
-    explain_prompts,
-    llm_reasons,
-    llm_reasons_default,
-    template_reasons,
-)
+from recchat.conversation.card_facts import ExplainContext
+from recchat.conversation.llm_reasons import explain_prompts, llm_reasons, llm_reasons_default
+from recchat.conversation.reason_check import Known, ReasonFacts, Vocabulary, check_reason
+from recchat.conversation.template_reasons import template_reasons
 from recchat.types import Candidate
 
 LABELLED = Path(__file__).parent / "data" / "reasons" / "labelled.jsonl"
@@ -232,6 +225,7 @@ def test_no_shown_reason_names_what_the_user_excluded(movielens, movie_domain):
     assert [r for _, r, _ in llm_reasons(_Says(trek), catalog, cands, series)] == [None, None]
 
 
+@pytest.mark.fast
 def test_llm_reasons_off_by_default_for_a_base_model():
     from recchat.llm.base import ChatFormat, PlainFormat
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import pytest
 
-from recchat.conversation.understand import normalize_title
+from recchat.conversation.aliases import normalize_title
 from recchat.rerank import NO_LLM
 
 FOLDER = Path(__file__).parent / "scenarios"
@@ -56,10 +56,13 @@ RULE_SOURCES = [
     "tests/test_understand.py",
     "tests/test_chat.py",
     "tests/test_logic.py",
-    "recchat/understand.py",
-    "recchat/chat.py",
-    "recchat/domain.py",
-    "recchat/explain.py",
+    *(
+        f"recchat/conversation/{name}.py"
+        for name in (
+            "understand clauses constraints references llm_extraction chat session_state reply domain "
+            "card_facts template_reasons reason_check llm_reasons"
+        ).split()
+    ),
 ]
 
 

@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from recchat.conversation.aliases import normalize_title
 from recchat.conversation.simulate import SimulatedUser, held_out_log, run, sample_users
-from recchat.conversation.understand import normalize_title
 from recchat.data.split import leave_one_out
 from recchat.recommender import Recommender
 from recchat.types import Item
 
 
+@pytest.mark.fast
 def test_the_simulated_user_critiques_toward_the_target():
     target = Item("t", "Chinatown", "Chinatown (1974)", {"year": 1974, "genres": ["Film-Noir", "Mystery"]})
     sim = SimulatedUser("u", target, [], [], [], facet="genres", year="year")
@@ -63,6 +64,7 @@ def test_a_small_run_is_deterministic_and_never_names_the_target(rec, movielens,
         run(held, split, users=1, systems=["magic"], out=tmp_path)
 
 
+@pytest.mark.fast
 def test_a_paraphrase_that_names_the_target_is_discarded():
     from recchat.conversation.simulate import _paraphrase
 

@@ -39,6 +39,7 @@ class AllEqual:
         return out
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("negatives", ["random", "hard", "mixed"])
 def test_examples_never_use_validation_or_test_interactions(negatives):
     split, _ = tiny_split()
@@ -71,6 +72,7 @@ def test_examples_never_use_validation_or_test_interactions(negatives):
     assert build_examples(moved, config, miner=AllEqual(split.n_items)) == examples
 
 
+@pytest.mark.fast
 def test_truncated_split_hides_the_example_positions_from_the_miner():
     split, _ = tiny_split()
     cut = truncated_split(split, 2)
@@ -79,6 +81,7 @@ def test_truncated_split_hides_the_example_positions_from_the_miner():
     assert (cut.test == -1).all()
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize(
     "flag,value,message",
     [
@@ -108,7 +111,7 @@ def test_cli_bad_flags_and_missing_base_model(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def lora_backend(llm_dir):
     from recchat.llm.transformers_backend import TransformersBackend
-    from recchat.tune import _lora_model
+    from recchat.tune.training import _lora_model
 
     backend = TransformersBackend(llm_dir)
     backend.model = _lora_model(backend.model, TuneConfig(lora_r=8, targets="qv", top_layers=4))

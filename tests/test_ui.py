@@ -82,7 +82,8 @@ def test_chat_through_gradio_client(app_url):
 
 
 def test_failures_are_messages_not_stack_traces(recommender):
-    from recchat.ui.app import AppState, failure_message
+    from recchat.ui.page import failure_message
+    from recchat.ui.state import AppState
 
     from recchat.rerank import NO_LLM
 
@@ -120,7 +121,7 @@ def configured(recommender, monkeypatch):
 
 
 def test_a_settings_change_goes_through_the_builder_and_keeps_passes_and_history(configured):
-    from recchat.ui.app import AppState
+    from recchat.ui.state import AppState
 
     rec, loaded = configured
     state = AppState(rec)
@@ -141,7 +142,7 @@ def test_a_settings_change_goes_through_the_builder_and_keeps_passes_and_history
 
 
 def test_openai_is_offered_only_where_a_server_is_configured(configured):
-    from recchat.ui.app import AppState, offered_backends
+    from recchat.ui.state import AppState, offered_backends
 
     rec, _ = configured
     assert "openai" not in offered_backends(AppState(rec))
@@ -151,6 +152,7 @@ def test_openai_is_offered_only_where_a_server_is_configured(configured):
     assert "openai" in offered_backends(AppState(rec))
 
 
+@pytest.mark.fast
 def test_auth_and_defaults():
     from recchat.ui.app import parse_auth
 
@@ -253,9 +255,9 @@ def test_in_a_real_browser_act_as_a_movielens_user(app_url):
 
 
 def test_the_app_lets_nothing_escape_html(recommender):
-    from recchat.ui.app import card_markdown
+    from recchat.ui.page import card_markdown
 
-    from recchat.conversation.chat import ReplyItem
+    from recchat.conversation.reply import ReplyItem
     from recchat.types import Candidate, Item
 
     item = Item("x", "<script>alert(1)</script>", "t", {"year": 1990, "genres": ["Drama"]})
@@ -416,8 +418,9 @@ def test_two_browsers_two_accounts_wrong_password_refused_and_html_shown_as_text
             browser.close()
 
 
+@pytest.mark.fast
 def test_rate_limit_per_session_says_when_to_retry():
-    from recchat.ui.app import RateLimiter
+    from recchat.ui.state import RateLimiter
 
     now = [0.0]
     limiter = RateLimiter(limit=3, window=60, clock=lambda: now[0])
@@ -430,7 +433,7 @@ def test_rate_limit_per_session_says_when_to_retry():
 
 
 def test_api_clients_are_rate_limited_with_a_clear_message(hostile_app, monkeypatch):
-    import recchat.ui.app as app_module
+    import recchat.ui.state as app_module
     from gradio_client import Client
 
     client = Client(hostile_app, auth=("bob", "pw-bob"), verbose=False)
@@ -439,6 +442,7 @@ def test_api_clients_are_rate_limited_with_a_clear_message(hostile_app, monkeypa
     assert "faster than" in answers[-1]["error"] and answers[-1]["retry_after_s"] > 0
 
 
+@pytest.mark.fast
 def test_exposure_warning_and_accounts():
     from recchat.ui.app import exposure_warning, parse_auth
 
@@ -668,8 +672,9 @@ def test_readable_at_a_phone_s_width_and_screenshots_of_both_widths(app_url, tmp
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
+@pytest.mark.fast
 def test_the_one_escaping_step_in_markdown_and_in_an_html_block():
-    from recchat.ui.app import shown
+    from recchat.ui.page import shown
 
     assert (
         shown("Cuckoo's Nest & <b>Moves</b> #1 [x](y)")

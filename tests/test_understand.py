@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from recchat.conversation.aliases import normalize_title
 from recchat.conversation.link import Linker
-from recchat.conversation.understand import normalize_title, understand
+from recchat.conversation.understand import understand
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,7 @@ def title(movielens, item_id):
     return movielens.catalog[item_id].title
 
 
+@pytest.mark.fast
 def test_normalize_title():
     assert normalize_title("The Godfather: Part II") == "godfather 2"
     assert normalize_title("Godfather 2") == "godfather 2"
@@ -81,7 +83,7 @@ def test_plain_words_are_not_titles(read):
 
 
 def test_llm_extraction_is_validated_and_mapped_onto_the_catalog(resolver, movielens, movie_domain):
-    from recchat.conversation.understand import ExtractionError, extract_schema, parse_extraction
+    from recchat.conversation.llm_extraction import ExtractionError, extract_schema, parse_extraction
 
     # MovieLens's schema is the one the LLM has always been asked for.
     assert list(extract_schema(movie_domain)["properties"]) == [
@@ -113,7 +115,8 @@ def test_llm_extraction_is_validated_and_mapped_onto_the_catalog(resolver, movie
 
 
 def test_merge_adds_what_the_rules_missed_and_the_rules_win_conflicts(read, resolver):
-    from recchat.conversation.understand import Understanding, merge
+    from recchat.conversation.constraints import Understanding
+    from recchat.conversation.llm_extraction import merge
 
     rules = read("I loved Heat, no horror, something from the 80s")
     heat = rules.liked[0]
@@ -237,6 +240,7 @@ def shelf():
     return catalog, domain, Linker.for_domain(catalog, domain)
 
 
+@pytest.mark.fast
 def test_books_series_facets_years_and_pages(shelf):
     catalog, domain, resolver = shelf
     read = lambda message: understand(message, resolver, domain)  # noqa: E731
@@ -264,8 +268,9 @@ def test_books_series_facets_years_and_pages(shelf):
     assert (u.year_min, u.year_max) == (2003, 2003) and u.ranges == {"pages": {"$lt": 300}}
 
 
+@pytest.mark.fast
 def test_the_llm_schema_follows_the_facets(shelf):
-    from recchat.conversation.understand import ExtractionError, extract_schema, parse_extraction
+    from recchat.conversation.llm_extraction import ExtractionError, extract_schema, parse_extraction
 
     catalog, domain, resolver = shelf
     assert list(extract_schema(domain)["properties"]) == [
@@ -297,7 +302,8 @@ def test_the_llm_schema_follows_the_facets(shelf):
 def test_an_llm_year_bound_needs_words_of_time_in_the_message(read):
     """Found by bench/load.py: SmolLM2 on vLLM read "I loved Casablanca, something like it" as
     year <= 1942, and nothing was left to recommend."""
-    from recchat.conversation.understand import Understanding, merge
+    from recchat.conversation.constraints import Understanding
+    from recchat.conversation.llm_extraction import merge
 
     message = "I loved Casablanca, something like it"
     invented = Understanding(year_min=1942, year_max=1942)

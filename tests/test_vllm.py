@@ -50,7 +50,7 @@ if __name__ == "__main__":
     ranking = Reranker(backend, "permutation", kind="movie").rerank([catalog[i] for i in HISTORY], cands)
     from recchat.builder import Builder
     from recchat.conversation.link import Linker
-    from recchat.conversation.understand import extract_with_llm
+    from recchat.conversation.llm_extraction import extract_with_llm
     domain = Builder().domain
     message = "I loved Heat and Casino, but no horror please. Something from the 90s."
     understood = extract_with_llm(backend, message, Linker.for_domain(catalog, domain), domain)

@@ -29,15 +29,44 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from recchat.blend import BlendConfig, rerank_and_blend
-from recchat.data.catalog import Catalog, not_unicode, shorten
+from recchat.data.catalog import Catalog
+from recchat.data.tables import not_unicode, shorten
 from recchat.types import Candidate, Item
+
+if TYPE_CHECKING:
+    from recchat.rerank import ItemReranker
+    from recchat.scorer import ItemScorer
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ParsedRequest(TypedDict):
+    """One request line, validated, its items resolved (:func:`parse_request`)."""
+
+    id: str
+    history: list[Item]
+    ratings: list[float | None]
+    candidates: list[Candidate]
+    query: str | None
+
+
+class RankedRecord(TypedDict):
+    """One output line (the module docstring)."""
+
+    id: str
+    ranking: list[dict[str, object]]
+    mode: str
+    degraded: bool
+    notes: list[str]
+    malformed: int
+    invocations: list[dict[str, float]]
 
 
 class RequestError(ValueError):
@@ -58,14 +87,14 @@ class BatchReport:
         )
 
 
-def _id(value: Any, where: str) -> str:
+def _id(value: object, where: str) -> str:
     """An id as a string: JSON strings and integers are ids; true, 1.5, lists and objects are not."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise RequestError(f"{where} must be a string or an integer, got {type(value).__name__}")
     return _text(str(value), where)
 
 
-def _text(value: Any, where: str) -> str:
+def _text(value: object, where: str) -> str:
     """A string that can be written out: JSON's "\\ud800" escape makes a lone surrogate, which
     no UTF-8 file (the output, the rejects) can hold."""
     if not isinstance(value, str):
@@ -75,7 +104,7 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: object, where: str) -> float:
     """A finite number: not true/false, not NaN or Infinity (which Python's JSON reads), not an
     integer too large for a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -91,7 +120,7 @@ def _number(value: Any, where: str) -> float:
     return number
 
 
-def _item(entry: Any, catalog: Catalog | None, where: str) -> tuple[Item, dict[str, Any]]:
+def _item(entry: object, catalog: Catalog | None, where: str) -> tuple[Item, dict[str, object]]:
     if isinstance(entry, (str, int)) and not isinstance(entry, bool):
         entry = {"id": entry}
     if not isinstance(entry, dict):
@@ -108,7 +137,7 @@ def _item(entry: Any, catalog: Catalog | None, where: str) -> tuple[Item, dict[s
     return Item(item_id or text[:40], text, text), entry
 
 
-def parse_request(raw: dict[str, Any], catalog: Catalog | None, scorer: Any = None) -> dict[str, Any]:
+def parse_request(raw: object, catalog: Catalog | None, scorer: ItemScorer | None = None) -> ParsedRequest:
     """Validate one request and resolve its items; raises RequestError naming the field."""
     if not isinstance(raw, dict):
         raise RequestError("a JSON object is expected")
@@ -120,31 +149,34 @@ def parse_request(raw: dict[str, Any], catalog: Catalog | None, scorer: Any = No
         raise RequestError("field 'history' must be a list")
     if not isinstance(cands_raw, list) or not cands_raw:
         raise RequestError("field 'candidates' must be a non-empty list")
-    history, ratings = [], []
+    history: list[Item] = []
+    ratings: list[float | None] = []
     for j, entry in enumerate(history_raw):
         item, data = _item(entry, catalog, f"history[{j}]")
         rating = data.get("rating")
         history.append(item)
         ratings.append(_number(rating, f"history[{j}]: 'rating'") if rating is not None else None)
-    candidates, seen = [], set()
-    known = [i.id for i in history if scorer is not None and i.id in scorer.position]
+    items: list[Item] = []
+    priors: list[float | None] = []
+    seen: set[str] = set()
+    known = [i.id for i in history if scorer is not None and scorer.knows(i.id)]
     for j, entry in enumerate(cands_raw):
         item, data = _item(entry, catalog, f"candidates[{j}]")
         if item.id in seen:
             raise RequestError(f"candidates[{j}]: duplicate id '{shorten(item.id)}'")
         seen.add(item.id)
         prior = data.get("score")
-        candidates.append([item, _number(prior, f"candidates[{j}]: 'score'") if prior is not None else None])
+        items.append(item)
+        priors.append(_number(prior, f"candidates[{j}]: 'score'") if prior is not None else None)
     if scorer is not None:
         # Prior scores the request did not give come from the trained scorer, where it knows both
         # the user's items and the candidate; 0 otherwise.
-        ids = [c[0].id for c in candidates if c[1] is None and c[0].id in scorer.position]
+        ids = [i.id for i, p in zip(items, priors) if p is None and scorer.knows(i.id)]
         by_id = dict(zip(ids, scorer.score(known, ids))) if ids and known else {}
-        for c in candidates:
-            if c[1] is None:
-                c[1] = float(by_id.get(c[0].id, 0.0))
+        priors = [float(by_id.get(i.id, 0.0)) if p is None else p for i, p in zip(items, priors)]
     cands = [
-        Candidate(item, float(prior or 0.0), "prior", {"scorer": float(prior or 0.0)}) for item, prior in candidates
+        Candidate(item, float(prior or 0.0), "prior", {"scorer": float(prior or 0.0)})
+        for item, prior in zip(items, priors)
     ]
     query = _text(raw["query"], "field 'query'") if raw.get("query") is not None else None
     return {"id": request_id, "history": history, "ratings": ratings, "candidates": cands, "query": query}
@@ -159,9 +191,9 @@ def _read(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def _recorded(path: Path, key: Callable[[dict[str, Any]], Any]) -> set[Any]:
+def _recorded(path: Path, key: Callable[[dict[str, Any]], K]) -> set[K]:
     """``key`` of every record already in a JSONL file written by an earlier run."""
-    seen: set[Any] = set()
+    seen: set[K] = set()
     if path.is_file():
         for _, line in _read(path):
             try:
@@ -228,15 +260,16 @@ class BatchFiles:
         self._rej = open(self.rejects_path, "a", encoding="utf-8", errors="backslashreplace")
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._out.close()
         self._rej.close()
 
-    def requests(self) -> Iterator[tuple[int, str, Any]]:
+    def requests(self) -> Iterator[tuple[int, str, object]]:
         """``(line number, line, parsed JSON)`` of every line still to handle, in input order (a
         line that is not JSON comes as a :class:`NotJSON`, rejected in its turn); a line whose id
         is already ranked is skipped."""
         for number, line in _read(self.input_path):
+            raw: object
             try:
                 raw = json.loads(line)
             except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, and json.loads's
@@ -248,12 +281,12 @@ class BatchFiles:
             yield number, line, raw
 
     def reject(self, number: int, reason: str, line: str) -> None:
-        record = {"line": number, "reason": reason, "raw": line.strip()[:500]}
+        record: dict[str, Any] = {"line": number, "reason": reason, "raw": line.strip()[:500]}
         if _reject_key(record) not in self.rejected_before:
             self._rej.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.report.rejected += 1
 
-    def write(self, result: dict[str, Any]) -> None:
+    def write(self, result: RankedRecord) -> None:
         """One ranked request; a second one with an id already written is skipped, so every
         id is in the output once (the first line with it wins)."""
         if result["id"] in self.done:
@@ -273,7 +306,7 @@ class BatchFiles:
         return self.report.written + self.report.skipped_done + self.report.rejected
 
 
-def rank_request(reranker: Any, request: dict[str, Any], blend: BlendConfig | None) -> dict[str, Any]:
+def rank_request(reranker: ItemReranker, request: ParsedRequest, blend: BlendConfig | None) -> RankedRecord:
     """One parsed request ranked: the output record (module docstring)."""
     ranking = rerank_and_blend(
         reranker, request["history"], request["candidates"], blend, ratings=request["ratings"], query=request["query"]
@@ -302,8 +335,13 @@ def rank_request(reranker: Any, request: dict[str, Any], blend: BlendConfig | No
 
 
 def rank_line(
-    raw: Any, reranker: Any, *, catalog: Catalog | None, scorer: Any, blend: BlendConfig | None
-) -> tuple[bool, Any]:
+    raw: object,
+    reranker: ItemReranker,
+    *,
+    catalog: Catalog | None,
+    scorer: ItemScorer | None,
+    blend: BlendConfig | None,
+) -> tuple[bool, RankedRecord | str]:
     """``(True, output record)`` for a request that parses, ``(False, reason)`` for one that does not."""
     if isinstance(raw, NotJSON):
         return False, raw.reason
@@ -317,10 +355,10 @@ def rank_line(
 def rerank_file(
     input_path: Path | str,
     output_path: Path | str,
-    reranker: Any,
+    reranker: ItemReranker,
     *,
     catalog: Catalog | None = None,
-    scorer: Any = None,
+    scorer: ItemScorer | None = None,
     blend: BlendConfig | None = None,
     rejects_path: Path | str | None = None,
     concurrency: int = 1,
@@ -333,7 +371,7 @@ def rerank_file(
     files = BatchFiles(input_path, output_path, rejects_path)
     workers = max(1, concurrency)
 
-    def rank(entry: tuple[int, str, Any]) -> tuple[bool, Any]:
+    def rank(entry: tuple[int, str, object]) -> tuple[bool, RankedRecord | str]:
         return rank_line(entry[2], reranker, catalog=catalog, scorer=scorer, blend=blend)
 
     with (
@@ -341,11 +379,12 @@ def rerank_file(
         ThreadPoolExecutor(workers) as pool,
         tqdm(total=files.total, desc="reranking", unit="request", disable=not progress) as bar,
     ):
-        window: list[tuple[int, str, Any]] = []
+        window: list[tuple[int, str, object]] = []
 
         def flush() -> None:
-            for (number, line, _), (ok, result) in zip(window, pool.map(rank, window)):
-                files.write(result) if ok else files.reject(number, result, line)
+            for (number, line, _), (_ok, result) in zip(window, pool.map(rank, window)):
+                # ok exactly when the result is a ranked record (a reason otherwise)
+                files.write(result) if not isinstance(result, str) else files.reject(number, result, line)
             files.flush()  # whole lines reach the file before the next window starts
             bar.update(files.handled() - bar.n)
             window.clear()

@@ -22,10 +22,18 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from recchat.batch import BatchFiles, BatchReport, NotJSON, rank_line
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recchat.config import RecommenderConfig
+
+    ConfigSource = RecommenderConfig | dict[str, object] | str | Path
 
 # Environment the actors need to find what the driver finds (assets, offline model loading).
 _PASSED_ENV = ("RECCHAT_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME")
@@ -38,7 +46,7 @@ class RayBatchError(RuntimeError):
 class _Ranker:
     """One actor of the pool: the recchat parts built once, then every block it is given."""
 
-    def __init__(self, config: Any, threads: int):
+    def __init__(self, config: RecommenderConfig, threads: int):
         import torch
 
         from recchat.builder import Builder
@@ -48,8 +56,9 @@ class _Ranker:
         self.catalog, self.scorer = parts.catalog, parts.scorer()
         self.reranker, self.blend = parts.reranker(), parts.blend()
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        ok, payload = [], []
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, object]:
+        ok: list[bool] = []
+        payload: list[str] = []
         for raw, bad in zip(batch["raw"], batch["bad"]):
             ranked, result = rank_line(
                 NotJSON(bad) if bad else json.loads(raw),
@@ -97,7 +106,7 @@ def connect(address: str | None) -> None:
 def rerank_file_on_ray(
     input_path: Path | str,
     output_path: Path | str,
-    config: Any,
+    config: ConfigSource,
     *,
     address: str | None = None,
     actors: int = 2,
@@ -118,7 +127,7 @@ def rerank_file_on_ray(
     files = BatchFiles(input_path, output_path, rejects_path)
     with files, tqdm(total=files.total, desc="reranking on Ray", unit="request", disable=not progress) as bar:
         lines: dict[int, str] = {}
-        rows = []
+        rows: list[dict[str, object]] = []
         for number, line, raw in files.requests():
             lines[number] = line
             # ASCII JSON travels as any text can (Arrow needs valid UTF-8); a line that is not JSON
@@ -137,8 +146,13 @@ def rerank_file_on_ray(
 
 
 def _ranked_blocks(
-    rows: list[dict[str, Any]], config: Any, address: str | None, actors: int, actor_cpus: float, block_size: int
-) -> Any:
+    rows: list[dict[str, object]],
+    config: ConfigSource,
+    address: str | None,
+    actors: int,
+    actor_cpus: float,
+    block_size: int,
+) -> Iterator[dict[str, np.ndarray]]:
     import ray
     import ray.data
 

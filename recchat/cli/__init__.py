@@ -50,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     from chromadb.errors import ChromaError
 
     from recchat.assets import AssetError
-    from recchat.templates import TemplateError
-    from recchat.data.catalog import DataError
+    from recchat.data.tables import DataError
     from recchat.index import ItemIndexError
     from recchat.llm import LLMError
     from recchat.plugins import PluginError
     from recchat.scorer import CheckpointError
+    from recchat.templates import TemplateError
 
     try:
         return args.func(args)

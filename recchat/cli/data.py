@@ -8,10 +8,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from recchat.cli.options import add_config, add_store, builder, print_candidates
 from recchat.files import write_atomic
+
+if TYPE_CHECKING:
+    from recchat.assets import Asset
+    from recchat.cli.options import Subcommands
 
 SAMPLE_QUERY = ("funny animated movie", "year<1980")
 
@@ -21,7 +25,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     them (format, separator, encoding, header), their columns, types and roles; print every guess,
     mark the uncertain ones in the file, and print the next command."""
     from recchat.config import RecommenderConfig
-    from recchat.config.sniff import guess_config, to_toml
+    from recchat.config.guess import guess_config, to_toml
 
     out = args.out or Path(f"{args.items.stem}.toml")
     if out.exists() and not args.force:
@@ -39,7 +43,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         config["llm"]["backend"] = args.backend
     text = to_toml(
         config,
-        "# Written by recchat init; every key is explained in recchat/config.py's docstring.\n"
+        "# Written by recchat init; every key is explained in recchat's docs (configuration page).\n"
         "# Check the guesses below (those marked '# check:' above all), then run the command "
         "printed after this file was written.",
         guess.checks,
@@ -80,7 +84,7 @@ def cmd_assets_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _selected_assets(name: str) -> list[Any]:
+def _selected_assets(name: str) -> list[Asset]:
     from recchat import assets
 
     return list(assets.ASSETS.values()) if name == "all" else [assets.get(name)]
@@ -200,11 +204,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "init",
         help="write a starter configuration for your item file and interaction log",
-        description=cmd_init.__doc__ + " Example: recchat init books.csv reads.csv",
+        description=(cmd_init.__doc__ or "") + " Example: recchat init books.csv reads.csv",
         epilog="Three commands from two files to a running chat app: recchat init, "
         "recchat train --config FILE, recchat ui --config FILE.",
     )

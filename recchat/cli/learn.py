@@ -6,9 +6,16 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recchat.cli.options import add_blend, add_config, add_llm, add_scorer, add_store, builder, limit_users
+
+if TYPE_CHECKING:
+    from recchat.builder import Builder
+    from recchat.cli.options import Subcommands
+    from recchat.data.split import Split
+    from recchat.rerank import ItemReranker
+    from recchat.scorer import ScorerConfig
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -37,8 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def train_scorer(
-    parts: Any,
-    config: Any = None,
+    parts: Builder,
+    config: ScorerConfig | None = None,
     *,
     out: Path | None = None,
     max_users: int | None = None,
@@ -82,7 +89,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate baselines and the scorer under the leave-one-out protocol; write a run folder."""
     from recchat.data.split import leave_one_out
     from recchat.evaluation import evaluate, markdown_table, write_report
-    from recchat.retrieve import ItemKNN, Popularity, TextRetriever
+    from recchat.evaluation.baselines import ItemKNN, Popularity, TextRetriever
 
     parts = builder(args)
     data = parts.dataset
@@ -133,7 +140,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _llm_record(parts: Any, reranker: Any) -> dict[str, Any]:
+def _llm_record(parts: Builder, reranker: ItemReranker) -> dict[str, object]:
     llm = parts.config.llm
     return {
         "mode": llm.mode,
@@ -144,7 +151,9 @@ def _llm_record(parts: Any, reranker: Any) -> dict[str, Any]:
     }
 
 
-def _rerank_results(args: argparse.Namespace, parts: Any, split: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
+def _rerank_results(
+    args: argparse.Namespace, parts: Builder, split: Split, config: dict[str, Any]
+) -> list[dict[str, Any]]:
     """LLM-only, scorer-only and blend over the scorer's top candidates, on test users.
 
     The rows say how many users the LLM really reranked; when most users fell back to the scorer
@@ -152,10 +161,10 @@ def _rerank_results(args: argparse.Namespace, parts: Any, split: Any, config: di
     """
     from recchat.evaluation import degradation, degradation_line, paired_interval, rerank_metrics, rerank_records
 
-    scorer, blend, reranker = parts.scorer(required=True), parts.blend(), parts.reranker()
+    scorer, blend, reranker = parts.ranking_scorer(), parts.blend(), parts.reranker()
     if reranker.backend is None:
         raise ValueError("--rerank needs an LLM; the configuration or --backend says none")
-    users = split.evaluated_users("test")[: args.rerank_users] if args.rerank_users else None
+    users = [int(u) for u in split.evaluated_users("test")[: args.rerank_users]] if args.rerank_users else None
     records = rerank_records(
         split, scorer, reranker, parts.catalog, "test", users=users, k=args.candidates, skip_misses=not args.rerank_all
     )
@@ -186,7 +195,9 @@ def _rerank_results(args: argparse.Namespace, parts: Any, split: Any, config: di
         )
     for label, alpha in rows:
         m = rerank_metrics(records, alpha, blend.norm)
-        inside = {f"{k} (target in candidates)": v for k, v in m["in_candidates"].items() if k in ("NDCG@10", "HR@10")}
+        inside: dict[str, float | str] = {
+            f"{k} (target in candidates)": v for k, v in m["in_candidates"].items() if k in ("NDCG@10", "HR@10")
+        }
         withheld = info["llm_unreliable"] and alpha > 0
         if withheld:
             label += f" [withheld: {info['degraded_users']} of {info['users']} users degraded]"
@@ -220,7 +231,7 @@ def cmd_tune_blend(args: argparse.Namespace) -> int:
     parts = builder(args)
     data = parts.dataset
     split = leave_one_out(limit_users(data.interactions, args.max_users), data.catalog)
-    scorer, reranker = parts.scorer(required=True), parts.reranker()
+    scorer, reranker = parts.ranking_scorer(), parts.reranker()
     if reranker.backend is None:
         raise ValueError("tune-blend needs an LLM; the configuration or --backend says none")
     records = rerank_records(
@@ -285,7 +296,7 @@ def cmd_tune_llm(args: argparse.Namespace) -> int:
     data = parts.dataset
     split = leave_one_out(limit_users(data.interactions, args.max_users), data.catalog)
     try:
-        scorer = parts.scorer(required=True)
+        scorer = parts.ranking_scorer()
     except Exception as exc:
         raise TuneError(f"{exc} (the scorer picks the validation candidates)") from None
     models = parts.config.checkpoint().parent
@@ -318,11 +329,11 @@ def cmd_tune_llm(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "train",
         help="build the index and train the two-tower scorer on the interactions",
-        description=cmd_train.__doc__ + " Leave-one-out split; early stopping on "
+        description=(cmd_train.__doc__ or "") + " Leave-one-out split; early stopping on "
         "validation NDCG@10. Defaults: MovieLens-100K, checkpoint in $RECCHAT_HOME/models.",
     )
     add_config(p)
@@ -348,7 +359,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "eval",
         help="evaluate baselines and the scorer (leave-one-out, full ranking)",
-        description=cmd_eval.__doc__ + " Each user's last interaction is the test target, "
+        description=(cmd_eval.__doc__ or "") + " Each user's last interaction is the test target, "
         "the one before it validation; ties in time keep file order; all items are "
         "ranked with the user's earlier items masked; ties in score count against the target.",
     )
@@ -386,7 +397,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "tune-llm",
         help="fine-tune the reranking LLM (LoRA) on the training interactions",
-        description=cmd_tune_llm.__doc__ + " Examples come from the training part of the "
+        description=(cmd_tune_llm.__doc__ or "") + " Examples come from the training part of the "
         "leave-one-out split only; early stopping on validation NDCG@10 of the rerank. "
         "Checkpoints after every evaluation; --resume continues. See recchat.tune.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -8,12 +8,21 @@ there and nothing is copied.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from recchat.config import BlendSection, LLMConfig
+from recchat.config import BlendSection, LLMSection
 
-_LLM, _BLEND = LLMConfig(), BlendSection()
+if TYPE_CHECKING:
+    from recchat.builder import Builder
+    from recchat.data.catalog import InteractionLog
+    from recchat.types import Candidate
+
+    # What each command module's register() adds its subcommands to (parser.add_subparsers()).
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+_LLM, _BLEND = LLMSection(), BlendSection()
 
 
 def add_config(p: argparse.ArgumentParser) -> None:
@@ -99,10 +108,10 @@ _KEYS = {
 }
 
 
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
+def overrides(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     """The configuration changes the command line asks for (paths made absolute: they are the
     user's, relative to where they ran the command, not to the configuration file)."""
-    changes: dict[str, dict[str, Any]] = {}
+    changes: dict[str, dict[str, object]] = {}
     for option, (section, key) in _KEYS.items():
         value = getattr(args, option, None)
         if value is None:
@@ -113,7 +122,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
-def builder(args: argparse.Namespace) -> Any:
+def builder(args: argparse.Namespace) -> Builder:
     """The Builder for the command's configuration and options."""
     from recchat.builder import Builder
     from recchat.config import RecommenderConfig
@@ -123,7 +132,7 @@ def builder(args: argparse.Namespace) -> Any:
     return Builder(config.replace(changes) if changes else config)
 
 
-def limit_users(log: Any, max_users: int | None) -> Any:
+def limit_users(log: InteractionLog, max_users: int | None) -> InteractionLog:
     """The interactions of the first ``max_users`` users (for quick runs and CI)."""
     if not max_users:
         return log
@@ -133,7 +142,7 @@ def limit_users(log: Any, max_users: int | None) -> Any:
     return InteractionLog([i for i in log if i.user in keep], log.report)
 
 
-def print_candidates(results: list[Any]) -> None:
+def print_candidates(results: Sequence[Candidate]) -> None:
     if not results:
         print("(no items match)")
     for rank, c in enumerate(results, start=1):

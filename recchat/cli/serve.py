@@ -7,12 +7,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from recchat.cli.options import add_blend, add_config, add_llm, add_scorer, add_store, builder
 
+if TYPE_CHECKING:
+    from recchat.builder import Builder
+    from recchat.cli.options import Subcommands
 
-def prepare(parts: Any) -> None:
+
+def prepare(parts: Builder) -> None:
     """What the chat app needs on a fresh machine, each step only when missing: the assets the
     configuration names (its data, the default LLM), its Chroma index and the trained scorer
     (with progress bars)."""
@@ -88,7 +92,7 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_scorer_note(parts: Any) -> None:
+def _no_scorer_note(parts: Builder) -> None:
     print(
         f"no scorer checkpoint at {parts.config.checkpoint()}: candidates without a 'score' get prior 0 "
         f"(train one with: recchat train{parts.config_flag()})",
@@ -96,7 +100,7 @@ def _no_scorer_note(parts: Any) -> None:
     )
 
 
-def _rerank_on_ray(args: argparse.Namespace, parts: Any) -> int:
+def _rerank_on_ray(args: argparse.Namespace, parts: Builder) -> int:
     from recchat.batch.on_ray import RayBatchError, rerank_file_on_ray
 
     checkpoint = parts.config.checkpoint()
@@ -234,7 +238,7 @@ def cmd_forget_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, dict):
@@ -242,7 +246,7 @@ def _short(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "ui", help="start the Gradio chat app (sets up what is missing first)", description=cmd_ui.__doc__
     )
@@ -271,7 +275,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "rerank",
         help="batch: rerank JSONL requests with the LLM and the scorer",
-        description=cmd_rerank.__doc__ + " Request and output schemas: README, 'Batch reranking'.",
+        description=(cmd_rerank.__doc__ or "") + " Request and output schemas: README, 'Batch reranking'.",
     )
     p.add_argument("--input", type=Path, required=True, help="requests, one JSON object per line")
     p.add_argument("--output", type=Path, required=True, help="rankings, appended; requests already in it are skipped")
@@ -308,7 +312,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "profile",
         help="a user's taste profile (facts + LLM summary), or build all",
-        description=cmd_profile.__doc__ + " Example: recchat profile 196; recchat profile --all",
+        description=(cmd_profile.__doc__ or "") + " Example: recchat profile 196; recchat profile --all",
     )
     p.add_argument("user", nargs="?", help="user id from the interaction log")
     p.add_argument("--all", action="store_true", help="build (or refresh) every user's profile, with progress")

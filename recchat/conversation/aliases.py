@@ -173,6 +173,12 @@ def key_of(text: str) -> str:
     return _key(normalize(text).split())
 
 
+def normalize_title(text: str) -> str:
+    """A title as titles are compared: normalised words, a leading article and a final "(year)"
+    dropped ("The Godfather: Part II" -> "godfather 2"); see :mod:`recchat.conversation.link`."""
+    return key_of(_YEAR_PAREN.sub("", text))
+
+
 def _key(parts: list[str]) -> str:
     """Normalised words as a key: a possessive's "s" dropped ("Schindler's" = "Schindlers" =
     "Schindler"), then one leading article."""

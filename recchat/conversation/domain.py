@@ -27,9 +27,13 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recchat.data.catalog import Catalog
+from recchat.types import FieldValue, Item
+
+if TYPE_CHECKING:
+    from recchat.config import RecommenderConfig
 
 _ROMAN = {"ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8, "ix": 9, "x": 10}
 _WORDS = {
@@ -116,7 +120,7 @@ class Domain:
     verb: str = "tried"  # what a user did with an item, past tense: "watched", "read"
 
     @classmethod
-    def from_config(cls, config: Any, catalog: Catalog) -> Domain:
+    def from_config(cls, config: RecommenderConfig, catalog: Catalog) -> Domain:
         """From a :class:`~recchat.config.RecommenderConfig`'s roles and words, and the catalog."""
         synonyms: dict[str, Any] = {}
         path = config.resolve(config.domain.synonyms)
@@ -175,9 +179,18 @@ class Domain:
     def range(self, name: str) -> RangeField | None:
         return next((r for r in self.ranges if r.name == name), None)
 
-    def values_of(self, item: Any) -> dict[str, list[str]]:
+    def unit_of(self, name: str) -> str:
+        """The unit a range field is counted in ("pages"), or the field's name when it is no range."""
+        spec = self.range(name)
+        return spec.unit_word if spec else name
+
+    def values_of(self, item: Item) -> dict[str, list[str]]:
         """The item's values of each facet (an empty list where it has none)."""
-        return {f.name: list(item.fields.get(f.name) or []) for f in self.facets}
+        return {f.name: field_values(item.fields.get(f.name)) for f in self.facets}
+
+    def primary_values(self, item: Item) -> list[str]:
+        """The item's values of the primary facet (none without one)."""
+        return self.values_of(item).get(self.primary.name, []) if self.primary else []
 
     @property
     def primary(self) -> Facet | None:
@@ -204,7 +217,7 @@ class Domain:
             self._series_index = {m: s for s in self.series for m in s.members}
         return self._series_index
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         """A short summary, for ``recchat init`` and the app."""
         return {
             "item": self.item,
@@ -213,6 +226,18 @@ class Domain:
             "ranges": {r.name: (r.low, r.high) for r in self.ranges},
             "series": len(self.series),
         }
+
+
+def field_values(value: FieldValue | None) -> list[str]:
+    """A facet field's values as a list (a copy); none for an empty or missing value. Exactly
+    ``list(value or [])``: a number raises TypeError, as it is no facet field."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, str):
+        return list(value)
+    if not value:
+        return []
+    raise TypeError(f"'{type(value).__name__}' object is not iterable")
 
 
 def read_synonyms(path: Path) -> dict[str, Any]:
@@ -230,7 +255,7 @@ def read_synonyms(path: Path) -> dict[str, Any]:
 
 
 def _facet(name: str, catalog: Catalog, synonyms: dict[str, Any]) -> Facet:
-    counts = Counter(v for it in catalog for v in (it.fields.get(name) or []))
+    counts = Counter(v for it in catalog for v in field_values(it.fields.get(name)))
     values = [v for v, _ in counts.most_common()]
     return Facet(
         name,
@@ -291,7 +316,7 @@ def find_series(catalog: Catalog, year: str | None = "year", facets: list[str] |
     subtitle; each group's members ordered by ``year`` (when the catalog has one), then sequel
     number, then id. Given the catalog's ``facets`` (and a year), also titles that hold an
     earlier item's whole title where the facets agree (:func:`_contained_series`)."""
-    groups: dict[str, list[tuple[int, Any, str, bool]]] = {}
+    groups: dict[str, list[tuple[float, int, str, bool]]] = {}
     for it in catalog:
         if not it.title:
             continue
@@ -299,7 +324,8 @@ def find_series(catalog: Catalog, year: str | None = "year", facets: list[str] |
         marked = number is not None or ":" in it.title
         if len(stem) < 3:
             continue
-        when = it.fields.get(year) if year and isinstance(it.fields.get(year), (int, float)) else 0
+        value = it.fields.get(year) if year else None
+        when = value if isinstance(value, (int, float)) else 0
         groups.setdefault(stem, []).append((when, number or (1 if not marked else 99), it.id, marked))
     out = []
     for stem, members in groups.items():
@@ -373,11 +399,11 @@ def _contained_series(catalog: Catalog, year: str, facets: list[str], found: lis
     return out
 
 
-def _agree(a: Any, b: Any, facets: list[str]) -> bool:
+def _agree(a: Item, b: Item, facets: list[str]) -> bool:
     """Whether ``a`` and ``b`` share a value of every facet both have values in, two or more in all."""
     shared = 0
     for name in facets:
-        va, vb = set(a.fields.get(name) or []), set(b.fields.get(name) or [])
+        va, vb = set(field_values(a.fields.get(name))), set(field_values(b.fields.get(name)))
         if va and vb:
             if not va & vb:
                 return False

@@ -23,13 +23,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from recchat.conversation.domain import Domain
 from recchat.data.catalog import Catalog, events_by_user
 from recchat.files import write_atomic
 from recchat.privacy import acting_for, masked, user_file_name
 from recchat.types import Interaction
+
+if TYPE_CHECKING:
+    from recchat.llm.base import LLMBackend
 
 
 @dataclass
@@ -92,7 +95,7 @@ def profile_facts(
     facts.append(f"{len(events)} ratings{span}.")
 
     facet = domain.primary.name if domain.primary else None
-    values = Counter(v for it in items for v in domain.values_of(it).get(facet, []))
+    values = Counter(v for it in items for v in domain.primary_values(it))
     share = _share(values, len(items))
     lift = sorted(((share[v] - base_shares.get(v, 0.0), v) for v in share), reverse=True)
     top = [v for d, v in lift if d > 0.02 and share[v] >= 0.1][:3]
@@ -126,13 +129,13 @@ def profile_facts(
         )
 
     recent = items[-10:]
-    recent_values = Counter(v for it in recent for v in domain.values_of(it).get(facet, []))
+    recent_values = Counter(v for it in recent for v in domain.primary_values(it))
     if recent_values and len(items) > 10:
         facts.append("Lately (last 10): mostly " + " and ".join(v for v, _ in recent_values.most_common(2)) + ".")
 
     best = max(ratings, default=None)
     ranked = [e.item for e in reversed(events) if e.item in catalog and (best is None or e.rating == best)]
-    likes = " and ".join(domain.in_text(facet, top[:2])) if top else "a bit of everything"
+    likes = " and ".join(domain.in_text(facet, top[:2])) if top and facet else "a bit of everything"
     summary = f"Enjoys {likes}" + (f", mostly {era}" if era else "") + "." + (f" {tendency}." if tendency else "")
     return facts, top, ranked[:5], summary
 
@@ -158,7 +161,7 @@ class ProfileStore:
         catalog: Catalog,
         interactions: Iterable[Interaction],
         *,
-        backend: Any = None,
+        backend: LLMBackend | None = None,
         domain: Domain | None = None,
     ):
         self.folder, self.catalog, self.backend = Path(folder), catalog, backend
@@ -166,12 +169,11 @@ class ProfileStore:
         self.kind = self.domain.item
         interactions = list(interactions)
         self.events = events_by_user(interactions)
-        facet = self.domain.primary.name if self.domain.primary else None
         counts: Counter = Counter()
         total, ratings = 0, []
         for e in interactions:
             if e.item in catalog:
-                counts.update(self.domain.values_of(catalog[e.item]).get(facet, []))
+                counts.update(self.domain.primary_values(catalog[e.item]))
                 total += 1
             if e.rating is not None:
                 ratings.append(e.rating)

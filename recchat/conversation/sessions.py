@@ -19,27 +19,34 @@ import json
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recchat.files import write_atomic
-from recchat.privacy import masked, user_file_name
+from recchat.privacy import TitleExemptions, masked, user_file_name
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from recchat.conversation.chat import ChatSession, SessionOptions
+    from recchat.conversation.session_state import SessionState
 
 FORMAT = 1
 
 
-def state_to_dict(state: Any) -> dict[str, Any]:
-    """A SessionState as JSON values (sets as sorted lists), the free text masked."""
+def state_to_dict(state: SessionState, exempt: TitleExemptions | None = None) -> dict[str, object]:
+    """A SessionState as JSON values (sets as sorted lists), the free text masked (``exempt``: the catalog's titles)."""
     out = asdict(state)
     for name, value in out.items():
         if isinstance(value, set):
             out[name] = sorted(value)
-    out["wishes"] = [masked(w) for w in out["wishes"]]
+    out["wishes"] = [masked(w, exempt) for w in out["wishes"]]
     return out
 
 
-def state_from_dict(data: dict[str, Any]) -> Any:
-    """The SessionState a saved dict describes (unknown keys are ignored: an older or newer file)."""
-    from recchat.conversation.chat import SessionState
+def state_from_dict(data: dict[str, Any]) -> SessionState:
+    """The SessionState a saved dict describes (unknown keys are ignored: an older or newer file);
+    ``data`` is JSON as read, checked by the dataclass."""
+    from recchat.conversation.session_state import SessionState
 
     known = {f.name: f for f in fields(SessionState)}
     values = {k: v for k, v in data.items() if k in known}
@@ -47,6 +54,12 @@ def state_from_dict(data: dict[str, Any]) -> Any:
         if name in values:
             values[name] = set(values[name])
     return SessionState(**values)
+
+
+class SessionRecommender(Protocol):
+    """What :meth:`SessionStore.resume` needs of a recommender: a new chat session."""
+
+    def chat(self, user_id: str | None = None, k: int = 10, **options: Unpack[SessionOptions]) -> ChatSession: ...
 
 
 class SessionStore:
@@ -65,7 +78,7 @@ class SessionStore:
     def path(self, user_id: str) -> Path:
         return self.folder / user_file_name(user_id)
 
-    def save(self, user_id: str, session: Any) -> Path:
+    def save(self, user_id: str, session: ChatSession) -> Path:
         """Write ``session`` (a ChatSession) as ``user_id``'s saved conversation, replacing any."""
         record = {
             "format": FORMAT,
@@ -73,8 +86,10 @@ class SessionStore:
             "log_user": session.user_id,
             "saved": datetime.now(UTC).isoformat(timespec="seconds"),
             "k": session.k,
-            "state": state_to_dict(session.state),
-            "transcript": [{"role": t["role"], "text": masked(t["text"])} for t in session.transcript],
+            "state": state_to_dict(session.state, session.rec.pii_exemptions),
+            "transcript": [
+                {"role": t["role"], "text": masked(t["text"], session.rec.pii_exemptions)} for t in session.transcript
+            ],
         }
         path = self.path(user_id)
         write_atomic(path, json.dumps(record, ensure_ascii=False, indent=1))
@@ -93,7 +108,9 @@ class SessionStore:
             raise ValueError(f"{path}: not {user_id}'s saved session; delete it to start afresh")
         return record
 
-    def resume(self, user_id: str, recommender: Any, **options: Any) -> Any:
+    def resume(
+        self, user_id: str, recommender: SessionRecommender, **options: Unpack[SessionOptions]
+    ) -> ChatSession | None:
         """A new ChatSession with the saved state and transcript, or None when nothing is saved.
         ``options`` go to ``recommender.chat`` (reranker, blend...)."""
         record = self.load(user_id)

@@ -28,23 +28,82 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import numpy as np
 
-from recchat.conversation.domain import Domain
-from recchat.conversation.understand import normalize_title
+from recchat.conversation.aliases import normalize_title
+from recchat.conversation.domain import Domain, field_values
+from recchat.conversation.protocols import ChatRecommender
 from recchat.data.catalog import Catalog
 from recchat.data.split import Split
 from recchat.files import new_folder
 from recchat.rerank import NO_LLM
 from recchat.types import Interaction, Item
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from recchat.conversation.chat import ChatSession, SessionOptions
+    from recchat.index import ItemIndex
+    from recchat.llm.base import LLMBackend
+
 TURNS, TOP = 5, 10
 SYSTEMS = ("text", "pipeline-no-llm", "pipeline")
+
+
+class SimulationRecommender(ChatRecommender, Protocol):
+    """What the simulation drives: a chat recommender that opens sessions, with its text index (the
+    "text" system) and its LLM backend."""
+
+    @property
+    def index(self) -> ItemIndex: ...
+
+    @property
+    def backend(self) -> LLMBackend | None: ...
+
+    def chat(self, user_id: str | None = None, k: int = 10, **options: Unpack[SessionOptions]) -> ChatSession: ...
+
+
+class Turn(TypedDict):
+    turn: int
+    user: str
+    shown: list[str]
+
+
+class Conversation(TypedDict):
+    """One simulated conversation, as conversations.jsonl holds it."""
+
+    system: str
+    user: str
+    target: str
+    found_at: int | None
+    turns: list[Turn]
+    seconds: list[float]
+    llm_turns: int
+    degraded_turns: list[int]
+    errors: list[str]
+
+
+# One system's figures, as results.json holds them.
+Row = TypedDict(
+    "Row",
+    {
+        "system": str,
+        "users": int,
+        "success@5": float,
+        "mean_turns_to_success": float | None,
+        "recall@10_by_turn": list[float],
+        "turn_seconds_p50": float | None,
+        "llm_turns": int,
+        "degraded_turns": int,
+        "first_error": str | None,
+        "llm_unreliable": bool,
+    },
+)
 
 
 @dataclass
@@ -60,7 +119,7 @@ class SimulatedUser:
 
     @property
     def values(self) -> list[str]:
-        return list(self.target.fields.get(self.facet) or []) if self.facet else []
+        return field_values(self.target.fields.get(self.facet)) if self.facet else []
 
     @property
     def decade(self) -> int | None:
@@ -76,7 +135,7 @@ class SimulatedUser:
 
     def critique(self, shown: Sequence[Item]) -> str:
         """One step toward the target's attributes, judged against the list just shown."""
-        years = [i.fields[self.year] for i in shown if self.year and isinstance(i.fields.get(self.year), int)]
+        years = [y for i in shown if self.year and isinstance(y := i.fields.get(self.year), int)]
         if self.decade is not None and "era" not in self.stated:
             self.stated.add("era")
             median = float(np.median(years)) if years else self.decade + 5
@@ -135,7 +194,7 @@ def sample_users(split: Split, catalog: Catalog, n: int, seed: int = 0, *, domai
     return out
 
 
-def _paraphrase(backend: Any, text: str, target: Item, kind: str = "item") -> str:
+def _paraphrase(backend: LLMBackend, text: str, target: Item, kind: str = "item") -> str:
     prompt = (
         f"Rewrite this message to a {kind} recommender in your own casual words. Keep every title, "
         f"genre and year. Reply with the message only.\n<message>{text}</message>"
@@ -149,7 +208,9 @@ def _paraphrase(backend: Any, text: str, target: Item, kind: str = "item") -> st
     return out
 
 
-def converse(system: str, sim: SimulatedUser, rec: Any, *, paraphrase: Any = None) -> dict[str, Any]:
+def converse(
+    system: str, sim: SimulatedUser, rec: SimulationRecommender, *, paraphrase: LLMBackend | None = None
+) -> Conversation:
     """One simulated conversation; the turn at which the target appeared (or None) and the transcript."""
     kind = rec.domain.item
     session = None
@@ -163,7 +224,11 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, paraphrase: Any = Non
         session.user_id = sim.user
         session.profile = rec.profile(sim.user) if system == "pipeline" else None
     said: list[str] = []
-    transcript, found, shown, seconds, degraded = [], None, [], [], []
+    transcript: list[Turn] = []
+    found: int | None = None
+    shown: list[Item] = []
+    seconds: list[float] = []
+    degraded: list[str | None] = []
     for turn in range(1, TURNS + 1):
         text = sim.opening(rec.catalog, kind) if turn == 1 else sim.critique(shown)
         if paraphrase is not None:
@@ -204,8 +269,8 @@ def converse(system: str, sim: SimulatedUser, rec: Any, *, paraphrase: Any = Non
     }
 
 
-def summarize(conversations: list[dict[str, Any]], systems: Sequence[str]) -> list[dict[str, Any]]:
-    rows = []
+def summarize(conversations: list[Conversation], systems: Sequence[str]) -> list[Row]:
+    rows: list[Row] = []
     for system in systems:
         runs = [c for c in conversations if c["system"] == system]
         found = [c["found_at"] for c in runs if c["found_at"] is not None]
@@ -231,7 +296,7 @@ def summarize(conversations: list[dict[str, Any]], systems: Sequence[str]) -> li
     return rows
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def markdown(rows: list[Row]) -> str:
     head = (
         "| system | users | success within 5 | mean turns to success | "
         + " | ".join(f"R@10 t{t}" for t in range(1, TURNS + 1))
@@ -254,7 +319,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def chart(rows: list[dict[str, Any]], path: Path) -> None:
+def chart(rows: list[Row], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,7 +340,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def run(
-    rec: Any,
+    rec: SimulationRecommender,
     split: Split,
     *,
     users: int = 100,
@@ -284,8 +349,8 @@ def run(
     out: Path | str = "runs",
     paraphrase: bool = False,
     progress: bool = True,
-    config: dict[str, Any] | None = None,
-) -> tuple[Path, list[dict[str, Any]]]:
+    config: Mapping[str, object] | None = None,
+) -> tuple[Path, list[Row]]:
     """Simulate, write results.json / results.md / chart.png / conversations.jsonl, return the folder."""
     from tqdm import tqdm
 

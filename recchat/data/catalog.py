@@ -1,93 +1,39 @@
-"""Catalogs and interaction logs: reading, validating and rendering item text.
-
-Three file formats are read, chosen by suffix or named explicitly:
-
-- ``atomic``: RecBole's tab-separated files with typed headers (``item_id:token``,
-  ``movie_title:token_seq``); ``.item``, ``.inter`` and ``.user``. RecBole publishes dozens of
-  public data sets in this format.
-- ``csv`` (``.csv``; ``.tsv`` is read as tab-separated CSV) with a header row.
-- ``jsonl`` (``.jsonl``, ``.ndjson``): one JSON object per line.
-
-Tables that are not plain UTF-8 CSV (MovieLens's ``u.data``, Book-Crossing's ``;``-separated
-latin-1 files) are read with :class:`TableOptions`: the separator, the quote character, the
-encoding, and the column names of a file without a header row.
+"""Catalogs and interaction logs: their types, and reading, validating and rendering item text.
 
 A :class:`CatalogSpec` says which column is what and how an item's text is rendered from its
-fields (a Jinja2 template). Every problem names the file, the line and the field. By default the
-first bad row is an error; ``skip_bad=True`` skips such rows and counts them in the load report.
+fields (a Jinja2 template). The files themselves are read by :mod:`recchat.data.tables` (formats,
+rows, errors naming the file, the line and the field).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, cast
 
+from recchat.data.tables import (
+    PLAIN,
+    DataError,
+    LoadReport,
+    Row,
+    TableOptions,
+    detect_format,
+    load_rows,
+    not_unicode,
+    read_rows,
+    shorten,
+)
 from recchat.types import FieldValue, Interaction, Item
 
-T = TypeVar("T")
-FORMATS = ("atomic", "csv", "jsonl")
+if TYPE_CHECKING:
+    from jinja2 import Template
+
 FIELD_TYPES = ("str", "int", "float", "list")
-_SUFFIX_FORMAT = {
-    ".item": "atomic",
-    ".inter": "atomic",
-    ".user": "atomic",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-}
-
-
-class DataError(ValueError):
-    """A row that cannot be read. ``str()`` names the file, line and field."""
-
-    def __init__(self, path: Path | str, line: int, field_name: str | None, message: str):
-        self.path, self.line, self.field, self.message = Path(path), line, field_name, message
-        where = f"{self.path}:{line}" + (f": field '{field_name}'" if field_name else "")
-        super().__init__(f"{where}: {message}")
-
-
-@dataclass(frozen=True)
-class TableOptions:
-    """How a table file is read. ``sep``: the one-character separator ("" = tab for ``.tsv``,
-    else comma); ``quote``: the quote character ("" = fields are never quoted); ``encoding``: the
-    file's text encoding (bytes that do not decode are reported with their line); ``header``: the
-    column names of a file without a header row (empty: the first row names the columns)."""
-
-    sep: str = ""
-    quote: str = '"'
-    encoding: str = "utf-8"
-    header: tuple[str, ...] = ()
-
-
-PLAIN = TableOptions()
-
-
-@dataclass
-class LoadReport:
-    """What a load did: rows read, rows kept, rows skipped (with reasons) and warnings."""
-
-    path: Path
-    rows: int = 0
-    loaded: int = 0
-    skipped: list[DataError] = field(default_factory=list)
-    warnings: list[DataError] = field(default_factory=list)
-
-    def summary(self) -> str:
-        text = f"{self.path.name}: {self.loaded} of {self.rows} rows loaded"
-        if self.skipped:
-            text += f", {len(self.skipped)} skipped (first: {self.skipped[0]})"
-        if self.warnings:
-            text += f", {len(self.warnings)} warnings (first: {self.warnings[0]})"
-        return text
 
 
 @dataclass(frozen=True)
@@ -114,7 +60,7 @@ class FieldSpec:
         if self.pattern:
             re.compile(self.pattern)
 
-    def raw(self, row: dict[str, Any]) -> Any:
+    def raw(self, row: Row) -> object:
         """The column's value as the field reads it: flags gathered, the pattern applied."""
         if self.columns:
             return [c for c in self.columns if str(row.get(c) or "").strip() not in ("", "0")]
@@ -125,7 +71,7 @@ class FieldSpec:
         return value
 
 
-def _join_list(value: Any) -> Any:
+def _join_list(value: object) -> object:
     return ", ".join(value) if isinstance(value, list) else value
 
 
@@ -173,10 +119,10 @@ class CatalogSpec:
         return name, FieldSpec(column, kind or "str")
 
 
-_TEMPLATES: dict[str, Any] = {}
+_TEMPLATES: dict[str, Template] = {}
 
 
-def _compile(source: str) -> Any:
+def _compile(source: str) -> Template:
     if source not in _TEMPLATES:
         from jinja2 import StrictUndefined
         from jinja2.sandbox import SandboxedEnvironment
@@ -198,173 +144,18 @@ class InteractionSpec:
     time_format: str = "seconds"  # seconds, milliseconds (both since 1970) or iso (2009-09-13[T12:00:00])
 
 
-# --------------------------------------------------------------------------- raw rows
+# --------------------------------------------------------------------------- parsing values
 
 
-def detect_format(path: Path, fmt: str | None = None) -> str:
-    if fmt:
-        if fmt not in FORMATS:
-            raise ValueError(f"format '{fmt}' is not one of {', '.join(FORMATS)}")
-        return fmt
-    try:
-        return _SUFFIX_FORMAT[path.suffix.lower()]
-    except KeyError:
-        raise ValueError(
-            f"{path}: cannot tell the format from the suffix '{path.suffix}'; "
-            f"name it with --format ({', '.join(FORMATS)})"
-        ) from None
-
-
-def read_rows(
-    path: Path | str, fmt: str | None = None, options: TableOptions = PLAIN
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, row)`` for each data row; a structurally broken row raises DataError.
-
-    Line numbers are 1-based lines of the file, so an error can be found with an editor.
-    """
-    for line, row in _rows(Path(path), fmt, options):
-        if isinstance(row, DataError):
-            raise row
-        yield line, row
-
-
-def read_columns(path: Path | str, fmt: str | None = None, options: TableOptions = PLAIN) -> list[str] | None:
-    """A table's column names (None for JSONL, whose rows name their own keys)."""
-    path = Path(path)
-    kind = detect_format(path, fmt)
-    if kind == "jsonl":
-        return None
-    if options.header and kind == "csv":
-        return list(options.header)
-    with open(path, encoding=options.encoding, errors="surrogateescape", newline="") as fh:
-        if kind == "atomic":
-            return [h.split(":", 1)[0] for h in fh.readline().rstrip("\r\n").split("\t")]
-        return next(_csv_reader(fh, path, options), [])
-
-
-def _csv_reader(fh: Any, path: Path, options: TableOptions) -> Any:
-    sep = options.sep or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    if not options.quote:
-        return csv.reader(fh, delimiter=sep, quoting=csv.QUOTE_NONE)
-    return csv.reader(fh, delimiter=sep, quotechar=options.quote)
-
-
-def _rows(
-    path: Path, fmt: str | None, options: TableOptions = PLAIN
-) -> Iterator[tuple[int, dict[str, Any] | DataError]]:
-    """Like :func:`read_rows`, but a broken row is yielded as its DataError so reading can go on."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    fmt = detect_format(path, fmt)
-    # Bytes that do not decode are read as lone surrogates (surrogateescape), so that the row that
-    # holds them is reported with its line number instead of the read failing somewhere in the file.
-    with open(path, encoding=options.encoding, errors="surrogateescape", newline="") as fh:
-        if fmt == "jsonl":
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                if (bad := not_unicode(line)) is not None:
-                    yield number, DataError(path, number, None, bad)
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield number, DataError(path, number, None, f"not valid JSON ({exc.msg})")
-                    continue
-                except (ValueError, RecursionError) as exc:  # a number over 4300 digits, deep nesting
-                    reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number has too many digits"
-                    yield number, DataError(path, number, None, f"not valid JSON ({reason})")
-                    continue
-                if not isinstance(row, dict):
-                    yield number, DataError(path, number, None, "a JSON object is expected on each line")
-                    continue
-                yield number, row
-            return
-        if fmt == "atomic":
-            header = [h.split(":", 1)[0] for h in fh.readline().rstrip("\r\n").split("\t")]
-            rows: Iterable[tuple[int, list[str]]] = (
-                (n, line.rstrip("\r\n").split("\t")) for n, line in enumerate(fh, start=2) if line.strip()
-            )
-        else:
-            numbered = _csv_rows(_csv_reader(fh, path, options), path)
-            header = list(options.header) or next(numbered, (1, []))[1]
-            rows = ((n, r) for n, r in numbered if r)
-        if not header or header == [""]:
-            raise DataError(path, 1, None, "the file has no header row")
-        if (bad := not_unicode("\t".join(header))) is not None:
-            raise DataError(path, 1, None, bad)
-        for number, values in rows:
-            if (bad := not_unicode("\t".join(values))) is not None:
-                yield number, DataError(path, number, None, bad)
-            elif len(values) != len(header):
-                yield number, DataError(path, number, None, f"{len(values)} columns where the header has {len(header)}")
-            else:
-                yield number, dict(zip(header, values))
-
-
-def _csv_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``reader``'s rows with their last line numbers; what csv cannot read (a field over its
-    128 KiB limit, say) is a DataError naming the line."""
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise DataError(path, reader.line_num, None, f"not readable as CSV ({exc})") from None
-        yield reader.line_num, row
-
-
-def not_unicode(text: str) -> str | None:
-    """Why ``text`` is not valid Unicode (a byte that was not UTF-8, a lone surrogate), or None.
-    Such text cannot be stored, embedded or written out, so it is refused where it is read."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        code = ord(text[exc.start])
-        if 0xDC80 <= code <= 0xDCFF:  # how surrogateescape reads a byte that is not UTF-8
-            return f"byte 0x{code - 0xDC00:02X} is not UTF-8; save the file as UTF-8"
-        return f"lone surrogate U+{code:04X} is not valid Unicode"
-    return None
-
-
-def shorten(value: Any, limit: int = 60) -> str:
-    """``value`` as an error message quotes it: a megabyte-long field is cut."""
-    text = str(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
-def _load(
-    path: Path,
-    fmt: str | None,
-    skip_bad: bool,
-    parse: Callable[[int, dict[str, Any]], T],
-    options: TableOptions = PLAIN,
-) -> tuple[list[T], LoadReport]:
-    """Parse every row; the first bad row raises, or with ``skip_bad`` is counted and skipped."""
-    report = LoadReport(path)
-    out: list[T] = []
-    for line, row in _rows(path, fmt, options):
-        report.rows += 1
-        try:
-            if isinstance(row, DataError):
-                raise row
-            out.append(parse(line, row))
-        except DataError as exc:
-            if not skip_bad:
-                raise
-            report.skipped.append(exc)
-    report.loaded = len(out)
-    return out, report
-
-
-def _coerce(value: Any, spec: FieldSpec, na: tuple[str, ...]) -> FieldValue | None:
+def _coerce(value: object, spec: FieldSpec, na: tuple[str, ...]) -> FieldValue | None:
     """Convert a raw value to the field's type; ``None`` when it is missing or an NA marker."""
     if value is None or (isinstance(value, str) and value.strip() in na):
         return None
     if spec.type == "list":
         nested = isinstance(value, list) and any(isinstance(v, list) for v in value)
-        if nested:  # Amazon's categories, [["Books", "Fiction"], ["Books", "Poetry"]]: one list of the names
+        if (
+            isinstance(value, list) and nested
+        ):  # Amazon's categories, [["Books", "Fiction"], ["Books", "Poetry"]]: one list of the names
             value = [v for part in value for v in (part if isinstance(part, list) else [part])]
         if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)):
             raise ValueError("a list of strings is expected, got nested JSON")
@@ -381,7 +172,7 @@ def _coerce(value: Any, spec: FieldSpec, na: tuple[str, ...]) -> FieldValue | No
         # usable rating, timestamp or field value.
         kind = "an integer" if spec.type == "int" else "a number"
         try:
-            number = float(value)
+            number = float(cast(str | float, value))
         except (ValueError, OverflowError):
             raise ValueError(f"'{shorten(value)}' is not {kind}") from None
         if not math.isfinite(number):
@@ -395,7 +186,7 @@ def _coerce(value: Any, spec: FieldSpec, na: tuple[str, ...]) -> FieldValue | No
     return text
 
 
-def _required(row: dict[str, Any], column: str, path: Path, line: int) -> str:
+def _required(row: Row, column: str, path: Path, line: int) -> str:
     if column not in row:
         raise DataError(path, line, column, f"column missing; the row has {shorten(', '.join(map(str, row)), 200)}")
     value = row[column]
@@ -408,9 +199,9 @@ def _required(row: dict[str, Any], column: str, path: Path, line: int) -> str:
     return str(value).strip()
 
 
-def _typed(row: dict[str, Any], column: str, kind: str, path: Path, line: int) -> Any:
+def _number(row: Row, column: str, path: Path, line: int) -> float | None:
     try:
-        return _coerce(row.get(column), FieldSpec(column, kind), ("",))
+        return cast(float | None, _coerce(row.get(column), FieldSpec(column, "float"), ("",)))
     except ValueError as exc:
         raise DataError(path, line, column, str(exc)) from None
 
@@ -473,7 +264,7 @@ def load_catalog(
     warnings: list[DataError] = []
     tabular = detect_format(path, fmt) != "jsonl"
 
-    def parse(line: int, row: dict[str, Any]) -> Item:
+    def parse(line: int, row: Row) -> Item:
         item_id = _required(row, spec.id_column, path, line)
         if item_id in seen:
             raise DataError(
@@ -509,7 +300,7 @@ def load_catalog(
             )
         return Item(item_id, title, text, {k: v for k, v in values.items() if v is not None})
 
-    items, report = _load(path, fmt, skip_bad, parse, options)
+    items, report = load_rows(path, fmt, skip_bad, parse, options)
     report.warnings = warnings
     return Catalog(items, report)
 
@@ -581,27 +372,27 @@ def load_interactions(
     path = Path(path)
     spec = spec or InteractionSpec()
 
-    def parse(line: int, row: dict[str, Any]) -> Interaction:
+    def parse(line: int, row: Row) -> Interaction:
         user = _required(row, spec.user_column, path, line)
         item = _required(row, spec.item_column, path, line)
         if catalog is not None and item not in catalog:
             raise DataError(path, line, spec.item_column, f"item id '{shorten(item)}' is not in the catalog")
-        rating = _typed(row, spec.rating_column, "float", path, line) if spec.rating_column else None
+        rating = _number(row, spec.rating_column, path, line) if spec.rating_column else None
         stamp = _time(row, spec.timestamp_column, spec.time_format, path, line) if spec.timestamp_column else None
         return Interaction(user, item, rating, stamp)
 
-    interactions, report = _load(path, fmt, skip_bad, parse, options)
+    interactions, report = load_rows(path, fmt, skip_bad, parse, options)
     return InteractionLog(interactions, report)
 
 
 TIME_FORMATS = ("seconds", "milliseconds", "iso")
 
 
-def _time(row: dict[str, Any], column: str, time_format: str, path: Path, line: int) -> float | None:
+def _time(row: Row, column: str, time_format: str, path: Path, line: int) -> float | None:
     """A timestamp as unix seconds, from seconds, milliseconds or an ISO 8601 date (UTC unless it
     names its zone)."""
     if time_format != "iso":
-        number = _typed(row, column, "float", path, line)
+        number = _number(row, column, path, line)
         return number / 1000 if number is not None and time_format == "milliseconds" else number
     value = row.get(column)
     if value is None or str(value).strip() == "":
@@ -615,10 +406,10 @@ def _time(row: dict[str, Any], column: str, time_format: str, path: Path, line: 
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-def load_users(path: Path | str, id_column: str = "user_id", *, fmt: str | None = None) -> dict[str, dict[str, Any]]:
+def load_users(path: Path | str, id_column: str = "user_id", *, fmt: str | None = None) -> dict[str, Row]:
     """Read optional user features (``.user``, CSV, JSONL) keyed by user id."""
     path = Path(path)
-    users: dict[str, dict[str, Any]] = {}
+    users: dict[str, Row] = {}
     for line, row in read_rows(path, fmt):
         user = _required(row, id_column, path, line)
         if user in users:
@@ -637,4 +428,4 @@ class Dataset:
     name: str
     catalog: Catalog
     interactions: InteractionLog
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, Row] = field(default_factory=dict)  # user id -> the user's features

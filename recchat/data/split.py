@@ -75,17 +75,29 @@ def leave_one_out(log: InteractionLog, catalog: Catalog) -> Split:
         rating = event.rating if event.rating is not None else math.nan
         per_user.setdefault(event.user, []).append((stamp, position, index[event.item], rating))
     users = list(per_user)
-    train, train_r, valid, test, valid_r, test_r = [], [], [], [], [], []
+    train: list[np.ndarray] = []
+    train_r: list[np.ndarray] = []
+    valid: list[int] = []
+    test: list[int] = []
+    valid_r: list[float] = []
+    test_r: list[float] = []
     for user in users:
         # sorted() is stable, and the file position is the explicit second key anyway.
         events = sorted(per_user[user], key=lambda e: (e[0], e[1]))
         items = np.array([e[2] for e in events], dtype=np.int64)
         ratings = np.array([e[3] for e in events], dtype=np.float64)
         if len(items) < 3:
-            train.append(items), train_r.append(ratings)
-            valid.append(-1), test.append(-1), valid_r.append(math.nan), test_r.append(math.nan)
+            train.append(items)
+            train_r.append(ratings)
+            valid.append(-1)
+            test.append(-1)
+            valid_r.append(math.nan)
+            test_r.append(math.nan)
             continue
-        train.append(items[:-2]), train_r.append(ratings[:-2])
-        valid.append(int(items[-2])), test.append(int(items[-1]))
-        valid_r.append(float(ratings[-2])), test_r.append(float(ratings[-1]))
+        train.append(items[:-2])
+        train_r.append(ratings[:-2])
+        valid.append(int(items[-2]))
+        test.append(int(items[-1]))
+        valid_r.append(float(ratings[-2]))
+        test_r.append(float(ratings[-1]))
     return Split(item_ids, users, train, np.array(valid), np.array(test), train_r, np.array(valid_r), np.array(test_r))

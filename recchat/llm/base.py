@@ -8,10 +8,13 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from recchat.privacy import log_prompts
 from recchat.types import Invocation
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 SENTINEL = "\x00RECCHAT-SPLIT\x00"
 MISSING_LOGPROB = -30.0  # a label outside a backend's top-k: far below anything it returned
@@ -20,7 +23,7 @@ MISSING_LOGPROB = -30.0  # a label outside a backend's top-k: far below anything
 _local = threading.local()
 
 
-def record(backend: Any, invocation: Invocation, prompts: Sequence[str] = ()) -> None:
+def record(backend: LLMBackend, invocation: Invocation, prompts: Sequence[str] = ()) -> None:
     """Keep an invocation on its backend and in the collector active in this thread, if any.
 
     Every backend calls this once per LLM call, with the ``prompts`` it sent (for
@@ -73,7 +76,7 @@ class LLMBackend(Protocol):
         *,
         max_tokens: int,
         regex: str | None = None,
-        json_schema: dict[str, Any] | None = None,
+        json_schema: dict[str, object] | None = None,
     ) -> list[str]: ...
 
 
@@ -84,7 +87,7 @@ class ChatFormat:
     strings whose concatenation the model would see, so a backend can cache the prefix part.
     """
 
-    def __init__(self, tokenizer: Any):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase):
         self.tokenizer = tokenizer
 
     def render(self, content: str) -> str:
@@ -122,7 +125,7 @@ class PlainFormat(ChatFormat):
         return super().label_ids([" " + label for label in labels])
 
 
-def prompt_format(tokenizer: Any) -> ChatFormat:
+def prompt_format(tokenizer: PreTrainedTokenizerBase) -> ChatFormat:
     """The model's chat template when it has one, the plain document format otherwise."""
     return ChatFormat(tokenizer) if getattr(tokenizer, "chat_template", None) else PlainFormat(tokenizer)
 

@@ -25,10 +25,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from recchat.llm.base import collect_invocations, detached, record
 from recchat.types import Invocation
+
+if TYPE_CHECKING:
+    from recchat.llm.base import LLMBackend
 
 
 @dataclass
@@ -50,8 +53,9 @@ class Gathered:
     ``max_prompts`` bounds one shared call. Everything else (name, model folder, chat format) is
     the wrapped backend's."""
 
-    def __init__(self, backend: Any, *, max_prompts: int = 32):
+    def __init__(self, backend: LLMBackend, *, max_prompts: int = 32):
         self.inner, self.max_prompts = backend, max_prompts
+        self.name = backend.name
         self.invocations: list[Invocation] = []
         self.shared_calls = 0  # calls to the wrapped backend
         self.requests = 0  # requests answered through them
@@ -59,15 +63,16 @@ class Gathered:
         self._waiting: list[_Request] = []
         self._busy = False
 
-    def __getattr__(self, name: str) -> Any:  # name, model_dir, chat, structured_outputs, ...
+    def __getattr__(self, name: str) -> object:  # model_dir, chat, structured_outputs, ...
         if name == "inner":
             raise AttributeError(name)
         return getattr(self.inner, name)
 
     def label_logprobs(self, prefix: str, suffixes: Sequence[str], labels: Sequence[str]) -> list[dict[str, float]]:
-        return self._call(
-            _Request("label_logprobs", tuple(labels), (prefix, list(suffixes), list(labels)), max(1, len(suffixes)))
+        request = _Request(
+            "label_logprobs", tuple(labels), (prefix, list(suffixes), list(labels)), max(1, len(suffixes))
         )
+        return cast("list[dict[str, float]]", self._call(request))
 
     def generate(
         self,
@@ -75,12 +80,13 @@ class Gathered:
         *,
         max_tokens: int,
         regex: str | None = None,
-        json_schema: dict[str, Any] | None = None,
+        json_schema: dict[str, object] | None = None,
     ) -> list[str]:
         key = (max_tokens, regex, json.dumps(json_schema, sort_keys=True) if json_schema is not None else None)
-        return self._call(_Request("generate", key, (list(prompts), max_tokens, regex, json_schema), len(prompts)))
+        request = _Request("generate", key, (list(prompts), max_tokens, regex, json_schema), len(prompts))
+        return cast("list[str]", self._call(request))
 
-    def _call(self, request: _Request) -> Any:
+    def _call(self, request: _Request) -> object:
         started = time.perf_counter()
         with self._cond:
             self._waiting.append(request)
@@ -108,7 +114,8 @@ class Gathered:
         (``label_logprobs``: the ranked list a user is waiting for) goes before generation (the
         reasons, which fill in after the list is shown)."""
         first = next((r for r in self._waiting if r.kind == "label_logprobs"), self._waiting[0])
-        batch, size = [], 0
+        batch: list[_Request] = []
+        size = 0
         for request in list(self._waiting):
             if (
                 request.kind == first.kind
@@ -189,7 +196,7 @@ class Gathered:
 IN_PROCESS = ("transformers", "vllm")
 
 
-def gathered(backend: Any) -> Any:
+def gathered(backend: LLMBackend | None) -> LLMBackend | None:
     """``backend`` with its calls gathered when its model runs in this process; as it is otherwise
     (None, a server backend, a plugin, one already gathered)."""
     if backend is None or isinstance(backend, Gathered) or getattr(backend, "name", None) not in IN_PROCESS:

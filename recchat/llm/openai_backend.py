@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from recchat.llm.base import LLMError, fill_missing, record
 from recchat.types import Invocation
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+    from openai.types.chat import ChatCompletion
+    from openai.types.chat.chat_completion import Choice
+
+T = TypeVar("T")
 
 
 class OpenAIBackend:
@@ -46,7 +53,7 @@ class OpenAIBackend:
             self._model = self._first_model()
         return self._model
 
-    def _client(self) -> Any:
+    def _client(self) -> AsyncOpenAI:
         from openai import AsyncOpenAI
 
         return AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.retries)
@@ -66,7 +73,7 @@ class OpenAIBackend:
             ) from None
 
     @staticmethod
-    def _run(coro: Any) -> Any:
+    def _run(coro: Coroutine[object, object, T]) -> T:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -77,14 +84,14 @@ class OpenAIBackend:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, coro).result()
 
-    def _chat_all(self, contents: Sequence[str], **params: Any) -> list[Any]:
-        async def one(client: Any, gate: asyncio.Semaphore, content: str) -> Any:
+    def _chat_all(self, contents: Sequence[str], **params: Any) -> list[ChatCompletion]:
+        async def one(client: AsyncOpenAI, gate: asyncio.Semaphore, content: str) -> ChatCompletion:
             async with gate:
                 return await client.chat.completions.create(
                     model=self.model, messages=[{"role": "user", "content": content}], temperature=0.0, **params
                 )
 
-        async def all_of() -> list[Any]:
+        async def all_of() -> list[ChatCompletion]:
             gate = asyncio.Semaphore(self.concurrency)
             async with self._client() as client:
                 return await asyncio.gather(*(one(client, gate, c) for c in contents))
@@ -118,14 +125,16 @@ class OpenAIBackend:
             "OpenAI-compatible server, e.g.: python -m vllm.entrypoints.openai.api_server --model DIR"
         )
 
-    def _choice(self, reply: Any) -> Any:
+    def _choice(self, reply: ChatCompletion) -> Choice:
         """The first choice of a reply; a reply without one is malformed (said, not a TypeError)."""
         choices = getattr(reply, "choices", None)
         if not choices:
             raise self._malformed("no choices")
         return choices[0]
 
-    def _record(self, kind: str, replies: list[Any], started: float, text: str, prompts: Sequence[str]) -> None:
+    def _record(
+        self, kind: str, replies: list[ChatCompletion], started: float, text: str, prompts: Sequence[str]
+    ) -> None:
         usage = [r.usage for r in replies if r.usage is not None]
         cached = sum(getattr(getattr(u, "prompt_tokens_details", None), "cached_tokens", 0) or 0 for u in usage)
         record(
@@ -166,7 +175,11 @@ class OpenAIBackend:
                 raise self._malformed(f"top_logprobs: {exc}") from None
             results.append(fill_missing(found, labels))
         self._record(
-            "label_logprobs", replies, started, "; ".join(max(r, key=r.get) for r in results), [prefix, *suffixes]
+            "label_logprobs",
+            replies,
+            started,
+            "; ".join(max(r, key=r.__getitem__) for r in results),
+            [prefix, *suffixes],
         )
         return results
 
@@ -176,7 +189,7 @@ class OpenAIBackend:
         *,
         max_tokens: int,
         regex: str | None = None,
-        json_schema: dict[str, Any] | None = None,
+        json_schema: dict[str, object] | None = None,
     ) -> list[str]:
         started = time.perf_counter()
         # vLLM's server extension; other servers ignore unknown body fields, and callers validate.

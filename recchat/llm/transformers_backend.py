@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recchat.llm.base import LLMError, prompt_format, record
 from recchat.types import Invocation
+
+if TYPE_CHECKING:
+    import torch
 
 
 class TransformersBackend:
@@ -54,7 +57,7 @@ class TransformersBackend:
             common = next((i for i, (a, b) in enumerate(zip(full[0][:common], f)) if a != b), common)
         return full[0][:common], [f[common:] for f in full]
 
-    def answer_logits(self, prefix: str, suffixes: Sequence[str], *, grad: bool = False) -> Any:
+    def answer_logits(self, prefix: str, suffixes: Sequence[str], *, grad: bool = False) -> torch.Tensor:
         """Next-token logits after each ``prefix + suffix`` prompt, one row per suffix.
 
         The prefix and every suffix go in ONE sequence under a block mask: each suffix sees the
@@ -66,7 +69,7 @@ class TransformersBackend:
         """
         return self._packed_logits(*self._split_tokens(prefix, suffixes), grad=grad)
 
-    def _packed_logits(self, head_ids: list[int], tail_ids: list[list[int]], *, grad: bool) -> Any:
+    def _packed_logits(self, head_ids: list[int], tail_ids: list[list[int]], *, grad: bool) -> torch.Tensor:
         import torch
 
         prefix_len = len(head_ids)
@@ -125,7 +128,7 @@ class TransformersBackend:
                 len(head_ids) * n + sum(map(len, tail_ids)),
                 len(head_ids) * (n - 1),
                 time.perf_counter() - started,
-                output="; ".join(f"{max(o, key=o.get)}" for o in out),
+                output="; ".join(f"{max(o, key=o.__getitem__)}" for o in out),
             ),
             prompts=[prefix, *suffixes],
         )
@@ -153,7 +156,7 @@ class TransformersBackend:
         *,
         max_tokens: int,
         regex: str | None = None,
-        json_schema: dict[str, Any] | None = None,
+        json_schema: dict[str, object] | None = None,
         batch: int = 8,
     ) -> list[str]:
         # transformers has no grammar-constrained decoding here: the caller validates and repairs.

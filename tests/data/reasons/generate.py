@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--per-turn", type=int, default=4)
     parser.add_argument("--scripts", default="", help="comma-separated script numbers (default all)")
     args = parser.parse_args()
-    from recchat.conversation.explain import explain_prompts
+    from recchat.conversation.llm_reasons import explain_prompts
     from recchat.recommender import Recommender
 
     rec = Recommender.from_config({"llm": {"backend": "transformers", "model": args.model}})

@@ -1,34 +1,5 @@
-"""Fine-tuning the reranking LLM on the catalog's own interaction log (``recchat tune-llm``).
-
-Examples come from the TRAINING part of the leave-one-out split only: for each user, each of the
-last ``positions`` items of the training sequence is a target, the items before it are the
-history (rendered exactly as the reranker renders it: text, rating, most recent last), and the
-candidates are the target plus negatives, shuffled. Validation and test interactions are never a
-target, a history item or a negative's reason.
-
-Two objectives, both read from one forward pass, the same pass the reranker scores with:
-
-- ``listwise`` (LlamaRec): the listwise template, candidates labelled A, B, ...; the loss is the
-  cross-entropy of the target's label token at the answer position, over the candidates' label
-  tokens only (``label_loss="candidates"``) or over the whole vocabulary (``"vocab"``).
-- ``pointwise``: the pointwise template, one "Yes/No" question per candidate behind the shared
-  history prefix (packed in one sequence); a candidate's score is the log-odds of Yes, and the
-  loss is the cross-entropy of the target among the candidates' scores.
-
-Negatives: ``random`` items the user never had in training, or ``hard`` ones: the best other
-items of a scorer at that position. The trap: the trained scorer learned from exactly these
-positions, so its top list there is easier than at test time (it already ranks the target high
-and its near-misses are not the items it confuses at test time). Hard negatives therefore come
-from a *miner*, a scorer trained on each user's training sequence with the last ``positions``
-items cut off: at every example position it is in the same situation as the real scorer at test
-time. ``mixed`` takes half of each.
-
-LoRA adapters through ``peft`` (float32 on the CPU), fixed seed, checkpoints every evaluation and
-``resume``, early stopping on the validation NDCG@10 of the rerank over a fixed sample of
-validation users whose target is among the scorer's candidates (elsewhere the LLM cannot change
-the metric). The output folder holds ``adapter/`` (best), ``model/`` (merged, loads with no peft
-in transformers and vLLM) and ``tune.json`` (base checksum, data fingerprint, split, config, curve).
-"""
+"""The LoRA training loop of ``recchat tune-llm``: the model, the loss of one example, the
+validation that stops it early, checkpoints and the merged model (see :mod:`recchat.tune`)."""
 
 from __future__ import annotations
 
@@ -41,194 +12,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recchat.data.split import Split
 from recchat.files import replacing_folder, settle_folder, write_atomic
+from recchat.tune.examples import TARGET_MODULES, Example, TuneConfig, TuneError, build_examples, split_fingerprint
 
-OBJECTIVES = ("listwise", "pointwise")
-NEGATIVES = ("random", "hard", "mixed")
-LABEL_LOSSES = ("candidates", "vocab")
-TARGET_MODULES = {
-    "qv": ["q_proj", "v_proj"],
-    "qkvo": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-}
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-
-class TuneError(ValueError):
-    """A bad option or a missing input; the message says which and what to do."""
-
-
-@dataclass
-class TuneConfig:
-    """Everything that decides a tuning run; saved in tune.json and checked on ``resume``."""
-
-    base_model: str = "smollm2-135m-instruct"  # a model asset's name or a model folder
-    objective: str = "listwise"
-    label_loss: str = "candidates"
-    negatives: str = "hard"
-    positions: int = 2  # training positions per user (the last N of the training sequence)
-    candidates: int = 20
-    history: int = 10  # history items in the prompt (the reranker's history_limit)
-    lora_r: int = 8
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    targets: str = "qv"  # qv, qkvo or all
-    top_layers: int = 0  # LoRA only on the top N layers (0: all layers)
-    lr: float = 1e-4
-    accumulate: int = 4  # examples per optimizer step
-    max_examples: int = 2000
-    eval_every: int = 200  # examples between validation evaluations
-    val_users: int = 100
-    val_candidates: int = 20  # the rerank that validation measures: the scorer's top N, as in eval
-    patience: int = 3
-    seed: int = 0
-    threads: int | None = None
-
-    def check(self) -> None:
-        for name, allowed in (
-            ("objective", OBJECTIVES),
-            ("negatives", NEGATIVES),
-            ("label_loss", LABEL_LOSSES),
-            ("targets", tuple(TARGET_MODULES)),
-        ):
-            if getattr(self, name) not in allowed:
-                raise TuneError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: choose from {', '.join(allowed)}")
-        positive = (
-            "positions",
-            "candidates",
-            "history",
-            "lora_r",
-            "lora_alpha",
-            "accumulate",
-            "max_examples",
-            "eval_every",
-            "val_users",
-            "val_candidates",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise TuneError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
-        if not 2 <= self.candidates <= 20:
-            raise TuneError(f"--candidates must be between 2 and 20 (one label letter each), not {self.candidates}")
-        if not (0 <= self.lora_dropout < 1 and self.lr > 0 and self.top_layers >= 0 and self.patience >= 1):
-            raise TuneError(
-                "--lora-dropout must be in [0, 1), --lr above 0, --top-layers 0 or more, --patience at least 1"
-            )
-
-
-@dataclass
-class Example:
-    """One training example over item indices: the target is ``candidates[label]``."""
-
-    user: int
-    position: int  # index of the target in the user's training sequence
-    history: list[int]
-    ratings: list[float]
-    candidates: list[int]
-    label: int
-
-
-# --------------------------------------------------------------------------- examples
-
-
-def truncated_split(split: Split, positions: int) -> Split:
-    """Each user's training sequence without its last ``positions`` items; the first cut item is
-    the validation target (for early stopping), and there is no test. The miner trains on it."""
-    train, valid = [], []
-    for seq in split.train:
-        keep = max(1, len(seq) - positions)
-        train.append(seq[:keep])
-        valid.append(int(seq[keep]) if len(seq) > keep else -1)
-    n = len(split.users)
-    return Split(
-        split.item_ids,
-        split.users,
-        train,
-        np.array(valid),
-        np.full(n, -1),
-        [r[: len(t)] for r, t in zip(split.train_ratings, train)] if split.train_ratings else [],
-    )
-
-
-def train_miner(
-    split: Split,
-    catalog: Any,
-    text_vectors: np.ndarray,
-    positions: int,
-    path: Path,
-    *,
-    quick: bool = False,
-    progress: bool = True,
-) -> Any:
-    """The hard-negative miner: a scorer trained on :func:`truncated_split` (cached at ``path``,
-    keyed by the split's fingerprint)."""
-    from recchat.scorer import Scorer, ScorerConfig, train
-
-    key = f"{split_fingerprint(split)}-p{positions}-{'quick' if quick else 'full'}"
-    stamp = path.with_suffix(".key")
-    if path.is_file() and stamp.is_file() and stamp.read_text() == key:
-        return Scorer.load(path, catalog=catalog)
-    config = ScorerConfig(max_epochs=3, patience=1) if quick else ScorerConfig()
-    miner = train(truncated_split(split, positions), text_vectors, catalog, config, progress=progress)
-    miner.save(path)
-    write_atomic(stamp, key)  # after the checkpoint: a kill between the two only retrains the miner
-    return miner
-
-
-def build_examples(split: Split, config: TuneConfig, miner: Any = None) -> list[Example]:
-    """Examples from ``split.train`` only (see the module docstring), shuffled with the seed.
-
-    ``miner`` scores histories (``score_histories``); it is needed for hard or mixed negatives.
-    """
-    if config.negatives != "random" and miner is None:
-        raise TuneError(f"--negatives {config.negatives} needs a scorer to mine them")
-    rng = np.random.default_rng(config.seed)
-    n_items = split.n_items
-    wanted = config.candidates - 1
-    examples: list[Example] = []
-    jobs = []
-    for u, seq in enumerate(split.train):
-        ratings = split.train_ratings[u] if split.train_ratings else np.full(len(seq), np.nan)
-        for pos in range(max(1, len(seq) - config.positions), len(seq)):
-            jobs.append((u, pos, seq, ratings))
-    hard_scores = None
-    if config.negatives != "random":
-        hard_scores = []
-        for start in range(0, len(jobs), 256):
-            chunk = jobs[start : start + 256]
-            hard_scores.extend(np.asarray(miner.score_histories([seq[:pos] for _, pos, seq, _ in chunk])))
-    for j, (u, pos, seq, ratings) in enumerate(jobs):
-        seen = set(int(i) for i in seq)  # the user's training items are never negatives
-        negatives: list[int] = []
-        n_hard = wanted if config.negatives == "hard" else wanted // 2 if config.negatives == "mixed" else 0
-        if n_hard:
-            scores = np.array(hard_scores[j], dtype=np.float64)
-            for i in np.argsort(-scores, kind="stable"):
-                if int(i) not in seen:
-                    negatives.append(int(i))
-                    if len(negatives) == n_hard:
-                        break
-        chosen = set(negatives)
-        while len(negatives) < wanted:
-            i = int(rng.integers(n_items))
-            if i not in seen and i not in chosen:
-                negatives.append(i)
-                chosen.add(i)
-        candidates = [int(seq[pos]), *negatives]
-        order = rng.permutation(len(candidates))
-        candidates = [candidates[k] for k in order]
-        label = int(np.flatnonzero(order == 0)[0])
-        start = max(0, pos - config.history)
-        examples.append(
-            Example(u, pos, [int(i) for i in seq[start:pos]], [float(r) for r in ratings[start:pos]], candidates, label)
-        )
-    random.Random(config.seed).shuffle(examples)
-    return examples
-
+    from recchat.data.catalog import Catalog
+    from recchat.evaluation import Ranker
+    from recchat.llm.transformers_backend import TransformersBackend
+    from recchat.rerank import ItemReranker
 
 # --------------------------------------------------------------------------- model
 
@@ -245,15 +44,7 @@ def base_checksum(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def split_fingerprint(split: Split) -> str:
-    digest = hashlib.sha256()
-    digest.update("\n".join(split.item_ids).encode())
-    for user, seq, v, t in zip(split.users, split.train, split.valid, split.test):
-        digest.update(f"{user}:{','.join(map(str, seq))}:{v}:{t};".encode())
-    return digest.hexdigest()[:16]
-
-
-def _lora_model(model: Any, config: TuneConfig) -> Any:
+def _lora_model(model: nn.Module, config: TuneConfig) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     n_layers = model.config.num_hidden_layers
@@ -272,7 +63,9 @@ def _lora_model(model: Any, config: TuneConfig) -> Any:
 class ExampleScorer:
     """Turns an :class:`Example` into candidate logits with the model, as the reranker would."""
 
-    def __init__(self, backend: Any, catalog: Any, item_ids: Sequence[str], config: TuneConfig, kind: str):
+    def __init__(
+        self, backend: TransformersBackend, catalog: Catalog, item_ids: Sequence[str], config: TuneConfig, kind: str
+    ):
         from recchat.rerank import Reranker
 
         self.backend, self.catalog, self.item_ids, self.config = backend, catalog, item_ids, config
@@ -293,7 +86,7 @@ class ExampleScorer:
             r.template.suffix(candidate={"text": c.item.text or c.item.title}) for c in cands
         ]
 
-    def loss(self, ex: Example) -> Any:
+    def loss(self, ex: Example) -> torch.Tensor:
         """The example's loss, with gradients through the model."""
         import torch
 
@@ -317,7 +110,7 @@ class ExampleScorer:
 # --------------------------------------------------------------------------- validation
 
 
-def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: int) -> list[int]:
+def validation_users(split: Split, scorer: Ranker, n: int, candidates: int, seed: int) -> list[int]:
     """A fixed sample of validation users whose target is among the scorer's top candidates."""
     users = list(split.evaluated_users("valid"))
     random.Random(seed).shuffle(users)
@@ -335,7 +128,13 @@ def validation_users(split: Split, scorer: Any, n: int, candidates: int, seed: i
 
 
 def validation_ndcg(
-    reranker: Any, split: Split, scorer: Any, catalog: Any, users: Sequence[int], candidates: int, alpha: float = 1.0
+    reranker: ItemReranker,
+    split: Split,
+    scorer: Ranker,
+    catalog: Catalog,
+    users: Sequence[int],
+    candidates: int,
+    alpha: float = 1.0,
 ) -> float:
     """NDCG@10 of the rerank of the scorer's top candidates on ``users``: the LLM alone (alpha 1)."""
     from recchat.evaluation import rerank_metrics, rerank_records
@@ -363,12 +162,12 @@ class TuneResult:
 
 def tune(
     split: Split,
-    catalog: Any,
-    scorer: Any,
+    catalog: Catalog,
+    scorer: Ranker,
     config: TuneConfig,
     out: Path | str,
     *,
-    miner: Any = None,
+    miner: Ranker | None = None,
     kind: str = "item",
     resume: bool = False,
     progress: bool = True,
@@ -527,12 +326,12 @@ def tune(
     )
 
 
-def _save_adapter(model: Any, folder: Path) -> None:
+def _save_adapter(model: nn.Module, folder: Path) -> None:
     with replacing_folder(folder) as tmp:
         model.save_pretrained(tmp)
 
 
-def merge(out: Path, base: Path, record: dict[str, Any] | None = None) -> Path:
+def merge(out: Path, base: Path, record: dict[str, object] | None = None) -> Path:
     """Merge ``out/adapter`` into the base model and write ``out/model``: a plain model folder
     (with the base's tokenizer files, and ``record`` as its tune record) that transformers and vLLM
     load with no peft. The folder appears complete or not at all."""

@@ -1,0 +1,317 @@
+"""The acceptance rules of title linking: whether words that match an alias are meant as a title.
+
+:func:`match` looks up one span of a message and says whether its link is sure; links of everyday
+words wait for :func:`evidence` (a cue word, the title's own article, a list of titles, its
+people after it, the message's start). :func:`drop_run_ins` and :func:`drop_asides` drop links
+the sentence around them rules out (two titles run into one longer name; the user's own words
+after a title). See :mod:`recchat.conversation.link` for the rules in words.
+"""
+
+from __future__ import annotations
+
+import re
+
+from recchat.conversation.aliases import _key, key_of
+from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, zipf
+from recchat.conversation.link_message import Link, LinkContext, written_as_title, year_dated
+
+ASIDE_ZIPF = 2.5  # words at least this common may be the user's own words after a title
+_PREPOSITIONS = frozenset("in on at for with by from to into under over after before about".split())
+_PRONOUNS = frozenset("it me you him her them us this that".split())
+# Words after which lower-case everyday words are read as a title ("something like heat").
+_CUES = frozenset(
+    "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
+    "read reread finished than as rewatch".split()
+)
+_NEAR_CUES = frozenset("like liked love loved than".split())  # "is like a teen pulp fiction"
+_CUE_PAIRS = {("fan", "of"), ("similar", "to"), ("same", "as"), ("thought", "of"), ("favorite", "is")}
+# Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
+_ENDS = frozenset(
+    "and or but was is were are with by from in on at for again last yesterday recently twice too "
+    "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though".split()
+)
+# Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
+# 1960 one) and rear window".
+_LIST_GAP = re.compile(r"\s*(?:\([^()]{0,60}\)\s*)?(?:,|&|and|or|,\s*and|,\s*or|>|<|/|\+|vs\.?)\s*", re.IGNORECASE)
+
+
+def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Link | None, bool]:
+    """The link of the words ``start``:``start + size``, and whether it is sure (else it
+    is made of everyday words and needs the evidence :func:`evidence` weighs)."""
+    span = c.fixed[start : start + size]
+    if span[0] == "s" or span[-1] == "s":
+        return None, False  # a possessive's "s" belongs to the word before it
+    if any(a <= start and start + size <= b and b - a > size for a, b in c.names):
+        return None, False  # "sandra" in "sandra bullock"
+    full = " ".join(w for w in span if w != "s")
+    if size > 1 and span[0] in ("the", "a", "an") and full not in index.by_key:
+        return None, False  # "a kid", "the colors": the article is the sentence's, not a title's
+    key = full if full in index.by_key else _key(span)
+    if key not in index.by_key and size == 2 and span[0] + span[1] in index.by_key:
+        key = span[0] + span[1]  # "brave heart" = "Braveheart", "spider man" = "Spider-Man"
+    if key not in index.by_key and size > 1 and span[-1] == "1" and _key(span[:-1]) in index.by_norm:
+        key = _key(span[:-1])  # "back to the future 1": the first, where the catalog numbers no sequel
+    if key not in index.by_key and size > 1 and any(w.endswith("s") and len(w) >= 4 for w in span[:-1]):
+        bare = _key([w[:-1] if w.endswith("s") and len(w) >= 4 else w for w in span[:-1]] + span[-1:])
+        key = bare if bare in index.by_key else key  # "pans labyrinth": a possessive without its apostrophe
+    how = "corrected" if any(c.corrected[start : start + size]) else "exact"
+    aliases = index.by_key.get(key)
+    after_by = start > 0 and c.fixed[start - 1] in ("by", "starring")  # a person's name, not a title
+    if (
+        not aliases
+        and span[-1] not in FUNCTION_WORDS
+        and span[0] not in FUNCTION_WORDS
+        and key
+        and not after_by
+        and key not in index.name_parts
+    ):  # "fellini's": the director, not "Fellini's Casanova"
+        aliases = index.partial_matches(key)
+        if len({a.item_id for a in aliases}) > 2:
+            aliases = []  # "harry potter": the start of too many titles to pick one
+        how = "partial" if aliases else how
+    if not aliases:
+        return None, False
+    dated = year_dated(c.message, c.ws[start + size - 1].end)
+    if (
+        dated is not None
+        and index.years
+        and not any(abs(index.years.get(a.item_id, -99) - dated) <= 1 for a in aliases)
+    ):
+        return None, False  # "parasite, the korean one from 2019": a namesake the catalog lacks
+    year = c.years.get(start + size)
+    if year is not None and not any(abs(index.years.get(a.item_id, -99) - year) <= 1 for a in aliases):
+        year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
+    chosen = index.choose(aliases, year if year is not None else c.year_in(start + size, index.years, aliases), c.text)
+    if chosen is None:
+        return None, False
+    if chosen.kind == "short" and not re.search(
+        r"[a-zA-Z]\.[a-zA-Z]", c.message[c.ws[start].start : c.ws[start + size - 1].end]
+    ):
+        return None, False  # "E.T." written with its dots; "LA", "et" are words
+    if chosen.kind == "stem" and start + size < len(c.ws) and c.fixed[start + size].isdigit():
+        return None, False  # "star trek 2": a numbered member the catalog does not number
+    # Other items count when their alias is about as strong: a stem shared with sequels is
+    # no rival for the title itself.
+    others = sorted({a.item_id for a in aliases if a.strength >= chosen.strength - 0.15} - {chosen.item_id})
+    link = Link(
+        chosen.item_id,
+        start,
+        start + size,
+        c.message[c.ws[start].start : c.ws[start + size - 1].end],
+        how,
+        chosen.kind,
+        others,
+    )
+    nxt = c.fixed[start + size] if start + size < len(c.ws) else ""
+    if start and c.fixed[start - 1] in ("a", "an") and nxt in index.nouns:
+        return None, False  # "a heist movie", "a road trip film": a kind of item, not a title
+    words_ = key.split()
+    if all(w.isdigit() for w in words_):  # "2012", "1969": a year or a count, unless quoted
+        return (
+            (link, True)
+            if written_as_title(c.message, c.ws, start, size, 0.0)
+            and re.search(r"[\"'“”]", c.message[max(0, c.ws[start].start - 1) : c.ws[start + size - 1].end + 1])
+            else (None, False)
+        )
+    # One real English word ("heist", "vibes", "sob") names a little-known item only with
+    # evidence; a coined word ("shawshank") or a well-known item ("titanic") needs none.
+    titled = written_as_title(c.message, c.ws, start, size, c.capitals)
+    famous = not index.popularity or index.popularity.get(chosen.item_id, 0) >= index.famous
+    plain = all(zipf(w) >= 3.0 or w in FUNCTION_WORDS for w in words_)
+    # One plain word, or a phrase led by a preposition ("in the mood"), of an item few know.
+    obscure = plain and not famous and (len(words_) == 1 or words_[0] in _PREPOSITIONS)
+    if nxt == "of" and not famous and not titled:
+        return None, False  # "the wizard of oz": the name goes on past this title
+    kind_after = (
+        nxt in index.nouns or nxt in index.everyday or re.sub(r"ies$", "y", nxt) in index.everyday
+    ) and not c.message[
+        c.ws[start + size - 1].end : c.ws[start + size].start
+    ].strip()  # "heist movies", not "heist, thrillers"
+    if (
+        kind_after
+        and plain
+        and not famous
+        and not titled
+        and not (start and c.fixed[start - 1] in _CUES and not nxt.endswith("s"))
+    ):
+        return None, False  # "more true crime movies", "submarine movies": a kind, not a title
+    if how == "partial" and len(words_) > 1 and all(zipf(w) >= EVERYDAY_ONE for w in words_) and not titled:
+        return link, False  # "two sisters" of "A Tale of Two Sisters": common words, evidence needed
+    # "anchorman", "lebowski": a rare word names a well-known film by half its title;
+    # "venice", "cartography" name no little-known book.
+    one_word_stem = (
+        chosen.kind == "stem"
+        and " " not in key
+        and not (zipf(key) < 3.0 and key not in index.name_parts and famous and index.popularity)
+    )
+    if (
+        how == "partial"
+        and " " not in key
+        and not famous
+        and not any(a.key.startswith(key + " ") for a in aliases if a.item_id == chosen.item_id)
+    ):
+        return None, False  # "cartography" ends "The Age of Cartography", a book few know
+    if not index.is_everyday(key) and not obscure and not one_word_stem:
+        return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
+    bang = (
+        c.message[c.ws[start + size - 1].end : c.ws[start + size - 1].end + 1] == "!"
+        and "!" in index.catalog[chosen.item_id].title
+    )
+    if (
+        year is not None
+        and all(w in FUNCTION_WORDS for w in words_)
+        and c.fixed[start + size : start + size + 1] != [str(year)]
+    ):
+        year = None  # "the first one from 2000": only a year right after it makes "one" a title
+    if year is not None or bang or titled:
+        return link, True  # (bang: "Them!" written with its own "!")
+    content = [w for w in words_ if w not in FUNCTION_WORDS]
+    if own_facts_follow(index, c, link) and not (
+        content and all(w in index.everyday or w.rstrip("s") in index.everyday for w in content)
+    ):
+        return link, True  # "her by spike jonze", "go from 1999 with katie holmes"
+    if (
+        how == "partial"
+        or one_word_stem
+        or all(w in FUNCTION_WORDS or w in index.everyday or w.rstrip("s") in index.everyday for w in key.split())
+    ):
+        return None, False  # "them", "up", "drama": never on their own say-so
+    return link, False
+
+
+def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[Link]:
+    """Two titles written into each other, with no comma or "and" between them and more name
+    after ("mad max fury road": "Mad Max" and "Fury"), are one longer name the catalog does
+    not hold; a series name before its member ("lord of the rings fellowship of the ring")
+    is the member's."""
+    found = sorted(found, key=lambda f: f.start)
+    drop: set[int] = set()
+    for n in range(len(found) - 1):
+        a, b = found[n], found[n + 1]
+        if b.start != a.end or a.item_id == b.item_id or c.message[c.ws[a.end - 1].end : c.ws[b.start].start].strip():
+            continue
+        if key_of(index.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start : a.end])):
+            drop.add(n)  # the series' name, then the member's subtitle
+            continue
+        after = (
+            b.end < len(c.ws)
+            and c.fixed[b.end] not in _ENDS
+            and c.fixed[b.end] not in FUNCTION_WORDS
+            and not re.search(r"[,;:.!?()\"]", c.message[c.ws[b.end - 1].end : c.ws[b.end].start])
+            and not any(f.start == b.end for f in found)
+        )
+        if b.end - b.start == 1 and after:
+            drop.update((n, n + 1))
+    return [f for n, f in enumerate(found) if n not in drop]
+
+
+def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> bool:
+    """Whether everyday words in lower case are meant as a title: they end where a title
+    would (the message, a clause, "was", "with"...) and begin after a word that introduces
+    one ("loved", "like", "than"), with the title's own article ("the graduate"), beside
+    another title ("heat, seven and the usual suspects"), or, for a well-known item of
+    several words, after a pause ("die hard is a christmas movie")."""
+    ws, start, end = c.ws, link.start, link.end
+    if c.fixed[end - 1] in _PRONOUNS:
+        return False  # "watch it", "stand by me": only written as a title
+    if own_facts_follow(index, c, link):
+        return True  # "honey by caleb alvarez", "light (amara nakamura, 2022)"
+    size = len(_key(c.fixed[start:end]).split())
+    if size >= 5:
+        return True  # "the field at the end of the field": a long title is no accident
+    nxt = ws[end].text if end < len(ws) else ""
+    gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
+    if end < len(ws) and not (
+        nxt in _ENDS or re.search(r"[,;:.!?()\"]", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
+    ):
+        return False
+    prev = ws[start - 1].text if start else ""
+    gap_before = c.message[ws[start - 1].end : ws[start].start] if start else ""
+    paused = not start or bool(re.search(r"[,;:.!?()\"]", gap_before))
+    if prev in _CUES or (start >= 2 and (ws[start - 2].text, prev) in _CUE_PAIRS):
+        return True
+    known = index.popularity.get(link.item_id, 0)
+    own = [a for a in index.by_key.get(" ".join(c.fixed[start:end]), ()) if a.item_id == link.item_id]
+    if (
+        c.fixed[start] in ("the", "a", "an")
+        and any(a.kind in ("title", "alternate", "stem") for a in own)
+        and known >= index.known
+    ):
+        return True  # the title's own article, written: "the graduate", "the game"
+    if listed(c, link, found):
+        return True
+    if size >= 4:
+        return True  # "i know what you did last summer was cheesy"
+    if start == 0 and end == len(ws) and (known >= index.known or not index.popularity):
+        return True  # the whole message is the title: "titanic"
+    ends_here = not nxt or nxt in ("with", "by", "was", "is") or bool(re.search(r"[,;:.!?(]", gap_after))
+    # "fargo, but funnier", "michael with john travolta": a title opening the message
+    if start == 0 and ends_here and known >= index.known:
+        return True
+    return size > 1 and paused and known >= index.popular
+
+
+def listed(c: LinkContext, link: Link, found: list[Link]) -> bool:
+    """Whether the link is one of a list of titles: "heat, seven and the usual suspects",
+    "up > finding nemo > ratatouille"."""
+    ws, start, end = c.ws, link.start, link.end
+    nxt = ws[end].text if end < len(ws) else ""
+    gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
+    in_list = not nxt or nxt in ("and", "or") or bool(re.search(r"[,;:.!?&>/+\-–]", gap_after))
+    for other in found:
+        between = (
+            c.message[ws[other.end - 1].end : ws[start].start]
+            if other.end <= start
+            else c.message[ws[end - 1].end : ws[other.start].start]
+            if other.start >= end
+            else None
+        )
+        if between is None or not _LIST_GAP.fullmatch(between):
+            continue
+        # inside the list its items are followed by a comma or "and"; its last after "and"
+        if in_list or (other.end <= start and re.search(r"\b(?:and|or|vs)\b|[&>/+]", between)):
+            return True
+    return False
+
+
+def drop_asides(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[Link]:
+    """After a title, common lower-case words that happen to be a title are the user talking
+    about it ("slumdog millionaire, indian movie with the quiz show", "cast away, wilson!!",
+    "das boot, submarine movies please"). A later title of common words stays only with a
+    sign that it is one: written as a title, dated, its people or a cue word beside it, or a
+    list of titles."""
+    found = sorted(found, key=lambda f: f.start)
+    return [f for n, f in enumerate(found) if n == 0 or not aside(index, c, f, found)]
+
+
+def aside(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> bool:
+    start, end = link.start, link.end
+    span = c.fixed[start:end]
+    if not all(zipf(w) >= ASIDE_ZIPF or w in FUNCTION_WORDS or w.isdigit() for w in span) or end - start >= 4:
+        return False  # a coined word ("zoolander"), or a long title: no accident
+    year = c.years.get(end)
+    if year is not None and abs(index.years.get(link.item_id, -99) - year) <= 1:
+        return False
+    prev = c.fixed[start - 1] if start else ""
+    if (
+        (prev in _CUES and prev != "as")
+        or set(c.fixed[max(0, start - 3) : start]) & _NEAR_CUES
+        or prev in ("but", "not", "nor", "or", "except", "then")
+        or (start >= 2 and (c.fixed[start - 2], prev) in _CUE_PAIRS)
+    ):
+        return False
+    if written_as_title(c.message, c.ws, start, end - start, c.capitals) or own_facts_follow(index, c, link):
+        return False
+    gap_before = c.message[c.ws[start - 1].end : c.ws[start].start] if start else ","
+    gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else ","
+    nxt = c.fixed[end] if end < len(c.ws) else ""
+    if "," in gap_before and ("," in gap_after or nxt in ("and", "or")):
+        return False  # between commas, as a list's items are: "star wars obviously, blade runner, 2001"
+    return not listed(c, link, found)
+
+
+def own_facts_follow(index: TitleIndex, c: LinkContext, link: Link) -> bool:
+    """Whether a value of the item's own fields (an author, a director, its year) is written
+    within a few words after it."""
+    after = " " + " ".join(c.fixed[link.end : link.end + 8]) + " "
+    return any(f" {v} " in after for v in index.facts_of(link.item_id))
