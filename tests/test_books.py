@@ -25,7 +25,7 @@ CHROMIUM = os.environ.get("RECCHAT_CHROMIUM", "/usr/bin/chromium")
 
 
 def readme_commands() -> list[str]:
-    section = (ROOT / "README.md").read_text().split("## Your own catalog, end to end", 1)[1]
+    section = (ROOT / "README.md").read_text().split("## Your own catalog in three commands", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
 
