@@ -816,7 +816,7 @@ def make_bench(work: Path, source: Path) -> Bench:
     rest of the process: the configuration's own index (built there from the copied vector cache)
     and scorer (the source home's checkpoint copied, or a small one trained on 300 users)."""
     from recchat.builder import Builder
-    from recchat.cli.learn import train_scorer
+    from recchat.cli.train import train_scorer
     from recchat.recommender import Recommender
     from recchat.scorer import ScorerConfig
 

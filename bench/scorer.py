@@ -8,6 +8,7 @@ Measures, under the leave-one-out full-ranking protocol (recchat/evaluation/prot
 
     bash .ci/env python bench/scorer.py                   # default ScorerConfig
     bash .ci/env python bench/scorer.py --max-epochs 5    # a quick look
+    bash .ci/env python bench/scorer.py --config movielens-100k-enriched   # another catalog, same protocol
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--max-epochs", type=int, help="override ScorerConfig.max_epochs")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--config", help="a configuration file or built-in name [movielens-100k]")
+    parser.add_argument("--seed", type=int, help="override ScorerConfig.seed")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -54,7 +57,7 @@ def main() -> None:
     from recchat.retrieve import item_text_vectors
     from recchat.scorer import ScorerConfig, train
 
-    parts = Builder()  # MovieLens-100K, as the app and the CLI build it
+    parts = Builder(args.config)  # MovieLens-100K by default, as the app and the CLI build it
     data = parts.dataset
     split = leave_one_out(data.interactions, data.catalog)
     index = parts.index(build="always", progress=False)
@@ -62,6 +65,8 @@ def main() -> None:
     config = ScorerConfig()
     if args.max_epochs:
         config.max_epochs = args.max_epochs
+    if args.seed is not None:
+        config.seed = args.seed
     started = time.perf_counter()
     scorer = train(split, vectors, data.catalog, config)
     total_s = time.perf_counter() - started

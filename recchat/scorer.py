@@ -11,8 +11,10 @@
   sequence (sampled softmax above ``full_softmax_max`` items), early stopping on validation
   NDCG@10, fixed seeds.
 
-The checkpoint is self-contained: weights, config, item ids, the text vectors and the catalog
-fingerprint, so loading it against another catalog is a clear error instead of silent nonsense.
+The checkpoint is self-contained: weights, config, item ids, the text vectors, the catalog
+fingerprint and a fingerprint of each item's text. Loaded against a catalog that changed since,
+unchanged items keep their vectors and new or changed ones are served from their text
+(:mod:`recchat.scorer_update`); against another catalog it is a clear error, not silent nonsense.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -32,6 +34,7 @@ from recchat.data.catalog import Catalog
 from recchat.data.split import Split
 from recchat.evaluation import rank_metrics, run_stage
 from recchat.files import write_atomic
+from recchat.scorer_update import CheckpointError, plan_update, remap_state, text_hashes
 from recchat.types import Candidate
 
 if TYPE_CHECKING:
@@ -39,12 +42,11 @@ if TYPE_CHECKING:
     from torch import nn
 
     from recchat.index import ItemIndex
+    from recchat.scorer_update import CatalogUpdate, TextVectors
 
-CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used here (missing, corrupt, or for another catalog)."""
+# 2: item text fingerprints added (catalog updates without retraining); 1 is still read.
+CHECKPOINT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass
@@ -63,6 +65,7 @@ class ScorerConfig:
     seed: int = 0
     full_softmax_max: int = 50_000
     sampled_negatives: int = 2048
+    text_encoder: str = "minilm"  # the item text vectors: recchat.retrieve.item_text_vectors (recorded, not used here)
 
 
 def _torch():
@@ -157,6 +160,7 @@ class Scorer:
         fingerprint: str,
         catalog: Catalog | None = None,
         history: list[dict[str, float]] | None = None,
+        text_hashes: list[str] | None = None,
     ):
         self.model = model.eval()
         self.config = config
@@ -165,6 +169,9 @@ class Scorer:
         self.fingerprint = fingerprint
         self.catalog = catalog
         self.history = history or []
+        self.text_hashes = text_hashes
+        # How the catalog differs from the one trained on (None: the same catalog).
+        self.update: CatalogUpdate | None = None
         self._vectors: torch.Tensor | None = None
 
     # -- scoring ----------------------------------------------------------------------
@@ -230,10 +237,14 @@ class Scorer:
 
     def save(self, path: Path | str) -> Path:
         torch = _torch()
+        hashes = self.text_hashes
+        if hashes is None and self.catalog is not None:
+            hashes = text_hashes(self.catalog, self.item_ids)
         payload = {
             "version": CHECKPOINT_VERSION,
             "config": asdict(self.config),
             "item_ids": self.item_ids,
+            "text_hashes": hashes,
             "fingerprint": self.fingerprint,
             "state": {k: v.cpu() for k, v in self.model.state_dict().items()},
             "history": self.history,
@@ -242,8 +253,17 @@ class Scorer:
         return write_atomic(path, lambda f: torch.save(payload, f))
 
     @classmethod
-    def load(cls, path: Path | str, catalog: Catalog | None = None, device: str | None = None) -> Scorer:
-        """Load a checkpoint; with ``catalog``, check that it is the catalog it was trained on."""
+    def load(
+        cls,
+        path: Path | str,
+        catalog: Catalog | None = None,
+        device: str | None = None,
+        text_vectors: TextVectors | None = None,
+    ) -> Scorer:
+        """Load a checkpoint. With ``catalog``, the catalog it was trained on loads as saved; one
+        that changed since loads mapped onto it (:mod:`recchat.scorer_update`: new and changed
+        items served from their text, whose vectors ``text_vectors`` gives; ``scorer.update``
+        says what changed); another catalog is a CheckpointError."""
         torch = _torch()
         path = Path(path)
         if not path.is_file():
@@ -257,22 +277,38 @@ class Scorer:
                 "not a checkpoint; train one again with: recchat train"
             ) from None
         version = payload.get("version") if isinstance(payload, dict) else None
-        if version != CHECKPOINT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise CheckpointError(
                 f"{path} has checkpoint version {version}, "
-                f"this recchat reads {CHECKPOINT_VERSION}; retrain with: recchat train"
+                f"this recchat reads versions up to {CHECKPOINT_VERSION}; retrain with: recchat train"
             )
+        update = None
         try:
-            if catalog is not None and catalog.fingerprint() != payload["fingerprint"]:
+            item_ids, fingerprint, state = list(payload["item_ids"]), payload["fingerprint"], payload["state"]
+            config = ScorerConfig(**payload["config"])
+            hashes = payload.get("text_hashes")  # None in version 1
+            if catalog is not None and hashes is None and catalog.fingerprint() != fingerprint:
                 raise CheckpointError(
-                    f"{path} was trained on a different catalog (fingerprint {payload['fingerprint']}, "
-                    f"{len(payload['item_ids'])} items) than the one given (fingerprint "
+                    f"{path} was trained on a different catalog (fingerprint {fingerprint}, "
+                    f"{len(item_ids)} items) than the one given (fingerprint "
                     f"{catalog.fingerprint()}, {len(catalog)} items). Retrain with: recchat train"
                 )
-            config = ScorerConfig(**payload["config"])
-            text = payload["state"]["text"][1:].numpy()
-            model = build_model(len(payload["item_ids"]), text, config)
-            model.load_state_dict(payload["state"])
+            if (
+                catalog is not None
+                and hashes is not None
+                and (catalog.fingerprint() != fingerprint or item_ids != [item.id for item in catalog])
+            ):
+                update = plan_update(item_ids, hashes, catalog, where=str(path))
+                state = remap_state(
+                    state, item_ids, update, catalog, text_vectors, encoder=config.text_encoder, where=str(path)
+                )
+                item_ids, hashes, fingerprint = (
+                    [item.id for item in catalog],
+                    text_hashes(catalog),
+                    catalog.fingerprint(),
+                )
+            model = build_model(len(item_ids), state["text"][1:].numpy(), config)
+            model.load_state_dict(state)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # a payload with parts missing or misshapen
             if isinstance(exc, CheckpointError):
                 raise
@@ -281,7 +317,9 @@ class Scorer:
                 f"{str(exc)[:200]}); retrain with: recchat train"
             ) from None
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        return cls(model, config, list(payload["item_ids"]), payload["fingerprint"], catalog, payload.get("history"))
+        scorer = cls(model, config, item_ids, fingerprint, catalog, payload.get("history"), hashes)
+        scorer.update = update if update and (update.from_text or update.removed) else None  # not a reorder
+        return scorer
 
 
 # --------------------------------------------------------------------------- training
@@ -303,8 +341,12 @@ def train(
     progress: bool = True,
     device: str | None = None,
     log: Callable[[str], None] | None = None,
+    init: Mapping[str, torch.Tensor] | None = None,
 ) -> Scorer:
-    """Train on ``split.train``, early-stop on validation NDCG@10, return the best scorer."""
+    """Train on ``split.train``, early-stop on validation NDCG@10, return the best scorer.
+
+    ``init``: weights to continue from (a warm start, :func:`recchat.cli.train.warm_start_state`),
+    measured on validation first as epoch 0, so training keeps them unless an epoch beats them."""
     torch = _torch()
     from tqdm.auto import tqdm
 
@@ -312,7 +354,10 @@ def train(
     _seed(config.seed)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     n_items = split.n_items
-    model = build_model(n_items, text_vectors, config).to(device)
+    model = build_model(n_items, text_vectors, config)
+    if init is not None:
+        model.load_state_dict({**init, "text": model.text})  # the text vectors are the index's now
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Each training example is a user's training sequence: inputs all but the last item, targets
     # all but the first, so every position predicts the next item.
@@ -322,6 +367,11 @@ def train(
     best_ndcg, best_state, best_epoch, waited = -1.0, None, 0, 0
     history: list[dict[str, float]] = []
     started = time.perf_counter()
+    if init is not None:
+        model.eval()
+        best_ndcg = rank_metrics(run_stage(scorer, split, "valid").ranks)["NDCG@10"]
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history.append({"epoch": 0, "valid_ndcg10": best_ndcg, "seconds": 0.0, "best": 1.0})  # no step yet
     bar = tqdm(range(1, config.max_epochs + 1), desc="training scorer", unit="epoch", disable=not progress)
     generator = np.random.default_rng(config.seed)
     for epoch in bar:
@@ -385,6 +435,7 @@ def train(
     model.eval()
     scorer._vectors = None
     scorer.history = history
+    scorer.text_hashes = text_hashes(catalog, split.item_ids)
     return scorer
 
 

@@ -62,9 +62,14 @@ def test_checkpoint_round_trip(tmp_path, trained, movielens):
     assert loaded.config == trained.config and loaded.history == trained.history
 
 
-def test_checkpoint_refuses_another_catalog(tmp_path, trained, movielens):
+def test_checkpoint_serves_a_changed_item_from_its_text_and_refuses_another_catalog(
+    tmp_path, trained, movielens, embedder
+):
     path = trained.save(tmp_path / "scorer.pt")
-    other = Catalog([*list(movielens.catalog)[:-1], Item("1682", "Changed", "Changed text")])
+    changed = Catalog([*list(movielens.catalog)[:-1], Item("1682", "Changed", "Changed text")])
+    loaded = Scorer.load(path, catalog=changed, text_vectors=lambda items, _: embedder.encode([i.text for i in items]))
+    assert loaded.update is not None and loaded.update.changed == ["1682"] and len(loaded.update.kept) == 1681
+    other = Catalog([Item(f"tt{i.id}", i.title, i.text, i.fields) for i in movielens.catalog])  # another id scheme
     with pytest.raises(CheckpointError, match="trained on a different catalog.*Retrain with: recchat train"):
         Scorer.load(path, catalog=other)
     with pytest.raises(CheckpointError, match="no scorer checkpoint at .*recchat train"):
@@ -134,3 +139,42 @@ def test_item_vectors_go_to_chroma_and_come_back_by_behaviour(tmp_path, trained,
     with pytest.raises(ItemIndexError, match="not a scorer's"):
         write_behaviour_index(trained, movielens.catalog, "ml-text", path=tmp_path, progress=False)
     assert text.count() == 5
+
+
+def test_new_items_are_served_at_once_and_warm_started_through_the_cli(tmp_path, trained, movielens, embedder, capsys):
+    """5% of MovieLens added since the scorer was trained: Recommender.from_config serves them from
+    their text and says so, a chat turn works, and `recchat train --warm-start` (in-process)
+    continues the checkpoint on the current catalog."""
+    from recchat.cli import main
+    from recchat.recommender import Recommender
+
+    catalog = movielens.catalog
+    new = {item.id for item in list(catalog)[::20]}  # 85 of 1,682
+    earlier = Catalog([item for item in catalog if item.id not in new])
+    old = Scorer.load(trained.save(tmp_path / "full.pt"), catalog=earlier).save(tmp_path / "old.pt")
+    store = str(tmp_path / "index")
+    config = {"scorer": {"checkpoint": str(old)}, "index": {"path": store}, "llm": {"backend": "none"}}
+    rec = Recommender.from_config({**config, "profiles": str(tmp_path / "profiles")})
+    assert rec.notes == [
+        f"The scorer was trained on an earlier catalog: {len(new)} new items served from their text; "
+        "retrain to learn from their interactions: recchat train --warm-start."
+    ]
+    history = ["50", "172", "181"]
+    assert new & {c.item.id for c in rec.scorer.topk(history, k=200)}
+    assert len(rec.recommend(history, k=10).candidates) == 10
+    assert rec.chat().send("a space adventure like Star Wars").items
+    from recchat.ui.app import build_app
+
+    header = next(
+        b.value for b in build_app(rec).blocks.values() if str(getattr(b, "value", "")).startswith("# recchat")
+    )
+    assert (
+        "Note: The scorer was trained on an earlier catalog" in header and "new items served from their text" in header
+    )
+    code = main(
+        ["train", "--warm-start", "--max-users", "120", "--max-epochs", "1", "--out", str(old), "--path", store]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and f"warm start from {old}: 1,597 items keep their vectors, 85 new or changed items" in out
+    after = Scorer.load(old, catalog=catalog)
+    assert after.update is None and after.config.dim == trained.config.dim and after.history[0]["epoch"] == 0

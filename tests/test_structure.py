@@ -100,11 +100,14 @@ def test_the_walk_finds_a_circle_when_there_is_one():
 # never one above: the data flow (catalog -> index -> retrieve -> score -> rerank -> blend ->
 # explain -> chat / batch / API) reads off this list.
 LAYERS = [
-    ("foundation", ["recchat.types", "recchat.files", "recchat.assets", "recchat.plugins"]),
+    ("foundation", ["recchat.types", "recchat.files", "recchat.assets", "recchat.enrich", "recchat.plugins"]),
     ("data", ["recchat.data", "recchat.privacy", "recchat.templates"]),
     ("configuration and LLM backends", ["recchat.config", "recchat.llm"]),
     ("index, rerank, blend", ["recchat.index", "recchat.rerank", "recchat.blend"]),
-    ("retrieve, score, evaluate, tune", ["recchat.retrieve", "recchat.scorer", "recchat.evaluation", "recchat.tune"]),
+    (
+        "retrieve, score, evaluate, tune",
+        ["recchat.retrieve", "recchat.scorer", "recchat.scorer_update", "recchat.evaluation", "recchat.tune"],
+    ),
     ("conversation", ["recchat.conversation"]),
     ("assembly and batch", ["recchat.builder", "recchat.recommender", "recchat.batch", "recchat.doctor"]),
     ("front ends", ["recchat.cli", "recchat.ui", "recchat"]),

@@ -209,6 +209,8 @@ def build_app(
         gr.Markdown(
             f"# recchat\nTell me which {shown(domain.items)} you liked and what you are in the mood for, "
             f"for example: *{shown(example)}*"
+            # What the user should know about the parts: new items served from their text.
+            + "".join(f"\n\n*Note: {shown(note)}*" for note in getattr(recommender, "notes", []))
         )
         session = gr.State(None, time_to_live=session_ttl)
         with gr.Row():

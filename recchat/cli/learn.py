@@ -9,86 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recchat.cli.options import add_blend, add_config, add_llm, add_scorer, add_store, builder, limit_users
+from recchat.cli.train import cmd_train
 
 if TYPE_CHECKING:
     from recchat.builder import Builder
     from recchat.cli.options import Subcommands
     from recchat.data.split import Split
     from recchat.rerank import ItemReranker
-    from recchat.scorer import ScorerConfig
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """Build the index, train the two-tower scorer, save the checkpoint, store its item vectors in
-    Chroma."""
-    from recchat.scorer import ScorerConfig
-
-    parts = builder(args)
-    config = ScorerConfig(
-        **{k: v for k, v in vars(args).items() if k in ScorerConfig.__dataclass_fields__ and v is not None}
-    )
-    train_scorer(
-        parts,
-        config,
-        out=args.out,
-        max_users=args.max_users,
-        device=args.device,
-        behaviour_collection=args.behaviour_collection,
-    )
-    if args.out is None:
-        print(
-            f"next: recchat ui{parts.config_flag()}   (the chat app; recchat eval{parts.config_flag()} "
-            "measures the scorer against baselines)"
-        )
-    return 0
-
-
-def train_scorer(
-    parts: Builder,
-    config: ScorerConfig | None = None,
-    *,
-    out: Path | None = None,
-    max_users: int | None = None,
-    device: str | None = None,
-    behaviour_collection: str | None = None,
-) -> Path:
-    """Index the catalog, train on the leave-one-out split, save, and report; the checkpoint's path."""
-    from recchat.data.split import leave_one_out
-    from recchat.evaluation import rank_metrics, run_stage
-    from recchat.retrieve import item_text_vectors
-    from recchat.scorer import train, write_behaviour_index
-
-    data = parts.dataset
-    split = leave_one_out(limit_users(data.interactions, max_users), data.catalog)
-    index = parts.index(build="always")
-    started = time.perf_counter()
-    scorer = train(split, item_text_vectors(data.catalog, index), data.catalog, config, device=device)
-    seconds = time.perf_counter() - started
-    best = max(scorer.history, key=lambda h: h["valid_ndcg10"])
-    path = scorer.save(out or parts.config.checkpoint())
-    test = rank_metrics(run_stage(scorer, split, "test").ranks)
-    print(
-        f"best epoch {best['epoch']} of {len(scorer.history)}: valid NDCG@10 {best['valid_ndcg10']:.4f} "
-        f"(reached after {best['seconds']:.0f} s; {seconds:.0f} s in all)"
-    )
-    print(f"test NDCG@10 {test['NDCG@10']:.4f}, HR@10 {test['HR@10']:.4f}")
-    print(f"checkpoint: {path}")
-    idx = parts.config.index
-    behaviour = write_behaviour_index(
-        scorer,
-        data.catalog,
-        behaviour_collection or f"{parts.name}-behaviour",
-        path=parts.config.resolve(idx.path),
-        url=idx.url,
-    )
-    print(f"item vectors: Chroma collection {behaviour.name} ({behaviour.count()} items)")
-    return path
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate baselines and the scorer under the leave-one-out protocol; write a run folder."""
     from recchat.data.split import leave_one_out
-    from recchat.evaluation import evaluate, markdown_table, write_report
+    from recchat.evaluation import bucket_summary, evaluate, markdown_table, popularity_buckets, write_report
     from recchat.evaluation.baselines import ItemKNN, Popularity, TextRetriever
 
     parts = builder(args)
@@ -100,6 +33,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(
             f"unknown method(s) {', '.join(sorted(unknown))}; choose from popularity, item-knn, text, scorer"
+        )
+    if args.cold_items is not None:
+        from recchat.evaluation.cold_run import cold_eval_report
+
+        index = parts.index(build="always", progress=False) if {"text", "scorer"} & set(methods) else None
+        options = {"text_encoder": args.text_encoder, "max_epochs": args.max_epochs, "seed": args.seed}
+        run = {"dataset": parts.name, "interactions": len(log), "max_users": args.max_users}
+        return cold_eval_report(
+            split, data.catalog, index, methods, args.cold_items, args.cold_seed, options, run, args.out
         )
     rankers: list[Any] = []
     for method in methods:
@@ -129,6 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "methods": methods,
         "scorer": str(parts.config.checkpoint()) if "scorer" in methods else None,
         "max_users": args.max_users,
+        "popularity_buckets": bucket_summary(split.train_counts(), popularity_buckets(split.train_counts())),
     }
     if args.rerank:
         results.extend(_rerank_results(args, parts, split, config))
@@ -341,12 +284,26 @@ def register(sub: Subcommands) -> None:
     g = p.add_argument_group("training (defaults in brackets come from ScorerConfig)")
     g.add_argument("--out", type=Path, help="checkpoint path [$RECCHAT_HOME/models/<name>-scorer.pt]")
     g.add_argument("--behaviour-collection", help="Chroma collection for the item vectors [<name>-behaviour]")
+    g.add_argument(
+        "--warm-start",
+        nargs="?",
+        const="",
+        metavar="CHECKPOINT",
+        help="continue from a checkpoint (default: the one --out or the configuration names) on the current "
+        "catalog and log: new items' id embeddings start at zero, the rest is kept; not --dim, --layers, "
+        "--heads or --max-len",
+    )
     g.add_argument("--dim", type=int, help="vector size [64]")
     g.add_argument("--layers", type=int, help="Transformer layers [2]")
     g.add_argument("--heads", type=int, help="attention heads [2]")
     g.add_argument("--max-len", type=int, help="history length the model reads [100]")
     g.add_argument("--dropout", type=float, help="dropout [0.2]")
     g.add_argument("--id-dropout", type=float, help="share of item ids hidden per step, so text carries weight [0.1]")
+    g.add_argument(
+        "--text-encoder",
+        help="item text vectors: minilm, an LLM's (smollm2-mean, -last, -prompt; gemma3-...), or joined by + "
+        "(minilm+smollm2-mean) [minilm]",
+    )
     g.add_argument("--lr", type=float, help="learning rate [0.002]")
     g.add_argument("--batch-size", type=int, help="users per step [64]")
     g.add_argument("--max-epochs", type=int, help="epoch limit [200]")
@@ -387,6 +344,18 @@ def register(sub: Subcommands) -> None:
         "target is not a candidate (their metrics are the same in any order; skipped by default)",
     )
     p.add_argument("--candidates", type=int, default=20, help="scorer top-N the LLM reranks [20]")
+    g = p.add_argument_group("cold items (see recchat.evaluation.cold)")
+    g.add_argument(
+        "--cold-items",
+        type=float,
+        metavar="FRACTION",
+        help="hold out this fraction of the items (random, --cold-seed) with all their interactions from "
+        "every method's training, train a scorer without them, and evaluate the users whose test target is one",
+    )
+    g.add_argument("--cold-seed", type=int, default=0, help="seed of the held-out items [0]")
+    g.add_argument("--text-encoder", help="text vectors of the scorer trained for --cold-items [minilm]")
+    g.add_argument("--max-epochs", type=int, help="epoch limit of the scorer trained for --cold-items [200]")
+    g.add_argument("--seed", type=int, help="seed of the scorer trained for --cold-items [0]")
     add_blend(p)
     add_llm(p)
     p.set_defaults(func=cmd_eval)

@@ -31,7 +31,8 @@ def add_config(p: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="the deployment's TOML configuration (write one with: recchat init ITEMS "
-        "[INTERACTIONS]) [the built-in MovieLens-100K one]",
+        "[INTERACTIONS]), or a built-in one by name: movielens-100k, movielens-100k-enriched "
+        "[the built-in MovieLens-100K one]",
     )
     p.add_argument(
         "--skip-bad",

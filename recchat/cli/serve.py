@@ -34,7 +34,7 @@ def prepare(parts: Builder) -> None:
         assets.fetch(assets.get(name))
     parts.index(build="always")  # incremental: a no-op when current
     if not config.checkpoint().is_file():
-        from recchat.cli.learn import train_scorer
+        from recchat.cli.train import train_scorer
 
         print(f"No trained scorer yet: training it on {parts.name} (1-2 minutes for MovieLens-100K on 2 cores).")
         train_scorer(parts)

@@ -119,8 +119,13 @@ class RecommenderConfig:
 
     @classmethod
     def load(cls, path: Path | str) -> RecommenderConfig:
-        """Read a TOML (or JSON) file; unknown keys and bad values raise ConfigError."""
+        """Read a TOML (or JSON) file, or a built-in configuration by name ("movielens-100k-enriched":
+        recchat/configs/<name>.toml) where no such file exists; unknown keys and bad values raise
+        ConfigError."""
         path = Path(path)
+        builtin = BUILTIN / f"{path}.toml"
+        if not path.is_file() and len(path.parts) == 1 and not path.suffix and builtin.is_file():
+            path = builtin
         if not path.is_file():
             raise ConfigError(path, "file", "no such file", "write one with: recchat init ITEMS [INTERACTIONS]")
         try:

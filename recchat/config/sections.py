@@ -29,6 +29,9 @@ class FieldSection:
     unit: str = ""  # words for a range field's values: "pages", "minutes"
     pattern: str = ""  # a regular expression: the value is its first match (or first group); none: empty
     columns: list[str] = field(default_factory=list)  # 0/1 flag columns read as one list field: those set to 1
+    cues: list[str] = field(
+        default_factory=list
+    )  # words before a facet's value that mean this facet ("with", "by"): where two facets share a name
 
 
 @dataclass

@@ -3,8 +3,10 @@ years and ranges.
 
 Facet values come from the catalog's own values plus the domain's synonyms; values of one facet
 joined by "or" are alternatives, joined by "and" all required; a value negated in its clause is
-avoided. Years: decades, comparisons ("before 1970"), exact years, spans and "recent". Ranges are
-read in the field's unit ("under 300 pages").
+avoided. People facets (names, not kinds) are also read by a clear last name ("by Tarantino"); a
+name two facets share goes to the one whose cue precedes it ("with", "by"). Years: decades,
+comparisons ("before 1970"), exact years, spans and "recent". Ranges are read in the field's unit
+("under 300 pages"), larger units converted ("under two hours" = under 120 minutes).
 """
 
 from __future__ import annotations
@@ -47,10 +49,10 @@ class Understanding:
 
 def _facet_hits(msg: Clauses, domain: Domain, skip: set[int]) -> list[tuple[str, str, int, int]]:
     """(facet, value, start word, end word) for each facet phrase outside ``skip``, longest phrase
-    first, in message order; a trailing "s" is allowed ("thrillers")."""
-    phrases: dict[tuple[str, ...], tuple[str, str]] = {}
-    for facet in reversed(domain.facets):  # an earlier facet wins a phrase two facets share
-        phrases.update({tuple(words): (facet.name, v) for p, v in facet.phrases().items() if (words := words_of(p))})
+    first, in message order; a trailing "s" is allowed ("thrillers"). A phrase several facets
+    share (a director who also acts) goes to the facet whose cue stands right before it ("with
+    Tarantino": the cast), else to the earliest facet; a value or synonym wins over a last name."""
+    phrases = _phrase_table(domain)
     longest = max((len(p) for p in phrases), default=0)
     hits, taken = [], set(skip)
     for size in range(longest, 0, -1):
@@ -61,10 +63,55 @@ def _facet_hits(msg: Clauses, domain: Domain, skip: set[int]) -> list[tuple[str,
             chunk = tuple(msg.words[start : start + size])
             singular = chunk[:-1] + (chunk[-1].removesuffix("s"),)
             found = phrases.get(chunk) or phrases.get(singular)
+            if found and found[0][0] == 2 and not _cued_name(msg.words, start, start + size, domain):
+                continue  # "a clown": a last name that is a word too names the person after a cue only
             if found:
-                hits.append((*found, start, start + size))
+                hits.append((*_by_cue(found, msg.words[:start], domain), start, start + size))
                 taken |= span
     return sorted(hits, key=lambda h: h[2])
+
+
+def _cued_name(words: list[str], start: int, end: int, domain: Domain) -> bool:
+    """Whether a cue of some facet ends right before ``start`` ("with freeman"), or the item noun
+    follows ``end`` ("a burton film", "burton's movies")."""
+    after = words[end : end + 2]
+    nouns = {domain.item, domain.items, "movie", "movies", "film", "films", "book", "books"}
+    if after[:1] and (after[0] in nouns or (after[0] == "s" and after[1:] and after[1] in nouns)):
+        return True
+    cues = {tuple(words_of(c)) for f in domain.facets for c in f.cues}
+    return any(cue and tuple(words[max(0, start - len(cue)) : start]) == cue for cue in cues)
+
+
+def _phrase_table(domain: Domain) -> dict[tuple[str, ...], list[tuple[int, int, str, str]]]:
+    """The words of every facet phrase -> (strength, facet position, facet, value), best first:
+    strength 0 for a value or synonym, 1 for a person's last name, 2 for one that is a word too
+    (read after a cue only). Made once per domain (a people facet holds thousands of names)."""
+    key = tuple((f.name, len(f.values), len(f.synonyms), len(f.short), len(f.cued)) for f in domain.facets)
+    table = domain.phrase_cache.get(key)
+    if table is None:
+        table = {}
+        for n, facet in enumerate(domain.facets):
+            entries = [(0, p, v) for p, v in facet.phrases().items()]
+            entries += [(2 if p in facet.cued else 1, p, v) for p, v in facet.short.items()]
+            for strength, phrase, value in entries:
+                if words := tuple(words_of(phrase)):
+                    table.setdefault(words, []).append((strength, n, facet.name, value))
+        for found in table.values():
+            found.sort()
+        domain.phrase_cache.clear()
+        domain.phrase_cache[key] = table
+    return table
+
+
+def _by_cue(found: list[tuple[int, int, str, str]], before: list[str], domain: Domain) -> tuple[str, str]:
+    """(facet, value) of the best entries of a phrase: the one whose facet's cue ends ``before``."""
+    best = [e for e in found if e[0] == found[0][0]]
+    for _, n, facet, value in best:
+        for cue in domain.facets[n].cues:
+            cue_words = words_of(cue)
+            if cue_words and before[-len(cue_words) :] == cue_words:
+                return facet, value
+    return best[0][2], best[0][3]
 
 
 def read_years(text: str, domain: Domain, out: Understanding) -> None:
@@ -121,16 +168,71 @@ _ABOVE = {
 }
 
 
+# Larger units a range's unit is counted in, by the unit's singular: "under two hours" on a field
+# counted in minutes is "under 120 minutes".
+_LARGER = {
+    "minute": {"hour": 60, "hr": 60},
+    "second": {"minute": 60, "min": 60, "hour": 3600},
+    "day": {"week": 7},
+    "month": {"year": 12},
+}
+_NUMBER_WORDS = dict(
+    zip("a an one two three four five six seven eight nine ten".split(), (1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
+)
+
+
+def in_unit(text: str, unit: str) -> str:
+    """``text`` with amounts of a larger unit written in ``unit`` ("minutes"): "two hours" ->
+    "120 minutes", "an hour and a half" and "1.5 hours" -> "90 minutes", "half an hour" -> "30
+    minutes". Other text is left as it is."""
+    singular = unit.lower().removesuffix("s")
+    larger = _LARGER.get(singular)
+    if not larger:
+        return text
+    words = "|".join(_NUMBER_WORDS)
+    names = "|".join(sorted(larger, key=len, reverse=True))
+
+    def write(amount: float) -> str:
+        return f"{_number(str(round(amount, 2)))} {singular}s"
+
+    def amount(m: re.Match[str]) -> str:
+        return write((_value(m.group(1)) + (0.5 if m.group(2) or m.group(4) else 0)) * larger[m.group(3)])
+
+    number = rf"(\d+(?:\.\d+)?|{words})"
+    text = re.sub(
+        rf"\b{number}\s+(and|to|-)\s+{number}\s*({names})s?\b",  # "between one and two hours"
+        lambda m: (
+            f"{write(_value(m.group(1)) * larger[m.group(4)]).split()[0]} {m.group(2)} "
+            f"{write(_value(m.group(3)) * larger[m.group(4)])}"
+        ),
+        text,
+    )
+    text = re.sub(rf"\bhalf an? ({names})\b", lambda m: write(0.5 * larger[m.group(1)]), text)
+    return re.sub(rf"\b{number}(\s+and\s+a\s+half)?\s*({names})s?\b(\s+and\s+a\s+half)?", amount, text)
+
+
+def _value(n: str) -> float:
+    return float(n) if n[0].isdigit() else _NUMBER_WORDS[n]
+
+
+_FLIP = {"$lt": "$gte", "$lte": "$gt", "$gt": "$lte", "$gte": "$lt"}
+
+
 def read_ranges(text: str, domain: Domain, out: Understanding) -> None:
-    """Bounds on range fields, named by their unit: "under 300 pages", "between 200 and 400 pages"."""
+    """Bounds on range fields, named by their unit: "under 300 pages", "between 200 and 400 pages";
+    a larger unit is converted ("under two hours" on a field in minutes: under 120)."""
     number = r"(\d+(?:\.\d+)?)"
     ops = {**_BELOW, **_ABOVE}
     # Longest first, matched left to right: "no more than 250" is not also "more than 250".
     comparisons = "|".join(re.escape(w) for w in sorted(ops, key=len, reverse=True))
+    original = text
     for r in domain.ranges:
+        text = in_unit(original, r.unit_word)
         unit = "(?:" + "|".join(re.escape(w) for w in _unit_words(r)) + r")\b"
+        # "nothing over two hours" is "at most 120 minutes".
         bounds = {
-            ops[m.group(1)]: _number(m.group(2)) for m in re.finditer(rf"\b({comparisons})\s+{number}\s*{unit}", text)
+            (_FLIP[ops[m.group(2)]] if m.group(1) else ops[m.group(2)]): _number(m.group(3))
+            for m in re.finditer(rf"\b(?:(nothing|not|no|never)\s+)?({comparisons})\s+{number}\s*{unit}", text)
         }
         m = re.search(rf"\bbetween\s+{number}\s+and\s+{number}\s*{unit}", text) or re.search(
             rf"\b{number}\s*(?:-|to)\s*{number}\s*{unit}", text

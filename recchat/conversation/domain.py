@@ -4,7 +4,9 @@ A :class:`Domain` is built once per catalog from its configuration (field roles,
 words, a synonyms file) and from the items' own values:
 
 - **facets**: list fields the user can ask for or exclude ("something funny", "no horror",
-  "nothing by Le Carre"): each value the catalog holds, plus synonyms from a data file;
+  "nothing by Le Carre"): each value the catalog holds, plus synonyms from a data file; in a
+  facet of people, each clear last name ("tarantino"); the field's cues ("with", "by") say which
+  facet a name two facets share means;
 - **year**: the field with role ``year`` (eras, "older", "from 1996", "the same year as Fargo")
   and the reference year that "recent" counts back from;
 - **ranges**: other numeric fields with bounds and a unit ("under 300 pages");
@@ -68,6 +70,9 @@ class Facet:
     values: list[str]
     synonyms: dict[str, str] = field(default_factory=dict)  # lower-case phrase -> value
     avoid: dict[str, list[str]] = field(default_factory=dict)  # "violent" -> values "less violent" drops
+    cues: list[str] = field(default_factory=list)  # words before a value that point at this facet ("with")
+    short: dict[str, str] = field(default_factory=dict)  # a person's last name -> the name ("tarantino")
+    cued: set[str] = field(default_factory=set)  # last names that are words too ("freeman"): read after a cue only
 
     def phrases(self) -> dict[str, str]:
         """Every lower-case phrase that names a value: the values themselves, then synonyms."""
@@ -118,6 +123,11 @@ class Domain:
     aliases: Path | None = None  # a CSV of item_id,alias for the title linker (recchat.conversation.link)
     popularity: str | None = None  # a numeric field: how well known an item is (when no log says)
     verb: str = "tried"  # what a user did with an item, past tense: "watched", "read"
+    # Words of each facet phrase -> (strength, facet position, facet, value), made once (see
+    # recchat.conversation.constraints); keyed by the facets' sizes so a changed facet remakes it.
+    phrase_cache: dict[tuple[object, ...], dict[tuple[str, ...], list[tuple[int, int, str, str]]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_config(cls, config: RecommenderConfig, catalog: Catalog) -> Domain:
@@ -127,7 +137,7 @@ class Domain:
         if path is not None:
             synonyms = read_synonyms(path)
         cat = config.catalog
-        facets = [_facet(name, catalog, synonyms) for name in cat.with_role("facet")]
+        facets = [_facet(name, catalog, synonyms, cat.fields[name].cues) for name in cat.with_role("facet")]
         years = cat.with_role("year")
         ranges = [r for r in (_range(n, catalog, cat.fields[n].unit) for n in cat.with_role("range")) if r]
         year = years[0] if years else None
@@ -254,7 +264,7 @@ def read_synonyms(path: Path) -> dict[str, Any]:
     return data
 
 
-def _facet(name: str, catalog: Catalog, synonyms: dict[str, Any]) -> Facet:
+def _facet(name: str, catalog: Catalog, synonyms: dict[str, Any], cues: list[str] | None = None) -> Facet:
     counts = Counter(v for it in catalog for v in field_values(it.fields.get(name)))
     values = [v for v, _ in counts.most_common()]
     return Facet(
@@ -262,7 +272,52 @@ def _facet(name: str, catalog: Catalog, synonyms: dict[str, Any]) -> Facet:
         values,
         dict(synonyms.get("synonyms", {}).get(name, {})),
         {k: list(v) for k, v in synonyms.get("avoid", {}).get(name, {}).items()},
+        [c.lower() for c in cues or ()],
+        *short_names(counts),
     )
+
+
+# A last name alone names a person only where it is no everyday word: "tarantino", "hanks", not
+# "stone" or "short" (the Zipf bar of the title linker's everyday words); one that is a word of
+# some use ("freeman", "clown") only after a cue ("with Freeman") or before the item noun.
+_EVERYDAY_ZIPF = 4.0
+_RARE_ZIPF = 3.5
+_PARTICLES = frozenset("de da di del della der van von la le du st".split())
+_SUFFIXES = frozenset("jr jr. sr sr. ii iii".split())
+
+
+def short_names(counts: Counter[str]) -> tuple[dict[str, str], set[str]]:
+    """A facet of people's names (directors, cast, authors: a few items each, not kinds shared by
+    many): each person's last name ("De Niro" with its particle) -> the name, for people of two
+    items or more whose last name is no everyday word and who hold it clearly (the only one, or
+    twice the items of the next); and the last names that are words of some use, read only after
+    a cue. "Quentin Tarantino" is "tarantino"; "Sharon Stone" keeps her whole name. Nothing for a
+    facet of kinds (genres: ten items or more per value on average)."""
+    if not counts or sum(counts.values()) / len(counts) >= 10:
+        return {}, set()
+    from wordfreq import zipf_frequency
+
+    holders: dict[str, list[tuple[int, str]]] = {}
+    for name, n in counts.items():
+        words = name.replace(",", " ").split()
+        while words and words[-1].lower() in _SUFFIXES:
+            words.pop()
+        if len(words) < 2:
+            continue
+        last = words[-1:] if words[-2].lower() not in _PARTICLES else words[-2:]
+        key = " ".join(last).lower()
+        holders.setdefault(key, []).append((n, name))
+    out, cued = {}, set()
+    for key, people in holders.items():
+        people.sort(reverse=True)
+        n, name = people[0]
+        clear = len(people) == 1 or n >= 2 * people[1][0]
+        plain = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode()
+        if n >= 2 and clear and len(plain) >= 4 and (zipf := zipf_frequency(plain, "en")) < _EVERYDAY_ZIPF:
+            out[key] = name
+            if zipf >= _RARE_ZIPF:
+                cued.add(key)
+    return out, cued
 
 
 def _range(name: str, catalog: Catalog, unit: str) -> RangeField | None:

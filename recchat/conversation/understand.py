@@ -25,6 +25,10 @@ positions in the last list). What the rules find:
   "recent" (counted back from the domain's reference year), and years relative to a named item:
   "older than Fargo", "after Fargo", "from the same year as Fargo";
 - ranges, in the field's unit: "under 300 pages", "over 500 pages", "between 200 and 400 pages";
+  a larger unit converted ("under two hours" on a field in minutes), a negated bound turned
+  round ("nothing over 150 minutes");
+- people by last name where a people facet holds it clearly ("by Tarantino", "a Spielberg
+  film"), and the facet a shared name means by its cue ("with Tarantino": the cast);
 - critiques of the last list and references into it: "not that one", "something older",
   "newer", "I've seen it", "not the first one", "the third one looks good", "more like number 2",
   "the last one".

@@ -4,12 +4,24 @@
   pessimistic ties), the :class:`Ranker` interface and the metrics;
 - :mod:`~recchat.evaluation.baselines`: the non-learned rankers measured beside the scorer;
 - :mod:`~recchat.evaluation.reranking`: the LLM reranker and the blend, measured and tuned;
+- :mod:`~recchat.evaluation.cold`: popularity buckets (head, torso, tail), the cold-item split and
+  the paired bootstrap; :mod:`~recchat.evaluation.cold_run` runs ``eval --cold-items``;
 - :mod:`~recchat.evaluation.report`: the Markdown table and the run folder.
 """
 
 from __future__ import annotations
 
 from recchat.evaluation.baselines import IndexedRanker, ItemKNN, Popularity, TextRetriever
+from recchat.evaluation.cold import (
+    BUCKETS,
+    ColdSplit,
+    TextOnlyColdItems,
+    bucket_metrics,
+    bucket_summary,
+    cold_split,
+    paired_bootstrap,
+    popularity_buckets,
+)
 from recchat.evaluation.protocol import (
     CUTOFFS,
     Ranker,
@@ -35,9 +47,11 @@ from recchat.evaluation.reranking import (
 )
 
 __all__ = [
+    "BUCKETS",
     "CUTOFFS",
     "REPORT_METRICS",
     "BlendPoint",
+    "ColdSplit",
     "Degradation",
     "HistoryScorer",
     "IndexedRanker",
@@ -47,12 +61,18 @@ __all__ = [
     "RerankMetrics",
     "RerankRecord",
     "StageResult",
+    "TextOnlyColdItems",
     "TextRetriever",
+    "bucket_metrics",
+    "bucket_summary",
+    "cold_split",
     "degradation",
     "degradation_line",
     "evaluate",
     "markdown_table",
+    "paired_bootstrap",
     "paired_interval",
+    "popularity_buckets",
     "pessimistic_ranks",
     "rank_metrics",
     "rerank_metrics",

@@ -11,6 +11,8 @@ item in the catalog. The protocol is fixed so that numbers from different runs m
   validation; train and validation items for test); there are no sampled negatives.
 - A target's rank is 1 + the number of other unmasked items scoring greater than or equal to it
   (pessimistic), so a constant score earns nothing.
+- NDCG@10 is also split by the target's training popularity (head, torso, tail: see
+  :mod:`recchat.evaluation.cold`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from recchat.data.split import Split
+from recchat.evaluation.cold import bucket_metrics, popularity_buckets
 
 CUTOFFS = (10, 20)
 
@@ -150,6 +153,7 @@ def run_stage(ranker: Ranker, split: Split, stage: str, batch: int = 256, max_k:
 def evaluate(ranker: Ranker, split: Split, stages: Sequence[str] = ("valid", "test")) -> dict[str, Any]:
     """All metrics of ``ranker`` on ``split``: per stage, ranking metrics, coverage, popularity, MAE."""
     counts = split.train_counts()
+    buckets = popularity_buckets(counts)
     out: dict[str, Any] = {"method": ranker.name}
     results = {stage: run_stage(ranker, split, stage) for stage in stages}
     for stage, res in results.items():
@@ -159,6 +163,8 @@ def evaluate(ranker: Ranker, split: Split, stages: Sequence[str] = ("valid", "te
             metrics[f"Coverage@{k}"] = float(len(np.unique(recommended)) / split.n_items)
             metrics[f"MeanPop@{k}"] = float(counts[recommended].mean()) if recommended.size else 0.0
         metrics["users"] = int(len(res.ranks))
+        targets = (split.valid if stage == "valid" else split.test)[split.evaluated_users(stage)]
+        metrics.update(bucket_metrics(res.ranks, targets, buckets))
         out[stage] = metrics
     if "valid" in results and "test" in results and split.valid_rating is not None and split.test_rating is not None:
         vu, tu = split.evaluated_users("valid"), split.evaluated_users("test")

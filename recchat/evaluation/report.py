@@ -19,6 +19,9 @@ REPORT_METRICS = (
     "MRR@10",
     "NDCG@20",
     "HR@20",
+    "NDCG@10 head",
+    "NDCG@10 torso",
+    "NDCG@10 tail",
     "Precision@10",
     "F1@10",
     "Coverage@10",
@@ -78,6 +81,7 @@ def write_report(
         *([f"**{_stage(config, 'rerank').get('degradation_line')}**", ""] if config.get("rerank") else []),
         markdown_table(results, "test"),
         "",
+        *([bucket_line(buckets), ""] if isinstance(buckets := config.get("popularity_buckets"), Mapping) else []),
         "## Validation",
         "",
         markdown_table(results, "valid"),
@@ -92,6 +96,16 @@ def write_report(
         (tmp / "results.md").write_text("\n".join(md))
         _chart(results, tmp / "chart.png")
     return folder
+
+
+def bucket_line(summary: Mapping[str, Mapping[str, float]]) -> str:
+    """The popularity buckets in words (recchat.evaluation.cold.bucket_summary)."""
+    parts = [
+        f"{name} {int(b['items'])} items with {int(b['min_count'])}-{int(b['max_count'])} training interactions "
+        f"({100 * b['interaction_share']:.0f}% of them)"
+        for name, b in summary.items()
+    ]
+    return "Popularity buckets (NDCG@10 head / torso / tail): " + "; ".join(parts) + "."
 
 
 def _chart(results: Sequence[Mapping[str, object]], path: Path) -> None:

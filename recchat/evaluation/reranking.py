@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol, TypedDict
 import numpy as np
 
 from recchat.data.split import Split
+from recchat.evaluation.cold import paired_bootstrap
 from recchat.evaluation.protocol import rank_metrics
 
 if TYPE_CHECKING:
@@ -211,17 +212,13 @@ def paired_interval(
 ) -> dict[str, float]:
     """Mean per-user NDCG@10 gain of the blend over the scorer alone, with a paired bootstrap
     interval (users resampled with replacement; the same resample for both)."""
-    gain = _ndcg10(_blend_ranks(records, alpha, norm)) - _ndcg10(_blend_ranks(records, 0.0, norm))
-    if not len(gain):
-        return {"gain": 0.0, "low": 0.0, "high": 0.0}
-    rng = np.random.default_rng(seed)
-    means = gain[rng.integers(0, len(gain), (resamples, len(gain)))].mean(axis=1)
-    tail = (1 - level) / 2
-    return {
-        "gain": float(gain.mean()),
-        "low": float(np.quantile(means, tail)),
-        "high": float(np.quantile(means, 1 - tail)),
-    }
+    return paired_bootstrap(
+        _ndcg10(_blend_ranks(records, alpha, norm)),
+        _ndcg10(_blend_ranks(records, 0.0, norm)),
+        resamples=resamples,
+        seed=seed,
+        level=level,
+    )
 
 
 def tune_blend(

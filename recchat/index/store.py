@@ -26,7 +26,7 @@ from recchat.data.catalog import Catalog
 from recchat.index.chroma import connect, damaged, from_server
 from recchat.index.embed import MiniLMEmbeddingFunction
 from recchat.index.errors import ItemIndexError
-from recchat.index.filters import Where, parse_where
+from recchat.index.filters import Where, matches, parse_where
 from recchat.types import Candidate, FieldValue, Item
 
 if TYPE_CHECKING:
@@ -285,11 +285,15 @@ class ItemIndex:
         if self.space == "cosine":
             query = query / max(float(np.linalg.norm(query)), 1e-12)
         if filt:
-            # The filter keeps Chroma's own semantics: Chroma says which items pass, once per filter.
+            # Chroma says which items pass, once per filter; an item must also pass the local
+            # check (recchat.index.filters.matches) that every other candidate meets: Chroma lets
+            # an item without the field through "$not_contains", where a missing field fails.
             name = json.dumps(filt, sort_keys=True, default=str)
             if name not in snap.rows:
                 passed = set(self._ask(lambda: self.collection.get(where=filt, include=[]))["ids"])
-                snap.rows[name] = np.asarray([r for r, i in enumerate(snap.ids) if i in passed], dtype=np.int64)
+                snap.rows[name] = np.asarray(
+                    [r for r, i in enumerate(snap.ids) if i in passed and matches(filt, snap.items[r])], dtype=np.int64
+                )
             rows = snap.rows[name]
             scores = snap.matrix[rows] @ query
         else:
