@@ -184,9 +184,9 @@ def chroma_server(tmp_path_factory):
         yield f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture(scope="session")
-def rec(movielens, movie_domain, embedder, tmp_path_factory):
-    """A Recommender on MovieLens: a real index, a small trained scorer, the fake LLM of test_rerank."""
+def small_recommender(data, domain, embedder, folder, name):
+    """A Recommender on ``data`` as the chat and scenario tests use it: a real index in ``folder``,
+    a small scorer trained for two epochs, the fake LLM of test_rerank."""
     from test_rerank import FakeBackend
 
     from recchat.data.split import leave_one_out
@@ -196,24 +196,30 @@ def rec(movielens, movie_domain, embedder, tmp_path_factory):
     from recchat.retrieve import item_text_vectors
     from recchat.scorer import ScorerConfig, train
 
-    index = ItemIndex("chat-items", path=tmp_path_factory.mktemp("chat-index"), embedder=embedder)
-    index.build(movielens.catalog, progress=False)
-    split = leave_one_out(movielens.interactions, movielens.catalog)
+    index = ItemIndex(name, path=folder, embedder=embedder)
+    index.build(data.catalog, progress=False)
+    split = leave_one_out(data.interactions, data.catalog)
     scorer = train(
         split,
-        item_text_vectors(movielens.catalog, index),
-        movielens.catalog,
+        item_text_vectors(data.catalog, index),
+        data.catalog,
         ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2),
         progress=False,
     )
     return Recommender(
-        movielens.catalog,
+        data.catalog,
         index,
         scorer,
         Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
-        interactions=movielens.interactions,
-        domain=movie_domain,
+        interactions=data.interactions,
+        domain=domain,
     )
+
+
+@pytest.fixture(scope="session")
+def rec(movielens, movie_domain, embedder, tmp_path_factory):
+    """A Recommender on MovieLens: a real index, a small trained scorer, the fake LLM of test_rerank."""
+    return small_recommender(movielens, movie_domain, embedder, tmp_path_factory.mktemp("chat-index"), "chat-items")
 
 
 @pytest.fixture(scope="session")

@@ -96,40 +96,18 @@ def books_rec(tmp_path_factory):
 def enriched_rec(embedder, tmp_path_factory):
     """A Recommender on the enriched MovieLens, built as ``rec`` is (a real index, a small
     trained scorer, the fake LLM of test_rerank)."""
-    from test_rerank import FakeBackend
+    from conftest import small_recommender
 
     from recchat.assets import get
     from recchat.config import RecommenderConfig
     from recchat.conversation.domain import Domain
-    from recchat.data.split import leave_one_out
-    from recchat.index import ItemIndex
-    from recchat.recommender import Recommender
-    from recchat.rerank import Reranker
-    from recchat.retrieve import item_text_vectors
-    from recchat.scorer import ScorerConfig, train
 
     if not get("movielens-100k-enriched").is_present():
         pytest.fail("asset movielens-100k-enriched is missing: run 'recchat assets fetch movielens-100k-enriched'")
     config = RecommenderConfig.load("movielens-100k-enriched")
     data = config.load_dataset()
-    index = ItemIndex("enriched-items", path=tmp_path_factory.mktemp("enriched-index"), embedder=embedder)
-    index.build(data.catalog, progress=False)
-    split = leave_one_out(data.interactions, data.catalog)
-    scorer = train(
-        split,
-        item_text_vectors(data.catalog, index),
-        data.catalog,
-        ScorerConfig(dim=32, layers=1, max_len=50, max_epochs=2, patience=2),
-        progress=False,
-    )
-    return Recommender(
-        data.catalog,
-        index,
-        scorer,
-        Reranker(FakeBackend(favourite="1994"), "listwise", kind="movie"),
-        interactions=data.interactions,
-        domain=Domain.from_config(config, data.catalog),
-    )
+    domain = Domain.from_config(config, data.catalog)
+    return small_recommender(data, domain, embedder, tmp_path_factory.mktemp("enriched-index"), "enriched-items")
 
 
 @pytest.fixture(scope="session")

@@ -63,33 +63,7 @@ ARTICLES = (
 )
 # Articles that lead an alias key away: "The Matrix" and "Matrix" are one key. Only articles that
 # are no everyday word elsewhere ("die", "de", "den" are), so "Die Hard" keeps its first word.
-_LEADING = frozenset(
-    {
-        "the",
-        "a",
-        "an",
-        "le",
-        "la",
-        "les",
-        "l",
-        "il",
-        "lo",
-        "gli",
-        "el",
-        "los",
-        "las",
-        "der",
-        "das",
-        "un",
-        "une",
-        "uno",
-        "una",
-        "ein",
-        "eine",
-        "det",
-        "het",
-    }
-)
+_LEADING = frozenset(ARTICLES) - {"die", "de", "den"}
 _NUMBERS = (
     "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty"
