@@ -16,6 +16,10 @@ Sentences: bench/linking/{movielens,books,films}.jsonl, one object a line,
 ``{"text": ..., "items": [ids the sentence names], "split": "dev" | "held"}``; an empty ``items``
 is a title-free sentence. bench/linking/fresh/*.jsonl (split "fresh") were written later, by a
 writer who had not read the linker, and kept aside while its rules changed: the honest measure.
+bench/linking/fresh2/*.jsonl (split "fresh2", 80 naming and 30 title-free sentences per catalog)
+were written the same way during the third round, by a writer who read only the catalogs, and
+first run halfway through that round; bench/linking/fresh3/*.jsonl (split "fresh3", 60 naming and
+25 title-free per catalog, by another such writer) were first run once the round's rules were final.
 A missing asset or sentence file skips that catalog, with a message.
 
 Per catalog and linker, over --split:
@@ -215,7 +219,8 @@ class Sentence:
     split: str
 
 
-SPLITS = ("dev", "held", "fresh")
+SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3")
+LATER = ("fresh", "fresh2", "fresh3")  # folders of sentences written later, each kept aside for one round
 
 
 def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
@@ -644,7 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=(*SPLITS, "all"),
         default="all",
         help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
-        "second round of rules and kept aside), or all (default)",
+        "second round of rules and kept aside), fresh2 and fresh3 (bench/linking/fresh2/ and fresh3/, written "
+        "during the third round and kept aside), or all (default)",
     )
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")
     parser.add_argument("--baseline-only", action="store_true", help="do not run the contender")
@@ -721,8 +727,9 @@ def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
         loaded[name] = setup.catalog
         try:
             sentences = read_sentences(path, setup.catalog)
-            if (SENTENCES / "fresh" / path.name).is_file():
-                sentences += read_sentences(SENTENCES / "fresh" / path.name, setup.catalog)
+            for later in LATER:
+                if (SENTENCES / later / path.name).is_file():
+                    sentences += read_sentences(SENTENCES / later / path.name, setup.catalog)
         except ValueError as exc:
             print(f"\n{name}: error: {exc}", file=sys.stderr)
             failed = True

@@ -338,7 +338,14 @@ def people() -> Linker:
         # the item's own people after a pronoun title
         ("her by spike jonze was beautiful", ["c10"]),
         ("a movie to watch with her", []),
+        # ... or before it: a credit, a possessive surname, a year
+        ("spike jonze's her really got to me", ["c10"]),
+        ("a spike jonze movie to watch with her", []),
+        ("sandra bullock in crash", ["c24"]),
+        ("tom hanks in a crash", []),
+        ("newman's the sting", ["c4"]),
         # a date the namesake does not have
+        ("carrie from 76 still scares me", ["c1"]),
         ("i loved parasite, the korean one from 2019", []),
         ("parasite (1982)", ["c11"]),
         # two titles written into each other are one longer name
@@ -372,3 +379,90 @@ def people() -> Linker:
 )
 def test_names_dates_run_ins_and_asides_both_ways(people, message, expected):
     assert linked(people, message) == expected
+
+
+SERIES = [
+    ("s1", "The Gilded Mountain Part III"),
+    ("s2", "The Gilded Mountain Part IV"),
+    ("s3", "The Madeira Saga: Book One"),
+    ("s4", "The Madeira Saga: Book Two"),
+    ("s5", "The Flanders Saga"),
+    ("s6", "The Flanders Saga: Book Two"),
+    ("s7", "Three Colors: Blue (1993)"),
+    ("s8", "Three Colors: Red (1994)"),
+    ("s9", "Kill Bill: Vol. 1 (2003)"),
+    ("s10", "Kill Bill: Vol. 2 (2004)"),
+]
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # once a series is named, its next member by its mark alone
+        ("just finished the gilded mountian part 3, is pt 4 worth it?", ["s1", "s2"]),
+        ("i loved the madeira saga book one, is book two as good?", ["s3", "s4"]),
+        ("kill bill vol 2 is better than vol 1, fight me", ["s10", "s9"]),
+        ("three colors blue, then red. loved both", ["s7", "s8"]),
+        ("whats book 2 of the flanders saga like?", ["s6"]),
+        # a number with no mark, a mark the catalog lacks, a word going on: nothing more
+        ("the gilded mountain part 3 had 4 chapters i loved", ["s1"]),
+        ("the madeira saga book one, is book five out yet?", ["s3"]),
+        ("three colors blue, then red wine and bed", ["s7"]),
+        ("book 2 of a trilogy, like the flanders saga", ["s5"]),
+    ],
+)
+def test_a_series_member_named_by_its_mark_once_the_series_is_named(message, expected):
+    linker = Linker(Catalog(Item(i, t, t) for i, t in SERIES))
+    assert linked(linker, message) == expected
+
+
+WORDS = [
+    ("w1", "Volcano (1997)", ["Tommy Lee Jones"]),
+    ("w2", "Embers (2012)", ["Jason Ritter"]),
+    ("w3", "Thorns (1998)", ["Ada Lind"]),
+    ("w4", "Quiet Night (2001)", ["Ada Lind"]),
+    ("w5", "Fury (2014)", ["Brad Pitt"]),
+    ("w6", "Raiders of the Lost Ark (1981)", ["Harrison Ford"]),
+    ("w7", "Indiana Jones and the Last Crusade (1989)", ["Harrison Ford"]),
+    ("w8", "Boot, Das (1981)", ["Jürgen Prochnow"]),
+    ("w9", "8½ (1963)", ["Marcello Mastroianni"]),
+    ("w10", "Contact (1997)", ["Jodie Foster"]),
+    ("w11", "Departed, The (2006)", ["Leonardo DiCaprio"]),
+    ("w12", "Infernal Affairs (2002)", ["Andy Lau"]),
+]
+
+
+@pytest.fixture(scope="module")
+def words_linker() -> Linker:
+    catalog = Catalog(Item(i, t, t, {"cast": cast}) for i, t, cast in WORDS)
+    return Linker(catalog, popularity={i: 100 for i, *_ in WORDS}, names=sorted({n for *_, c in WORDS for n in c}))
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # dictionary words after a determiner that is not the title's own are the sentence's words ...
+        ("we're visiting a volcano in hawaii next month", []),
+        ("horror that feels like the embers of a campfire", []),
+        ("a romance with some thorns, not all sweetness", []),
+        ("a quiet night in with tea", []),
+        ("the fury of a mother protecting her kids", []),
+        # ... and titles without one, or backed by their people, a cue or a list
+        ("i loved volcano", ["w1"]),
+        ("fury with brad pitt", ["w5"]),
+        ("embers, thorns and quiet night", ["w2", "w3", "w4"]),
+        ("did you see contact? the ending annoyed me", ["w10"]),
+        ("volcano >>> contact", ["w1", "w10"]),
+        # the title's own article, in any language; the article before a partial title in a list
+        ("das boot made me claustrophobic", ["w8"]),
+        ("raiders of the lost ark and the last crusade back to back", ["w6", "w7"]),
+        # a fraction is no count; a remake's original after "remake of"
+        ("8 1/2 or infernal affairs first?", ["w9", "w12"]),
+        ("we watched 8 films this week", []),
+        ("the departed was a remake of infernal affairs right?", ["w11", "w12"]),
+    ],
+)
+def test_determiners_articles_fractions_and_cues(words_linker, message, expected):
+    assert linked(words_linker, message) == expected

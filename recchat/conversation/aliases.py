@@ -76,6 +76,7 @@ _NUMBER_SWAP = {
     **dict(zip(_ORDINAL_WORDS, _ORDINAL_DIGITS)),
     **dict(zip(_ORDINAL_DIGITS, _ORDINAL_WORDS)),
 }
+_PART_NUMBERS = {"one": "1", **{w: str(n) for n, w in enumerate(_NUMBERS, start=2)}}
 _TRAILING_ARTICLE = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(ARTICLES) + r"|l')\s*$", re.IGNORECASE)
 _YEAR_PAREN = re.compile(r"\s*\((1[89]\d\d|20\d\d)(?:[-–]\d{0,4})?\)\s*$")
 _PAREN = re.compile(r"\(([^()]*)\)")
@@ -129,10 +130,12 @@ def words(text: str) -> list[Word]:
     keep: list[Word] = []
     for n, w in enumerate(out):
         nxt = out[n + 1].text if n + 1 < len(out) else ""
-        if w.text in ("part", "pt") and (nxt.isdigit() or nxt == "i"):
+        if w.text in ("part", "pt") and (nxt.isdigit() or nxt == "i" or nxt in _PART_NUMBERS):
             continue
         if w.text == "i" and n and out[n - 1].text in ("part", "pt", "book", "vol", "volume", "chapter", "episode"):
             w = Word("1", w.start, w.end)  # "Part I": "i" is a numeral after a part word
+        if w.text in _PART_NUMBERS and n and out[n - 1].text in ("part", "pt"):
+            w = Word(_PART_NUMBERS[w.text], w.start, w.end)  # "part one" is "Part I": "1"
         keep.append(Word("vol", w.start, w.end) if w.text == "volume" and nxt.isdigit() else w)
     return keep
 
@@ -208,7 +211,7 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
         # "L.A. Story": an abbreviation that reads as an article ("la") is none
         key = full if re.match(r"\s*(?:[A-Za-z]\.){2,}", text) else key_of(text)
         keys = [key]
-        if full != key and full.split()[0] in ("the", "a", "an"):
+        if full != key and full.split()[0] in _LEADING:
             keys.append(" ".join(w for w in full.split() if w != "s"))  # "the graduate": its article is evidence
         for k in list(keys):
             swapped = " ".join(_NUMBER_SWAP.get(w, w) for w in k.split())

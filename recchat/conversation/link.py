@@ -12,17 +12,22 @@ span that begins or ends an alias and holds an uncommon word links as a partial 
 ("shawshank", "holy grail"). Ambiguity (a remake, a stem several items share, two books of one
 title) is settled by evidence: a year next to the title ("Titanic (1997)", "the 1954 one"), the
 item's people written beside it ("grey heron by leo bell"), the alias's strength, then popularity
-(the interaction log, or a catalog field where there is no log).
+(the interaction log, or a catalog field where there is no log). Once a series member is named,
+its siblings are named by their mark alone ("part 3, is pt 4 worth it?", "three colors blue, then
+red", "book 2 of the flanders saga"; :mod:`recchat.conversation.link_series`).
 
 Guards: a title made of everyday words ("Heat", "Her", "Them!", "Up", "Home Alone"), one plain
 word naming a little-known item ("Heist", "Vibes"), or a phrase led by a preposition ("In the
 Mood") links only when written as a title (capitalised away from the sentence start, quoted,
 with inner punctuation as in "E.T.") or backed by a year, or in lower case when the sentence
 says it is one: a word that introduces a title before it ("loved", "like", "than"), the title's
-own article ("the graduate"), another title beside it in a list ("heat, seven and the usual
-suspects"), its people after it ("honey by caleb alvarez"), or, for a well-known item, the start
-of the message ("fargo, but funnier"); and it must end where a title ends (the message, a
-clause, "was", "with"...). Pronouns link only when written as titles. Words of the domain's
+own article in any language ("the graduate", "das boot"), another title beside it in a list
+("heat, seven and the usual suspects"), its people after it ("honey by caleb alvarez") or just
+before it ("spike jonze's her", "tom hanks in big"), a year ("crash from 96"), or, for a
+well-known item, the start of the message ("fargo, but funnier"); and it must end where a title
+ends (the message, a clause, "was", "with"...). Dictionary words after a determiner that is not
+the title's own are the sentence's ("a volcano", "the fury of a mother", "my in-laws"). Pronouns
+link only when written as titles. Words of the domain's
 kinds (genres, "movie") count as everyday; a title inside a person's name ("sandra" in "sandra
 bullock"), before "of" ("the wizard of oz") or before the item noun or a kind ("a heist movie",
 "slow burn mysteries") is no title. A person's first or last name ("carrie", "hitchcock",
@@ -47,6 +52,7 @@ from recchat.conversation.aliases import _key, _split_title, key_of, words
 from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, zipf
 from recchat.conversation.link_message import Link, LinkContext, capital_share, years_near
 from recchat.conversation.link_rules import drop_asides, drop_run_ins, evidence, match
+from recchat.conversation.link_series import series_siblings
 
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
 _PART_WORDS = frozenset("part book vol chapter episode".split())
@@ -114,6 +120,7 @@ class Linker(TitleIndex):
         found = drop_run_ins(self, context, found)
         found = drop_asides(self, context, found)
         found += self._numbered_after(context, found, taken)
+        found = series_siblings(self, context, found, taken)
         # A shared stem ("Star Trek") names no one member when a member is named beside it.
         named = {self.stem_of.get(f.item_id) for f in found if f.kind != "stem"}
         found = [f for f in found if not (f.kind == "stem" and self.stem_of.get(f.item_id) in named)]

@@ -107,7 +107,11 @@ class TitleIndex:
         for key in self.by_key:
             for w in dict.fromkeys(key.split()):
                 self.containing.setdefault(w, []).append(key)
-        self.stem_of = {a.item_id: a.key for aliases in self.by_key.values() for a in aliases if a.kind == "stem"}
+        self.stem_of: dict[str, str] = {}  # an item's series stem as written ("three colors", not "threecolors")
+        for aliases in self.by_key.values():
+            for a in aliases:
+                if a.kind == "stem" and (a.item_id not in self.stem_of or " " not in self.stem_of[a.item_id]):
+                    self.stem_of[a.item_id] = a.key
         counts = sorted(self.popularity.values())
         self.popular = counts[int(POPULAR * (len(counts) - 1))] if counts else math.inf
         self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf

@@ -17,8 +17,15 @@ from recchat.conversation.aliases import Alias, Word
 
 _DATED = re.compile(
     r"\s*(?:\(\s*((?:19|20)\d\d)\s*\)|((?:19|20)\d\d)\b(?!\s*(?:on|onwards|and|or|-|to)\b)|"
-    r",?\s*the\s+(?:[\w'-]+\s+){0,3}(?:one|version|film|movie)\s+(?:from|of)\s+((?:19|20)\d\d)\b)"
+    r",?\s*the\s+(?:[\w'-]+\s+){0,3}(?:one|version|film|movie)\s+(?:from|of)\s+((?:19|20)\d\d)\b|"
+    r"\s*from\s+(?:19)?'?([2-9]\d)\b(?!\s*(?:%|minutes|mins|min|hours|years|year|pages|on|onwards)\b))"
 )
+# "the 98 one", "from '78": a year of the 1920s-1990s written with two digits
+_SHORT_YEAR = re.compile(r"'?([2-9]\d)")
+
+
+def _year(text: str) -> int:
+    return 1900 + int(text) if len(text) == 2 else int(text)
 
 
 @dataclass
@@ -67,7 +74,7 @@ def year_dated(message: str, end: int) -> int | None:
     """The year a user dates a title with, written right after it: "(2019)", "2019", ", the
     korean one from 2019"."""
     m = _DATED.match(message[end:])
-    return int(next(g for g in m.groups() if g)) if m else None
+    return _year(next(g for g in m.groups() if g)) if m else None
 
 
 def years_near(message: str, ws: list[Word]) -> dict[int, int]:
@@ -79,7 +86,15 @@ def years_near(message: str, ws: list[Word]) -> dict[int, int]:
             out.setdefault(n, int(w.text))
             if n >= 1 and ws[n - 1].text in ("the", "from", "in", "of"):
                 out.setdefault(n - 1, int(w.text))
+        # two digits only where nothing else reads them: "from 78", "the 98 one"
+        elif _SHORT_YEAR.fullmatch(w.text) and n >= 1 and ws[n - 1].text in ("the", "from"):
+            nxt = ws[n + 1].text if n + 1 < len(ws) else ""
+            if ws[n - 1].text == "from" and nxt not in _NOT_YEAR or nxt in ("one", "version"):
+                out.setdefault(n - 1, _year(w.text))
     return out
+
+
+_NOT_YEAR = frozenset("minutes mins min hours years year pages percent times on onwards".split())
 
 
 def capital_share(message: str, ws: list[Word]) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from recchat.conversation.aliases import _key, key_of
+from recchat.conversation.aliases import _key, _split_title, key_of, normalize
 from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, zipf
 from recchat.conversation.link_message import Link, LinkContext, written_as_title, year_dated
 
@@ -21,10 +21,19 @@ _PRONOUNS = frozenset("it me you him her them us this that".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
 _CUES = frozenset(
     "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
-    "read reread finished than as rewatch".split()
+    "read reread finished than as rewatch see".split()
 )
 _NEAR_CUES = frozenset("like liked love loved than".split())  # "is like a teen pulp fiction"
-_CUE_PAIRS = {("fan", "of"), ("similar", "to"), ("same", "as"), ("thought", "of"), ("favorite", "is")}
+_CUE_PAIRS = {
+    ("fan", "of"),
+    ("similar", "to"),
+    ("same", "as"),
+    ("thought", "of"),
+    ("favorite", "is"),
+    ("remake", "of"),
+    ("sequel", "to"),
+    ("version", "of"),
+}
 # Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
 _ENDS = frozenset(
     "and or but was is were are with by from in on at for again last yesterday recently twice too "
@@ -32,7 +41,11 @@ _ENDS = frozenset(
 )
 # Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
 # 1960 one) and rear window".
-_LIST_GAP = re.compile(r"\s*(?:\([^()]{0,60}\)\s*)?(?:,|&|and|or|,\s*and|,\s*or|>|<|/|\+|vs\.?)\s*", re.IGNORECASE)
+_LIST_GAP = re.compile(
+    r"\s*(?:\([^()]{0,60}\)\s*)?(?:,|&|and|or|,\s*and|,\s*or|>+|<+|/|\+|vs\.?)\s*(?:(?:the|a|an)\s+)?", re.IGNORECASE
+)  # (an article after the gap may be the title's own, outside a partial title: "and the last crusade")
+# Words before common words that make them the sentence's own: "a volcano", "some thorns", "my in-laws".
+_DETERMINERS = frozenset("a an some any my our your his her their this that these those every each no".split())
 
 
 def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Link | None, bool]:
@@ -106,7 +119,7 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
     if start and c.fixed[start - 1] in ("a", "an") and nxt in index.nouns:
         return None, False  # "a heist movie", "a road trip film": a kind of item, not a title
     words_ = key.split()
-    if all(w.isdigit() for w in words_):  # "2012", "1969": a year or a count, unless quoted
+    if all(w.isdigit() for w in words_) and not re.search(r"\d\s*(?:/|½)", link.text):  # "8 1/2" is no count
         return (
             (link, True)
             if written_as_title(c.message, c.ws, start, size, 0.0)
@@ -151,6 +164,8 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         and not any(a.key.startswith(key + " ") for a in aliases if a.item_id == chosen.item_id)
     ):
         return None, False  # "cartography" ends "The Age of Cartography", a book few know
+    if determined(index, c, link, key) and not titled and year is None and not own_facts_follow(index, c, link):
+        return None, False  # "a volcano", "some thorns", "the fury of a mother": the words, not the title
     if not index.is_everyday(key) and not obscure and not one_word_stem:
         return link, True  # (a one-word stem, "Venice" of "Venice: Secrets and Rain", is no title alone)
     bang = (
@@ -177,6 +192,20 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
     ):
         return None, False  # "them", "up", "drama": never on their own say-so
     return link, False
+
+
+def determined(index: TitleIndex, c: LinkContext, link: Link, key: str) -> bool:
+    """Whether dictionary words of a title follow a determiner that is not the title's own ("a
+    volcano", "my in-laws", "the embers of a campfire" where the title is "Embers"): then they are
+    the sentence's words."""
+    prev = c.fixed[link.start - 1] if link.start else ""
+    if prev not in _DETERMINERS and prev != "the":
+        return False
+    if not all(zipf(w) >= 2.5 or w in FUNCTION_WORDS or w.isdigit() for w in key.split()):
+        return False  # "a shawshank kind of night": a coined word is still the title
+    title = index.catalog[link.item_id].title
+    own = " " + normalize(_split_title(title)[0] or title) + " "
+    return f" {prev} {' '.join(c.fixed[link.start : link.end])} " not in own
 
 
 def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[Link]:
@@ -310,8 +339,27 @@ def aside(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> b
     return not listed(c, link, found)
 
 
+# Words that may stand between a person written before a title and the title: "cronenberg's the
+# fly", "tom hanks in big", "the gus van sant psycho", "kubrick's film the shining".
+_CREDIT_GAP = frozenset("s in the a an movie film book novel version".split())
+
+
 def own_facts_follow(index: TitleIndex, c: LinkContext, link: Link) -> bool:
     """Whether a value of the item's own fields (an author, a director, its year) is written
-    within a few words after it."""
+    within a few words after it, or just before it ("spike jonze's her", "tom hanks in big",
+    "the 1989 batman"). Before a title only a possessive allows a bare surname ("carpenter's
+    halloween"): "with her" after "a carpenter" is no credit."""
     after = " " + " ".join(c.fixed[link.end : link.end + 8]) + " "
-    return any(f" {v} " in after for v in index.facts_of(link.item_id))
+    if any(f" {v} " in after for v in index.facts_of(link.item_id)):
+        return True
+    n = link.start
+    while n > 0 and link.start - n < 3 and c.fixed[n - 1] in _CREDIT_GAP:
+        n -= 1
+    if n == 0:
+        return False
+    possessive = "s" in c.fixed[n : link.start]
+    before = " " + " ".join(c.fixed[max(0, n - 4) : n]) + " "
+    facts = index.facts_of(link.item_id, loose=possessive)
+    if all(w in FUNCTION_WORDS for w in c.fixed[link.start : link.end]):
+        facts = [v for v in facts if not v.isdigit()]  # "the 2001 one" dates a film already named
+    return any(before.endswith(f" {v} ") for v in facts)

@@ -1,0 +1,134 @@
+"""Other members of a series, named by what tells them apart once the series is named.
+
+People name one member of a series and then the next by its number or its own word alone: "the
+gilded mountain part 3, is pt 4 worth it?", "kill bill vol 2 is better than vol 1", "i loved the
+madeira saga book one, is book two as good?", "three colors blue, then red", "book 2 of the
+flanders saga". :func:`series_siblings` finds those once the linker has linked the named member;
+it knows only the catalog's titles (a member's title is the series' name and its mark), so no
+sibling is linked unless the catalog holds one with that mark.
+"""
+
+from __future__ import annotations
+
+import re
+
+from recchat.conversation.aliases import _NUMBER_SWAP, _split_title, key_of
+from recchat.conversation.link_index import TitleIndex
+from recchat.conversation.link_message import Link, LinkContext
+
+# Words before a number that say "this member of the series" ("part" and "pt" are dropped from
+# the words before a digit, so they are looked for in the text between words).
+MARKS = frozenset("book vol chapter episode ep no".split())
+_DROPPED_MARK = re.compile(r"\b(?:part|pt)\.?\s*$", re.IGNORECASE)
+_NUMBER_WORDS = {"one": "1", **{w: d for w, d in _NUMBER_SWAP.items() if w.isalpha() and d.isdigit()}}
+_NUMBERED = re.compile(r"(.+?) (?:(?:" + "|".join(sorted(MARKS)) + r") )?(\d+|" + "|".join(_NUMBER_WORDS) + r")")
+# What may come between a member and a sibling named by its own word: "blue, then red".
+_BEFORE_PLAIN = frozenset("and or then than vs not but over".split())
+_AFTER_PLAIN = frozenset("and or but was is were too also then".split())
+
+
+def _digit(word: str) -> str | None:
+    return word if word.isdigit() else _NUMBER_WORDS.get(word)
+
+
+def _marked(c: LinkContext, j: int) -> bool:
+    """Whether the number at word ``j`` has a series mark before it ("pt 4", "book two", "vol 1")."""
+    if j and c.fixed[j - 1] in MARKS:
+        return True
+    gap = c.message[c.ws[j - 1].end if j else 0 : c.ws[j].start]
+    return bool(_DROPPED_MARK.search(gap))
+
+
+def _series_of(index: TitleIndex, item_id: str) -> tuple[str, bool]:
+    """The series' name in a member's title key and whether its members are numbered: "gilded
+    mountain 3" -> ("gilded mountain", True); "three colors blue" -> ("three colors", False); a
+    title of its own ("flanders saga") -> itself, numbered (its sequels would say "book 2")."""
+    title = index.catalog[item_id].title
+    key = key_of(_split_title(title)[0] or title)  # without "(1993)" or a trailing article
+    m = _NUMBERED.fullmatch(key)
+    if m:
+        return m.group(1), True
+    stem = index.stem_of.get(item_id)
+    return (stem, False) if stem else (key, True)
+
+
+def _numbered_sibling(index: TitleIndex, base: str, number: str, not_id: str) -> str | None:
+    keys = [f"{base} {n}" for n in (number, _NUMBER_SWAP.get(number, number))]
+    keys += [f"{base} {mark} {n}" for mark in sorted(MARKS) for n in (number, _NUMBER_SWAP.get(number, number))]
+    aliases = [
+        a
+        for k in dict.fromkeys(keys)
+        for a in index.by_key.get(k, ())
+        if a.item_id != not_id and a.kind in ("title", "subtitle", "alternate")
+    ]
+    chosen = index.choose(aliases, None)
+    return chosen.item_id if chosen else None
+
+
+def _plain_members(index: TitleIndex, stem: str) -> dict[str, str]:
+    """A stem series' members by the words after the stem: "three colors" -> {"blue": ..., "red": ...}."""
+    cache: dict[str, dict[str, str]] = index.__dict__.setdefault("_plain_members", {})
+    if stem not in cache:
+        members: dict[str, str] = {}
+        for key in index.containing.get(stem.split()[0], ()):
+            if key.startswith(stem + " "):
+                for a in index.by_key[key]:
+                    if a.kind == "title" and index.stem_of.get(a.item_id) == stem:
+                        members.setdefault(key[len(stem) + 1 :], a.item_id)
+        cache[stem] = members
+    return cache[stem]
+
+
+def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken: list[bool]) -> list[Link]:
+    """``found`` with the series members named by their mark alone added, and a member named by
+    a mark before the series ("book 2 of the flanders saga") put in place of the series' first."""
+    out = list(found)
+    for n, link in enumerate(found):
+        base, numbered = _series_of(index, link.item_id)
+        # "book 2 of the flanders saga": the mark before "of (the)" names the member.
+        k = link.start - 1
+        if k >= 0 and c.fixed[k] == "the":
+            k -= 1
+        if numbered and k >= 1 and c.fixed[k] == "of" and _digit(c.fixed[k - 1]) and _marked(c, k - 1):
+            sibling = _numbered_sibling(index, base, _digit(c.fixed[k - 1]) or "", link.item_id)
+            if sibling:
+                j = k - 2 if k >= 2 and c.fixed[k - 2] in MARKS else k - 1
+                text = c.message[c.ws[j].start : c.ws[link.end - 1].end]
+                out[n] = Link(sibling, j, link.end, text, "exact", "title")
+                taken[j : link.end] = [True] * (link.end - j)
+                continue
+        for j in range(link.end, min(len(c.ws), link.end + 12)):
+            if taken[j]:
+                continue
+            number = _digit(c.fixed[j])
+            listed = j - link.end <= 1 and c.fixed[j - 1] in ("and", "or") and _digit(c.fixed[link.end - 1])
+            if numbered and number and (_marked(c, j) or listed):  # "is pt 4 worth it?", "book one and two"
+                sibling = _numbered_sibling(index, base, number, link.item_id)
+                if sibling and sibling not in {f.item_id for f in out}:
+                    first = j - 1 if c.fixed[j - 1] in MARKS and not taken[j - 1] else j
+                    out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
+                    taken[first : j + 1] = [True] * (j + 1 - first)
+            elif not numbered:  # "three colors blue, then red."
+                sibling_link = _plain_sibling(index, c, link, base, j, taken)
+                if sibling_link and sibling_link.item_id not in {f.item_id for f in out}:
+                    out.append(sibling_link)
+                    taken[sibling_link.start : sibling_link.end] = [True] * (sibling_link.end - sibling_link.start)
+    return out
+
+
+def _plain_sibling(index: TitleIndex, c: LinkContext, link: Link, stem: str, j: int, taken: list[bool]) -> Link | None:
+    members = _plain_members(index, stem)
+    gap_before = c.message[c.ws[j - 1].end : c.ws[j].start]
+    if not (re.search(r"[,;/>]", gap_before) or c.fixed[j - 1] in _BEFORE_PLAIN):
+        return None
+    for size in (3, 2, 1):
+        end = j + size
+        if end > len(c.ws) or any(taken[j:end]):
+            continue
+        item_id = members.get(" ".join(c.fixed[j:end]))
+        if item_id is None or item_id == link.item_id:
+            continue
+        gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else "."
+        if re.search(r"[,;:.!?()]", gap_after) or c.fixed[end] in _AFTER_PLAIN:
+            return Link(item_id, j, end, c.message[c.ws[j].start : c.ws[end - 1].end])
+    return None
