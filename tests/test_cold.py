@@ -187,5 +187,99 @@ def test_the_ways_of_scoring_held_out_items(tiny, tiny_index, cold):
     assert np.allclose(mean_id.vectors[c.held_out], text_part[c.held_out] + ids.mean(axis=0), atol=1e-6)
     assert np.allclose(mean_id.vectors[c.warm_items], base.vectors[c.warm_items])
     assert np.allclose(TextOnlyColdItems(base.scorer, c, vectors, vectors="text-all").vectors, text_part)
+    counts = c.warm.train_counts()
+    weighted = TextOnlyColdItems(base.scorer, c, vectors, vectors="text+interaction-mean-id")
+    assert np.allclose(weighted.vectors[c.held_out], text_part[c.held_out] + counts @ ids / counts.sum(), atol=1e-5)
     with pytest.raises(ValueError, match="vectors"):
         TextOnlyColdItems(base.scorer, c, vectors, vectors="ids")
+
+
+def _linear_items(n: int = 120, d: int = 12, dim: int = 4, seed: int = 0):
+    """Text vectors and id embeddings that are an exact affine function of them."""
+    rng = np.random.default_rng(seed)
+    text = rng.normal(size=(n, d))
+    weights, bias = rng.normal(size=(d, dim)), rng.normal(size=dim)
+    return text, text @ weights + bias
+
+
+def test_the_mapped_id_part_reproduces_an_exact_linear_map_and_only_learns_from_known_items():
+    from recchat.evaluation.cold_ids import guess_id_part
+
+    text, ids = _linear_items()
+    known, new = slice(0, 100), slice(100, None)
+    guess = guess_id_part(text[known], ids[known], text[new], "mapped")
+    assert np.allclose(guess.vectors, ids[new], atol=0.02)  # intercept included, not transposed
+    assert guess.choice == min(guess.errors) and len(guess.errors) > 1  # the weakest penalty wins here
+    # A new item never influences the fit: changing one leaves the others' guesses as they were.
+    moved = text[new].copy()
+    moved[0] += 5.0
+    again = guess_id_part(text[known], ids[known], moved, "mapped")
+    assert np.array_equal(again.vectors[1:], guess.vectors[1:]) and not np.allclose(again.vectors[0], guess.vectors[0])
+    # Known items without text are left out of the fit.
+    blank = text[known].copy()
+    blank[:5] = 0.0
+    skipped = guess_id_part(blank, np.where(np.arange(100)[:, None] < 5, 99.0, ids[known]), text[new], "mapped")
+    assert np.allclose(skipped.vectors, ids[new], atol=0.02)
+    with pytest.raises(ValueError, match="how must be one of"):
+        guess_id_part(text[known], ids[known], text[new], "ridge")
+    assert guess_id_part(text[known], ids[known], text[new], "none").vectors.tolist() == [[0.0] * 4] * 20
+
+
+def test_the_knn_id_part_averages_the_nearest_known_items():
+    from recchat.evaluation.cold_ids import guess_id_part
+
+    rng = np.random.default_rng(1)
+    centres, codes = rng.normal(size=(4, 16)) * 5, rng.normal(size=(4, 3))
+    cluster = np.arange(80) % 4
+    text = centres[cluster] + rng.normal(size=(80, 16)) * 0.1
+    guess = guess_id_part(text[:60], codes[cluster[:60]], text[60:], "knn")
+    # Ids constant within a text cluster: any k up to the cluster size gives exactly the cluster's id.
+    assert guess.choice is not None and guess.choice <= 10
+    assert np.allclose(guess.vectors, codes[cluster[60:]], atol=1e-6)
+
+
+def test_held_out_items_get_an_id_part_guessed_from_the_warm_items_alone(tiny, tiny_index, cold):
+    from recchat.evaluation.cold import TextOnlyColdItems
+    from recchat.evaluation.cold_ids import guess_id_part
+
+    _, c = cold
+    vectors = item_text_vectors(tiny.catalog, tiny_index)
+    base = train_cold_scorer(c, vectors, tiny.catalog, ScorerConfig(**TINY), progress=False)
+    text_part = text_only_vectors(base.scorer, vectors)
+    ids = base.scorer.model.id_embedding.weight.detach().numpy()[1:]  # the warm items' learned ids
+    for mode, how in (("mapped-id", "mapped"), ("knn-id", "knn")):
+        ranker = TextOnlyColdItems(base.scorer, c, vectors, vectors=mode)
+        expected = text_part[c.held_out] + guess_id_part(vectors[c.warm_items], ids, vectors[c.held_out], how).vectors
+        assert np.allclose(ranker.vectors[c.held_out], expected, atol=1e-5), mode
+        assert np.allclose(ranker.vectors[c.warm_items], base.vectors[c.warm_items])
+        assert ranker.guess is not None and ranker.guess.how == how
+    # The held-out items' text is only read to place them: another held-out text moves only its own row.
+    other = vectors.copy()
+    other[c.held_out[0]] = vectors[c.warm_items[0]]
+    moved = TextOnlyColdItems(base.scorer, c, other, vectors="mapped-id").vectors
+    same = TextOnlyColdItems(base.scorer, c, vectors, vectors="mapped-id").vectors
+    assert np.allclose(moved[c.held_out[1:]], same[c.held_out[1:]], atol=1e-6)
+    assert np.allclose(moved[c.warm_items], same[c.warm_items])
+
+
+def test_the_offset_raises_only_the_new_items_and_is_tuned_without_held_out_items(tiny, tiny_index, cold):
+    from recchat.evaluation.cold import TextOnlyColdItems, offset_scores
+    from recchat.evaluation.cold_run import tune_offset
+
+    _, c = cold
+    users, table = np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 3.0], [-1.0, 1.0]])
+    raised = offset_scores(users, table, np.array([2]), 0.5)
+    plain = users @ table.T
+    assert np.array_equal(raised[:, [0, 1, 3]], plain[:, [0, 1, 3]])
+    assert np.allclose(raised[:, 2], plain[:, 2] + 0.5 * plain[:, [0, 1, 3]].std(axis=1))
+    vectors = item_text_vectors(tiny.catalog, tiny_index)
+    base = train_cold_scorer(c, vectors, tiny.catalog, ScorerConfig(**TINY), progress=False)
+    curves = tune_offset(base.scorer, c, vectors, "mapped-id", offsets=(0.0, 1.0))
+    assert set(curves) == {"all", "cold", "warm"} and all(set(v) == {0.0, 1.0} for v in curves.values())
+    other = vectors.copy()
+    other[c.held_out] = vectors[c.warm_items[: len(c.held_out)]]  # the held-out items' text: never read
+    assert tune_offset(base.scorer, c, other, "mapped-id", offsets=(0.0, 1.0)) == curves
+    boosted = TextOnlyColdItems(base.scorer, c, vectors, offset=1.0)
+    histories = [c.split.history(int(u), "test") for u in c.split.evaluated_users("test")]
+    gap = boosted.score_histories(histories) - TextOnlyColdItems(base.scorer, c, vectors).score_histories(histories)
+    assert np.allclose(gap[:, c.warm_items], 0.0) and (gap[:, c.held_out] >= 0).all()

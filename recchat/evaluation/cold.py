@@ -14,7 +14,10 @@ item, ranked over ALL items under the usual protocol. Every method is fitted on 
 popularity and item-kNN have nothing on a held-out item, and the scorer is trained on the warm
 items only (:attr:`ColdSplit.warm`, items renumbered): it never has an id embedding for a
 held-out item, nor sees one as a negative. :class:`TextOnlyColdItems` then ranks all items with
-it: warm items by their learned vectors, held-out items by the text part of the item tower alone.
+it: warm items by their learned vectors, held-out items by the text part of the item tower alone,
+optionally with an id part guessed from their text (fitted on the warm items only:
+:func:`recchat.evaluation.cold_ids.guess_id_part`) and a score offset (chosen on validation
+users with pseudo-cold warm items by :func:`recchat.evaluation.cold_run.tune_offset`).
 
 :func:`paired_bootstrap` is the paired interval used for every "A against B" figure.
 """
@@ -28,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from recchat.data.split import Split
+from recchat.evaluation.cold_ids import IdGuess, guess_id_part
 
 BUCKETS = ("head", "torso", "tail")
 HEAD_SHARE = 0.2
@@ -180,7 +184,53 @@ def text_only_vectors(scorer: HistoryEncoder, text: np.ndarray) -> np.ndarray:
     return np.asarray(vectors.cpu().numpy(), dtype=np.float32)
 
 
-COLD_VECTORS = ("text", "text+mean-id", "text-all")
+COLD_VECTORS = ("text", "text+mean-id", "text-all", "mapped-id", "knn-id", "text+interaction-mean-id")
+GUESSED = {"mapped-id": "mapped", "knn-id": "knn"}  # the id part guessed from text (cold_ids)
+OFFSETS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)  # in standard deviations of a user's known-item scores
+
+
+def cold_item_table(
+    known_vectors: np.ndarray,
+    text_part: np.ndarray,
+    text_vectors: np.ndarray,
+    known: np.ndarray,
+    new: np.ndarray,
+    vectors: str = "text",
+    counts: np.ndarray | None = None,
+) -> tuple[np.ndarray, IdGuess | None]:
+    """Item vectors for items ``known`` (trained: ``known_vectors``, one row each) and ``new``
+    (never trained on) by the way ``vectors`` (:class:`TextOnlyColdItems`). ``text_part`` and
+    ``text_vectors`` have a row per item (known and new); ``counts``, the known items' training
+    interactions, weigh the ``text+interaction-mean-id``. Only known items' rows fit anything."""
+    if vectors not in COLD_VECTORS:
+        raise ValueError(f"vectors must be one of {', '.join(COLD_VECTORS)}, not '{vectors}'")
+    if vectors == "text-all":
+        return np.asarray(text_part, dtype=np.float32).copy(), None
+    table = np.zeros((len(text_part), known_vectors.shape[1]), dtype=np.float32)
+    table[known] = known_vectors
+    table[new] = text_part[new]
+    ids = known_vectors - text_part[known]
+    guess = None
+    if vectors == "text+mean-id":
+        table[new] += ids.mean(axis=0)
+    elif vectors == "text+interaction-mean-id":
+        weights = np.asarray(counts, dtype=np.float64) if counts is not None else np.ones(len(ids))
+        table[new] += (weights @ ids / max(weights.sum(), 1e-12)).astype(np.float32)
+    elif vectors in GUESSED:
+        guess = guess_id_part(text_vectors[known], ids, text_vectors[new], GUESSED[vectors])
+        table[new] += guess.vectors
+    return table, guess
+
+
+def offset_scores(users: np.ndarray, table: np.ndarray, new: np.ndarray, offset: float) -> np.ndarray:
+    """``users @ table.T``, with ``offset`` times each user's standard deviation of scores over
+    the other items added to the ``new`` items' scores (a calibration of never-trained items)."""
+    scores = np.asarray(users @ table.T)
+    if offset and len(new):
+        others = np.ones(scores.shape[1], dtype=bool)
+        others[new] = False
+        scores[:, new] += offset * scores[:, others].std(axis=1, keepdims=True)
+    return scores
 
 
 class TextOnlyColdItems:
@@ -190,7 +240,18 @@ class TextOnlyColdItems:
       text part alone;
     - ``text+mean-id``: held-out items get the warm items' mean id embedding added (an unknown id
       taken as an average item's), so they are not all below every warm item's id part;
-    - ``text-all``: every item by its text part alone (ids dropped for all), one footing for all.
+    - ``text+interaction-mean-id``: the same mean weighted by the warm items' training
+      interactions (an unknown id taken as an average interaction's item);
+    - ``text-all``: every item by its text part alone (ids dropped for all), one footing for all;
+    - ``mapped-id``: held-out items get an id part predicted from their text by a ridge regression
+      fitted on the warm items' text vectors and learned id embeddings (lambda by k-fold on the
+      warm items; :func:`recchat.evaluation.cold_ids.guess_id_part`);
+    - ``knn-id``: held-out items get the similarity-weighted mean id embedding of the k warm items
+      nearest by text cosine (k by k-fold on the warm items).
+
+    ``offset``: held-out items' scores raised by that many standard deviations of the user's
+    scores of the other items (:func:`recchat.evaluation.cold_run.tune_offset` measures it on
+    validation users and pseudo-cold warm items). Nothing here looks at a test user.
 
     Histories are in catalog positions; held-out items in them (none in a :class:`ColdSplit`) are
     dropped."""
@@ -202,10 +263,11 @@ class TextOnlyColdItems:
         text_vectors: np.ndarray,
         name: str = "scorer",
         vectors: str = "text",
+        offset: float = 0.0,
     ):
         if vectors not in COLD_VECTORS:
             raise ValueError(f"vectors must be one of {', '.join(COLD_VECTORS)}, not '{vectors}'")
-        self.scorer, self.cold, self.name = scorer, cold, name
+        self.scorer, self.cold, self.name, self.offset = scorer, cold, name, offset
         self.history: list[dict[str, float]] = list(getattr(scorer, "history", []))
         n = cold.split.n_items
         if len(text_vectors) != n:
@@ -213,15 +275,15 @@ class TextOnlyColdItems:
         warm = scorer.item_vectors()
         if len(warm) != len(cold.warm_items):
             raise ValueError(f"the scorer has {len(warm)} items; the warm split has {len(cold.warm_items)}")
-        table = np.zeros((n, warm.shape[1]), dtype=np.float32)
-        table[cold.warm_items] = warm
-        table[cold.held_out] = text_only_vectors(scorer, text_vectors[cold.held_out])
-        if vectors == "text+mean-id":
-            ids = warm - text_only_vectors(scorer, text_vectors[cold.warm_items])
-            table[cold.held_out] += ids.mean(axis=0)
-        elif vectors == "text-all":
-            table = text_only_vectors(scorer, text_vectors)
-        self.vectors = table
+        self.vectors, self.guess = cold_item_table(
+            warm,
+            text_only_vectors(scorer, text_vectors),
+            text_vectors,
+            cold.warm_items,
+            cold.held_out,
+            vectors,
+            cold.warm.train_counts(),
+        )
         self.renumber = np.full(n, -1, dtype=np.int64)
         self.renumber[cold.warm_items] = np.arange(len(cold.warm_items))
 
@@ -232,4 +294,4 @@ class TextOnlyColdItems:
     def score_histories(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         mapped = [self.renumber[np.asarray(h, dtype=np.int64)] for h in histories]
         users = self.scorer.user_vectors([m[m >= 0] for m in mapped])
-        return np.asarray(users @ self.vectors.T)
+        return offset_scores(users, self.vectors, self.cold.held_out, self.offset)

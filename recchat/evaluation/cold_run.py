@@ -16,8 +16,17 @@ import numpy as np
 from recchat.data.catalog import Catalog
 from recchat.data.split import Split
 from recchat.evaluation.baselines import ItemKNN, Popularity, TextRetriever
-from recchat.evaluation.cold import ColdSplit, TextOnlyColdItems, cold_split
-from recchat.evaluation.protocol import evaluate
+from recchat.evaluation.cold import (
+    OFFSETS,
+    ColdSplit,
+    HistoryEncoder,
+    TextOnlyColdItems,
+    cold_item_table,
+    cold_split,
+    offset_scores,
+    text_only_vectors,
+)
+from recchat.evaluation.protocol import evaluate, pessimistic_ranks, rank_metrics
 
 if TYPE_CHECKING:
     from recchat.index import ItemIndex
@@ -39,6 +48,52 @@ def train_cold_scorer(
 
     scorer = train(cold.warm, text_vectors[cold.warm_items], catalog, config, progress=progress, device=device)
     return TextOnlyColdItems(scorer, cold, text_vectors)
+
+
+def tune_offset(
+    scorer: HistoryEncoder,
+    cold: ColdSplit,
+    text_vectors: np.ndarray,
+    vectors: str = "text",
+    *,
+    offsets: Sequence[float] = OFFSETS,
+    seed: int = 0,
+) -> dict[str, dict[float, float]]:
+    """Validation NDCG@10 of each ``offsets`` for held-out items scored the way ``vectors``, on the
+    warm split alone: a random :attr:`ColdSplit.fraction` of the warm items is made pseudo-cold
+    (their vectors rebuilt by :func:`cold_item_table` from the other warm items, dropped from
+    every history), and all validation users are ranked over the warm items. By offset, for
+    ``all`` validation users, those whose target is pseudo-cold (``cold``: the test's cold users'
+    counterpart) and the rest (``warm``: who pay for any boost). No test user and no held-out
+    item is looked at."""
+    warm = cold.warm
+    n = warm.n_items
+    rng = np.random.default_rng(seed)
+    pseudo = np.sort(rng.choice(n, size=max(1, round(cold.fraction * n)), replace=False))
+    keep = np.ones(n, dtype=bool)
+    keep[pseudo] = False
+    text = text_vectors[cold.warm_items]
+    table, _ = cold_item_table(
+        scorer.item_vectors()[keep],
+        text_only_vectors(scorer, text),
+        text,
+        np.flatnonzero(keep),
+        pseudo,
+        vectors,
+        warm.train_counts()[keep],
+    )
+    users = warm.evaluated_users("valid")
+    targets = warm.valid[users]
+    histories = [warm.history(int(u), "valid") for u in users]
+    vectors_of_users = scorer.user_vectors([h[keep[h]] for h in histories])
+    masks = [h[h != t] for h, t in zip(histories, targets)]  # as the protocol's run_stage
+    on_pseudo = ~keep[targets]
+    out: dict[str, dict[float, float]] = {"all": {}, "cold": {}, "warm": {}}
+    for offset in offsets:
+        ranks = pessimistic_ranks(offset_scores(vectors_of_users, table, pseudo, offset), targets, masks)
+        for group, who in (("all", np.ones_like(on_pseudo)), ("cold", on_pseudo), ("warm", ~on_pseudo)):
+            out[group][float(offset)] = float(rank_metrics(ranks[who])["NDCG@10"])
+    return out
 
 
 def cold_item_results(
