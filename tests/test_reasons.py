@@ -225,6 +225,48 @@ def test_no_shown_reason_names_what_the_user_excluded(movielens, movie_domain):
     assert [r for _, r, _ in llm_reasons(_Says(trek), catalog, cands, series)] == [None, None]
 
 
+class _Scripted:
+    """Answers each generate call with the next list of answers, keeping the prompts it got."""
+
+    def __init__(self, *calls):
+        self.calls, self.prompts = list(calls), []
+
+    def generate(self, prompts, *, max_tokens, **kw):
+        self.prompts.append(list(prompts))
+        return self.calls.pop(0)[: len(prompts)]
+
+
+def test_rejected_top_reasons_are_asked_again_with_one_fact(movielens, movie_domain):
+    catalog = movielens.catalog
+    ctx = ExplainContext(
+        liked=_titles(catalog, ["Alien"]),
+        query="I loved Alien, something from the 80s",
+        year_min=1980,
+        year_max=1989,
+        domain=movie_domain,
+    )
+    cands = [Candidate(catalog[i], 0.0, "scorer") for i in _titles(catalog, ["Aliens", "Terminator 2: Judgment Day"])]
+    vectors = _fake_vectors(catalog)
+    two, _, _ = explain_prompts(catalog, cands, ctx, vectors)
+    one, _, _ = explain_prompts(catalog, cands, ctx, vectors, facts=1)
+    # Aliens (1986) has two facts; Terminator 2 (1991, outside the years asked) one, so no years fact
+    assert two[0] != one[0] and two[1] == one[1] and "1991" not in two[1]
+    fine = "You liked Alien, and this one is action and sci-fi too."
+    selfish = "You're an AI assistant for text re-writing, and I am here to help."
+
+    def reasons(backend, **kw):
+        return [r for _, r, _ in sorted(llm_reasons(backend, catalog, cands, ctx, vectors=vectors, **kw))]
+
+    backend = _Scripted([selfish, selfish], [fine])
+    assert reasons(backend) == [fine, None]
+    # only the card whose prompt changes is asked again, with its best fact alone
+    assert backend.prompts[1] == [one[0]]
+    backend = _Scripted([selfish, fine], [selfish])
+    assert reasons(backend) == [None, fine]  # a second rejection stands
+    backend = _Scripted([selfish, selfish])
+    assert reasons(backend, retry=False) == [None, None] and len(backend.prompts) == 1
+
+
 @pytest.mark.fast
 def test_llm_reasons_off_by_default_for_a_base_model():
     from recchat.llm.base import ChatFormat, PlainFormat

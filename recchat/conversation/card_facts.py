@@ -63,6 +63,14 @@ class Fact:
 _WEIGHT = {"anchor": 3.0, "colike": 2.5, "asked": 2.0, "years": 1.0, "range": 1.0}
 
 
+_COMPARE = {"$lt": float.__lt__, "$lte": float.__le__, "$gt": float.__gt__, "$gte": float.__ge__}
+
+
+def _within(value: float, bounds: dict[str, float]) -> bool:
+    """Whether ``value`` meets a range's bounds ({"$lt": 120} and the like)."""
+    return all(_COMPARE[op](float(value), float(b)) for op, b in bounds.items() if op in _COMPARE)
+
+
 def join_and(words: Sequence[str]) -> str:
     words = list(words)
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
@@ -173,11 +181,17 @@ def card_facts(
                     )
                 )
         year = c.item.fields.get(domain.year) if domain.year else None
-        if year and (ctx.year_min is not None or ctx.year_max is not None):
+        # Only where the card is inside what was asked: a relaxed filter lets others through.
+        if (
+            isinstance(year, int)
+            and (ctx.year_min is not None or ctx.year_max is not None)
+            and (ctx.year_min is None or year >= ctx.year_min)
+            and (ctx.year_max is None or year <= ctx.year_max)
+        ):
             found.append(Fact("years", ("years", year), {"year": str(year)}, _WEIGHT["years"]))
-        for name in ctx.ranges:
+        for name, bounds in ctx.ranges.items():
             value = c.item.fields.get(name)
-            if value is not None:
+            if isinstance(value, (int, float)) and _within(value, bounds):
                 unit = domain.unit_of(name)
                 found.append(
                     Fact("range", ("range", name, value), {"value": str(value), "unit": unit}, _WEIGHT["range"])

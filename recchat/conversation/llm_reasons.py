@@ -75,9 +75,12 @@ def llm_reasons(
     vectors: Vectors | None = None,
     co_likes: CoLikes | None = None,
     reply: Sequence[Candidate] | None = None,
+    retry: bool = True,
 ) -> Iterator[tuple[int, str | None, str | None]]:
     """(position, reason or None, problem or None) for each candidate: the top ``first`` in one
-    batch, then the rest in another.
+    batch, then the rest in another. With ``retry``, the top answers the checks reject are asked
+    again in one more batch, with the card's best fact alone (a small model given one fact wanders
+    off less; figures: bench/RESULTS.md).
 
     Each prompt gives the card's facts (:func:`card_facts`, with ``vectors`` and ``co_likes``)
     and asks for one short clause to the user built on them; :func:`check_reason` judges the
@@ -96,9 +99,29 @@ def llm_reasons(
         except Exception as exc:  # explanations are optional: the template reasons stay
             yield start, None, f"{type(exc).__name__}: {exc}"
             return
+        rejected: dict[int, str] = {}
         for j, answer in enumerate(answers):
             reason, why = check_reason(answer, checks[start + j], vocab, forbidden=forbidden)
-            yield start + j, reason, None if reason else f"unusable answer: {why}"
+            if reason or not retry or start > 0:
+                yield start + j, reason, None if reason else f"unusable answer: {why}"
+            else:
+                rejected[start + j] = why
+        if not rejected:
+            continue
+        again, checks_again, _ = explain_prompts(
+            catalog, [candidates[n] for n in rejected], ctx, vectors, co_likes, reply or candidates, facts=1
+        )
+        # A card with one fact would get the same prompt, and the same answer.
+        asked = [k for k, n in enumerate(rejected) if again[k] != prompts[n]]
+        retried: dict[int, str] = {}
+        try:
+            retried = dict(zip(asked, backend.generate([again[k] for k in asked], max_tokens=max_tokens)))
+        except Exception:  # the first answers' problems stand
+            pass
+        for k, (n, why) in enumerate(rejected.items()):
+            answer = retried.get(k, "")
+            reason, _ = check_reason(answer, checks_again[k], vocab, forbidden=forbidden) if answer else (None, "")
+            yield n, reason, None if reason else f"unusable answer: {why}"
 
 
 def explain_prompts(
@@ -108,8 +131,9 @@ def explain_prompts(
     vectors: Vectors | None = None,
     co_likes: CoLikes | None = None,
     reply: Sequence[Candidate] | None = None,
+    facts: int = 2,
 ) -> tuple[list[str], list[ReasonFacts], tuple[str]]:
-    """The explain prompt of each card (its two best facts in it), what its answer is checked
+    """The explain prompt of each card (its ``facts`` best facts in it), what its answer is checked
     against, and the prompt's own instructions (an answer must not quote them)."""
     from recchat.templates import load_template
 
@@ -133,7 +157,7 @@ def explain_prompts(
     prompts, checks = [], []
     for c in candidates:
         found = by_id.get(c.item.id) or []
-        said = [_fact_text(f, domain, c.item.title) for f in found[:2]]
+        said = [_fact_text(f, domain, c.item.title) for f in found[:facts]]
         # A fact that starts "You ..." first: SmolLM2-135M then answers with it, while one that
         # starts with a year or a count set it off on "You're an AI assistant..." (bench/RESULTS.md).
         said = sorted((s[0].upper() + s[1:] for s in said), key=lambda s: not s.startswith("You "))
@@ -143,7 +167,7 @@ def explain_prompts(
                 candidate={"text": c.item.text or c.item.title, "title": c.item.title}, facts=said or None, **words
             )
         )
-        checks.append(reason_facts(catalog, c, ctx, [*shown, *(f.anchor for f in found[:2] if f.anchor)]))
+        checks.append(reason_facts(catalog, c, ctx, [*shown, *(f.anchor for f in found[:facts] if f.anchor)]))
     return prompts, checks, (instructions,)
 
 
