@@ -48,13 +48,19 @@ from recchat.conversation.aliases import normalize_title
 from recchat.rerank import NO_LLM
 
 FOLDER = Path(__file__).parent / "scenarios"
-DOMAINS = ("movielens", "books", "movielens-enriched")
+DOMAINS = ("movielens", "books", "movielens-enriched", "movielens-enriched-held")
 # Measured: movielens 36/37 (0.97; the one that fails is marked xfail, with why), books 27/27
 # (1.00). The floors are issue 19's targets: MovieLens >= 0.95, books all. The enriched
-# MovieLens (issue 22, part 0): see bench/RESULTS.md.
-FLOOR = {"movielens": 0.95, "books": 1.0, "movielens-enriched": 0.95}
+# MovieLens (issue 22, part 0): see bench/RESULTS.md; its held-aside set (written without the rules,
+# first look 19/25, 23/25 after three mends) is held to 0.9.
+FLOOR = {"movielens": 0.95, "books": 1.0, "movielens-enriched": 0.95, "movielens-enriched-held": 0.9}
 # The Recommender fixture each domain runs on.
-RECS = {"movielens": "rec", "books": "books_rec", "movielens-enriched": "enriched_rec"}
+RECS = {
+    "movielens": "rec",
+    "books": "books_rec",
+    "movielens-enriched": "enriched_rec",
+    "movielens-enriched-held": "enriched_rec",
+}
 # Items the rules' tests and the docstrings use; scenarios must not name them.
 RULE_SOURCES = [
     "tests/test_understand.py",

@@ -253,6 +253,9 @@ def test_books_series_facets_years_and_pages(shelf):
     assert u.wanted == {"subjects": ["Science Fiction"], "authors": ["Tom Reed"]}
     assert u.avoided == {"authors": ["Ann Lee"], "subjects": ["Romance"]}
     assert read("books from the 2000s").year_min == 2000 and read("from the 2000s").year_max == 2009
+    u = read("just the ones from the nineties")
+    assert (u.year_min, u.year_max) == (1990, 1999)
+    assert read("a mystery, i read a lot of them in my thirties").year_min is None  # an age, not a decade
     assert read("older than A Quiet Harbour").year_max == 1998
     for message, bounds in [
         ("under 300 pages", {"$lt": 300}),

@@ -12,6 +12,7 @@ comparisons ("before 1970"), exact years, spans and "recent". Ranges are read in
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from recchat.conversation.clauses import Clauses, words_of
@@ -66,7 +67,9 @@ def _facet_hits(msg: Clauses, domain: Domain, skip: set[int]) -> list[tuple[str,
             if found and found[0][0] == 2 and not _cued_name(msg.words, start, start + size, domain):
                 continue  # "a clown": a last name that is a word too names the person after a cue only
             if found:
-                hits.append((*_by_cue(found, msg.words[:start], domain), start, start + size))
+                hits.append(
+                    (*_by_cue(found, msg.words[:start], domain, msg.words[start + size :]), start, start + size)
+                )
                 taken |= span
     return sorted(hits, key=lambda h: h[2])
 
@@ -103,15 +106,30 @@ def _phrase_table(domain: Domain) -> dict[tuple[str, ...], list[tuple[int, int, 
     return table
 
 
-def _by_cue(found: list[tuple[int, int, str, str]], before: list[str], domain: Domain) -> tuple[str, str]:
-    """(facet, value) of the best entries of a phrase: the one whose facet's cue ends ``before``."""
+def _by_cue(
+    found: list[tuple[int, int, str, str]],
+    before: list[str],
+    domain: Domain,
+    after: Sequence[str] = (),
+) -> tuple[str, str]:
+    """(facet, value) of the best entries of a phrase: the one whose facet's cue ends ``before``,
+    or whose facet's name follows it ("spanish-language dramas", "a crime genre pick")."""
     best = [e for e in found if e[0] == found[0][0]]
     for _, n, facet, value in best:
         for cue in domain.facets[n].cues:
             cue_words = words_of(cue)
             if cue_words and before[-len(cue_words) :] == cue_words:
                 return facet, value
+    for _, _, facet, value in best:
+        if after[:1] and after[0] in (facet.lower(), facet.lower().removesuffix("s")):
+            return facet, value
     return best[0][2], best[0][3]
+
+
+_DECADE_WORDS = {
+    w: 1900 + 10 * n
+    for n, w in enumerate("twenties thirties forties fifties sixties seventies eighties nineties".split(), 2)
+}
 
 
 def read_years(text: str, domain: Domain, out: Understanding) -> None:
@@ -119,10 +137,13 @@ def read_years(text: str, domain: Domain, out: Understanding) -> None:
     units = "|".join(re.escape(w) for r in domain.ranges for w in _unit_words(r))
     not_a_unit = rf"(?!\s*(?:{units})\b)" if units else ""
     decade = re.search(r"\b(?:the\s+)?(?:(1[0-9]|20)([0-9]0)|([2-9]0))'?s\b", text)
+    spelt = re.search(r"\bthe\s+(" + "|".join(_DECADE_WORDS) + r")\b", text)  # not "in my thirties"
     if decade:
         century, tens, short = decade.groups()
         start = int(century + tens) if century else 1900 + int(short)  # "80s" are the 1980s
         out.year_min, out.year_max = start, start + 9
+    elif spelt:
+        out.year_min, out.year_max = _DECADE_WORDS[spelt.group(1)], _DECADE_WORDS[spelt.group(1)] + 9
     m = re.search(rf"\b(?:from|in|of|released in|published in)\s+{_YEAR}\b{not_a_unit}(?!'?s\b)", text)
     if m:
         out.year_min = out.year_max = int(m.group(1))
