@@ -322,3 +322,25 @@ def test_a_message_that_only_names_items_makes_no_text_query(read):
     assert read("I've seen all the Star Trek movies, more of those please").wish == ""
     assert read("something like Heat but funnier").wish == "something like Heat but funnier"
     assert read("a movie with heat and passion").wish == "a movie with heat and passion"
+
+
+@pytest.mark.fast
+def test_a_family_of_people_is_any_one_of_them():
+    from recchat.conversation.domain import Domain
+    from recchat.data.catalog import Catalog
+    from recchat.types import Item
+
+    rows = [("f1", "Blood Simple", "Joel Coen"), ("f2", "Big Lebowski", "Ethan Coen"), ("f3", "Heat", "Michael Mann")]
+    rows += [(f"x{n}", f"Film {n}", "Ann Lee") for n in range(3)]
+    catalog = Catalog(Item(i, t, t, {"directors": [d], "genres": ["Drama"]}) for i, t, d in rows)
+    domain = Domain.infer(catalog, item="movie")
+    linker = Linker.for_domain(catalog, domain)
+    u = understand("what have the coen brothers made?", linker, domain)
+    assert sorted(u.wanted["directors"]) == ["Ethan Coen", "Joel Coen"] and u.alternatives == {
+        "directors": [["Joel Coen", "Ethan Coen"]]
+    }
+    assert sorted(understand("nothing by the coen brothers", linker, domain).avoided["directors"]) == [
+        "Ethan Coen",
+        "Joel Coen",
+    ]
+    assert "directors" not in understand("the lee brothers", linker, domain).wanted  # one Lee is no family

@@ -278,7 +278,7 @@ def read_facets(msg: Clauses, text: str, domain: Domain, skip: set[int], out: Un
         bucket = (out.avoided if msg.negated(position) else out.wanted).setdefault(facet, [])
         if value not in bucket:
             bucket.append(value)
-    for facet, group in _alternatives(msg, hits, domain):
+    for facet, group in [*_alternatives(msg, hits, domain), *_families(msg, domain, out)]:
         groups = out.alternatives.setdefault(facet, [])
         groups.append([v for v in group if not any(v in g for g in groups)])
     for spec in domain.facets:
@@ -293,6 +293,24 @@ def read_facets(msg: Clauses, text: str, domain: Domain, skip: set[int], out: Un
         for f, groups in out.alternatives.items()
     }
     out.alternatives = {f: g for f, g in regrouped.items() if g}
+
+
+def _families(msg: Clauses, domain: Domain, out: Understanding) -> list[tuple[str, list[str]]]:
+    """ "the coen brothers", "the marx brothers": the people of a facet who share that family name,
+    any one of them (wanted, or avoided after a negation)."""
+    found = []
+    for n, word in enumerate(msg.words[:-1]):
+        if msg.words[n + 1] not in ("brothers", "sisters") or n == 0 or msg.words[n - 1] != "the":
+            continue
+        for spec in domain.facets:
+            family = [v for v in spec.values if " " in v and v.lower().split()[-1] == word]
+            if len(family) < 2:
+                continue
+            bucket = (out.avoided if msg.negated(n) else out.wanted).setdefault(spec.name, [])
+            bucket += [v for v in family if v not in bucket]
+            if not msg.negated(n):
+                found.append((spec.name, family))
+    return found
 
 
 # Words that may stand between "or" and the values it joins: "a comedy or maybe a romance".
