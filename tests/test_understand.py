@@ -344,3 +344,22 @@ def test_a_family_of_people_is_any_one_of_them():
         "Joel Coen",
     ]
     assert "directors" not in understand("the lee brothers", linker, domain).wanted  # one Lee is no family
+
+
+@pytest.mark.fast
+def test_a_negation_ends_where_a_later_value_starts_a_new_wish():
+    from recchat.conversation.domain import Domain
+    from recchat.data.catalog import Catalog
+    from recchat.types import Item
+
+    rows = [("f1", "English", "Gérard Depardieu"), ("f2", "French", "Gérard Depardieu"), ("f3", "French", "Jean Reno")]
+    rows += [(f"x{n}", "English", "Ann Lee") for n in range(3)]
+    catalog = Catalog(Item(i, i, i, {"language": [lang], "cast": [c], "genres": ["Drama"]}) for i, lang, c in rows)
+    domain = Domain.infer(catalog, item="movie")
+    read = lambda m: understand(m, Linker.for_domain(catalog, domain), domain)  # noqa: E731
+    u = read("not in english with depardieu")
+    assert u.avoided == {"language": ["English"]} and u.wanted == {"cast": ["Gérard Depardieu"]}
+    u = read("nothing with depardieu")
+    assert u.avoided == {"cast": ["Gérard Depardieu"]}
+    u = read("no english or french with depardieu")  # "or" keeps the negation; "with" ends it
+    assert u.avoided == {"language": ["English", "French"]} and u.wanted == {"cast": ["Gérard Depardieu"]}

@@ -270,12 +270,21 @@ def _number(text: str) -> float:
     return int(value) if value.is_integer() else value
 
 
+_NEW_WISH = frozenset("with by starring featuring from".split())
+
+
 def read_facets(msg: Clauses, text: str, domain: Domain, skip: set[int], out: Understanding) -> None:
     """Facet values wanted or avoided, and the facets' avoid-words ("less violent"); a value
     both wanted and avoided is avoided."""
     hits = _facet_hits(msg, domain, skip)
-    for facet, value, position, _ in hits:
-        bucket = (out.avoided if msg.negated(position) else out.wanted).setdefault(facet, [])
+    last_negated = -1  # the end of the last negated value
+    for facet, value, position, end in hits:
+        negated = msg.negated(position)
+        if negated and last_negated >= 0 and msg.clause[last_negated - 1] == msg.clause[position]:
+            # "not in english with depardieu": a value after another one's cue starts a new wish
+            negated = not set(msg.words[last_negated:position]) & _NEW_WISH
+        last_negated = end if negated else last_negated
+        bucket = (out.avoided if negated else out.wanted).setdefault(facet, [])
         if value not in bucket:
             bucket.append(value)
     for facet, group in [*_alternatives(msg, hits, domain), *_families(msg, domain, out)]:
