@@ -234,6 +234,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=30, help="epoch cap, the same for every encoder [30]")
     parser.add_argument("--phases", default="cold,warm")
     parser.add_argument("--report", action="store_true", help="only print the finished results")
+    parser.add_argument("--seed", type=int, default=0, help="the scorer's seed; other than 0 writes under seed<N>/ [0]")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -251,7 +252,8 @@ def main() -> None:
     cold = cold_split(split, args.cold_items, args.cold_seed)
     buckets = popularity_buckets(split.train_counts())
     index = CachedMiniLM(catalog)
-    config = ScorerConfig(max_epochs=args.max_epochs)
+    config = ScorerConfig(max_epochs=args.max_epochs, seed=args.seed)
+    out = OUT / f"seed{args.seed}" if args.seed else OUT
     common = {
         "catalog": catalog.fingerprint(),
         "config": {k: v for k, v in asdict(config).items() if k != "text_encoder"},
@@ -273,7 +275,7 @@ def main() -> None:
     for encoder in [e.strip() for e in args.encoders.split(",") if e.strip()]:
         for phase in [p.strip() for p in args.phases.split(",") if p.strip()]:
             key = {**common, "encoder": encoder, "phase": phase}
-            path = OUT / f"{slug(encoder)}.{phase}.json"
+            path = out / f"{slug(encoder)}.{phase}.json"
             found = load(path, key)
             if found is None and not args.report:
                 print(f"{time.strftime('%H:%M:%S')} {encoder} {phase}: training", flush=True)
