@@ -25,8 +25,10 @@ with SmolLM2-Instruct) and accepted reasons that name an item or series the user
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,7 +123,17 @@ def main() -> None:
         help=f"also run the {len(EXCLUDING)} conversations that name items to keep out (default mode)",
     )
     parser.add_argument("--show-reasons", action="store_true", help="print the top three reasons of every turn")
+    parser.add_argument(
+        "--scripts",
+        type=Path,
+        help='other conversations: a JSON file {"scripts": [[3 messages], ...], "excluding": [[...], ...]} '
+        "(bench/chat_held.json: written apart from the prompt and the checks)",
+    )
     args = parser.parse_args()
+    if args.scripts:
+        given = json.loads(args.scripts.read_text())
+        SCRIPTS[:], EXCLUDING[:] = given["scripts"], given.get("excluding", [])
+        args.conversations = max(args.conversations, len(SCRIPTS))
 
     import os
 

@@ -47,6 +47,8 @@ TOUCH = Known("Touch of Evil", 1958, {"genres": ["Crime", "Film-Noir", "Thriller
         ("You liked Heat and Fargo, and Touch of Evil is a crime thriller too.", False),  # a title not shown
         ("You liked Heat, and Touch of Evil is a funny crime comedy too.", False),  # not a comedy
         ("You liked Heat, and Touch of Evil is crime and thriller too; it has", False),  # cut off
+        ("You liked Heat, and Touch of Evil is crime and thriller too, but you may not like it.", False),  # hedge
+        ("You watched a movie called Touch of Evil, and it is a crime thriller.", False),  # not watched
     ],
 )
 def test_check_reason_rules(vocab, answer, accepted):

@@ -36,6 +36,8 @@ _PRAISE = re.compile(
 )
 # A reason says what the item is; telling the user what they can't or should not do is a refusal.
 _TELLS_OFF = re.compile(r"\byou (?:can't|cannot|can not|should not|shouldn't|must not)\b", re.IGNORECASE)
+# "..., but you may not like it": a reason that takes itself back.
+_HEDGE = re.compile(r"\b(?:may|might|would|will) not (?:like|enjoy|love)\b", re.IGNORECASE)
 _YEAR = re.compile(r"(?<![\d$])(1[89]\d\d|20\d\d)(?:s\b)?(?!\d)")
 _DECADE = re.compile(r"(?<![\d])'?([1-9]0)s\b")
 
@@ -229,8 +231,14 @@ def check_reason(
     if any(
         contains_words(sentence, f"you {w} {item.title}")
         for w in ("liked", "loved", "enjoyed", "saw", "asked for", facts.verb)
+    ) or re.search(  # "You watched a movie called X" of the card X
+        rf"\byou (?:liked|loved|enjoyed|saw|watched|read|played|tried|{re.escape(facts.verb)})\b[^.;]*\bcalled\b",
+        sentence,
+        re.IGNORECASE,
     ):
         return None, "says you already know it"
+    if _HEDGE.search(rest):
+        return None, "takes the recommendation back"
     if _FIRST_PERSON.search(rest):
         return None, "first person"
     if _PRAISE.search(rest):
