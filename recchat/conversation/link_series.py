@@ -67,7 +67,7 @@ def _numbered_sibling(index: TitleIndex, base: str, number: str, not_id: str) ->
 
 def _plain_members(index: TitleIndex, stem: str) -> dict[str, str]:
     """A stem series' members by the words after the stem: "three colors" -> {"blue": ..., "red": ...}."""
-    cache: dict[str, dict[str, str]] = index.__dict__.setdefault("_plain_members", {})
+    cache = index.series_members
     if stem not in cache:
         members: dict[str, str] = {}
         for key in index.containing.get(stem.split()[0], ()):
