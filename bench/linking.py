@@ -19,7 +19,9 @@ writer who had not read the linker, and kept aside while its rules changed: the 
 bench/linking/fresh2/*.jsonl (split "fresh2", 80 naming and 30 title-free sentences per catalog)
 were written the same way during the third round, by a writer who read only the catalogs, and
 first run halfway through that round; bench/linking/fresh3/*.jsonl (split "fresh3", 60 naming and
-25 title-free per catalog, by another such writer) were first run once the round's rules were final.
+25 title-free per catalog, by another such writer) were first run once the round's rules were final;
+bench/linking/fresh4/*.jsonl (split "fresh4", 80 naming and 30 title-free per catalog, two more
+such writers) were written at the start of the fourth round and first run once its rules were final.
 A missing asset or sentence file skips that catalog, with a message.
 
 Per catalog and linker, over --split:
@@ -219,8 +221,8 @@ class Sentence:
     split: str
 
 
-SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3")
-LATER = ("fresh", "fresh2", "fresh3")  # folders of sentences written later, each kept aside for one round
+SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4")
+LATER = ("fresh", "fresh2", "fresh3", "fresh4")  # folders of sentences written later, each kept aside for one round
 
 
 def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
@@ -650,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
         "second round of rules and kept aside), fresh2 and fresh3 (bench/linking/fresh2/ and fresh3/, written "
-        "during the third round and kept aside), or all (default)",
+        "during the third round and kept aside), fresh4 (the fourth round's), or all (default)",
     )
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")
     parser.add_argument("--baseline-only", action="store_true", help="do not run the contender")

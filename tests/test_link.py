@@ -381,6 +381,11 @@ def test_names_dates_run_ins_and_asides_both_ways(people, message, expected):
     assert linked(people, message) == expected
 
 
+@pytest.mark.fast
+def test_a_partial_title_ends_before_an_edition(films):
+    assert linked(films, "return of the king extended edition, 4 hours well spent") == ["17"]
+
+
 SERIES = [
     ("s1", "The Gilded Mountain Part III"),
     ("s2", "The Gilded Mountain Part IV"),
@@ -466,3 +471,96 @@ def words_linker() -> Linker:
 )
 def test_determiners_articles_fractions_and_cues(words_linker, message, expected):
     assert linked(words_linker, message) == expected
+
+
+ROUND4 = [
+    ("r1", "Speed (1994)"),
+    ("r2", "Speed 2: Cruise Control (1997)"),
+    ("r3", "Jaws (1975)"),
+    ("r4", "Jaws 2 (1978)"),
+    ("r5", "Jaws 3-D (1983)"),
+    ("r6", "Alien (1979)"),
+    ("r7", "Aliens (1986)"),
+    ("r8", "Stalker (1979)"),
+    ("r9", "Right Stuff, The (1983)"),
+    ("r10", "Apollo 13 (1995)"),
+    ("r11", "2001: A Space Odyssey (1968)"),
+    ("r12", "Blade Runner (1982)"),
+    ("r13", "Monty Python's Life of Brian (1979)"),
+    ("r14", "Brief Encounter (1945)"),
+    ("r15", "Grand Budapest Hotel, The (2014)"),
+    ("r16", "Hole, The (1998)"),
+    ("r17", "Matrix, The (1999)"),
+    ("r18", "Matrix Reloaded, The (2003)"),
+    ("r19", "Matrix Revolutions, The (2003)"),
+    ("r20", "Haunted House, A (2013)"),
+    ("r21", "Silent Ashes"),
+    ("r22", "Silent Ashes 2"),
+    ("r23", "Silent Ashes 4: Exile"),
+    ("r24", "Professional, The (1994)"),
+]
+
+
+@pytest.fixture(scope="module")
+def round4() -> Linker:
+    return Linker(_catalog(ROUND4), popularity={i: 100 for i, _ in ROUND4}, everyday={"horror", "movie", "movies"})
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a later member of a series named in the message is no aside ...
+        ("speed was peak keanu. speed 2 tho... yikes", ["r1", "r2"]),
+        ("jaws 2 was fine, jaws 3-d was hilariously bad", ["r4", "r5"]),
+        ("silent ashes 4: exile is out and im still stuck on silent ashes 2 lol", ["r23", "r22"]),
+        # ... and two members back each other in a list, where neither alone would link
+        ("alien or aliens? cant decide", ["r6", "r7"]),
+        ("honestly aliens > alien", ["r7", "r6"]),
+        ("a movie about an alien or aliens invading", []),
+        # a sibling named by its own words once its series is named ("the matrix" begins both)
+        ("the matrix reloaded and revolutions were a letdown", ["r18", "r19"]),
+        ("the matrix reloaded sparked revolutions in effects", ["r18"]),
+        # a remark in parentheses that says which one
+        ("honestly, is stalker (the tarkovsky one) any less slow?", ["r8"]),
+        ("my ex is basically a stalker (seriously) lol", []),
+        # a sentence of its own, offered as a question or with a hedge; not a description
+        ("apollo 13 made him cry. anything else about space like that? the right stuff maybe?", ["r10", "r9"]),
+        ("apollo 13 was great. haunted house", ["r10"]),
+        # a number title only in a list of titles, and never after a year's preposition
+        ("star wars obviously, blade runner, 2001, give me more", ["r12", "r11"]),
+        ("honestly 2001 put me to sleep", []),
+        ("films from 2001, blade runner style", ["r12"]),
+        # a name owning the title is left out; two letters swapped is a typo of the title's word
+        ("life of brian a close second", ["r13"]),
+        ("breif encounter made me cry", ["r14"]),
+        ("the grand budapest hotle and more wes anderson", ["r15"]),
+        ("a hole in the roof", []),
+        # a title ends before chat fillers and edition words too
+        ("i liked blade runner more than the professional tbh", ["r12", "r24"]),
+        ("blade runner final cut, then the matrix extended edition", ["r12", "r17"]),
+    ],
+)
+def test_series_remarks_fragments_numbers_and_typos(round4, message, expected):
+    assert linked(round4, message) == expected
+
+
+@pytest.mark.fast
+def test_a_name_owning_a_title_is_dropped_only_before_a_longer_title():
+    assert "life of brian" in {a.key for a in aliases_of("1", "Monty Python's Life of Brian (1979)")}
+    assert "list" not in {a.key for a in aliases_of("1", "Schindler's List (1993)")}
+    assert "wonderful life" not in {a.key for a in aliases_of("1", "It's a Wonderful Life (1946)")}
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a question about an item after another: "is <title> as good?"
+        ("loved the sting. is quiet night as good?", ["c4", "w4"]),
+        ("loved the sting. is a quiet night in as good as going out?", ["c4"]),
+    ],
+)
+def test_a_question_about_a_second_item(message, expected):
+    rows = [("c4", "Sting, The (1973)"), ("w4", "Quiet Night (2001)")]
+    assert linked(Linker(_catalog(rows), popularity={"c4": 100, "w4": 100}), message) == expected

@@ -86,6 +86,9 @@ _PART_MARK = re.compile(
     r"six|seven|eight|nine|ten)$",
     re.IGNORECASE,
 )
+# A person's name owning the title: "Monty Python's Life of Brian", "Wes Craven's New Nightmare"
+# (two or three capitalised words, so "Schindler's List" and "It's a Wonderful Life" are not).
+_OWNER = re.compile(r"^(?:[A-Z][\w.\-]*\s+){1,2}[A-Z][\w.\-]*['’]s\s+(?P<rest>\S.*)$")
 STEM_STRENGTH = 0.4  # a series stem shared by its members ("Star Wars")
 SUBTITLE_STRENGTH = 0.8
 
@@ -251,6 +254,9 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
             add(stem, 0.95, "title")  # "Speed 2: Cruise Control" is "Speed 2"
         elif not _PART_MARK.match(stem) and len(key_of(stem)) >= 3:
             add(stem, STEM_STRENGTH, "stem")
+    owner = _OWNER.match(main)
+    if owner and len(key_of(owner["rest"]).split()) >= 2:
+        add(owner["rest"], SUBTITLE_STRENGTH, "subtitle")  # "Monty Python's Life of Brian" is "Life of Brian"
     abbreviation = re.match(r"((?:[A-Za-z]\.){2,})\s", main)
     if abbreviation:
         add(abbreviation.group(1), 0.9, "short")  # "E.T. the Extra-Terrestrial" is "E.T." (written so)

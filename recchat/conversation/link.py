@@ -52,7 +52,7 @@ from recchat.conversation.aliases import _key, _split_title, key_of, words
 from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, zipf
 from recchat.conversation.link_message import Link, LinkContext, capital_share, years_near
 from recchat.conversation.link_rules import drop_asides, drop_run_ins, evidence, match
-from recchat.conversation.link_series import series_siblings
+from recchat.conversation.link_series import same_series, series_siblings
 
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
 _PART_WORDS = frozenset("part book vol chapter episode".split())
@@ -113,7 +113,14 @@ class Linker(TitleIndex):
         while changed:  # "speed and the rock": a title next to a title is one too
             changed = False
             for link in weak:
-                if not any(taken[link.start : link.end]) and evidence(self, context, link, found):
+                if any(taken[link.start : link.end]):
+                    continue
+                mates = [
+                    w
+                    for w in weak
+                    if (w.end <= link.start or w.start >= link.end) and same_series(self, w.item_id, link.item_id)
+                ]
+                if evidence(self, context, link, found, mates):
                     found.append(link)
                     taken[link.start : link.end] = [True] * (link.end - link.start)
                     changed = True

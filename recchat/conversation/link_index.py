@@ -117,9 +117,11 @@ class TitleIndex:
         self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf
         self.famous = counts[int(FAMOUS * (len(counts) - 1))] if counts else math.inf
         self._by_length: dict[int, list[str]] = {}
+        self._by_letters: dict[str, list[str]] = {}
         for w in self.containing:
             if len(w) >= 4 and not w.isdigit():
                 self._by_length.setdefault(len(w), []).append(w)
+                self._by_letters.setdefault("".join(sorted(w)), []).append(w)
         self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()}
         self.nouns = set(nouns) | {"movie", "film", "book", "novel", "show", "story", "one"}
         # People's names (authors, cast): a title inside one is part of the name ("sandra bullock").
@@ -237,9 +239,14 @@ class TitleIndex:
             and word not in self.everyday
             and word not in self.name_parts
         ):
+            from rapidfuzz.distance import OSA
+
+            # Two letters swapped is the commonest typo, and the closest by ratio may be another
+            # word: "hotle" is "hotel", not "hole"; "breif" is "brief".
+            swapped = [w for w in self._by_letters.get("".join(sorted(word)), ()) if OSA.distance(word, w) == 1]
             pool = [w for n in range(len(word) - 1, len(word) + 2) for w in self._by_length.get(n, ())]
             hit = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF) if pool else None
-            best = hit[0] if hit else None
+            best = swapped[0] if len(swapped) == 1 else hit[0] if hit else None
         if len(self._corrections) > 50_000:
             self._corrections.clear()
         self._corrections[word] = best

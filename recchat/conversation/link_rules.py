@@ -14,8 +14,10 @@ import re
 from recchat.conversation.aliases import _key, _split_title, key_of, normalize
 from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, zipf
 from recchat.conversation.link_message import Link, LinkContext, written_as_title, year_dated
+from recchat.conversation.link_series import same_series
 
 ASIDE_ZIPF = 2.5  # words at least this common may be the user's own words after a title
+_YEAR_WORDS = frozenset("in from since after before of the until till around circa".split())
 _PREPOSITIONS = frozenset("in on at for with by from to into under over after before about".split())
 _PRONOUNS = frozenset("it me you him her them us this that".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
@@ -23,6 +25,8 @@ _CUES = frozenset(
     "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
     "read reread finished than as rewatch see".split()
 )
+# After "is <title>": a question about an item ("is small kings as good?", "is heat worth it?").
+_ASKED = frozenset("as any worth".split())
 _NEAR_CUES = frozenset("like liked love loved than".split())  # "is like a teen pulp fiction"
 _CUE_PAIRS = {
     ("fan", "of"),
@@ -37,7 +41,8 @@ _CUE_PAIRS = {
 # Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
 _ENDS = frozenset(
     "and or but was is were are with by from in on at for again last yesterday recently twice too "
-    "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though".split()
+    "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though "
+    "tbh ngl idk btw lmao haha omg fr rn extended edition cut remake sequel trilogy original".split()
 )
 # Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
 # 1960 one) and rear window".
@@ -46,6 +51,36 @@ _LIST_GAP = re.compile(
 )  # (an article after the gap may be the title's own, outside a partial title: "and the last crusade")
 # Words before common words that make them the sentence's own: "a volcano", "some thorns", "my in-laws".
 _DETERMINERS = frozenset("a an some any my our your his her their this that these those every each no".split())
+
+
+# A remark in parentheses right after words that says which item they are: "stalker (the tarkovsky
+# one)", "little women (the winona ryder version)", "babe (1995)".
+_QUALIFIED = re.compile(
+    r"\s*\((?=[^()]{0,50}\))[^()]*?\b(?:one|version|original|remake|film|movie|book|novel|(?:19|20)\d\d)\b",
+    re.IGNORECASE,
+)
+# Words that may close a sentence that is only a title: "raising arizona maybe?", "the birds, perhaps."
+_HEDGES = frozenset("maybe perhaps probably too tho though lol".split())
+
+
+def qualified(c: LinkContext, link: Link) -> bool:
+    """Whether a remark in parentheses right after the words says which item they are."""
+    return link.end < len(c.ws) and bool(_QUALIFIED.match(c.message[c.ws[link.end - 1].end :]))
+
+
+def alone_in_sentence(c: LinkContext, link: Link) -> bool:
+    """Whether the words are a sentence of their own after another one, offered as a question or
+    with a hedge: "anything about space like that? the right stuff maybe?", "raising arizona?" """
+    if not link.start or not re.search(r"[.?!]", c.message[c.ws[link.start - 1].end : c.ws[link.start].start]):
+        return False
+    n = link.end
+    while (
+        n < len(c.ws) and c.fixed[n] in _HEDGES and not re.search(r"[.?!]", c.message[c.ws[n - 1].end : c.ws[n].start])
+    ):
+        n += 1
+    end = c.message[c.ws[n - 1].end : c.ws[n].start if n < len(c.ws) else len(c.message)]
+    # offered, not described: a question or a hedge ("haunted house." after a title is a description)
+    return bool(re.search(r"[.?!]", end) or n == len(c.ws)) and ("?" in end or n > link.end)
 
 
 def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Link | None, bool]:
@@ -120,12 +155,10 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         return None, False  # "a heist movie", "a road trip film": a kind of item, not a title
     words_ = key.split()
     if all(w.isdigit() for w in words_) and not re.search(r"\d\s*(?:/|½)", link.text):  # "8 1/2" is no count
-        return (
-            (link, True)
-            if written_as_title(c.message, c.ws, start, size, 0.0)
-            and re.search(r"[\"'“”]", c.message[max(0, c.ws[start].start - 1) : c.ws[start + size - 1].end + 1])
-            else (None, False)
+        quoted = written_as_title(c.message, c.ws, start, size, 0.0) and re.search(
+            r"[\"'“”]", c.message[max(0, c.ws[start].start - 1) : c.ws[start + size - 1].end + 1]
         )
+        return (link, True) if quoted else (link, False)  # else only in a list of titles: see evidence
     # One real English word ("heist", "vibes", "sob") names a little-known item only with
     # evidence; a coined word ("shawshank") or a well-known item ("titanic") needs none.
     titled = written_as_title(c.message, c.ws, start, size, c.capitals)
@@ -201,6 +234,8 @@ def determined(index: TitleIndex, c: LinkContext, link: Link, key: str) -> bool:
     prev = c.fixed[link.start - 1] if link.start else ""
     if prev not in _DETERMINERS and prev != "the":
         return False
+    if re.search(r"[,;:.!?()\"]", c.message[c.ws[link.start - 1].end : c.ws[link.start].start]):
+        return False  # "like that? the right stuff": the word before is the last sentence's
     if not all(zipf(w) >= 2.5 or w in FUNCTION_WORDS or w.isdigit() for w in key.split()):
         return False  # "a shawshank kind of night": a coined word is still the title
     title = index.catalog[link.item_id].title
@@ -234,13 +269,20 @@ def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[L
     return [f for n, f in enumerate(found) if n not in drop]
 
 
-def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> bool:
+def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], mates: list[Link] | None = None) -> bool:
     """Whether everyday words in lower case are meant as a title: they end where a title
     would (the message, a clause, "was", "with"...) and begin after a word that introduces
     one ("loved", "like", "than"), with the title's own article ("the graduate"), beside
     another title ("heat, seven and the usual suspects"), or, for a well-known item of
     several words, after a pause ("die hard is a christmas movie")."""
     ws, start, end = c.ws, link.start, link.end
+    if all(w.isdigit() for w in c.fixed[start:end]):  # "blade runner, 2001, alien": a number in a list of titles
+        number = int(c.fixed[start])
+        return (
+            not (start and c.fixed[start - 1] in _YEAR_WORDS)
+            and not any(abs(index.years.get(f.item_id, -99) - number) <= 1 for f in found)
+            and listed(c, link, found)
+        )
     if c.fixed[end - 1] in _PRONOUNS:
         return False  # "watch it", "stand by me": only written as a title
     if own_facts_follow(index, c, link):
@@ -248,17 +290,23 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -
     size = len(_key(c.fixed[start:end]).split())
     if size >= 5:
         return True  # "the field at the end of the field": a long title is no accident
+    if alone_in_sentence(c, link) and index.popularity.get(link.item_id, 0) >= index.known:
+        return True  # "anything else about space like that? the right stuff maybe?"
     nxt = ws[end].text if end < len(ws) else ""
     gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
     if end < len(ws) and not (
-        nxt in _ENDS or re.search(r"[,;:.!?()\"]", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
+        nxt in _ENDS or re.search(r"[,;:.!?()\"<>/+]", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
     ):
         return False
+    if qualified(c, link) or any(same_series(index, f.item_id, link.item_id) for f in found):
+        return True  # "is stalker (the tarkovsky one) any less slow", "alien or aliens?"
     prev = ws[start - 1].text if start else ""
     gap_before = c.message[ws[start - 1].end : ws[start].start] if start else ""
     paused = not start or bool(re.search(r"[,;:.!?()\"]", gap_before))
     if prev in _CUES or (start >= 2 and (ws[start - 2].text, prev) in _CUE_PAIRS):
         return True
+    if prev == "is" and nxt in _ASKED and (start < 2 or c.fixed[start - 2] not in FUNCTION_WORDS):
+        return True  # "is small kings as good?", "is stalker any less slow"
     known = index.popularity.get(link.item_id, 0)
     own = [a for a in index.by_key.get(" ".join(c.fixed[start:end]), ()) if a.item_id == link.item_id]
     if (
@@ -267,8 +315,8 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -
         and known >= index.known
     ):
         return True  # the title's own article, written: "the graduate", "the game"
-    if listed(c, link, found):
-        return True
+    if listed(c, link, found + (mates or [])):
+        return True  # (``mates``: unconfirmed members of its series, "alien or aliens?")
     if size >= 4:
         return True  # "i know what you did last summer was cheesy"
     if start == 0 and end == len(ws) and (known >= index.known or not index.popularity):
@@ -327,9 +375,14 @@ def aside(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> b
         or set(c.fixed[max(0, start - 3) : start]) & _NEAR_CUES
         or prev in ("but", "not", "nor", "or", "except", "then")
         or (start >= 2 and (c.fixed[start - 2], prev) in _CUE_PAIRS)
+        or (prev == "is" and end < len(c.ws) and c.fixed[end] in _ASKED)
     ):
         return False
     if written_as_title(c.message, c.ws, start, end - start, c.capitals) or own_facts_follow(index, c, link):
+        return False
+    if qualified(c, link) or any(same_series(index, f.item_id, link.item_id) for f in found if f.start < start):
+        return False  # "speed was peak keanu. speed 2 tho", "is stalker (the tarkovsky one) any good"
+    if alone_in_sentence(c, link) and index.popularity.get(link.item_id, 0) >= index.known:
         return False
     gap_before = c.message[c.ws[start - 1].end : c.ws[start].start] if start else ","
     gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else ","

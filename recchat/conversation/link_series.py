@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from recchat.conversation.aliases import _NUMBER_SWAP, _split_title, key_of
-from recchat.conversation.link_index import TitleIndex
+from recchat.conversation.link_index import FUNCTION_WORDS, TitleIndex
 from recchat.conversation.link_message import Link, LinkContext
 
 # Words before a number that say "this member of the series" ("part" and "pt" are dropped from
@@ -23,8 +23,8 @@ _DROPPED_MARK = re.compile(r"\b(?:part|pt)\.?\s*$", re.IGNORECASE)
 _NUMBER_WORDS = {"one": "1", **{w: d for w, d in _NUMBER_SWAP.items() if w.isalpha() and d.isdigit()}}
 _NUMBERED = re.compile(r"(.+?) (?:(?:" + "|".join(sorted(MARKS)) + r") )?(\d+|" + "|".join(_NUMBER_WORDS) + r")")
 # What may come between a member and a sibling named by its own word: "blue, then red".
-_BEFORE_PLAIN = frozenset("and or then than vs not but over".split())
-_AFTER_PLAIN = frozenset("and or but was is were too also then".split())
+_BEFORE_PLAIN = frozenset("and or then than vs not but over seen saw watched read".split())
+_AFTER_PLAIN = frozenset("and or but was is were too also then first next either tho though".split())
 
 
 def _digit(word: str) -> str | None:
@@ -39,6 +39,47 @@ def _marked(c: LinkContext, j: int) -> bool:
     return bool(_DROPPED_MARK.search(gap))
 
 
+def title_key(index: TitleIndex, item_id: str) -> str:
+    """An item's title as a key, without "(1993)" or its article: "Matrix Reloaded, The" -> "matrix reloaded"."""
+    title = index.catalog[item_id].title
+    return key_of(_split_title(title)[0] or title)
+
+
+def _prefix_base(index: TitleIndex, key: str, item_id: str = "") -> str | None:
+    """The longest title of another item that begins ``key``: "speed 2 cruise control" -> "speed",
+    "matrix reloaded" -> "matrix", "silent ashes 4 exile" -> "silent ashes" (not its own "silent
+    ashes 4"); None when no other item's title begins it."""
+    ws = key.split()
+    for n in range(len(ws) - 1, 0, -1):
+        base = " ".join(ws[:n])
+        if len(base) >= 3 and ws[n - 1] not in FUNCTION_WORDS and set(index.by_norm.get(base, ())) - {item_id}:
+            return base
+    return None
+
+
+def _series_name(index: TitleIndex, item_id: str) -> str | None:
+    key = title_key(index, item_id)
+    m = _NUMBERED.fullmatch(key)
+    return m.group(1) if m else _prefix_base(index, key, item_id)
+
+
+def same_series(index: TitleIndex, a: str, b: str) -> bool:
+    """Whether items ``a`` and ``b`` are of one series by their titles: a shared stem ("Star Trek:
+    ..."), one title beginning the other ("Speed" and "Speed 2: Cruise Control"), both beginning
+    with a third ("Jaws 2" and "Jaws 3-D" after "Jaws"), or a plural ("Alien", "Aliens")."""
+    if a == b:
+        return False
+    stem = index.stem_of.get(a)
+    if stem and stem == index.stem_of.get(b):
+        return True
+    ka, kb = title_key(index, a), title_key(index, b)
+    short, long_ = sorted((ka, kb), key=len)
+    if long_.startswith(short + " ") or long_ == short + "s":
+        return True
+    base = _series_name(index, a)
+    return base is not None and base == _series_name(index, b)
+
+
 def _series_of(index: TitleIndex, item_id: str) -> tuple[str, bool]:
     """The series' name in a member's title key and whether its members are numbered: "gilded
     mountain 3" -> ("gilded mountain", True); "three colors blue" -> ("three colors", False); a
@@ -49,6 +90,8 @@ def _series_of(index: TitleIndex, item_id: str) -> tuple[str, bool]:
     if m:
         return m.group(1), True
     stem = index.stem_of.get(item_id)
+    if not stem and not _numbered_sibling(index, key, "2", item_id):
+        stem = _prefix_base(index, key, item_id)  # "matrix" of "matrix reloaded" (a title with no "2" of its own)
     return (stem, False) if stem else (key, True)
 
 
@@ -73,7 +116,7 @@ def _plain_members(index: TitleIndex, stem: str) -> dict[str, str]:
         for key in index.containing.get(stem.split()[0], ()):
             if key.startswith(stem + " "):
                 for a in index.by_key[key]:
-                    if a.kind == "title" and index.stem_of.get(a.item_id) == stem:
+                    if a.kind == "title" and (index.stem_of.get(a.item_id) == stem or stem in index.by_norm):
                         members.setdefault(key[len(stem) + 1 :], a.item_id)
         cache[stem] = members
     return cache[stem]
