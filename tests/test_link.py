@@ -410,6 +410,7 @@ SERIES = [
         ("kill bill vol 2 is better than vol 1, fight me", ["s10", "s9"]),
         ("three colors blue, then red. loved both", ["s7", "s8"]),
         ("whats book 2 of the flanders saga like?", ["s6"]),
+        ("flanders saga bk 2 worth it?", ["s6"]),
         # a number with no mark, a mark the catalog lacks, a word going on: nothing more
         ("the gilded mountain part 3 had 4 chapters i loved", ["s1"]),
         ("the madeira saga book one, is book five out yet?", ["s3"]),
@@ -460,6 +461,7 @@ def words_linker() -> Linker:
         ("embers, thorns and quiet night", ["w2", "w3", "w4"]),
         ("did you see contact? the ending annoyed me", ["w10"]),
         ("volcano >>> contact", ["w1", "w10"]),
+        ("volcano and contact - smart disaster stuff", ["w1", "w10"]),
         # the title's own article, in any language; the article before a partial title in a list
         ("das boot made me claustrophobic", ["w8"]),
         ("raiders of the lost ark and the last crusade back to back", ["w6", "w7"]),
@@ -564,3 +566,80 @@ def test_a_name_owning_a_title_is_dropped_only_before_a_longer_title():
 def test_a_question_about_a_second_item(message, expected):
     rows = [("c4", "Sting, The (1973)"), ("w4", "Quiet Night (2001)")]
     assert linked(Linker(_catalog(rows), popularity={"c4": 100, "w4": 100}), message) == expected
+
+
+ROUND4B = [
+    ("x1", "M (1931)", []),
+    ("x2", "Spider-Man (2002)", []),
+    ("x3", "Wallace & Gromit: The Best of Aardman Animation (1996)", []),
+    ("x4", "Wrong Trousers, The (1993)", []),
+    ("x5", "Close Shave, A (1995)", []),
+    ("x6", "Something Wild (1986)", ["Melanie Griffith"]),
+    ("x7", "Road Trip (2000)", ["Tom Green"]),
+    ("x8", "Next (2007)", ["Nicolas Cage"]),
+    ("x9", "Dark Knight, The (2008)", []),
+    ("x10", "Dark Knight Rises, The (2012)", []),
+    ("x11", "Made (2001)", ["Jon Favreau"]),
+    ("x12", "Heat (1995)", ["Al Pacino"]),
+    ("x13", "Funny Bones (1995)", []),
+    ("x14", "Forrest Gump (1994)", ["Tom Hanks"]),
+    ("x15", "Jackie Chan's First Strike (1996)", ["Jackie Chan"]),
+    ("x16", "Rumble in the Bronx (1995)", ["Jackie Chan"]),
+    ("x17", "World's End, The (2013)", []),
+    ("x18", "(500) Days of Summer (2009)", []),
+    ("x19", "Quiet Night (2001)", []),
+    ("x20", "Shaun of the Dead (2004)", []),
+    ("x21", "Hot Fuzz (2007)", []),
+]
+
+
+@pytest.fixture(scope="module")
+def round4b() -> Linker:
+    catalog = Catalog(Item(i, t, t, {"cast": cast}) for i, t, cast in ROUND4B)
+    return Linker(
+        catalog,
+        popularity={i: 100 for i, *_ in ROUND4B},
+        names=sorted({n for *_, c in ROUND4B for n in c}),
+        nouns=("movie", "movies"),
+    )
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # the rest of a written word is no title: "m" of "I'm", "man" of "spider-man"
+        ("We just moved and I'm looking for movies", []),
+        ("spider-man was fun", ["x2"]),
+        # a series' name right before a member's title is the member's
+        ("wallace and gromit the wrong trousers and a close shave are perfect", ["x4", "x5"]),
+        # a request's own words: "something ...", "watch next", a kind before "movie"
+        ("something wild and fun for a party", []),
+        ("i loved Something Wild with melanie griffith", ["x6"]),
+        ("which one should i watch next?", []),
+        ("i watched next (2007), cheesy", ["x8"]),
+        ("like a slow road trip movie", []),
+        ("road trip with tom green is dumb fun", ["x7"]),
+        # a common word is no list's first item in the middle of a phrase ...
+        ("the dark knight is the best ever made, dark knight rises was meh", ["x9", "x10"]),
+        # ... but is one after a pause
+        ("heat, made and the dark knight", ["x12", "x11", "x9"]),
+        # two real words are no typo; a real typo still is
+        ("i like the funny ones more", []),
+        ("forest gump made me cry", ["x14"]),
+        # a credited person's full name is the person, not the start of a title
+        ("jackie chan! rumble in the bronx, more kung fu", ["x16"]),
+        ("jackie chans first strike was silly", ["x15"]),
+        # a possessive without its apostrophe after the title's own article
+        ("shaun of the dead, hot fuzz and the worlds end", ["x20", "x21", "x17"]),
+        ("the end of the world as we know it", []),
+        # a leading number in parentheses is part of the title
+        ("500 days of summer is not a love story", ["x18"]),
+        # "called" introduces a title; "and also" lists one
+        ("a film called quiet night, heard of it?", ["x19"]),
+        ("i loved heat and also quiet night", ["x12", "x19"]),
+        ("he called me last night", []),
+    ],
+)
+def test_fourth_round_guards_and_cues_both_ways(round4b, message, expected):
+    assert linked(round4b, message) == expected

@@ -139,6 +139,8 @@ def words(text: str) -> list[Word]:
             w = Word("1", w.start, w.end)  # "Part I": "i" is a numeral after a part word
         if w.text in _PART_NUMBERS and n and out[n - 1].text in ("part", "pt"):
             w = Word(_PART_NUMBERS[w.text], w.start, w.end)  # "part one" is "Part I": "1"
+        if w.text == "bk" and (nxt.isdigit() or nxt in _PART_NUMBERS):
+            w = Word("book", w.start, w.end)  # "bk 2"
         keep.append(Word("vol", w.start, w.end) if w.text == "volume" and nxt.isdigit() else w)
     return keep
 
@@ -257,6 +259,9 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
     owner = _OWNER.match(main)
     if owner and len(key_of(owner["rest"]).split()) >= 2:
         add(owner["rest"], SUBTITLE_STRENGTH, "subtitle")  # "Monty Python's Life of Brian" is "Life of Brian"
+    lead = re.match(r"\((\d+)\)\s+(\S.*)", _YEAR_PAREN.sub("", title))
+    if lead:  # "(500) Days of Summer" is "500 Days of Summer"
+        add(f"{lead.group(1)} {lead.group(2)}", 1.0, "title")
     abbreviation = re.match(r"((?:[A-Za-z]\.){2,})\s", main)
     if abbreviation:
         add(abbreviation.group(1), 0.9, "short")  # "E.T. the Extra-Terrestrial" is "E.T." (written so)

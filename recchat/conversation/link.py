@@ -174,7 +174,7 @@ class Linker(TitleIndex):
 
         out: list[Link] = []
         n = len(c.ws)
-        for size in range(min(6, n), 1, -1):
+        for size in range(min(8, n), 1, -1):
             for start in range(n - size + 1):
                 if any(taken[start : start + size]):
                     continue
@@ -186,6 +186,8 @@ class Linker(TitleIndex):
                     or (start and c.fixed[start - 1] in ("by", "starring"))
                 ):
                     continue
+                if size == 2 and all(zipf(w) >= 4.0 for w in span):
+                    continue  # "funny ones" is no typo of "Funny Bones": two real words say what they say
                 digits = [w for w in span if w.isdigit()]
                 text = " ".join(span)
                 rare = [w for w in span if w in self.containing and len(self.containing[w]) <= 300 and len(w) >= 4]

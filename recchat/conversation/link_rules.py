@@ -23,8 +23,11 @@ _PRONOUNS = frozenset("it me you him her them us this that".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
 _CUES = frozenset(
     "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
-    "read reread finished than as rewatch see".split()
+    "read reread finished than as rewatch see called titled mentioned recommended suggested".split()
 )
+# Words that begin or end a request, never a title in lower case on their own say-so.
+_INDEFINITE = frozenset("something anything nothing everything someone somebody anyone".split())
+_ADVERBS = frozenset("next again tonight later now together alone online first more instead today soon".split())
 # After "is <title>": a question about an item ("is small kings as good?", "is heat worth it?").
 _ASKED = frozenset("as any worth".split())
 _NEAR_CUES = frozenset("like liked love loved than".split())  # "is like a teen pulp fiction"
@@ -37,12 +40,14 @@ _CUE_PAIRS = {
     ("remake", "of"),
     ("sequel", "to"),
     ("version", "of"),
+    ("and", "also"),
 }
 # Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
 _ENDS = frozenset(
     "and or but was is were are with by from in on at for again last yesterday recently twice too "
-    "also so because when then to which that who i it has had made gets got please pls plz lol imo tho though "
-    "tbh ngl idk btw lmao haha omg fr rn extended edition cut remake sequel trilogy original".split()
+    "also so because when then to which that who it has had made gets got please pls plz lol imo tho though "
+    "tbh ngl idk btw lmao haha omg fr rn extended edition cut remake sequel trilogy original already yet "
+    "every tonight today once lately ago like".split()
 )
 # Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
 # 1960 one) and rear window".
@@ -89,6 +94,8 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
     span = c.fixed[start : start + size]
     if span[0] == "s" or span[-1] == "s":
         return None, False  # a possessive's "s" belongs to the word before it
+    if start and c.ws[start].start == c.ws[start - 1].start:
+        return None, False  # the rest of a written word: "m" of "I'm", "man" of "spider-man"
     if any(a <= start and start + size <= b and b - a > size for a, b in c.names):
         return None, False  # "sandra" in "sandra bullock"
     full = " ".join(w for w in span if w != "s")
@@ -113,7 +120,7 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         and not after_by
         and key not in index.name_parts
     ):  # "fellini's": the director, not "Fellini's Casanova"
-        aliases = index.partial_matches(key)
+        aliases = index.partial_matches(key) if key not in index.names else []  # "jackie chan!": the person
         if len({a.item_id for a in aliases}) > 2:
             aliases = []  # "harry potter": the start of too many titles to pick one
         how = "partial" if aliases else how
@@ -181,6 +188,19 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         and not (start and c.fixed[start - 1] in _CUES and not nxt.endswith("s"))
     ):
         return None, False  # "more true crime movies", "submarine movies": a kind, not a title
+    if (
+        kind_after
+        and len(words_) > 1
+        and how != "partial"
+        and plain
+        and not titled
+        and nxt in index.nouns
+        and start
+        and c.fixed[start - 1] not in _CUES | {"the"}
+    ):
+        return None, False  # "a slow road trip movie": everyday words before "movie" are a kind
+    if words_[0] in _INDEFINITE and len(words_) <= 2 and not titled and year is None:
+        return None, False  # "something wild and fun": a request's own words
     if how == "partial" and len(words_) > 1 and all(zipf(w) >= EVERYDAY_ONE for w in words_) and not titled:
         return link, False  # "two sisters" of "A Tale of Two Sisters": common words, evidence needed
     # "anchorman", "lebowski": a rare word names a well-known film by half its title;
@@ -239,8 +259,12 @@ def determined(index: TitleIndex, c: LinkContext, link: Link, key: str) -> bool:
     if not all(zipf(w) >= 2.5 or w in FUNCTION_WORDS or w.isdigit() for w in key.split()):
         return False  # "a shawshank kind of night": a coined word is still the title
     title = index.catalog[link.item_id].title
-    own = " " + normalize(_split_title(title)[0] or title) + " "
-    return f" {prev} {' '.join(c.fixed[link.start : link.end])} " not in own
+    own = " " + " ".join(w for w in normalize(_split_title(title)[0] or title).split() if w != "s") + " "
+    # "the worlds end" is "The World's End" written without its apostrophe
+    span = [
+        w[:-1] if w.endswith("s") and f" {w[:-1]} " in own else w for w in c.fixed[link.start : link.end] if w != "s"
+    ]
+    return f" {prev} {' '.join(span)} " not in own
 
 
 def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[Link]:
@@ -254,8 +278,8 @@ def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[L
         a, b = found[n], found[n + 1]
         if b.start != a.end or a.item_id == b.item_id or c.message[c.ws[a.end - 1].end : c.ws[b.start].start].strip():
             continue
-        if key_of(index.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start : a.end])):
-            drop.add(n)  # the series' name, then the member's subtitle
+        if a.kind == "stem" or key_of(index.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start : a.end])):
+            drop.add(n)  # the series' name, then the member's subtitle ("wallace and gromit the wrong trousers")
             continue
         after = (
             b.end < len(c.ws)
@@ -295,7 +319,7 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
     nxt = ws[end].text if end < len(ws) else ""
     gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
     if end < len(ws) and not (
-        nxt in _ENDS or re.search(r"[,;:.!?()\"<>/+]", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
+        nxt in _ENDS or re.search(r"[,;:.!?()\"<>/+]|\s[-–—]\s", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
     ):
         return False
     if qualified(c, link) or any(same_series(index, f.item_id, link.item_id) for f in found):
@@ -303,6 +327,8 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
     prev = ws[start - 1].text if start else ""
     gap_before = c.message[ws[start - 1].end : ws[start].start] if start else ""
     paused = not start or bool(re.search(r"[,;:.!?()\"]", gap_before))
+    if c.fixed[start] in _INDEFINITE or (end - start == 1 and c.fixed[start] in _ADVERBS):
+        return False  # "something wild and fun", "what should i watch next": the sentence's own words
     if prev in _CUES or (start >= 2 and (ws[start - 2].text, prev) in _CUE_PAIRS):
         return True
     if prev == "is" and nxt in _ASKED and (start < 2 or c.fixed[start - 2] not in FUNCTION_WORDS):
@@ -389,6 +415,8 @@ def aside(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> b
     nxt = c.fixed[end] if end < len(c.ws) else ""
     if "," in gap_before and ("," in gap_after or nxt in ("and", "or")):
         return False  # between commas, as a list's items are: "star wars obviously, blade runner, 2001"
+    if end - start == 1 and not re.search(r"[,;:.!?()&>/+]", gap_before) and prev not in ("and", "or", "vs"):
+        found = [f for f in found if f.start < start]  # "ever made, dark knight rises": no list starts mid-phrase
     return not listed(c, link, found)
 
 

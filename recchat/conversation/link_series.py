@@ -140,7 +140,7 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                 out[n] = Link(sibling, j, link.end, text, "exact", "title")
                 taken[j : link.end] = [True] * (link.end - j)
                 continue
-        for j in range(link.end, min(len(c.ws), link.end + 12)):
+        for j in range(link.end, len(c.ws)):  # "part I ... do I have to read part II before part III"
             if taken[j]:
                 continue
             number = _digit(c.fixed[j])
@@ -172,6 +172,6 @@ def _plain_sibling(index: TitleIndex, c: LinkContext, link: Link, stem: str, j: 
         if item_id is None or item_id == link.item_id:
             continue
         gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else "."
-        if re.search(r"[,;:.!?()]", gap_after) or c.fixed[end] in _AFTER_PLAIN:
+        if re.search(r"[,;:.!?()]|\s[-–—]\s", gap_after) or c.fixed[end] in _AFTER_PLAIN:
             return Link(item_id, j, end, c.message[c.ws[j].start : c.ws[end - 1].end])
     return None
