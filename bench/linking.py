@@ -221,8 +221,14 @@ class Sentence:
     split: str
 
 
-SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4")
-LATER = ("fresh", "fresh2", "fresh3", "fresh4")  # folders of sentences written later, each kept aside for one round
+SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4", "fresh5")
+LATER = (
+    "fresh",
+    "fresh2",
+    "fresh3",
+    "fresh4",
+    "fresh5",
+)  # folders of sentences written later, each kept aside for one round
 
 
 def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:

@@ -58,6 +58,16 @@ FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a mis
 _PART_WORDS = frozenset("part book vol chapter episode".split())
 
 
+def _real_words_apart(span: list[str], title: list[str]) -> bool:
+    """Whether the words where a span and a title differ are common words on both sides: the user
+    wrote what they meant ("funny ones", not "Funny Bones"), unless the title is a well-known
+    one ("the dark night"); a typo or a title's own spelling ("forest gump", "singing in the
+    rain") has a rare word on one side."""
+    mine = [w for w in span if w not in title and w not in FUNCTION_WORDS]  # ("elegy for an hour" = "a hour")
+    theirs = [w for w in title if w not in span and w not in FUNCTION_WORDS]
+    return bool(mine) and all(zipf(w) >= 4.0 for w in mine + theirs)
+
+
 class Linker(TitleIndex):
     """Links the titles a message names to catalog items. Build once per catalog (see
     :class:`~recchat.conversation.link_index.TitleIndex` for the arguments).
@@ -186,8 +196,6 @@ class Linker(TitleIndex):
                     or (start and c.fixed[start - 1] in ("by", "starring"))
                 ):
                     continue
-                if size == 2 and all(zipf(w) >= 4.0 for w in span):
-                    continue  # "funny ones" is no typo of "Funny Bones": two real words say what they say
                 digits = [w for w in span if w.isdigit()]
                 text = " ".join(span)
                 rare = [w for w in span if w in self.containing and len(self.containing[w]) <= 300 and len(w) >= 4]
@@ -202,6 +210,12 @@ class Linker(TitleIndex):
                         r = fuzz.ratio(text, full)
                         if r > score:
                             best, score = full, r
+                if (
+                    best is not None
+                    and _real_words_apart(span, best.split())
+                    and not any(self.popularity.get(a.item_id, 0) >= self.known for a in self.by_key[best])
+                ):
+                    continue  # "funny ones" is no typo of "Funny Bones", nor "salt and old" of "Salt and Gold"
                 if (
                     best is None
                     or score < FUZZY_SPAN_CUTOFF

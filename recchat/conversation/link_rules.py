@@ -68,6 +68,15 @@ _QUALIFIED = re.compile(
 _HEDGES = frozenset("maybe perhaps probably too tho though lol".split())
 
 
+def asked(c: LinkContext, end: int) -> bool:
+    """Whether the words from ``end`` ask about an item: "as good", "any good", "just as good", "worth it"."""
+    nxt = c.fixed[end : end + 2]
+    return bool(nxt) and (
+        nxt[0] in _ASKED
+        or (nxt[0] in ("just", "really", "still", "actually") and nxt[1:] in (["as"], ["any"], ["worth"]))
+    )
+
+
 def qualified(c: LinkContext, link: Link) -> bool:
     """Whether a remark in parentheses right after the words says which item they are."""
     return link.end < len(c.ws) and bool(_QUALIFIED.match(c.message[c.ws[link.end - 1].end :]))
@@ -231,8 +240,8 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         and c.fixed[start + size : start + size + 1] != [str(year)]
     ):
         year = None  # "the first one from 2000": only a year right after it makes "one" a title
-    if year is not None or bang or titled:
-        return link, True  # (bang: "Them!" written with its own "!")
+    if year is not None or bang or (titled and not one_word_stem):
+        return link, True  # (bang: "Them!" written with its own "!"; "Lisbon" is a place before a series)
     content = [w for w in words_ if w not in FUNCTION_WORDS]
     if own_facts_follow(index, c, link) and not (
         content and all(w in index.everyday or w.rstrip("s") in index.everyday for w in content)
@@ -314,6 +323,8 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
     size = len(_key(c.fixed[start:end]).split())
     if size >= 5:
         return True  # "the field at the end of the field": a long title is no accident
+    if c.fixed[start] in _INDEFINITE or (end - start == 1 and c.fixed[start] in _ADVERBS):
+        return False  # "something wild and fun", "what should i watch next": the sentence's own words
     if alone_in_sentence(c, link) and index.popularity.get(link.item_id, 0) >= index.known:
         return True  # "anything else about space like that? the right stuff maybe?"
     nxt = ws[end].text if end < len(ws) else ""
@@ -327,11 +338,9 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
     prev = ws[start - 1].text if start else ""
     gap_before = c.message[ws[start - 1].end : ws[start].start] if start else ""
     paused = not start or bool(re.search(r"[,;:.!?()\"]", gap_before))
-    if c.fixed[start] in _INDEFINITE or (end - start == 1 and c.fixed[start] in _ADVERBS):
-        return False  # "something wild and fun", "what should i watch next": the sentence's own words
     if prev in _CUES or (start >= 2 and (ws[start - 2].text, prev) in _CUE_PAIRS):
         return True
-    if prev == "is" and nxt in _ASKED and (start < 2 or c.fixed[start - 2] not in FUNCTION_WORDS):
+    if prev == "is" and asked(c, end) and (start < 2 or c.fixed[start - 2] not in FUNCTION_WORDS):
         return True  # "is small kings as good?", "is stalker any less slow"
     known = index.popularity.get(link.item_id, 0)
     own = [a for a in index.by_key.get(" ".join(c.fixed[start:end]), ()) if a.item_id == link.item_id]
@@ -401,7 +410,7 @@ def aside(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> b
         or set(c.fixed[max(0, start - 3) : start]) & _NEAR_CUES
         or prev in ("but", "not", "nor", "or", "except", "then")
         or (start >= 2 and (c.fixed[start - 2], prev) in _CUE_PAIRS)
-        or (prev == "is" and end < len(c.ws) and c.fixed[end] in _ASKED)
+        or (prev == "is" and asked(c, end))
     ):
         return False
     if written_as_title(c.message, c.ws, start, end - start, c.capitals) or own_facts_follow(index, c, link):

@@ -138,8 +138,7 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                 j = k - 2 if k >= 2 and c.fixed[k - 2] in MARKS else k - 1
                 text = c.message[c.ws[j].start : c.ws[link.end - 1].end]
                 out[n] = Link(sibling, j, link.end, text, "exact", "title")
-                taken[j : link.end] = [True] * (link.end - j)
-                continue
+                taken[j : link.end] = [True] * (link.end - j)  # (and on: "book 4 of the x, book 3 was slow")
         for j in range(link.end, len(c.ws)):  # "part I ... do I have to read part II before part III"
             if taken[j]:
                 continue
