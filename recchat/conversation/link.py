@@ -38,6 +38,16 @@ run into each other ("mad max fury road") are one longer name. After a title, co
 lower-case words that happen to be another ("slumdog millionaire, indian movie with the quiz
 show") are the user talking about the first unless listed, compared, cued or dated.
 
+Members of one series (a shared stem, or one title beginning the other: "Speed" and "Speed 2",
+"Jaws 2" and "Jaws 3-D", "Alien" and "Aliens") back each other: a later one is no aside, two in a
+list link together ("alien or aliens?"). A remark in parentheses that says which one ("stalker
+(the tarkovsky one)"), a title offered as a sentence of its own ("... like that? the right stuff
+maybe?"), "called", "is <title> as good?" are evidence too; a number title links only in a list
+of titles ("blade runner, 2001, alien"). A request's own words are no title: the rest of a written
+word ("m" of "I'm"), "something wild", "watch next", "a road trip movie", two real words that
+differ from a little-known title by a letter ("funny ones", not "Funny Bones"); two swapped
+letters are a typo ("hotle" is "hotel", not "hole").
+
 A link that was corrected, partial, taken from a shared stem or chosen among several items says
 so (:attr:`Link.guessed`), so the reply can say which item it took.
 
