@@ -681,3 +681,30 @@ def test_third_step_of_the_fourth_round(message, expected):
     ]
     popularity = {i: 10 for i, _ in rows} | {"p1": 500, "p2": 400, "p3": 300, "p9": 1, "p10": 600}
     assert linked(Linker(_catalog(rows), popularity=popularity), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # "the original" is the first of its name, even when the remake's director is named to be refused
+        ("oldboy, the korean original not spike lee's", ["o1"]),
+        ("sabrina, the old one, not the remake", ["o3"]),
+        # the remake's own people choose it; with nothing said, the better known one
+        ("the oldboy with josh brolin", ["o2"]),
+        ("oldboy is brutal", ["o1"]),
+        ("sabrina (1995)", ["o4"]),
+    ],
+)
+def test_the_original_is_the_first_of_its_name(message, expected):
+    rows = [
+        ("o1", "Oldboy", 2003, ["Choi Min-sik"]),
+        ("o2", "Oldboy", 2013, ["Josh Brolin", "Spike Lee"]),
+        ("o3", "Sabrina", 1954, ["Audrey Hepburn"]),
+        ("o4", "Sabrina", 1995, ["Julia Ormond"]),
+    ]
+    catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in rows)
+    linker = Linker(
+        catalog, popularity={"o1": 160, "o2": 150, "o3": 50, "o4": 60}, names=[n for *_, c in rows for n in c]
+    )
+    assert linked(linker, message) == expected

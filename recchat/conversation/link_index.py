@@ -297,13 +297,18 @@ class TitleIndex:
         return out
 
     def choose(self, aliases: list[Alias], year: int | None, message: str = "") -> Alias | None:
-        """The alias to take: a year in the message next to the title first, then the alias's
+        """The alias to take: a year in the message next to the title (or the first of its name,
+        for "the original") first, then its people written in the message, then the alias's
         strength, then popularity in the log, then catalog order."""
         best: dict[str, Alias] = {}
         for a in aliases:
             if a.item_id not in best or best[a.item_id].strength < a.strength:
                 best[a.item_id] = a
         candidates = list(best.values())
+        if year is not None:  # first: a written year is not negated, a name may be ("not spike lee's")
+            dated = [a for a in candidates if abs(self.years.get(a.item_id, -99) - year) <= 1]
+            exact = [a for a in dated if self.years.get(a.item_id) == year]
+            candidates = exact or dated or candidates
         if len(candidates) > 1 and message:  # "grey heron by leo bell": the item whose facts are written
             text = " " + message + " "
             told = [
@@ -312,10 +317,6 @@ class TitleIndex:
                 if any(f" {v} " in text or f" {v}s " in text for v in self.facts_of(a.item_id, loose=True))
             ]
             candidates = told or candidates
-        if year is not None:
-            dated = [a for a in candidates if abs(self.years.get(a.item_id, -99) - year) <= 1]
-            exact = [a for a in dated if self.years.get(a.item_id) == year]
-            candidates = exact or dated or candidates
         return max(candidates, key=lambda a: (a.strength, self.popularity.get(a.item_id, 0)), default=None)
 
 

@@ -25,6 +25,7 @@ _CUES = frozenset(
     "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
     "read reread finished than as rewatch see called titled mentioned recommended suggested".split()
 )
+_ORIGINAL = re.compile(r"\b(?:original|the old one|the older one|not the remake)\b")
 # Words that begin or end a request, never a title in lower case on their own say-so.
 _INDEFINITE = frozenset("something anything nothing everything someone somebody anyone".split())
 _ADVERBS = frozenset("next again tonight later now together alone online first more instead today soon".split())
@@ -145,7 +146,12 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
     year = c.years.get(start + size)
     if year is not None and not any(abs(index.years.get(a.item_id, -99) - year) <= 1 for a in aliases):
         year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
-    chosen = index.choose(aliases, year if year is not None else c.year_in(start + size, index.years, aliases), c.text)
+    if year is None:
+        year = c.year_in(start + size, index.years, aliases)
+    if year is None and _ORIGINAL.search(" ".join(c.fixed[max(0, start - 2) : start + size + 6])):
+        # "oldboy, the original korean one", "sabrina, the old one ... not the remake": the first of its name
+        year = min((index.years[a.item_id] for a in aliases if a.item_id in index.years), default=None)
+    chosen = index.choose(aliases, year, c.text)
     if chosen is None:
         return None, False
     if chosen.kind == "short" and not re.search(
