@@ -20,8 +20,9 @@ bench/linking/fresh2/*.jsonl (split "fresh2", 80 naming and 30 title-free senten
 were written the same way during the third round, by a writer who read only the catalogs, and
 first run halfway through that round; bench/linking/fresh3/*.jsonl (split "fresh3", 60 naming and
 25 title-free per catalog, by another such writer) were first run once the round's rules were final;
-in the fourth round, fresh4, fresh5 (80 naming and 30 title-free per catalog) and fresh6 (60 and
-25), each by new such writers, were each first run after one step of its rules (bench/RESULTS.md).
+in the fourth round, fresh4, fresh5 (80 naming and 30 title-free per catalog), fresh6 and fresh7
+(60 and 25), each by new such writers, were each first run after one step of its rules
+(bench/RESULTS.md).
 A missing asset or sentence file skips that catalog, with a message.
 
 Per catalog and linker, over --split:
@@ -221,9 +222,9 @@ class Sentence:
     split: str
 
 
-SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6")
+SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
 # folders of sentences written later, each kept aside for one round
-LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6")
+LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
 
 
 def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
@@ -653,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
         "second round of rules and kept aside), fresh2 and fresh3 (bench/linking/fresh2/ and fresh3/, written "
-        "during the third round and kept aside), fresh4-6 (the fourth round's), or all (default)",
+        "during the third round and kept aside), fresh4-7 (the fourth round's), or all (default)",
     )
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")
     parser.add_argument("--baseline-only", action="store_true", help="do not run the contender")

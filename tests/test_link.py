@@ -708,3 +708,23 @@ def test_the_original_is_the_first_of_its_name(message, expected):
         catalog, popularity={"o1": 160, "o2": 150, "o3": 50, "o4": 60}, names=[n for *_, c in rows for n in c]
     )
     assert linked(linker, message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a member of a named series by the first word of its own title, before or after it in a list
+        ("doing fellowship, two towers and return of the king extended this weekend", ["l1", "l2", "l3"]),
+        ("the two towers, then fellowship again", ["l2", "l1"]),
+        # no series named: the word is the sentence's
+        ("a story about fellowship and courage", []),
+    ],
+)
+def test_a_member_of_a_named_series_by_the_first_word_of_its_own_title(message, expected):
+    rows = [
+        ("l1", "The Lord of the Rings: The Fellowship of the Ring"),
+        ("l2", "The Lord of the Rings: The Two Towers"),
+        ("l3", "The Lord of the Rings: The Return of the King"),
+    ]
+    assert linked(Linker(_catalog(rows), popularity={"l1": 100, "l2": 90, "l3": 95}), message) == expected

@@ -24,7 +24,7 @@ _NUMBER_WORDS = {"one": "1", **{w: d for w, d in _NUMBER_SWAP.items() if w.isalp
 _NUMBERED = re.compile(r"(.+?) (?:(?:" + "|".join(sorted(MARKS)) + r") )?(\d+|" + "|".join(_NUMBER_WORDS) + r")")
 # What may come between a member and a sibling named by its own word: "blue, then red".
 _BEFORE_PLAIN = frozenset("and or then than vs not but over seen saw watched read".split())
-_AFTER_PLAIN = frozenset("and or but was is were too also then first next either tho though".split())
+_AFTER_PLAIN = frozenset("and or but was is were too also then first next either tho though again".split())
 
 
 def _digit(word: str) -> str | None:
@@ -151,26 +151,45 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                     out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                     taken[first : j + 1] = [True] * (j + 1 - first)
             elif not numbered:  # "three colors blue, then red."
-                sibling_link = _plain_sibling(index, c, link, base, j, taken)
-                if sibling_link and sibling_link.item_id not in {f.item_id for f in out}:
-                    out.append(sibling_link)
-                    taken[sibling_link.start : sibling_link.end] = [True] * (sibling_link.end - sibling_link.start)
+                _add(out, taken, _plain_sibling(index, c, link, base, j, taken))
+        if not numbered and base == index.stem_of.get(link.item_id):
+            # "fellowship, two towers and return of the king": a member of a named series listed before it
+            for j in range(link.start - 1, -1, -1):
+                _add(out, taken, _plain_sibling(index, c, link, base, j, taken))
     return out
+
+
+def _add(out: list[Link], taken: list[bool], link: Link | None) -> None:
+    if link and link.item_id not in {f.item_id for f in out}:
+        out.append(link)
+        taken[link.start : link.end] = [True] * (link.end - link.start)
 
 
 def _plain_sibling(index: TitleIndex, c: LinkContext, link: Link, stem: str, j: int, taken: list[bool]) -> Link | None:
     members = _plain_members(index, stem)
-    gap_before = c.message[c.ws[j - 1].end : c.ws[j].start]
-    if not (re.search(r"[,;/>]", gap_before) or c.fixed[j - 1] in _BEFORE_PLAIN):
+    before = j < link.start
+    if taken[j]:
         return None
+    if not before:
+        gap_before = c.message[c.ws[j - 1].end : c.ws[j].start]
+        if not (re.search(r"[,;/>]", gap_before) or c.fixed[j - 1] in _BEFORE_PLAIN):
+            return None
     for size in (3, 2, 1):
         end = j + size
-        if end > len(c.ws) or any(taken[j:end]):
+        if end > (link.start if before else len(c.ws)) or any(taken[j:end]):
             continue
-        item_id = members.get(" ".join(c.fixed[j:end]))
+        words = " ".join(c.fixed[j:end])
+        item_id = members.get(words)
+        if item_id is None and size == 1 and len(words) >= 5 and words not in FUNCTION_WORDS:
+            # "fellowship" of "the fellowship of the ring": the one member whose own words begin so
+            ids = {i for m, i in members.items() if re.sub(r"^(?:the|a|an) ", "", m).startswith(words + " ")}
+            item_id = ids.pop() if len(ids) == 1 else None
         if item_id is None or item_id == link.item_id:
             continue
         gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else "."
-        if re.search(r"[,;:.!?()]|\s[-–—]\s", gap_after) or c.fixed[end] in _AFTER_PLAIN:
+        if before:  # right before the named member, in a list: "fellowship, two towers"
+            if end == link.start and re.search(r"[,;/>&]|\band\b|\bor\b", gap_after):
+                return Link(item_id, j, end, c.message[c.ws[j].start : c.ws[end - 1].end])
+        elif re.search(r"[,;:.!?()]|\s[-–—]\s", gap_after) or c.fixed[end] in _AFTER_PLAIN:
             return Link(item_id, j, end, c.message[c.ws[j].start : c.ws[end - 1].end])
     return None
