@@ -529,6 +529,9 @@ def round4() -> Linker:
         # a sentence of its own, offered as a question or with a hedge; not a description
         ("apollo 13 made him cry. anything else about space like that? the right stuff maybe?", ["r10", "r9"]),
         ("apollo 13 was great. haunted house", ["r10"]),
+        # a title's own article at the start is still the sentence's when a verb goes on: "... to pack"
+        ("the right stuff to pack for a trip", []),
+        ("the right stuff, for space nerds", ["r9"]),
         # a number title only in a list of titles, and never after a year's preposition
         ("star wars obviously, blade runner, 2001, give me more", ["r12", "r11"]),
         ("honestly 2001 put me to sleep", []),

@@ -46,7 +46,7 @@ _CUE_PAIRS = {
 # Words that may follow a title: a title ends before them ("speed was great", "ghost with ...").
 _ENDS = frozenset(
     "and or but was is were are with by from in on at for again last yesterday recently twice too "
-    "also so because when then to which that who it has had made gets got please pls plz lol imo tho though "
+    "also so because when then which that who it has had made gets got please pls plz lol imo tho though "
     "tbh ngl idk btw lmao haha omg fr rn extended edition cut remake sequel trilogy original already yet "
     "every tonight today once lately ago like".split()
 )
