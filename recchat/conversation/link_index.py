@@ -157,6 +157,7 @@ class TitleIndex:
         self._corrections: dict[str, str | None] = {}
         self._fact_cache: dict[str, list[str]] = {}
         self.series_members: dict[str, dict[str, str]] = {}  # stem -> its members by their own words (link_series)
+        self.series_names: dict[str, tuple[str, str | None]] = {}  # item -> (title key, series name) (link_series)
 
     @classmethod
     def for_domain(cls, catalog: Catalog, domain: Domain, popularity: Mapping[str, int] | None = None) -> Self:

@@ -83,10 +83,14 @@ def qualified(c: LinkContext, link: Link) -> bool:
     return link.end < len(c.ws) and bool(_QUALIFIED.match(c.message[c.ws[link.end - 1].end :]))
 
 
-def alone_in_sentence(c: LinkContext, link: Link) -> bool:
-    """Whether the words are a sentence of their own after another one, offered as a question or
-    with a hedge: "anything about space like that? the right stuff maybe?", "raising arizona?" """
-    if not link.start or not re.search(r"[.?!]", c.message[c.ws[link.start - 1].end : c.ws[link.start].start]):
+def offered_alone(index: TitleIndex, c: LinkContext, link: Link) -> bool:
+    """Whether the words name a known item as a sentence of their own after another one, offered as
+    a question or with a hedge: "anything about space like that? the right stuff maybe?" """
+    if (
+        index.popularity.get(link.item_id, 0) < index.known
+        or not link.start
+        or not re.search(r"[.?!]", c.message[c.ws[link.start - 1].end : c.ws[link.start].start])
+    ):
         return False
     n = link.end
     while (
@@ -331,7 +335,7 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
         return True  # "the field at the end of the field": a long title is no accident
     if c.fixed[start] in _INDEFINITE or (end - start == 1 and c.fixed[start] in _ADVERBS):
         return False  # "something wild and fun", "what should i watch next": the sentence's own words
-    if alone_in_sentence(c, link) and index.popularity.get(link.item_id, 0) >= index.known:
+    if offered_alone(index, c, link):
         return True  # "anything else about space like that? the right stuff maybe?"
     nxt = ws[end].text if end < len(ws) else ""
     gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
@@ -423,7 +427,7 @@ def aside(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> b
         return False
     if qualified(c, link) or any(same_series(index, f.item_id, link.item_id) for f in found if f.start < start):
         return False  # "speed was peak keanu. speed 2 tho", "is stalker (the tarkovsky one) any good"
-    if alone_in_sentence(c, link) and index.popularity.get(link.item_id, 0) >= index.known:
+    if offered_alone(index, c, link):
         return False
     gap_before = c.message[c.ws[start - 1].end : c.ws[start].start] if start else ","
     gap_after = c.message[c.ws[end - 1].end : c.ws[end].start] if end < len(c.ws) else ","

@@ -40,9 +40,19 @@ def _marked(c: LinkContext, j: int) -> bool:
 
 
 def title_key(index: TitleIndex, item_id: str) -> str:
-    """An item's title as a key, without "(1993)" or its article: "Matrix Reloaded, The" -> "matrix reloaded"."""
-    title = index.catalog[item_id].title
-    return key_of(_split_title(title)[0] or title)
+    """An item's title as a key, without "(1993)" or its article: "Matrix Reloaded, The" -> "matrix
+    reloaded" (and its series' name, :func:`_series_name`), worked out once per item."""
+    return _keyed(index, item_id)[0]
+
+
+def _keyed(index: TitleIndex, item_id: str) -> tuple[str, str | None]:
+    cache = index.series_names
+    if item_id not in cache:
+        title = index.catalog[item_id].title
+        key = key_of(_split_title(title)[0] or title)
+        m = _NUMBERED.fullmatch(key)
+        cache[item_id] = (key, m.group(1) if m else _prefix_base(index, key, item_id))
+    return cache[item_id]
 
 
 def _prefix_base(index: TitleIndex, key: str, item_id: str = "") -> str | None:
@@ -58,9 +68,9 @@ def _prefix_base(index: TitleIndex, key: str, item_id: str = "") -> str | None:
 
 
 def _series_name(index: TitleIndex, item_id: str) -> str | None:
-    key = title_key(index, item_id)
-    m = _NUMBERED.fullmatch(key)
-    return m.group(1) if m else _prefix_base(index, key, item_id)
+    """The name a member shares with its series: the title before its number ("jaws" of "jaws 2"),
+    else the longest other title that begins it ("jaws" of "jaws 3 d")."""
+    return _keyed(index, item_id)[1]
 
 
 def same_series(index: TitleIndex, a: str, b: str) -> bool:
@@ -84,8 +94,7 @@ def _series_of(index: TitleIndex, item_id: str) -> tuple[str, bool]:
     """The series' name in a member's title key and whether its members are numbered: "gilded
     mountain 3" -> ("gilded mountain", True); "three colors blue" -> ("three colors", False); a
     title of its own ("flanders saga") -> itself, numbered (its sequels would say "book 2")."""
-    title = index.catalog[item_id].title
-    key = key_of(_split_title(title)[0] or title)  # without "(1993)" or a trailing article
+    key = title_key(index, item_id)  # without "(1993)" or a trailing article
     m = _NUMBERED.fullmatch(key)
     if m:
         return m.group(1), True
