@@ -222,9 +222,9 @@ class Sentence:
     split: str
 
 
-SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
+SPLITS = ("dev", "held", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
 # folders of sentences written later, each kept aside for one round
-LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
+LATER = ("fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
 
 
 def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
@@ -305,6 +305,7 @@ def baseline_class(rev: str | None = None) -> tuple[Any, str]:
 
 
 BASELINE_REV: str | None = None
+RULES_ONLY = False  # --rules-only: the contender without its learned second opinion (link_judge)
 
 
 def make_baseline(setup: Setup) -> Callable[[str], list[str]]:
@@ -319,6 +320,8 @@ def make_contender(setup: Setup) -> Callable[[str], list[str]]:
         linker = linker_cls.for_domain(setup.catalog, setup.domain, setup.popularity)
     else:
         linker = linker_cls(setup.catalog, popularity=setup.popularity)
+    if RULES_ONLY:
+        linker.judge = None
     return lambda text: [link.item_id for link in linker.link(text)]
 
 
@@ -654,7 +657,8 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
         "second round of rules and kept aside), fresh2 and fresh3 (bench/linking/fresh2/ and fresh3/, written "
-        "during the third round and kept aside), fresh4-7 (the fourth round's), or all (default)",
+        "during the third round and kept aside), fresh4-7 (the fourth round's), fresh8 (the fifth round's, kept "
+        "aside from the learned judge's training), or all (default)",
     )
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")
     parser.add_argument("--baseline-only", action="store_true", help="do not run the contender")
@@ -686,13 +690,17 @@ def main(argv: list[str] | None = None) -> int:
         "--work", type=Path, help="folder for the written catalogs (default: a temporary folder, removed after)"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--rules-only", action="store_true", help="run the contender without its learned second opinion (link_judge)"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
     catalogs = args.catalog or list(CATALOGS)
-    global BASELINE_REV
+    global BASELINE_REV, RULES_ONLY
     BASELINE_REV = args.baseline_rev
+    RULES_ONLY = args.rules_only
     with tempfile.TemporaryDirectory(prefix="recchat-bench-linking-") as tmp:
         folder = args.work or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Title linking (recchat.conversation.link) on small catalogs written the way public data sets write titles:
 each alias rule, each guard from both sides, ambiguity, typos and partial titles. No model, no
-asset: these run in about a second."""
+asset: these run in about a second. They pin the rules alone; the learned second opinion on
+titles of dictionary words (recchat.conversation.link_judge) has its own tests, test_link_judge.py."""
 
 from __future__ import annotations
 
@@ -62,13 +63,17 @@ POPULARITY = {
 }
 
 
+def rules_linker(*args, **kwargs) -> Linker:
+    return Linker(*args, judge=None, **kwargs)
+
+
 def _catalog(rows) -> Catalog:
     return Catalog(Item(i, t, t, {}) for i, t in rows)
 
 
 @pytest.fixture(scope="module")
 def films() -> Linker:
-    return Linker(_catalog(FILMS), popularity=POPULARITY, everyday={"drama", "comedy", "movie", "movies"})
+    return rules_linker(_catalog(FILMS), popularity=POPULARITY, everyday={"drama", "comedy", "movie", "movies"})
 
 
 def linked(linker: Linker, message: str) -> list[str]:
@@ -199,7 +204,7 @@ def test_an_aliases_file_adds_what_no_rule_derives(tmp_path):
     catalog = _catalog(FILMS)
     path = tmp_path / "aliases.csv"
     path.write_text("item_id,alias\n4,A New Hope\n28,Spidey\n")
-    linker = Linker(catalog, extra=read_aliases(path, catalog))
+    linker = rules_linker(catalog, extra=read_aliases(path, catalog))
     assert linked(linker, "a new hope and spidey") == ["4", "28"]
     path.write_text("item_id,alias\n999,Nothing\n")
     with pytest.raises(ValueError, match=r"aliases.csv:2: item id '999'"):
@@ -215,7 +220,7 @@ def test_authors_and_years_next_to_a_title_choose_between_twins():
             Item("b3", "Honey", "", {"authors": ["Caleb Alvarez"], "year": 2005}),
         ]
     )
-    linker = Linker(books, popularity={"b1": 1, "b2": 50})
+    linker = rules_linker(books, popularity={"b1": 1, "b2": 50})
     assert linked(linker, "grey heron by leo bell") == ["b1"]
     assert linked(linker, "grey heron by frances whitlock") == ["b2"]
     assert linked(linker, "honey by caleb alvarez") == ["b3"]  # an everyday word, backed by its author
@@ -314,7 +319,7 @@ PEOPLE = [
 def people() -> Linker:
     catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in PEOPLE)
     names = sorted({n for *_, cast in PEOPLE for n in cast} | {"Woodrow Wilson", "Owen Wilson"})
-    return Linker(
+    return rules_linker(
         catalog,
         popularity={i: 1 if i == "c29" else 100 for i, *_ in PEOPLE},
         everyday={"mystery", "thriller", "movie"},
@@ -419,7 +424,7 @@ SERIES = [
     ],
 )
 def test_a_series_member_named_by_its_mark_once_the_series_is_named(message, expected):
-    linker = Linker(Catalog(Item(i, t, t) for i, t in SERIES))
+    linker = rules_linker(Catalog(Item(i, t, t) for i, t in SERIES))
     assert linked(linker, message) == expected
 
 
@@ -442,7 +447,9 @@ WORDS = [
 @pytest.fixture(scope="module")
 def words_linker() -> Linker:
     catalog = Catalog(Item(i, t, t, {"cast": cast}) for i, t, cast in WORDS)
-    return Linker(catalog, popularity={i: 100 for i, *_ in WORDS}, names=sorted({n for *_, c in WORDS for n in c}))
+    return rules_linker(
+        catalog, popularity={i: 100 for i, *_ in WORDS}, names=sorted({n for *_, c in WORDS for n in c})
+    )
 
 
 @pytest.mark.fast
@@ -505,7 +512,9 @@ ROUND4 = [
 
 @pytest.fixture(scope="module")
 def round4() -> Linker:
-    return Linker(_catalog(ROUND4), popularity={i: 100 for i, _ in ROUND4}, everyday={"horror", "movie", "movies"})
+    return rules_linker(
+        _catalog(ROUND4), popularity={i: 100 for i, _ in ROUND4}, everyday={"horror", "movie", "movies"}
+    )
 
 
 @pytest.mark.fast
@@ -568,7 +577,7 @@ def test_a_name_owning_a_title_is_dropped_only_before_a_longer_title():
 )
 def test_a_question_about_a_second_item(message, expected):
     rows = [("c4", "Sting, The (1973)"), ("w4", "Quiet Night (2001)")]
-    assert linked(Linker(_catalog(rows), popularity={"c4": 100, "w4": 100}), message) == expected
+    assert linked(rules_linker(_catalog(rows), popularity={"c4": 100, "w4": 100}), message) == expected
 
 
 ROUND4B = [
@@ -599,7 +608,7 @@ ROUND4B = [
 @pytest.fixture(scope="module")
 def round4b() -> Linker:
     catalog = Catalog(Item(i, t, t, {"cast": cast}) for i, t, cast in ROUND4B)
-    return Linker(
+    return rules_linker(
         catalog,
         popularity={i: 5 if i == "x13" else 100 for i, *_ in ROUND4B},
         names=sorted({n for *_, c in ROUND4B for n in c}),
@@ -683,7 +692,7 @@ def test_third_step_of_the_fourth_round(message, expected):
         ("p12", "Lisbon: A Story"),
     ]
     popularity = {i: 10 for i, _ in rows} | {"p1": 500, "p2": 400, "p3": 300, "p9": 1, "p10": 600}
-    assert linked(Linker(_catalog(rows), popularity=popularity), message) == expected
+    assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected
 
 
 @pytest.mark.fast
@@ -707,7 +716,7 @@ def test_the_original_is_the_first_of_its_name(message, expected):
         ("o4", "Sabrina", 1995, ["Julia Ormond"]),
     ]
     catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in rows)
-    linker = Linker(
+    linker = rules_linker(
         catalog, popularity={"o1": 160, "o2": 150, "o3": 50, "o4": 60}, names=[n for *_, c in rows for n in c]
     )
     assert linked(linker, message) == expected
@@ -730,4 +739,4 @@ def test_a_member_of_a_named_series_by_the_first_word_of_its_own_title(message, 
         ("l2", "The Lord of the Rings: The Two Towers"),
         ("l3", "The Lord of the Rings: The Return of the King"),
     ]
-    assert linked(Linker(_catalog(rows), popularity={"l1": 100, "l2": 90, "l3": 95}), message) == expected
+    assert linked(rules_linker(_catalog(rows), popularity={"l1": 100, "l2": 90, "l3": 95}), message) == expected

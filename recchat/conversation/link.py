@@ -48,6 +48,15 @@ word ("m" of "I'm"), "something wild", "watch next", "a road trip movie", two re
 differ from a little-known title by a letter ("funny ones", not "Funny Bones"); two swapped
 letters are a typo ("hotle" is "hotel", not "hole").
 
+A learned second opinion (:mod:`recchat.conversation.link_judge`) then reviews every link and
+turned-down candidate made of dictionary words ("night shift", "frozen", "the birds"): a logistic
+model over the words and punctuation around it, how well known the item is, how common its words
+are and the rules' own verdicts, trained on the hand-labelled sentences of ``bench/linking``. It
+drops what it doubts ("my boss is a total psycho") and takes what it trusts ("is shallow grave by
+the same guy any good?"); it reviews only where the catalog says how well known items are (a log
+or a popularity field), as on every catalog it was trained on. ``Linker(..., judge=None)``: the
+rules alone.
+
 A link that was corrected, partial, taken from a shared stem or chosen among several items says
 so (:attr:`Link.guessed`), so the reply can say which item it took.
 
@@ -57,9 +66,11 @@ The module knows no catalog in particular; English word frequencies come from ``
 from __future__ import annotations
 
 import re
+from typing import Any, Literal
 
 from recchat.conversation.aliases import _key, _split_title, key_of, words
 from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, zipf
+from recchat.conversation.link_judge import Judge, Recorder, review
 from recchat.conversation.link_message import Link, LinkContext, capital_share, years_near
 from recchat.conversation.link_rules import drop_asides, drop_run_ins, evidence, match
 from recchat.conversation.link_series import same_series, series_siblings
@@ -87,6 +98,13 @@ class Linker(TitleIndex):
     the catalog field holding an item's year, else years are read from titles. ``extra``: more
     aliases (an aliases file's, :func:`~recchat.conversation.aliases.read_aliases`).
     """
+
+    def __init__(
+        self, *args: Any, judge: Judge | Recorder | Literal["shipped"] | None = "shipped", **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        # the learned second opinion on titles of dictionary words (link_judge); None: the rules alone
+        self.judge: Judge | Recorder | None = Judge.shipped() if isinstance(judge, str) else judge
 
     def link(self, message: str) -> list[Link]:
         """The items ``message`` names, in the order it names them."""
@@ -144,8 +162,12 @@ class Linker(TitleIndex):
                     found.append(link)
                     taken[link.start : link.end] = [True] * (link.end - link.start)
                     changed = True
+        ruled = found
         found = drop_run_ins(self, context, found)
         found = drop_asides(self, context, found)
+        if self.judge is not None and self.popularity:  # (trained on catalogs that say how well known items are)
+            dropped = [f for f in ruled if f not in found]
+            found = review(self, self.judge, context, found, weak + dropped, taken)
         found += self._numbered_after(context, found, taken)
         found = series_siblings(self, context, found, taken)
         # A shared stem ("Star Trek") names no one member when a member is named beside it.
