@@ -402,6 +402,11 @@ SERIES = [
     ("s8", "Three Colors: Red (1994)"),
     ("s9", "Kill Bill: Vol. 1 (2003)"),
     ("s10", "Kill Bill: Vol. 2 (2004)"),
+    ("s11", "Narrow Winter"),
+    ("s12", "Narrow Winter 2"),
+    ("s13", "Narrow Winter 3"),
+    ("s14", "The Bone Chronicles"),
+    ("s15", "The Bone Chronicles, Vol. 2"),
 ]
 
 
@@ -416,11 +421,18 @@ SERIES = [
         ("three colors blue, then red. loved both", ["s7", "s8"]),
         ("whats book 2 of the flanders saga like?", ["s6"]),
         ("flanders saga bk 2 worth it?", ["s6"]),
+        # a plural mark, a number listed after a sibling, "#", a first member that has no number
+        ("narrow winter was great, are parts 2 and 3 worth it?", ["s11", "s12", "s13"]),
+        ("narrow winter 2 and 3, then stop?", ["s12", "s13"]),
+        ("kill bill vol 1 and 2 back to back", ["s9", "s10"]),
+        ("loved narrow winter, waiting on #2", ["s11", "s12"]),
+        ("the bone chronicles vol 2 >> vol 1", ["s15", "s14"]),
         # a number with no mark, a mark the catalog lacks, a word going on: nothing more
         ("the gilded mountain part 3 had 4 chapters i loved", ["s1"]),
         ("the madeira saga book one, is book five out yet?", ["s3"]),
         ("three colors blue, then red wine and bed", ["s7"]),
         ("book 2 of a trilogy, like the flanders saga", ["s5"]),
+        ("narrow winter was great, 2 and 3 of my friends loved it", ["s11"]),
     ],
 )
 def test_a_series_member_named_by_its_mark_once_the_series_is_named(message, expected):

@@ -19,7 +19,8 @@ from recchat.conversation.link_message import Link, LinkContext
 # Words before a number that say "this member of the series" ("part" and "pt" are dropped from
 # the words before a digit, so they are looked for in the text between words).
 MARKS = frozenset("book vol chapter episode ep no".split())
-_DROPPED_MARK = re.compile(r"\b(?:part|pt)\.?\s*$", re.IGNORECASE)
+_PLURAL_MARKS = frozenset("books vols chapters episodes parts pts".split())
+_DROPPED_MARK = re.compile(r"(?:\b(?:part|pt)\.?\s*|#)$", re.IGNORECASE)
 _NUMBER_WORDS = {"one": "1", **{w: d for w, d in _NUMBER_SWAP.items() if w.isalpha() and d.isdigit()}}
 _NUMBERED = re.compile(r"(.+?) (?:(?:" + "|".join(sorted(MARKS)) + r") )?(\d+|" + "|".join(_NUMBER_WORDS) + r")")
 # What may come between a member and a sibling named by its own word: "blue, then red".
@@ -32,8 +33,9 @@ def _digit(word: str) -> str | None:
 
 
 def _marked(c: LinkContext, j: int) -> bool:
-    """Whether the number at word ``j`` has a series mark before it ("pt 4", "book two", "vol 1")."""
-    if j and c.fixed[j - 1] in MARKS:
+    """Whether the number at word ``j`` has a series mark before it ("pt 4", "book two", "vol 1",
+    "parts 2 and 3")."""
+    if j and (c.fixed[j - 1] in MARKS or c.fixed[j - 1] in _PLURAL_MARKS):
         return True
     gap = c.message[c.ws[j - 1].end if j else 0 : c.ws[j].start]
     return bool(_DROPPED_MARK.search(gap))
@@ -113,6 +115,8 @@ def _numbered_sibling(index: TitleIndex, base: str, number: str, not_id: str) ->
         for a in index.by_key.get(k, ())
         if a.item_id != not_id and a.kind in ("title", "subtitle", "alternate")
     ]
+    if not aliases and number in ("1", "one"):  # "vol 2 >> vol 1" where the first has no number
+        aliases = [a for a in index.by_key.get(base, ()) if a.item_id != not_id and a.kind in ("title", "alternate")]
     chosen = index.choose(aliases, None)
     return chosen.item_id if chosen else None
 
@@ -148,17 +152,21 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                 text = c.message[c.ws[j].start : c.ws[link.end - 1].end]
                 out[n] = Link(sibling, j, link.end, text, "exact", "title")
                 taken[j : link.end] = [True] * (link.end - j)  # (and on: "book 4 of the x, book 3 was slow")
+        # where the last number of this series ends ("vol 2 and 3": the 3 after the sibling's 2)
+        numbers_end = link.end if _digit(c.fixed[link.end - 1]) else -1
         for j in range(link.end, len(c.ws)):  # "part I ... do I have to read part II before part III"
             if taken[j]:
                 continue
             number = _digit(c.fixed[j])
-            listed = j - link.end <= 1 and c.fixed[j - 1] in ("and", "or") and _digit(c.fixed[link.end - 1])
+            listed = j - 1 == numbers_end and c.fixed[j - 1] in ("and", "or")
             if numbered and number and (_marked(c, j) or listed):  # "is pt 4 worth it?", "book one and two"
                 sibling = _numbered_sibling(index, base, number, link.item_id)
                 if sibling and sibling not in {f.item_id for f in out}:
-                    first = j - 1 if c.fixed[j - 1] in MARKS and not taken[j - 1] else j
+                    mark = c.fixed[j - 1] in MARKS or c.fixed[j - 1] in _PLURAL_MARKS
+                    first = j - 1 if mark and not taken[j - 1] else j
                     out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                     taken[first : j + 1] = [True] * (j + 1 - first)
+                    numbers_end = j + 1
             elif not numbered:  # "three colors blue, then red."
                 _add(out, taken, _plain_sibling(index, c, link, base, j, taken))
         if not numbered and base == index.stem_of.get(link.item_id):
