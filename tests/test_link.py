@@ -427,12 +427,19 @@ SERIES = [
         ("kill bill vol 1 and 2 back to back", ["s9", "s10"]),
         ("loved narrow winter, waiting on #2", ["s11", "s12"]),
         ("the bone chronicles vol 2 >> vol 1", ["s15", "s14"]),
+        # a member by its place, once another member is named
+        ("narrow winter 2 was better than the first one", ["s12", "s11"]),
+        ("bone chronicles vol 2 was even scarier than the first", ["s15", "s14"]),
+        ("loved narrow winter and the second one, is the third worth it?", ["s11", "s12", "s13"]),
         # a number with no mark, a mark the catalog lacks, a word going on: nothing more
         ("the gilded mountain part 3 had 4 chapters i loved", ["s1"]),
         ("the madeira saga book one, is book five out yet?", ["s3"]),
         ("three colors blue, then red wine and bed", ["s7"]),
         ("book 2 of a trilogy, like the flanders saga", ["s5"]),
         ("narrow winter was great, 2 and 3 of my friends loved it", ["s11"]),
+        ("narrow winter 2: the first 10 pages were slow", ["s12"]),
+        ("narrow winter 2 was the first time i cried at a book", ["s12"]),
+        ("narrow winter, the first one i read this year", ["s11"]),
     ],
 )
 def test_a_series_member_named_by_its_mark_once_the_series_is_named(message, expected):

@@ -28,6 +28,34 @@ _BEFORE_PLAIN = frozenset("and or then than vs not but over seen saw watched rea
 _AFTER_PLAIN = frozenset("and or but was is were too also then first next either tho though again".split())
 
 
+# "X 2 was better than the first one", "the flanders saga and the second one": a member by its place.
+_ORDINALS = {"first": "1", "second": "2", "third": "3", "1st": "1", "2nd": "2", "3rd": "3"}
+_ORDINAL_NOUNS = frozenset("one book movie film novel part installment".split())
+_AFTER_PLACE = frozenset("worth as any imo lol".split())  # "is the third worth it?", "than the first imo"
+
+
+def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, taken: list[bool]) -> Link | None:
+    """The member a sibling's place names ("the first one", "the second"), after a member of a
+    numbered series; "the first 10 minutes" and "the first time" are no member."""
+    place = _ORDINALS.get(c.fixed[j])
+    if not place or c.fixed[j - 1] != "the" or taken[j - 1]:
+        return None
+    end = j + 1
+    if end < len(c.ws) and c.fixed[end] in _ORDINAL_NOUNS:
+        end += 1
+    elif end < len(c.ws) and not (
+        re.search(r"[,;:.!?()]", c.message[c.ws[j].end : c.ws[end].start])
+        or c.fixed[end] in _AFTER_PLAIN
+        or c.fixed[end] in _AFTER_PLACE
+    ):
+        return None
+    m = _NUMBERED.fullmatch(title_key(index, link.item_id))
+    if place == (_digit(m.group(2)) if m else "1"):
+        return None  # "book 1 ... the first one" is the same book
+    sibling = _numbered_sibling(index, base, place, link.item_id)
+    return Link(sibling, j - 1, end, c.message[c.ws[j - 1].start : c.ws[end - 1].end]) if sibling else None
+
+
 def _digit(word: str) -> str | None:
     return word if word.isdigit() else _NUMBER_WORDS.get(word)
 
@@ -167,6 +195,8 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                     out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                     taken[first : j + 1] = [True] * (j + 1 - first)
                     numbers_end = j + 1
+            elif numbered and j and c.fixed[j] in _ORDINALS:
+                _add(out, taken, _by_place(index, c, link, base, j, taken))
             elif not numbered:  # "three colors blue, then red."
                 _add(out, taken, _plain_sibling(index, c, link, base, j, taken))
         if not numbered and base == index.stem_of.get(link.item_id):
