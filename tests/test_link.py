@@ -427,6 +427,8 @@ SERIES = [
         ("kill bill vol 1 and 2 back to back", ["s9", "s10"]),
         ("loved narrow winter, waiting on #2", ["s11", "s12"]),
         ("the bone chronicles vol 2 >> vol 1", ["s15", "s14"]),
+        ("narrow winter 2 to 3, then stop", ["s12", "s13"]),
+        ("narrow winter 1 through 3", ["s11", "s12", "s13"]),
         # a member by its place, once another member is named
         ("narrow winter 2 was better than the first one", ["s12", "s11"]),
         ("bone chronicles vol 2 was even scarier than the first", ["s15", "s14"]),
@@ -438,6 +440,7 @@ SERIES = [
         ("book 2 of a trilogy, like the flanders saga", ["s5"]),
         ("narrow winter was great, 2 and 3 of my friends loved it", ["s11"]),
         ("narrow winter 2: the first 10 pages were slow", ["s12"]),
+        ("narrow winter 2 to 3 stars at most", ["s12"]),
         ("narrow winter 2 was the first time i cried at a book", ["s12"]),
         ("narrow winter, the first one i read this year", ["s11"]),
     ],

@@ -31,6 +31,7 @@ _AFTER_PLAIN = frozenset("and or but was is were too also then first next either
 # "X 2 was better than the first one", "the flanders saga and the second one": a member by its place.
 _ORDINALS = {"first": "1", "second": "2", "third": "3", "1st": "1", "2nd": "2", "3rd": "3"}
 _ORDINAL_NOUNS = frozenset("one book movie film novel part installment".split())
+_UNITS = frozenset("stars times hours days weeks pages minutes mins years out of".split())
 _AFTER_PLACE = frozenset("worth as any imo lol".split())  # "is the third worth it?", "than the first imo"
 
 
@@ -186,15 +187,24 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
             if taken[j]:
                 continue
             number = _digit(c.fixed[j])
-            listed = j - 1 == numbers_end and c.fixed[j - 1] in ("and", "or")
+            listed = (
+                j - 1 == numbers_end
+                and c.fixed[j - 1] in ("and", "or", "to", "through", "thru")
+                and (j + 1 == len(c.ws) or c.fixed[j + 1] not in _UNITS)  # "gave it 2 to 3 stars"
+            )
             if numbered and number and (_marked(c, j) or listed):  # "is pt 4 worth it?", "book one and two"
-                sibling = _numbered_sibling(index, base, number, link.item_id)
-                if sibling and sibling not in {f.item_id for f in out}:
-                    mark = c.fixed[j - 1] in MARKS or c.fixed[j - 1] in _PLURAL_MARKS
-                    first = j - 1 if mark and not taken[j - 1] else j
-                    out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
-                    taken[first : j + 1] = [True] * (j + 1 - first)
-                    numbers_end = j + 1
+                numbers = [number]
+                before = _digit(c.fixed[numbers_end - 1]) if numbers_end > 0 else None
+                if listed and c.fixed[j - 1] not in ("and", "or") and before and int(before) < int(number) <= 12:
+                    numbers = [str(k) for k in range(int(before) + 1, int(number) + 1)]  # "vol 1 to 3"
+                mark = c.fixed[j - 1] in MARKS or c.fixed[j - 1] in _PLURAL_MARKS
+                first = j - 1 if mark and not taken[j - 1] else j
+                for each in numbers:
+                    sibling = _numbered_sibling(index, base, each, link.item_id)
+                    if sibling and sibling not in {f.item_id for f in out}:
+                        out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
+                        taken[first : j + 1] = [True] * (j + 1 - first)
+                        numbers_end = j + 1
             elif numbered and j and c.fixed[j] in _ORDINALS:
                 _add(out, taken, _by_place(index, c, link, base, j, taken))
             elif not numbered:  # "three colors blue, then red."
