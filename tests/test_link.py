@@ -178,6 +178,8 @@ def test_a_stem_beside_a_named_member_names_nothing_more(films):
         ("heat was great", []),
         ("something like heat", ["11"]),
         ("pulp fiction, heat and the godfather", ["24", "11", "8"]),
+        ("seen heat schindlers list and pulp fiction", ["11", "26", "24"]),  # a list without commas
+        ("seen heat waves and pulp fiction", ["24"]),
         ("we stayed home alone all weekend, anything fun", []),
         ("home alone was a favourite", ["25"]),
         ("the graduate", ["27"]),

@@ -340,7 +340,10 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
     nxt = ws[end].text if end < len(ws) else ""
     gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
     if end < len(ws) and not (
-        nxt in _ENDS or re.search(r"[,;:.!?()\"<>/+]|\s[-–—]\s", gap_after) or re.fullmatch(r"(1[89]|20)\d\d", nxt)
+        nxt in _ENDS
+        or re.search(r"[,;:.!?()\"<>/+]|\s[-–—]\s", gap_after)
+        or re.fullmatch(r"(1[89]|20)\d\d", nxt)
+        or any(f.start == end and f.kind != "stem" for f in found)  # "seen wall-e ratatouille and finding nemo"
     ):
         return False
     if qualified(c, link) or any(same_series(index, f.item_id, link.item_id) for f in found):
