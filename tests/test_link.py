@@ -434,6 +434,7 @@ SERIES = [
         # a member by its place, once another member is named
         ("narrow winter 2 was better than the first one", ["s12", "s11"]),
         ("bone chronicles vol 2 was even scarier than the first", ["s15", "s14"]),
+        ("narrow winter 2 is the best, the 3rd one dragged", ["s12", "s13"]),
         ("loved narrow winter and the second one, is the third worth it?", ["s11", "s12", "s13"]),
         # a number with no mark, a mark the catalog lacks, a word going on: nothing more
         ("the gilded mountain part 3 had 4 chapters i loved", ["s1"]),
@@ -764,3 +765,27 @@ def test_a_member_of_a_named_series_by_the_first_word_of_its_own_title(message, 
         ("l3", "The Lord of the Rings: The Return of the King"),
     ]
     assert linked(rules_linker(_catalog(rows), popularity={"l1": 100, "l2": 90, "l3": 95}), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("tdk > batman begins", ["i1", "i4"]),
+        ("rotj was the best one", ["i2"]),
+        # a real word is no initials ("wok": Wrath of Khan), nor two letters, nor a little-known title's
+        ("stir fry in a wok tonight", []),
+        ("bb was great", []),
+        ("loved ffff", []),
+    ],
+)
+def test_well_known_titles_by_their_initials(message, expected):
+    rows = [
+        ("i1", "Dark Knight, The (2008)"),
+        ("i2", "Return of the Jedi (1983)"),
+        ("i3", "Star Trek: The Wrath of Khan (1982)"),
+        ("i4", "Batman Begins (2005)"),
+        ("i5", "Four Feathers From Far (1999)"),
+    ] + [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
+    popularity = {i: 1 for i, _ in rows if i.startswith("f")} | {"i1": 500, "i2": 500, "i3": 500}
+    assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected

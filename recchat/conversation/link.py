@@ -14,7 +14,10 @@ title) is settled by evidence: a year next to the title ("Titanic (1997)", "the 
 item's people written beside it ("grey heron by leo bell"), the alias's strength, then popularity
 (the interaction log, or a catalog field where there is no log). Once a series member is named,
 its siblings are named by their mark alone ("part 3, is pt 4 worth it?", "three colors blue, then
-red", "book 2 of the flanders saga"; :mod:`recchat.conversation.link_series`).
+red", "book 2 of the flanders saga", "parts 2 and 3", "vol 1 to 3", "#4") or by their place
+("better than the first one", "the second one"; :mod:`recchat.conversation.link_series`). The
+best-known tenth of the items are also named by their initials ("tdk", "esb", "rotj") where the
+initials are no English word.
 
 Guards: a title made of everyday words ("Heat", "Her", "Them!", "Up", "Home Alone"), one plain
 word naming a little-known item ("Heist", "Vibes"), or a phrase led by a preposition ("In the

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # higher bar ("Home Alone" does, "Star Wars" does not).
 EVERYDAY_ONE = 4.0
 EVERYDAY_ALL = 5.0
+INITIALS_ZIPF = 2.5  # initials at least this common in English are a word, not a title ("omg", "idk")
 FUZZY_CUTOFF = 85  # rapidfuzz ratio for a word to be corrected to a title word
 MIN_PARTIAL_CHARS = 5  # a partial title ("shawshank") needs this many characters
 POPULAR = 0.9  # items at or above this quantile of the log's counts are well known
@@ -78,6 +79,10 @@ class TitleIndex:
         self.catalog = catalog
         nouns = set(nouns)
         self.popularity = dict(popularity or {})
+        counts = sorted(self.popularity.values())
+        self.popular = counts[int(POPULAR * (len(counts) - 1))] if counts else math.inf
+        self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf
+        self.famous = counts[int(FAMOUS * (len(counts) - 1))] if counts else math.inf
         self.years: dict[str, int] = {}
         self.by_key: dict[str, list[Alias]] = {}
         generic = {"movie", "film", "book", "novel", "series", "show", "saga", *nouns}
@@ -95,6 +100,7 @@ class TitleIndex:
                 self.by_key.setdefault(alias.key, []).append(alias)
         for alias in extra:
             self.by_key.setdefault(alias.key, []).append(alias)
+        self._add_initials()
         self.max_words = max((k.count(" ") + 1 for k in self.by_key), default=1)
         # "Godfather 1": the first of a numbered series, where its sequels say "2".
         for key in [k for k in self.by_key if re.fullmatch(r".+ 2", k)]:
@@ -112,10 +118,6 @@ class TitleIndex:
             for a in aliases:
                 if a.kind == "stem" and (a.item_id not in self.stem_of or " " not in self.stem_of[a.item_id]):
                     self.stem_of[a.item_id] = a.key
-        counts = sorted(self.popularity.values())
-        self.popular = counts[int(POPULAR * (len(counts) - 1))] if counts else math.inf
-        self.known = counts[int(0.6 * (len(counts) - 1))] if counts else math.inf
-        self.famous = counts[int(FAMOUS * (len(counts) - 1))] if counts else math.inf
         self._by_length: dict[int, list[str]] = {}
         self._by_letters: dict[str, list[str]] = {}
         for w in self.containing:
@@ -158,6 +160,31 @@ class TitleIndex:
         self._fact_cache: dict[str, list[str]] = {}
         self.series_members: dict[str, dict[str, str]] = {}  # stem -> its members by their own words (link_series)
         self.series_names: dict[str, tuple[str, str | None]] = {}  # item -> (title key, series name) (link_series)
+
+    def _add_initials(self) -> None:
+        """Well-known titles by their initials, as people abbreviate them: "tdk" (The Dark Knight),
+        "esb" (The Empire Strikes Back), "lotr", "t2". Only for the best-known tenth of the items,
+        never a real word or an existing title ("jaws" stays Jaws); several items of the same
+        initials are settled like any other ambiguity."""
+        added: dict[str, list[Alias]] = {}
+        for key, aliases in self.by_key.items():
+            parts = key.split()
+            if len(parts) < 2:
+                continue
+            initials = "".join(w if w.isdigit() else w[0] for w in parts)
+            if len(initials) < (2 if any(w.isdigit() for w in parts) else 3) or initials in self.by_key:
+                continue
+            if zipf(initials) >= INITIALS_ZIPF or initials in FUNCTION_WORDS:
+                continue
+            for a in aliases:
+                if (
+                    a.kind in ("title", "alternate", "subtitle", "stem")
+                    and self.popularity.get(a.item_id, 0) >= self.popular
+                ):
+                    added.setdefault(initials, []).append(Alias(a.item_id, initials, a.strength * 0.9, a.kind))
+        for initials, aliases in added.items():
+            unique = {a.item_id: a for a in aliases}  # one per item (a title and its subtitle may both give "tdk")
+            self.by_key[initials] = list(unique.values())
 
     @classmethod
     def for_domain(cls, catalog: Catalog, domain: Domain, popularity: Mapping[str, int] | None = None) -> Self:

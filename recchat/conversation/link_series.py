@@ -29,7 +29,10 @@ _AFTER_PLAIN = frozenset("and or but was is were too also then first next either
 
 
 # "X 2 was better than the first one", "the flanders saga and the second one": a member by its place.
-_ORDINALS = {"first": "1", "second": "2", "third": "3", "1st": "1", "2nd": "2", "3rd": "3"}
+_ORDINALS = {
+    **dict(zip("first second third fourth fifth sixth seventh eighth ninth".split(), "123456789")),
+    **{f"{n}{'st' if n == 1 else 'nd' if n == 2 else 'rd' if n == 3 else 'th'}": str(n) for n in range(1, 10)},
+}
 _ORDINAL_NOUNS = frozenset("one book movie film novel part installment".split())
 _UNITS = frozenset("stars times hours days weeks pages minutes mins years out of".split())
 _AFTER_PLACE = frozenset("worth as any imo lol".split())  # "is the third worth it?", "than the first imo"
