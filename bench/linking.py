@@ -223,7 +223,7 @@ class Sentence:
 
 
 # folders of sentences written later, each kept aside for one round
-LATER = tuple(["fresh"] + [f"fresh{n}" for n in range(2, 12)])
+LATER = tuple(["fresh"] + [f"fresh{n}" for n in range(2, 13)])
 SPLITS = ("dev", "held", *LATER)
 
 
@@ -657,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="which sentences: dev, held, fresh (bench/linking/fresh/, written after the "
         "second round of rules and kept aside), fresh2 and fresh3 (bench/linking/fresh2/ and fresh3/, written "
-        "during the third round and kept aside), fresh4-7 (the fourth round's), fresh8-11 (the fifth round's, "
+        "during the third round and kept aside), fresh4-7 (the fourth round's), fresh8-12 (the fifth round's, "
         "each kept aside from the learned judge's training until its first look), or all (default)",
     )
     parser.add_argument("--errors", action="store_true", help="list each miss and each false link")

@@ -73,6 +73,7 @@ def test_a_doubting_judge_drops_links_of_dictionary_words_and_only_those():
     assert linked(doubting, "something like heat") == []
     assert linked(doubting, "I loved zoolander") == ["2"]
     assert linked(doubting, "loved trainspotting and psycho") == ["6"]
+    assert linked(doubting, "I loved Heat and Psycho") == ["1", "4"]  # written as titles: they stand
 
 
 @pytest.mark.fast

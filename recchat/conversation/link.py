@@ -51,8 +51,9 @@ word ("m" of "I'm"), "something wild", "watch next", "a road trip movie", two re
 differ from a little-known title by a letter ("funny ones", not "Funny Bones"); two swapped
 letters are a typo ("hotle" is "hotel", not "hole").
 
-A learned second opinion (:mod:`recchat.conversation.link_judge`) then reviews every link and
-turned-down candidate made of dictionary words ("night shift", "frozen", "the birds"): a logistic
+A learned second opinion (:mod:`recchat.conversation.link_judge`) then reviews every link not
+written as a title, and every turned-down candidate, made of dictionary words ("night shift",
+"frozen", "the birds"): a logistic
 model over the words and punctuation around it, how well known the item is, how common its words
 are and the rules' own verdicts, trained on the hand-labelled sentences of ``bench/linking``. It
 drops what it doubts ("my boss is a total psycho") and takes what it trusts ("is shallow grave by

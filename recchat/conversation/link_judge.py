@@ -2,7 +2,8 @@
 
 The rules of :mod:`recchat.conversation.link_rules` decide first. Then every link whose words are
 all dictionary words (the ones a sentence could use as its own: "night shift", "gravity", "the
-game"), and every such candidate the rules turned down, is scored by a logistic model over what
+game") and that is not written as a title (capitalised, quoted), and every such candidate the
+rules turned down, is scored by a logistic model over what
 the sentence shows around it: the words just before and after, the punctuation, whether it is
 capitalised, how well known the item is, how common its words are, and the rules' own verdicts
 (cue word, list, credits, ...). A link the model doubts is dropped; a candidate it trusts is taken.
@@ -211,7 +212,9 @@ def review(
     ``taken`` (which words are a title's) follows the changes."""
     kept: list[Link] = []
     for link in found:
-        if is_dictionary_title(c, link):
+        # a title written as one (capitalised, quoted) stands: that is the rules' surest evidence
+        written = written_as_title(c.message, c.ws, link.start, link.end - link.start, c.capitals)
+        if is_dictionary_title(c, link) and not written:
             others = [f for f in found if f is not link]
             stage = (
                 "sure"
