@@ -47,25 +47,13 @@ class Row:
     label: bool
 
 
-def sentences_of(name: str, catalog: object, extra: list[Path]) -> list[L.Sentence]:
-    path = L.SENTENCES / f"{name}.jsonl"
-    out = L.read_sentences(path, catalog)
-    for later in L.LATER:
-        if (L.SENTENCES / later / path.name).is_file():
-            out += L.read_sentences(L.SENTENCES / later / path.name, catalog)
-    for folder in extra:
-        if (folder / path.name).is_file():
-            out += L.read_sentences(folder / path.name, catalog)
-    return out
-
-
-def load(extra: list[Path]) -> dict[str, tuple[Linker, list[L.Sentence]]]:
+def load() -> dict[str, tuple[Linker, list[L.Sentence]]]:
     folder = Path(tempfile.mkdtemp(prefix="link-judge-"))
     out = {}
     for name, loader in L.LOADERS.items():
         setup = loader(folder)
         linker = Linker.for_domain(setup.catalog, setup.domain, setup.popularity)
-        out[name] = (linker, sentences_of(name, setup.catalog, extra))
+        out[name] = (linker, L.catalog_sentences(name, setup.catalog))
     return out
 
 
@@ -114,28 +102,21 @@ def score(data: dict[str, tuple[Linker, list[L.Sentence]]], split: str, judge: J
     out = {}
     for name, (linker, sentences) in data.items():
         linker.judge = judge
-        named = found = correct = links = false = 0
-        chosen = [s for s in sentences if s.split == split]
-        for s in chosen:
-            got = list(dict.fromkeys(link.item_id for link in linker.link(s.text)))
-            if s.items:
-                named += len(set(s.items))
-                found += len(set(s.items) & set(got))
-                links += len(got)
-                correct += len(set(got) & set(s.items))
-            else:
-                false += len(got)
+        r = L.tally(
+            L.Result(name, "judge" if judge else "rules", 0.0),
+            [s for s in sentences if s.split == split],
+            lambda t: [link.item_id for link in linker.link(t)],
+        )
         linker.judge = None
-        free = sum(1 for s in chosen if not s.items)
         out[name] = {
-            "recall": found / named if named else 0.0,
-            "precision": correct / links if links else 1.0,
-            "false": false,
-            "free": free,
-            "found": found,
-            "named": named,
-            "correct": correct,
-            "links": links,
+            "recall": r.found / r.named if r.named else 0.0,
+            "precision": r.correct / r.links if r.links else 1.0,
+            "false": r.false_links,
+            "free": r.free,
+            "found": r.found,
+            "named": r.named,
+            "correct": r.correct,
+            "links": r.links,
         }
     return out
 
@@ -149,19 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", action="store_true", help="leave each split out in turn; rules vs rules + judge")
     ap.add_argument("--train", action="store_true", help="fit on every split but --keep and write the model")
     ap.add_argument("--keep", nargs="*", default=[], help="splits kept aside from training")
-    ap.add_argument(
-        "--extra", nargs="*", type=Path, default=[], help="more sentence folders (split names of their own)"
-    )
     ap.add_argument("--l2", type=float, default=1.0, help="L2 strength (default 1.0)")
     ap.add_argument("--threshold", type=float, default=0.5, help="probability a link needs (default 0.5)")
     ap.add_argument("--margin", type=float, default=0.0, help="how sure it must be to overrule the rules (default 0)")
     ap.add_argument("--splits", nargs="*", default=None, help="with --folds: the splits to leave out")
     args = ap.parse_args(argv)
-    for extra in args.extra:
-        name = extra.name
-        if name not in L.SPLITS:
-            L.SPLITS = (*L.SPLITS, name)
-    data = load(args.extra)
+    data = load()
     rows = rows_of(data)
     splits = sorted({r.split for r in rows})
     print(f"{len(rows)} candidates ({sum(r.label for r in rows)} titles) from splits {', '.join(splits)}")

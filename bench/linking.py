@@ -247,6 +247,16 @@ def read_sentences(path: Path, catalog: Any | None = None) -> list[Sentence]:
     return out
 
 
+def catalog_sentences(name: str, catalog: Any | None = None) -> list[Sentence]:
+    """Every labelled sentence of a catalog: bench/linking/<name>.jsonl, then each later folder's."""
+    path = SENTENCES / f"{name}.jsonl"
+    sentences = read_sentences(path, catalog)
+    for later in LATER:
+        if (SENTENCES / later / path.name).is_file():
+            sentences += read_sentences(SENTENCES / later / path.name, catalog)
+    return sentences
+
+
 # --------------------------------------------------------------------------- linkers
 
 
@@ -424,6 +434,11 @@ def measure(
     result = Result(setup.name, name, time.perf_counter() - t)
     if not result.errors:  # timed first, on a linker that has seen only the warm-up
         result.times_ms = time_messages(lambda: make(setup), [s.text for s in sentences], repeat, first=link)
+    return tally(result, sentences, link)
+
+
+def tally(result: Result, sentences: list[Sentence], link: Callable[[str], list[str]]) -> Result:
+    """``result`` with what ``link`` finds in each sentence counted: recall, precision, false links."""
     for s in sentences:
         try:
             got = unique(link(s.text))
@@ -738,10 +753,7 @@ def run(args: argparse.Namespace, catalogs: list[str], folder: Path) -> int:
         setups[name] = setup
         loaded[name] = setup.catalog
         try:
-            sentences = read_sentences(path, setup.catalog)
-            for later in LATER:
-                if (SENTENCES / later / path.name).is_file():
-                    sentences += read_sentences(SENTENCES / later / path.name, setup.catalog)
+            sentences = catalog_sentences(name, setup.catalog)
         except ValueError as exc:
             print(f"\n{name}: error: {exc}", file=sys.stderr)
             failed = True

@@ -163,9 +163,10 @@ class TitleIndex:
 
     def _add_initials(self) -> None:
         """Well-known titles by their initials, as people abbreviate them: "tdk" (The Dark Knight),
-        "esb" (The Empire Strikes Back), "lotr", "t2". Only for the best-known tenth of the items,
-        never a real word or an existing title ("jaws" stays Jaws); several items of the same
-        initials are settled like any other ambiguity."""
+        "esb" (The Empire Strikes Back), "rotj". Only for the best-known tenth of the items, never
+        an existing title ("jaws" stays Jaws) nor initials English text uses at all (below
+        :data:`INITIALS_ZIPF`: not "wok", nor "t2" and "lotr", which wordfreq knows as tokens);
+        several items of the same initials are settled like any other ambiguity."""
         added: dict[str, list[Alias]] = {}
         for key, aliases in self.by_key.items():
             parts = key.split()

@@ -24,20 +24,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from recchat.conversation import link_rules as rules
 from recchat.conversation.link_index import FUNCTION_WORDS, zipf
 from recchat.conversation.link_message import Link, LinkContext, written_as_title
+from recchat.conversation.link_series import same_series
 
 if TYPE_CHECKING:
     from recchat.conversation.link_index import TitleIndex
 
 WEIGHTS = Path(__file__).with_name("link_judge.json")
 DICTIONARY_ZIPF = 2.5  # a word at least this common could be the sentence's own
+# Word classes of the words around a candidate: the model's own vocabulary, fixed with its trained
+# weights (the rules' lists differ a little; changing a class means retraining).
 _CLASSES = {
     "cue": frozenset(
         "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched read "
         "reread finished than as rewatch see called recommended".split()
     ),
-    "det": frozenset("a an some any my our your his her their this that these those every each no".split()),
+    "det": rules._DETERMINERS,
     "prep": frozenset("in on at for with by from to into under over after before about of".split()),
     "end": frozenset("and or but was is were are with by again last also so because too tho though".split()),
     "verb": frozenset("want wants wanted need needs needed am im have has had get got feel feeling".split()),
@@ -153,7 +157,8 @@ class Judge:
         z = sum(self.weights.get(n, 0.0) for n in names)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
-    def decide(self, names: list[str], rule: bool) -> bool:
+    def decide(self, link: Link, names: list[str], rule: bool) -> bool:
+        """Whether ``link`` (its features ``names``; ``rule``: what the rules decided) is a title."""
         return self.probability(names) >= self.threshold + (-self.margin if rule else self.margin)
 
 
@@ -162,19 +167,14 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seen: list[tuple[Link, list[str], bool]] = []
-        self.current: Link | None = None
 
-    def decide(self, names: list[str], rule: bool) -> bool:
-        assert self.current is not None
-        self.seen.append((self.current, names, rule))
+    def decide(self, link: Link, names: list[str], rule: bool) -> bool:
+        self.seen.append((link, names, rule))
         return rule
 
 
 def reasons(index: TitleIndex, c: LinkContext, link: Link, others: list[Link], stage: str) -> dict[str, bool]:
     """What the rules see in the sentence around a candidate, as the model's features."""
-    from recchat.conversation import link_rules as rules
-    from recchat.conversation.link_series import same_series
-
     start, end = link.start, link.end
     prev = c.fixed[start - 1] if start else ""
     year = c.years.get(end)
@@ -221,9 +221,8 @@ def review(
                 if link.how != "exact" or not index.is_everyday(" ".join(c.fixed[link.start : link.end]))
                 else "weak"
             )
-            if isinstance(judge, Recorder):
-                judge.current = link
-            if not judge.decide(features(index, c, link, others, True, reasons(index, c, link, others, stage)), True):
+            names = features(index, c, link, others, True, reasons(index, c, link, others, stage))
+            if not judge.decide(link, names, True):
                 taken[link.start : link.end] = [False] * (link.end - link.start)
                 continue
         kept.append(link)
@@ -236,9 +235,9 @@ def review(
         seen.add((link.start, link.end, link.item_id))
         if not is_dictionary_title(c, link):
             continue
-        if isinstance(judge, Recorder):
-            judge.current = link
-        if judge.decide(features(index, c, link, kept, False, reasons(index, c, link, kept, "turned_down")), False):
+        if judge.decide(
+            link, features(index, c, link, kept, False, reasons(index, c, link, kept, "turned_down")), False
+        ):
             kept.append(link)
             taken[link.start : link.end] = [True] * (link.end - link.start)
     return sorted(kept, key=lambda f: f.start)

@@ -19,7 +19,7 @@ from recchat.conversation.link_message import Link, LinkContext
 # Words before a number that say "this member of the series" ("part" and "pt" are dropped from
 # the words before a digit, so they are looked for in the text between words).
 MARKS = frozenset("book vol chapter episode ep no".split())
-_PLURAL_MARKS = frozenset("books vols chapters episodes parts pts".split())
+_MARK_WORDS = MARKS | frozenset("books vols chapters episodes parts pts".split())  # "parts 2 and 3"
 _DROPPED_MARK = re.compile(r"(?:\b(?:part|pt)\.?\s*|#)$", re.IGNORECASE)
 _NUMBER_WORDS = {"one": "1", **{w: d for w, d in _NUMBER_SWAP.items() if w.isalpha() and d.isdigit()}}
 _NUMBERED = re.compile(r"(.+?) (?:(?:" + "|".join(sorted(MARKS)) + r") )?(\d+|" + "|".join(_NUMBER_WORDS) + r")")
@@ -67,7 +67,7 @@ def _digit(word: str) -> str | None:
 def _marked(c: LinkContext, j: int) -> bool:
     """Whether the number at word ``j`` has a series mark before it ("pt 4", "book two", "vol 1",
     "parts 2 and 3")."""
-    if j and (c.fixed[j - 1] in MARKS or c.fixed[j - 1] in _PLURAL_MARKS):
+    if j and c.fixed[j - 1] in _MARK_WORDS:
         return True
     gap = c.message[c.ws[j - 1].end if j else 0 : c.ws[j].start]
     return bool(_DROPPED_MARK.search(gap))
@@ -147,7 +147,7 @@ def _numbered_sibling(index: TitleIndex, base: str, number: str, not_id: str) ->
         for a in index.by_key.get(k, ())
         if a.item_id != not_id and a.kind in ("title", "subtitle", "alternate")
     ]
-    if not aliases and number in ("1", "one"):  # "vol 2 >> vol 1" where the first has no number
+    if not aliases and number == "1":  # "vol 2 >> vol 1" where the first has no number
         aliases = [a for a in index.by_key.get(base, ()) if a.item_id != not_id and a.kind in ("title", "alternate")]
     chosen = index.choose(aliases, None)
     return chosen.item_id if chosen else None
@@ -200,8 +200,7 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                 before = _digit(c.fixed[numbers_end - 1]) if numbers_end > 0 else None
                 if listed and c.fixed[j - 1] not in ("and", "or") and before and int(before) < int(number) <= 12:
                     numbers = [str(k) for k in range(int(before) + 1, int(number) + 1)]  # "vol 1 to 3"
-                mark = c.fixed[j - 1] in MARKS or c.fixed[j - 1] in _PLURAL_MARKS
-                first = j - 1 if mark and not taken[j - 1] else j
+                first = j - 1 if c.fixed[j - 1] in _MARK_WORDS and not taken[j - 1] else j
                 for each in numbers:
                     sibling = _numbered_sibling(index, base, each, link.item_id)
                     if sibling and sibling not in {f.item_id for f in out}:
