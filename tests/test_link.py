@@ -789,3 +789,191 @@ def test_well_known_titles_by_their_initials(message, expected):
     ] + [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
     popularity = {i: 1 for i, _ in rows if i.startswith("f")} | {"i1": 500, "i2": 500, "i3": 500}
     assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # words no clause has as its subject and nobody owns name a well-known title: owned, a
+        # sentence's subject, or listed among titles
+        ("pixar's up made me cry", ["p1"]),
+        ("up made me cry in the first ten minutes", ["p1"]),
+        ("i need a good cry. up had me sobbing", ["p1"]),
+        ("ex machina, her, moon... quiet sci fi", ["p3", "p2", "p4"]),
+        ("ex machina and her, both about AI", ["p3", "p2"]),
+        ("spike jonze's her was great", ["p2"]),
+        # ... and nowhere else
+        ("what's up, anything good tonight", []),
+        ("cheer me up, something funny", []),
+        ("loved ex machina, cheer me up with something like it", ["p3"]),
+        ("watched ex machina with my sister and her kids", ["p3"]),
+        ("my mom's up late, something calm", []),
+        ("her birthday is friday, a film she would like", []),
+        ("something like her", []),
+    ],
+)
+def test_object_words_as_titles_by_grammar(message, expected):
+    rows = [("p1", "Up (2009)"), ("p2", "Her (2013)"), ("p3", "Ex Machina (2014)"), ("p4", "Moon (2009)")]
+    rows += [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
+    popularity = {i: 1 for i, _ in rows if i.startswith("f")} | {"p1": 500, "p2": 400, "p3": 450, "p4": 300}
+    linker = rules_linker(
+        Catalog(Item(i, t, t, {"director": ["Spike Jonze"] if i == "p2" else []}) for i, t in rows),
+        popularity=popularity,
+        names=["Spike Jonze"],
+    )
+    assert linked(linker, message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a title several items share names each one whose year or people are written
+        ("true grit 2010 with jeff bridges or the 1969 john wayne version?", ["g2", "g1"]),
+        ("the 1953 titanic, before cameron's", ["t1", "t2"]),
+        ("oldboy 2003 or spike lee's remake?", ["o1", "o2"]),
+        # one of them, or none said: one
+        ("true grit with john wayne", ["g1"]),
+        ("titanic is my favourite", ["t2"]),
+        ("oldboy (the korean one, not the spike lee remake)", ["o1"]),
+    ],
+)
+def test_a_shared_title_names_each_version_the_message_tells(message, expected):
+    rows = [
+        ("g1", "True Grit", 1969, ["John Wayne"]),
+        ("g2", "True Grit", 2010, ["Jeff Bridges"]),
+        ("t1", "Titanic", 1953, ["Barbara Stanwyck"]),
+        ("t2", "Titanic", 1997, ["James Cameron"]),
+        ("o1", "Oldboy", 2003, ["Choi Min-sik"]),
+        ("o2", "Oldboy", 2013, ["Spike Lee"]),
+    ]
+    catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in rows)
+    popularity = {"g1": 100, "g2": 120, "t1": 10, "t2": 500, "o1": 160, "o2": 150}
+    linker = rules_linker(catalog, popularity=popularity, names=[n for *_, c in rows for n in c])
+    assert sorted(linked(linker, message)) == sorted(expected)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a number the catalog's titles lack: the member at that place by year, where the
+        # numbered members sit at their numbers
+        ("die hard 3 is my favourite of the series", ["d3"]),
+        ("is die hard 3 better than 2?", ["d3", "d2"]),
+        ("star trek 2 and star trek 4 are the good ones", ["s2", "s4"]),
+        # numbered members out of place, a count, a number past the series: nothing guessed
+        ("captain america 2 was a spy thriller", []),
+        ("die hard 7 when", []),
+        ("seen die hard 3 times", []),
+    ],
+)
+def test_a_series_member_by_its_place_in_years(message, expected):
+    rows = [
+        ("d1", "Die Hard (1988)"),
+        ("d2", "Die Hard 2 (1990)"),
+        ("d3", "Die Hard: With a Vengeance (1995)"),
+        ("s1", "Star Trek: The Motion Picture (1979)"),
+        ("s2", "Star Trek: The Wrath of Khan (1982)"),
+        ("s3", "Star Trek III: The Search for Spock (1984)"),
+        ("s4", "Star Trek IV: The Voyage Home (1986)"),
+        ("c1", "Captain America: The First Avenger (2011)"),
+        ("c2", "Captain America 3 (2014)"),
+        ("c3", "Captain America: Civil War (2016)"),
+    ]
+    popularity = {i: 100 for i, _ in rows}
+    assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("se7en messed me up", ["n1"]),
+        ("t2 is the best sequel", ["n2"]),
+        ("T2 > the first terminator", ["n2", "n3"]),
+        # the number word itself, and initials English uses with a number, are not
+        ("seven of us are going out", []),
+        ("an mp3 of the soundtrack", []),
+        # a number as written beats the same number spelt otherwise
+        ("ocean's eleven, the clooney one", ["n5"]),
+        ("oceans 11 with sinatra", ["n6"]),
+    ],
+)
+def test_a_number_written_in_a_title_and_numbered_initials(message, expected):
+    rows = [("n1", "Seven (1995)"), ("n2", "Terminator 2: Judgment Day (1991)"), ("n3", "Terminator, The (1984)")]
+    rows += [("n4", "Mighty Pilots 3 (1999)"), ("n5", "Ocean's Eleven (2001)"), ("n6", "Ocean's 11 (1960)")]
+    rows += [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
+    popularity = {i: 1 for i, _ in rows if i.startswith("f")}
+    popularity |= {"n1": 400, "n2": 500, "n3": 450, "n4": 300, "n5": 100, "n6": 200}
+    assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # initials English uses a little name a well-known title written in capitals
+        ("anything like MIB", ["c1"]),
+        ("MIB was fun", ["c1"]),
+        ("mib was fun", []),
+        ("it starts at 8pm MIB", []),
+        # initials English uses a lot stay words; "ET" as "LA" and "DC" (only "E.T." with its dots)
+        ("OMG", []),
+        ("something for my 7 yo like E.T.", ["c2"]),
+        ("it starts at 8pm ET", []),
+    ],
+)
+def test_initials_english_uses_name_a_title_in_capitals(message, expected):
+    rows = [("c1", "Men in Black (1997)"), ("c2", "E.T. the Extra-Terrestrial (1982)")]
+    rows += [("c3", "Oh My Gosh (1999)")] + [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
+    popularity = {i: 1 for i, _ in rows if i.startswith("f")} | {"c1": 400, "c2": 500, "c3": 450}
+    assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # "the sequel" after a member of a numbered series is the next one
+        ("toy story, is the sequel as good", ["s1", "s2"]),
+        ("toy story 2 was great, is the sequel better", ["s2", "s3"]),
+        # words about items are no title alone ("Airplane II: The Sequel")
+        ("is the sequel any good", []),
+        ("airplane ii: the sequel is dumb fun", ["a2"]),
+        # a list's last item after commas, with no "and"
+        ("working through the classics: casablanca, citizen kane, vertigo done", ["k1", "k2", "k3"]),
+        ("loved casablanca, heat was too slow", ["k1"]),
+    ],
+)
+def test_the_sequel_item_talk_and_the_end_of_a_comma_list(message, expected):
+    rows = [("s1", "Toy Story (1995)"), ("s2", "Toy Story 2 (1999)"), ("s3", "Toy Story 3 (2010)")]
+    rows += [("a1", "Airplane! (1980)"), ("a2", "Airplane II: The Sequel (1982)"), ("k4", "Heat (1995)")]
+    rows += [("k1", "Casablanca (1942)"), ("k2", "Citizen Kane (1941)"), ("k3", "Vertigo (1958)")]
+    rows += [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
+    popularity = {i: 1 for i, _ in rows if i.startswith("f")}
+    popularity |= {"s1": 400, "s2": 300, "s3": 200, "a1": 300, "a2": 100, "k1": 400, "k2": 400, "k3": 400, "k4": 300}
+    assert linked(rules_linker(_catalog(rows), popularity=popularity), message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # a famous title misspelt into a little-known one's exact title is the famous one
+        ("inglorious bastards is my fav tarantino", ["m1"]),
+        # unless the little-known one's year or people are written
+        ("the inglorious bastards with bo svenson", ["m2"]),
+        ("the inglorious bastards (1978)", ["m2"]),
+    ],
+)
+def test_a_famous_title_misspelt_as_a_little_known_one(message, expected):
+    rows = [
+        ("m1", "Inglourious Basterds", 2009, ["Quentin Tarantino"]),
+        ("m2", "The Inglorious Bastards", 1978, ["Bo Svenson"]),
+    ] + [(f"f{n}", f"Filler Number {n}", 1990, []) for n in range(20)]
+    catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in rows)
+    popularity = {i: 5 for i, *_ in rows if i.startswith("f")} | {"m1": 500, "m2": 2}
+    linker = rules_linker(catalog, popularity=popularity, names=["Quentin Tarantino", "Bo Svenson"])
+    assert linked(linker, message) == expected

@@ -218,13 +218,16 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
         keys = [key]
         if full != key and full.split()[0] in _LEADING:
             keys.append(" ".join(w for w in full.split() if w != "s"))  # "the graduate": its article is evidence
+        spelt = set(keys)  # as written, with or without its article
         for k in list(keys):
             swapped = " ".join(_NUMBER_SWAP.get(w, w) for w in k.split())
             if swapped != k:
                 keys.append(swapped)  # "twelve monkeys" = "12 monkeys"
         for k in keys:
-            # "heat" is Heat before it is The Heat: a key that lost the title's article is a shade weaker
-            s_ = strength * 0.97 if k == key and full != key and len(keys) > 1 else strength
+            # "heat" is Heat before it is The Heat: a key that lost the title's article is a shade
+            # weaker; so is a number spelt otherwise ("ocean's eleven" is Ocean's Eleven, not Ocean's 11)
+            lost = k == key and " ".join(w for w in full.split() if w != "s") != key and len(keys) > 1
+            s_ = strength * 0.97 if lost or k not in spelt else strength
             if k and (k not in found or found[k].strength < s_):
                 found[k] = Alias(item_id, k, s_, kind)
         if len(key.split()) == 2 and len(key) >= 9 and key.replace(" ", "") not in found:
@@ -236,6 +239,12 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
                 found[compact] = Alias(item_id, compact, strength * 0.95, kind)
 
     add(main, 1.0, "title")
+    number = key_of(main)
+    if number in _NUMBER_SWAP and len(_NUMBER_SWAP[number]) == 1 and len(number) >= 4:  # "Seven" is also "Se7en"
+        digit = _NUMBER_SWAP[number]
+        for n in range(1, len(number) - 1):
+            styled = number[:n] + digit + number[n + 1 :]
+            found.setdefault(styled, Alias(item_id, styled, 0.9, "title"))
     for alt in alternates:
         add(alt, 1.0, "alternate")
     parts = [p.strip() for p in re.split(r"\s*:\s+|\s+[-–—]\s+|:\s*", main) if p.strip()]

@@ -15,9 +15,12 @@ item's people written beside it ("grey heron by leo bell"), the alias's strength
 (the interaction log, or a catalog field where there is no log). Once a series member is named,
 its siblings are named by their mark alone ("part 3, is pt 4 worth it?", "three colors blue, then
 red", "book 2 of the flanders saga", "parts 2 and 3", "vol 1 to 3", "#4") or by their place
-("better than the first one", "the second one"; :mod:`recchat.conversation.link_series`). The
-best-known tenth of the items are also named by their initials ("tdk", "esb", "rotj") where the
-initials are no English word.
+("better than the first one", "the second one"; :mod:`recchat.conversation.link_series`), or by a
+number the catalog's titles lack, counted in years where the numbered members sit at their numbers
+("die hard 3", "star trek 2"). A title several items share names each one whose year or people
+the message writes ("true grit 2010 or the 1969 john wayne one"). The best-known tenth of the
+items are also named by their initials ("tdk", "esb", "rotj", "t2") where the initials are no
+English word; a number word is also written with its digit ("se7en").
 
 Guards: a title made of everyday words ("Heat", "Her", "Them!", "Up", "Home Alone"), one plain
 word naming a little-known item ("Heist", "Vibes"), or a phrase led by a preposition ("In the
@@ -29,8 +32,10 @@ own article in any language ("the graduate", "das boot"), another title beside i
 before it ("spike jonze's her", "tom hanks in big"), a year ("crash from 96"), or, for a
 well-known item, the start of the message ("fargo, but funnier"); and it must end where a title
 ends (the message, a clause, "was", "with"...). Dictionary words after a determiner that is not
-the title's own are the sentence's ("a volcano", "the fury of a mother", "my in-laws"). Pronouns
-link only when written as titles. Words of the domain's
+the title's own are the sentence's ("a volcano", "the fury of a mother", "my in-laws"). Words no
+clause has as its subject and nobody owns ("her", "up", "them", "us") name a well-known title only
+where grammar says so: owned ("pixar's up"), a sentence's subject ("up made me cry"), listed among
+titles ("ex machina, her, moon"); other pronouns only written as titles. Words of the domain's
 kinds (genres, "movie") count as everyday; a title inside a person's name ("sandra" in "sandra
 bullock"), before "of" ("the wizard of oz") or before the item noun or a kind ("a heist movie",
 "slow burn mysteries") is no title. A person's first or last name ("carrie", "hitchcock",
@@ -73,11 +78,11 @@ import re
 from typing import Any, Literal
 
 from recchat.conversation.aliases import _key, _split_title, key_of, words
-from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, zipf
+from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, told_in, zipf
 from recchat.conversation.link_judge import Judge, Recorder, review
 from recchat.conversation.link_message import Link, LinkContext, capital_share, years_near
-from recchat.conversation.link_rules import drop_asides, drop_run_ins, evidence, match
-from recchat.conversation.link_series import same_series, series_siblings
+from recchat.conversation.link_rules import _ENDS, drop_asides, evidence, match
+from recchat.conversation.link_series import _UNITS, counted_member, same_series, series_siblings
 
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
 _PART_WORDS = frozenset("part book vol chapter episode".split())
@@ -91,6 +96,32 @@ def _real_words_apart(span: list[str], title: list[str]) -> bool:
     mine = [w for w in span if w not in title and w not in FUNCTION_WORDS]  # ("elegy for an hour" = "a hour")
     theirs = [w for w in title if w not in span and w not in FUNCTION_WORDS]
     return bool(mine) and all(zipf(w) >= 4.0 for w in mine + theirs)
+
+
+def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[Link]:
+    """Two titles written into each other, with no comma or "and" between them and more name
+    after ("mad max fury road": "Mad Max" and "Fury"), are one longer name the catalog does
+    not hold; a series name before its member ("lord of the rings fellowship of the ring")
+    is the member's."""
+    found = sorted(found, key=lambda f: f.start)
+    drop: set[int] = set()
+    for n in range(len(found) - 1):
+        a, b = found[n], found[n + 1]
+        if b.start != a.end or a.item_id == b.item_id or c.message[c.ws[a.end - 1].end : c.ws[b.start].start].strip():
+            continue
+        if a.kind == "stem" or key_of(index.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start : a.end])):
+            drop.add(n)  # the series' name, then the member's subtitle ("wallace and gromit the wrong trousers")
+            continue
+        after = (
+            b.end < len(c.ws)
+            and c.fixed[b.end] not in _ENDS
+            and c.fixed[b.end] not in FUNCTION_WORDS
+            and not re.search(r"[,;:.!?()\"]", c.message[c.ws[b.end - 1].end : c.ws[b.end].start])
+            and not any(f.start == b.end for f in found)
+        )
+        if b.end - b.start == 1 and after:
+            drop.update((n, n + 1))
+    return [f for n, f in enumerate(found) if n not in drop]
 
 
 class Linker(TitleIndex):
@@ -134,6 +165,7 @@ class Linker(TitleIndex):
         weak: list[Link] = []  # everyday words that may be a title: decided once the sure links are known
         partial: list[Link] = []
         taken = [False] * len(ws)
+        found += self._counted(context, taken)
         for size in range(min(self.max_words + 1, len(ws)), 0, -1):
             for start in range(len(ws) - size + 1):
                 if any(taken[start : start + size]):
@@ -174,6 +206,7 @@ class Linker(TitleIndex):
             found = review(self, self.judge, context, found, weak + dropped, taken)
         found += self._numbered_after(context, found, taken)
         found = series_siblings(self, context, found, taken)
+        found += self._other_versions(context, found)
         # A shared stem ("Star Trek") names no one member when a member is named beside it.
         named = {self.stem_of.get(f.item_id) for f in found if f.kind != "stem"}
         found = [f for f in found if not (f.kind == "stem" and self.stem_of.get(f.item_id) in named)]
@@ -211,6 +244,52 @@ class Linker(TitleIndex):
                 out.append(Link(chosen.item_id, j, j + 1, c.message[c.ws[j].start : c.ws[j].end], "exact", chosen.kind))
                 taken[j] = True
                 n = j + 1
+        return out
+
+    def _counted(self, c: LinkContext, taken: list[bool]) -> list[Link]:
+        """ "die hard 3", "star trek 2": a series' name and a number the catalog's titles do not
+        carry names the member at that place (:func:`~recchat.conversation.link_series.counted_member`)."""
+        out = []
+        for end in range(2, len(c.ws) + 1):
+            number = c.fixed[end - 1]
+            if not number.isdigit() or len(number) > 2 or (end < len(c.ws) and c.fixed[end] in _UNITS):
+                continue
+            for start in range(max(0, end - 1 - self.max_words), end - 1):
+                base = _key(c.fixed[start : end - 1])
+                if any(taken[start:end]) or _key(c.fixed[start:end]) in self.by_key or base not in self.by_key:
+                    continue
+                member = counted_member(self, base, int(number))
+                if member:
+                    out.append(Link(member, start, end, c.message[c.ws[start].start : c.ws[end - 1].end], "counted"))
+                    taken[start:end] = [True] * (end - start)
+                    break
+        return out
+
+    def _other_versions(self, c: LinkContext, found: list[Link]) -> list[Link]:
+        """ "true grit 2010 with jeff bridges or the 1969 john wayne one", "the 1953 titanic, before
+        cameron's": a title several items share names each one whose own year or people the
+        message writes (and the chosen one's do not say)."""
+        out: list[Link] = []
+        text = " " + c.text + " "
+        years = {str(y) for y in c.years.values()}
+        linked = {f.item_id for f in found}
+        for link in found:
+            if link.kind not in ("title", "alternate"):
+                continue
+            key = _key(c.fixed[link.start : link.end])
+            mine = set(self.facts_of(link.item_id, loose=True))
+            for alias in self.by_key.get(key, ()):
+                other = alias.item_id
+                if other in linked or alias.kind not in ("title", "alternate"):
+                    continue
+                told = [
+                    v
+                    for v in self.facts_of(other, loose=True)
+                    if v not in mine and (v.isdigit() and v in years or told_in(v, text))
+                ]
+                if told:
+                    out.append(Link(other, link.start, link.end, link.text, link.how, alias.kind))
+                    linked.add(other)
         return out
 
     def _fuzzy(self, c: LinkContext, taken: list[bool]) -> list[Link]:

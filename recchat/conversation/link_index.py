@@ -28,9 +28,16 @@ if TYPE_CHECKING:
 # Everyday English: a word at or above this Zipf frequency (wordfreq) is ordinary text. A title
 # of one such word needs title-writing to link; a title of several needs every word above the
 # higher bar ("Home Alone" does, "Star Wars" does not).
+# Words people use about the items of any catalog: everyday words there ("is the sequel any good"
+# is no "Airplane II: The Sequel").
+_ITEM_TALK = frozenset("sequel sequels prequel prequels remake remakes reboot trilogy franchise series saga".split())
 EVERYDAY_ONE = 4.0
 EVERYDAY_ALL = 5.0
-INITIALS_ZIPF = 2.5  # initials at least this common in English are a word, not a title ("omg", "idk")
+INITIALS_ZIPF = 2.5  # initials at least this common in English are a word, not a title ("omg", "idk", "eod")
+# ... and with a number: below it "t2", "t3", "p2"; above it "mp3", "4k", "f1", "a1" (Zipf >= 3.5)
+NUMBERED_INITIALS_ZIPF = 3.4
+# ... and written in capitals ("MIB", "LOTR"), under the same bar as with a number ("OMG", "FYI" stay words)
+CAPITAL_INITIALS_ZIPF = 3.4
 FUZZY_CUTOFF = 85  # rapidfuzz ratio for a word to be corrected to a title word
 MIN_PARTIAL_CHARS = 5  # a partial title ("shawshank") needs this many characters
 POPULAR = 0.9  # items at or above this quantile of the log's counts are well known
@@ -100,6 +107,8 @@ class TitleIndex:
                 self.by_key.setdefault(alias.key, []).append(alias)
         for alias in extra:
             self.by_key.setdefault(alias.key, []).append(alias)
+        self._famous_keys: list[str] | None = None  # (famous_spelling)
+        self.capital_initials: set[str] = set()  # initials that name a title only in capitals ("MIB")
         self._add_initials()
         self.max_words = max((k.count(" ") + 1 for k in self.by_key), default=1)
         # "Godfather 1": the first of a numbered series, where its sequels say "2".
@@ -124,7 +133,7 @@ class TitleIndex:
             if len(w) >= 4 and not w.isdigit():
                 self._by_length.setdefault(len(w), []).append(w)
                 self._by_letters.setdefault("".join(sorted(w)), []).append(w)
-        self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()}
+        self.everyday = {w.lower() for phrase in everyday for w in normalize(phrase).split()} | _ITEM_TALK
         self.nouns = set(nouns) | {"movie", "film", "book", "novel", "show", "story", "one"}
         # People's names (authors, cast): a title inside one is part of the name ("sandra bullock").
         names = list(names)
@@ -165,8 +174,11 @@ class TitleIndex:
         """Well-known titles by their initials, as people abbreviate them: "tdk" (The Dark Knight),
         "esb" (The Empire Strikes Back), "rotj". Only for the best-known tenth of the items, never
         an existing title ("jaws" stays Jaws) nor initials English text uses at all (below
-        :data:`INITIALS_ZIPF`: not "wok", nor "t2" and "lotr", which wordfreq knows as tokens);
-        several items of the same initials are settled like any other ambiguity."""
+        :data:`INITIALS_ZIPF`: not "wok", nor "lotr", which wordfreq knows as a token; "t2" for
+        Terminator 2 is kept under the higher bar of initials with a number);
+        several items of the same initials are settled like any other ambiguity. Initials English
+        uses a little ("mib", "lotr", up to :data:`CAPITAL_INITIALS_ZIPF`) name the title only
+        written in capitals (:attr:`capital_initials`)."""
         added: dict[str, list[Alias]] = {}
         for key, aliases in self.by_key.items():
             parts = key.split()
@@ -175,14 +187,18 @@ class TitleIndex:
             initials = "".join(w if w.isdigit() else w[0] for w in parts)
             if len(initials) < (2 if any(w.isdigit() for w in parts) else 3) or initials in self.by_key:
                 continue
-            if zipf(initials) >= INITIALS_ZIPF or initials in FUNCTION_WORDS:
+            bar = NUMBERED_INITIALS_ZIPF if parts[-1].isdigit() and len(initials) == 2 else INITIALS_ZIPF
+            if zipf(initials) >= max(bar, CAPITAL_INITIALS_ZIPF) or initials in FUNCTION_WORDS:
                 continue
+            if zipf(initials) >= bar:
+                self.capital_initials.add(initials)
             for a in aliases:
                 if (
                     a.kind in ("title", "alternate", "subtitle", "stem")
                     and self.popularity.get(a.item_id, 0) >= self.popular
                 ):
                     added.setdefault(initials, []).append(Alias(a.item_id, initials, a.strength * 0.9, a.kind))
+        self.capital_initials &= set(added)
         for initials, aliases in added.items():
             unique = {a.item_id: a for a in aliases}  # one per item (a title and its subtitle may both give "tdk")
             self.by_key[initials] = list(unique.values())
@@ -325,6 +341,30 @@ class TitleIndex:
                 out += [a for a in self.by_key[full] if a.kind != "stem"]
         return out
 
+    def famous_spelling(self, key: str) -> str | None:
+        """The title of a famous item spelt nearly as ``key`` (rapidfuzz ratio >= 90, the same
+        numbers, ten letters at least): "inglorious bastards" is what people make of "Inglourious
+        Basterds" far more often than they name the little-known "The Inglorious Bastards"."""
+        if len(key) < 10 or not self.popularity:
+            return None
+        from rapidfuzz import fuzz, process
+
+        if self._famous_keys is None:
+            self._famous_keys = [
+                k
+                for k, aliases in self.by_key.items()
+                if len(k) >= 10
+                and any(
+                    a.kind in ("title", "alternate") and self.popularity.get(a.item_id, 0) >= self.famous
+                    for a in aliases
+                )
+            ]
+        digits = re.findall(r"\d+", key)
+        for near, _score, _ in process.extract(key, self._famous_keys, scorer=fuzz.ratio, score_cutoff=90, limit=3):
+            if near != key and re.findall(r"\d+", near) == digits:
+                return near
+        return None
+
     def choose(self, aliases: list[Alias], year: int | None, message: str = "") -> Alias | None:
         """The alias to take: a year in the message next to the title (or the first of its name,
         for "the original") first, then its people written in the message, then the alias's
@@ -340,13 +380,17 @@ class TitleIndex:
             candidates = exact or dated or candidates
         if len(candidates) > 1 and message:  # "grey heron by leo bell": the item whose facts are written
             text = " " + message + " "
-            told = [
-                a
-                for a in candidates
-                if any(f" {v} " in text or f" {v}s " in text for v in self.facts_of(a.item_id, loose=True))
-            ]
+            told = [a for a in candidates if any(told_in(v, text) for v in self.facts_of(a.item_id, loose=True))]
             candidates = told or candidates
         return max(candidates, key=lambda a: (a.strength, self.popularity.get(a.item_id, 0)), default=None)
+
+
+def told_in(fact: str, text: str) -> bool:
+    """Whether ``text`` (normalised words, spaced at both ends) writes ``fact`` and does not deny it
+    ("not the spike lee remake")."""
+    return (f" {fact} " in text or f" {fact}s " in text) and not re.search(
+        rf"\bnot (?:\w+ ){{0,2}}{re.escape(fact)}s? ", text
+    )
 
 
 def _as_list(value: object) -> list[str]:

@@ -67,8 +67,12 @@ def _bucket(value: float, edges: tuple[float, ...]) -> int:
 
 
 def is_dictionary_title(c: LinkContext, link: Link) -> bool:
-    """Whether every word of a link is one a sentence could use as its own."""
-    return all(w in FUNCTION_WORDS or w.isdigit() or zipf(w) >= DICTIONARY_ZIPF for w in c.fixed[link.start : link.end])
+    """Whether every word of a link is one a sentence could use as its own (not "her", "up":
+    grammar alone decides those, :func:`~recchat.conversation.link_rules.object_title`)."""
+    span = c.fixed[link.start : link.end]
+    if len(span) == 1 and span[0] in rules._OBJECT_WORDS:
+        return False
+    return all(w in FUNCTION_WORDS or w.isdigit() or zipf(w) >= DICTIONARY_ZIPF for w in span)
 
 
 def features(

@@ -2,17 +2,17 @@
 
 :func:`match` looks up one span of a message and says whether its link is sure; links of everyday
 words wait for :func:`evidence` (a cue word, the title's own article, a list of titles, its
-people after it, the message's start). :func:`drop_run_ins` and :func:`drop_asides` drop links
-the sentence around them rules out (two titles run into one longer name; the user's own words
-after a title). See :mod:`recchat.conversation.link` for the rules in words.
+people after it, the message's start). :func:`drop_asides` drops links the sentence around them
+rules out (the user's own words after a title). See :mod:`recchat.conversation.link` for the
+rules in words.
 """
 
 from __future__ import annotations
 
 import re
 
-from recchat.conversation.aliases import _key, _split_title, key_of, normalize
-from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, zipf
+from recchat.conversation.aliases import _key, _split_title, normalize
+from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, told_in, zipf
 from recchat.conversation.link_message import Link, LinkContext, written_as_title, year_dated
 from recchat.conversation.link_series import same_series
 
@@ -20,6 +20,15 @@ ASIDE_ZIPF = 2.5  # words at least this common may be the user's own words after
 _YEAR_WORDS = frozenset("in from since after before of the until till around circa".split())
 _PREPOSITIONS = frozenset("in on at for with by from to into under over after before about".split())
 _PRONOUNS = frozenset("it me you him her them us this that".split())
+# Words that are never a clause's subject nor a possessive's thing: "Her", "Up", "Them", "Us" as
+# titles are told apart by grammar ("pixar's up", "her made me cry", "ex machina, her, moon").
+_OBJECT_WORDS = frozenset("her him them us up".split())
+# "<her> was ..." at a sentence's start: a verb that needs a subject there.
+_SUBJECT_VERBS = frozenset(
+    "was is has had made makes destroyed broke wrecked ruined gave gives left hit got gets still honestly".split()
+)
+# 's after these is "is" ("what's up", "he's up", "let's"): no possessive
+_NOT_OWNERS = frozenset("it that what there here he she who let where how everyone everything".split())
 # Words after which lower-case everyday words are read as a title ("something like heat").
 _CUES = frozenset(
     "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
@@ -48,7 +57,7 @@ _ENDS = frozenset(
     "and or but was is were are with by from in on at for again last yesterday recently twice too "
     "also so because when then which that who it has had made gets got please pls plz lol imo tho though "
     "tbh ngl idk btw lmao haha omg fr rn extended edition cut remake sequel trilogy original already yet "
-    "every tonight today once lately ago like".split()
+    "every tonight today once lately ago like done next".split()
 )
 # Between two titles of a list, after a remark in parentheses about the first maybe: "psycho (the
 # 1960 one) and rear window".
@@ -158,10 +167,27 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
     chosen = index.choose(aliases, year, c.text)
     if chosen is None:
         return None, False
-    if chosen.kind == "short" and not re.search(
-        r"[a-zA-Z]\.[a-zA-Z]", c.message[c.ws[start].start : c.ws[start + size - 1].end]
+    if (
+        index.popularity.get(chosen.item_id, index.known) < index.known
+        and year is None
+        and how == "exact"
+        and not any(told_in(v, f" {c.text} ") for v in index.facts_of(chosen.item_id, loose=True))
+        and (near := index.famous_spelling(key))
+    ):  # "inglorious bastards": the famous film misspelt, unless the little-known one's people are named
+        chosen, how = index.choose(index.by_key[near], None, c.text) or chosen, "corrected"
+    written = c.message[c.ws[start].start : c.ws[start + size - 1].end]
+    # ("8pm ET" is a time zone)
+    capitals = (
+        written.isupper()
+        and c.capitals <= 0.6
+        and not re.search(r"\d\s*(?:[ap]m)?\s*$", c.message[: c.ws[start].start])
+    )
+    if (chosen.kind == "short" and not re.search(r"[a-zA-Z]\.[a-zA-Z]", written)) or (
+        key in index.capital_initials and not capitals
     ):
-        return None, False  # "E.T." written with its dots; "LA", "et" are words
+        return None, False  # "E.T." with its dots, "MIB" in capitals; "et", "LA" (a place), "mib" are words
+    if capitals and key in index.capital_initials:
+        return Link(chosen.item_id, start, start + size, written, "exact", chosen.kind), True
     if chosen.kind == "stem" and start + size < len(c.ws) and c.fixed[start + size].isdigit():
         return None, False  # "star trek 2": a numbered member the catalog does not number
     # Other items count when their alias is about as strong: a stem shared with sequels is
@@ -257,6 +283,8 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         content and all(w in index.everyday or w.rstrip("s") in index.everyday for w in content)
     ):
         return link, True  # "her by spike jonze", "go from 1999 with katie holmes"
+    if words_[0] in _OBJECT_WORDS and len(words_) == 1 and famous and how == "exact":
+        return link, False  # "her", "up": a title only where grammar says so (object_title)
     if (
         how == "partial"
         or one_word_stem
@@ -286,32 +314,6 @@ def determined(index: TitleIndex, c: LinkContext, link: Link, key: str) -> bool:
     return f" {prev} {' '.join(span)} " not in own
 
 
-def drop_run_ins(index: TitleIndex, c: LinkContext, found: list[Link]) -> list[Link]:
-    """Two titles written into each other, with no comma or "and" between them and more name
-    after ("mad max fury road": "Mad Max" and "Fury"), are one longer name the catalog does
-    not hold; a series name before its member ("lord of the rings fellowship of the ring")
-    is the member's."""
-    found = sorted(found, key=lambda f: f.start)
-    drop: set[int] = set()
-    for n in range(len(found) - 1):
-        a, b = found[n], found[n + 1]
-        if b.start != a.end or a.item_id == b.item_id or c.message[c.ws[a.end - 1].end : c.ws[b.start].start].strip():
-            continue
-        if a.kind == "stem" or key_of(index.catalog[b.item_id].title).startswith(" ".join(c.fixed[a.start : a.end])):
-            drop.add(n)  # the series' name, then the member's subtitle ("wallace and gromit the wrong trousers")
-            continue
-        after = (
-            b.end < len(c.ws)
-            and c.fixed[b.end] not in _ENDS
-            and c.fixed[b.end] not in FUNCTION_WORDS
-            and not re.search(r"[,;:.!?()\"]", c.message[c.ws[b.end - 1].end : c.ws[b.end].start])
-            and not any(f.start == b.end for f in found)
-        )
-        if b.end - b.start == 1 and after:
-            drop.update((n, n + 1))
-    return [f for n, f in enumerate(found) if n not in drop]
-
-
 def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], mates: list[Link] | None = None) -> bool:
     """Whether everyday words in lower case are meant as a title: they end where a title
     would (the message, a clause, "was", "with"...) and begin after a word that introduces
@@ -326,6 +328,8 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
             and not any(abs(index.years.get(f.item_id, -99) - number) <= 1 for f in found)
             and listed(c, link, found)
         )
+    if end - start == 1 and c.fixed[start] in _OBJECT_WORDS:
+        return object_title(index, c, link, found)
     if c.fixed[end - 1] in _PRONOUNS:
         return False  # "watch it", "stand by me": only written as a title
     if own_facts_follow(index, c, link):
@@ -376,6 +380,25 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
     return size > 1 and paused and known >= index.popular
 
 
+def object_title(index: TitleIndex, c: LinkContext, link: Link, found: list[Link]) -> bool:
+    """Whether "her", "up", "them", "us" (words no clause has as its subject and nobody owns) name
+    a well-known title: owned ("pixar's up", "spike jonze's her"), the subject of a sentence ("up
+    made me cry", "... so sad. her was better"), or one of a list of titles, ending where it does
+    ("ex machina, her, moon", "up > finding nemo"). Not "what's up", "cheer me up", "and her kids"."""
+    ws, start, end = c.ws, link.start, link.end
+    nxt = c.fixed[end] if end < len(ws) else ""
+    gap_after = c.message[ws[end - 1].end : ws[end].start] if end < len(ws) else ""
+    closes = not nxt or bool(re.search(r"[,;:.!?()>/]|\s[-–—]\s", gap_after))
+    ends = closes or nxt in ("and", "or", "is", "was", "made", "has", "had", "with", "by")
+    gap_before = c.message[ws[start - 1].end : ws[start].start] if start else "."
+    if start >= 2 and c.fixed[start - 1] == "s" and c.fixed[start - 2] not in _NOT_OWNERS and ends:
+        owner = c.fixed[start - 2]
+        return owner in index.name_parts or zipf(owner) < 4.0 or c.message[ws[start - 2].start].isupper()
+    if (not start or re.search(r"[.!?]", gap_before)) and nxt in _SUBJECT_VERBS:
+        return True
+    return (closes or nxt in ("and", "or")) and listed(c, link, found)
+
+
 def listed(c: LinkContext, link: Link, found: list[Link]) -> bool:
     """Whether the link is one of a list of titles: "heat, seven and the usual suspects",
     "up > finding nemo > ratatouille"."""
@@ -393,8 +416,15 @@ def listed(c: LinkContext, link: Link, found: list[Link]) -> bool:
         )
         if between is None or not _LIST_GAP.fullmatch(between):
             continue
-        # inside the list its items are followed by a comma or "and"; its last after "and"
-        if in_list or (other.end <= start and re.search(r"\b(?:and|or|vs)\b|[&>/+]", between)):
+        # inside the list its items are followed by a comma or "and"; its last after "and", or
+        # after a comma once two came before ("casablanca, citizen kane, vertigo done")
+        if in_list or (
+            other.end <= start
+            and (
+                re.search(r"\b(?:and|or|vs)\b|[&>/+]", between)
+                or ("," in between and sum(f.end <= start for f in found) >= 2)
+            )
+        ):
             return True
     return False
 

@@ -39,13 +39,18 @@ _AFTER_PLACE = frozenset("worth as any imo lol".split())  # "is the third worth 
 
 
 def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, taken: list[bool]) -> Link | None:
-    """The member a sibling's place names ("the first one", "the second"), after a member of a
-    numbered series; "the first 10 minutes" and "the first time" are no member."""
-    place = _ORDINALS.get(c.fixed[j])
-    if not place or c.fixed[j - 1] != "the" or taken[j - 1]:
+    """The member a sibling's place names ("the first one", "the second", "the sequel": the
+    next), after a member of a numbered series; "the first 10 minutes" and "the first time" are
+    no member."""
+    m = _NUMBERED.fullmatch(title_key(index, link.item_id))
+    own = (_digit(m.group(2)) if m else "1") or "1"
+    place = str(int(own) + 1) if c.fixed[j] == "sequel" else _ORDINALS.get(c.fixed[j])
+    if not place or c.fixed[j - 1] not in ("the", "its") or taken[j - 1]:
         return None
     end = j + 1
-    if end < len(c.ws) and c.fixed[end] in _ORDINAL_NOUNS:
+    if c.fixed[j] == "sequel":
+        pass  # a noun of its own: "is the sequel good"
+    elif end < len(c.ws) and c.fixed[end] in _ORDINAL_NOUNS:
         end += 1
     elif end < len(c.ws) and not (
         re.search(r"[,;:.!?()]", c.message[c.ws[j].end : c.ws[end].start])
@@ -53,8 +58,7 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
         or c.fixed[end] in _AFTER_PLACE
     ):
         return None
-    m = _NUMBERED.fullmatch(title_key(index, link.item_id))
-    if place == (_digit(m.group(2)) if m else "1"):
+    if place == own:
         return None  # "book 1 ... the first one" is the same book
     sibling = _numbered_sibling(index, base, place, link.item_id)
     return Link(sibling, j - 1, end, c.message[c.ws[j - 1].start : c.ws[end - 1].end]) if sibling else None
@@ -153,6 +157,30 @@ def _numbered_sibling(index: TitleIndex, base: str, number: str, not_id: str) ->
     return chosen.item_id if chosen else None
 
 
+def counted_member(index: TitleIndex, base: str, number: int) -> str | None:
+    """The member a number names where the catalog does not number it: "die hard 3" is Die Hard:
+    With a Vengeance, "star trek 2" Star Trek: The Wrath of Khan. The titles that begin with the
+    series' name, in the order of their years, are trusted only where every member the catalog
+    numbers ("Die Hard 2", "Star Trek IV") sits at its number."""
+    if number < 2 or base not in index.by_key:
+        return None
+    members: dict[str, int] = {}
+    for key in index.containing.get(base.split()[0], ()):
+        if key == base or key.startswith(base + " "):
+            for a in index.by_key[key]:
+                if a.kind in ("title", "alternate", "subtitle") and a.item_id in index.years:
+                    members[a.item_id] = index.years[a.item_id]
+    ranked = sorted(members, key=lambda i: (members[i], i))
+    numbered = 0
+    for place, item in enumerate(ranked, start=1):
+        for n in range(2, 13):
+            if any(a.item_id == item for a in index.by_key.get(f"{base} {n}", ())):
+                if n != place:
+                    return None
+                numbered += 1
+    return ranked[number - 1] if numbered and number <= len(ranked) else None
+
+
 def _plain_members(index: TitleIndex, stem: str) -> dict[str, str]:
     """A stem series' members by the words after the stem: "three colors" -> {"blue": ..., "red": ...}."""
     cache = index.series_members
@@ -207,7 +235,7 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                         out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                         taken[first : j + 1] = [True] * (j + 1 - first)
                         numbers_end = j + 1
-            elif numbered and j and c.fixed[j] in _ORDINALS:
+            elif numbered and j and (c.fixed[j] in _ORDINALS or c.fixed[j] == "sequel"):
                 _add(out, taken, _by_place(index, c, link, base, j, taken))
             elif not numbered:  # "three colors blue, then red."
                 _add(out, taken, _plain_sibling(index, c, link, base, j, taken))
