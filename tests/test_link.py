@@ -837,6 +837,8 @@ def test_object_words_as_titles_by_grammar(message, expected):
         ("true grit with john wayne", ["g1"]),
         ("titanic is my favourite", ["t2"]),
         ("oldboy (the korean one, not the spike lee remake)", ["o1"]),
+        # "the original" beside a later version names the first of that title too
+        ("is the 2010 true grit better than the original", ["g2", "g1"]),
     ],
 )
 def test_a_shared_title_names_each_version_the_message_tells(message, expected):
@@ -942,6 +944,9 @@ def test_initials_english_uses_name_a_title_in_capitals(message, expected):
         # words about items are no title alone ("Airplane II: The Sequel")
         ("is the sequel any good", []),
         ("airplane ii: the sequel is dumb fun", ["a2"]),
+        # "the first two" after a numbered member: its elders
+        ("is toy story 3 worth it after the first two", ["s3", "s1", "s2"]),
+        ("toy story 3, the first two minutes were slow", ["s3"]),
         # a list's last item after commas, with no "and"
         ("working through the classics: casablanca, citizen kane, vertigo done", ["k1", "k2", "k3"]),
         ("loved casablanca, heat was too slow", ["k1"]),

@@ -77,6 +77,18 @@ def test_a_doubting_judge_drops_links_of_dictionary_words_and_only_those():
 
 
 @pytest.mark.fast
+def test_grammar_numbers_and_sequels_are_the_rules_alone():
+    rows = [("u", "Up (2009)"), ("n", "42 (2013)"), ("s1", "Speed (1994)"), ("s2", "Speed 2: Cruise Control (1997)")]
+    catalog = Catalog(Item(i, t, t, {}) for i, t in rows + FILMS)
+    popularity = POPULARITY | {"u": 500, "n": 100, "s1": 300, "s2": 100}
+    doubting, trusting = (Linker(catalog, popularity=popularity, judge=Judge({"bias": b})) for b in (-30.0, 30.0))
+    assert linked(doubting, "up made me cry") == ["u"]  # "up", "her": grammar decides
+    assert linked(doubting, "speed was fun, please do not suggest speed 2") == ["s2"]  # "speed 2" stands
+    assert linked(trusting, "toy story made my husband cry. hes 42. what else") == []  # a number alone
+    assert "u" not in linked(trusting, "cheer me up")
+
+
+@pytest.mark.fast
 def test_a_trusting_judge_takes_candidates_the_rules_turned_down():
     message = "home alone tonight, what should I watch"
     assert linked(_linker(None), message) == []

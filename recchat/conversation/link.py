@@ -12,15 +12,18 @@ span that begins or ends an alias and holds an uncommon word links as a partial 
 ("shawshank", "holy grail"). Ambiguity (a remake, a stem several items share, two books of one
 title) is settled by evidence: a year next to the title ("Titanic (1997)", "the 1954 one"), the
 item's people written beside it ("grey heron by leo bell"), the alias's strength, then popularity
-(the interaction log, or a catalog field where there is no log). Once a series member is named,
+(the interaction log, or a catalog field where there is no log); a famous title misspelt into a
+little-known one's exact title is the famous one ("inglorious bastards"). Once a series member is named,
 its siblings are named by their mark alone ("part 3, is pt 4 worth it?", "three colors blue, then
 red", "book 2 of the flanders saga", "parts 2 and 3", "vol 1 to 3", "#4") or by their place
-("better than the first one", "the second one"; :mod:`recchat.conversation.link_series`), or by a
+("better than the first one", "the second one", "the sequel", "after the first two";
+:mod:`recchat.conversation.link_series`), or by a
 number the catalog's titles lack, counted in years where the numbered members sit at their numbers
 ("die hard 3", "star trek 2"). A title several items share names each one whose year or people
-the message writes ("true grit 2010 or the 1969 john wayne one"). The best-known tenth of the
-items are also named by their initials ("tdk", "esb", "rotj", "t2") where the initials are no
-English word; a number word is also written with its digit ("se7en").
+the message writes ("true grit 2010 or the 1969 john wayne one"), and the first of them when it
+says "the original". The best-known tenth of the items are also named by their initials ("tdk",
+"esb", "rotj", "t2") where the initials are no English word, or little used and written in
+capitals ("MIB"); a number word is also written with its digit ("se7en").
 
 Guards: a title made of everyday words ("Heat", "Her", "Them!", "Up", "Home Alone"), one plain
 word naming a little-known item ("Heist", "Vibes"), or a phrase led by a preposition ("In the
@@ -81,7 +84,7 @@ from recchat.conversation.aliases import _key, _split_title, key_of, words
 from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, told_in, zipf
 from recchat.conversation.link_judge import Judge, Recorder, review
 from recchat.conversation.link_message import Link, LinkContext, capital_share, years_near
-from recchat.conversation.link_rules import _ENDS, drop_asides, evidence, match
+from recchat.conversation.link_rules import _ENDS, _ORIGINAL, drop_asides, evidence, match
 from recchat.conversation.link_series import _UNITS, counted_member, same_series, series_siblings
 
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
@@ -272,6 +275,7 @@ class Linker(TitleIndex):
         out: list[Link] = []
         text = " " + c.text + " "
         years = {str(y) for y in c.years.values()}
+        original = bool(_ORIGINAL.search(c.text))  # "the 91 cape fear or the original"
         linked = {f.item_id for f in found}
         for link in found:
             if link.kind not in ("title", "alternate"):
@@ -287,7 +291,10 @@ class Linker(TitleIndex):
                     for v in self.facts_of(other, loose=True)
                     if v not in mine and (v.isdigit() and v in years or told_in(v, text))
                 ]
-                if told:
+                first = original and self.years.get(other, 9999) < min(
+                    (self.years.get(a.item_id, 9999) for a in self.by_key[key] if a.item_id != other), default=9999
+                )
+                if told or first:
                     out.append(Link(other, link.start, link.end, link.text, link.how, alias.kind))
                     linked.add(other)
         return out

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recchat.conversation import link_rules as rules
+from recchat.conversation.aliases import _key
 from recchat.conversation.link_index import FUNCTION_WORDS, zipf
 from recchat.conversation.link_message import Link, LinkContext, written_as_title
 from recchat.conversation.link_series import same_series
@@ -67,10 +68,11 @@ def _bucket(value: float, edges: tuple[float, ...]) -> int:
 
 
 def is_dictionary_title(c: LinkContext, link: Link) -> bool:
-    """Whether every word of a link is one a sentence could use as its own (not "her", "up":
-    grammar alone decides those, :func:`~recchat.conversation.link_rules.object_title`)."""
+    """Whether every word of a link is one a sentence could use as its own. Not "her", "up"
+    (grammar alone decides those, :func:`~recchat.conversation.link_rules.object_title`), nor a
+    number alone ("42": the rules take one only in a list of titles)."""
     span = c.fixed[link.start : link.end]
-    if len(span) == 1 and span[0] in rules._OBJECT_WORDS:
+    if len(span) == 1 and (span[0] in rules._OBJECT_WORDS or span[0].isdigit()):
         return False
     return all(w in FUNCTION_WORDS or w.isdigit() or zipf(w) >= DICTIONARY_ZIPF for w in span)
 
@@ -218,7 +220,9 @@ def review(
     for link in found:
         # a title written as one (capitalised, quoted) stands: that is the rules' surest evidence
         written = written_as_title(c.message, c.ws, link.start, link.end - link.start, c.capitals)
-        if is_dictionary_title(c, link) and not written:
+        span = c.fixed[link.start : link.end]
+        sequel = len(span) > 1 and span[-1].isdigit() and _key(span[:-1]) in index.by_norm  # "speed 2"
+        if is_dictionary_title(c, link) and not written and not sequel:
             others = [f for f in found if f is not link]
             stage = (
                 "sure"

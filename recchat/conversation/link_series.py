@@ -64,6 +64,22 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
     return Link(sibling, j - 1, end, c.message[c.ws[j - 1].start : c.ws[end - 1].end]) if sibling else None
 
 
+def _first_few(c: LinkContext, j: int) -> int:
+    """How many members "the first two" (three, four, five) at word ``j`` names; 0 where it is
+    no such place ("the first 10 minutes", "the first two episodes")."""
+    if c.fixed[j - 1] != "the" or j + 1 >= len(c.ws) or any(c.corrected[j - 1 : j + 2]):
+        return 0
+    few = int(_digit(c.fixed[j + 1]) or 0)
+    end = j + 2
+    if not 2 <= few <= 5 or (
+        end < len(c.ws)
+        and not re.search(r"[,;:.!?()]", c.message[c.ws[end - 1].end : c.ws[end].start])
+        and c.fixed[end] not in _AFTER_PLAIN | _AFTER_PLACE | {"movies", "films", "books", "novels", "ones", "parts"}
+    ):
+        return 0
+    return few
+
+
 def _digit(word: str) -> str | None:
     return word if word.isdigit() else _NUMBER_WORDS.get(word)
 
@@ -235,6 +251,12 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                         out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                         taken[first : j + 1] = [True] * (j + 1 - first)
                         numbers_end = j + 1
+            elif numbered and j and c.fixed[j] == "first" and _first_few(c, j):  # "after the first two"
+                for place in range(1, _first_few(c, j) + 1):
+                    sibling = _numbered_sibling(index, base, str(place), link.item_id)
+                    if sibling and sibling not in {f.item_id for f in out}:
+                        out.append(Link(sibling, j - 1, j + 2, c.message[c.ws[j - 1].start : c.ws[j + 1].end]))
+                taken[j - 1 : j + 2] = [True] * 3
             elif numbered and j and (c.fixed[j] in _ORDINALS or c.fixed[j] == "sequel"):
                 _add(out, taken, _by_place(index, c, link, base, j, taken))
             elif not numbered:  # "three colors blue, then red."
