@@ -982,3 +982,34 @@ def test_a_famous_title_misspelt_as_a_little_known_one(message, expected):
     popularity = {i: 5 for i, *_ in rows if i.startswith("f")} | {"m1": 500, "m2": 2}
     linker = rules_linker(catalog, popularity=popularity, names=["Quentin Tarantino", "Bo Svenson"])
     assert linked(linker, message) == expected
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        # bare numbers after a numbered member, where they start a clause or follow "is", "does",
+        # "and"... and what follows talks about them
+        ("iron man 1 was great, 2 was meh, is 3 better?", ["r1", "r2", "r3"]),
+        ("iron man 2 was slow, does 3 pick up", ["r2", "r3"]),
+        ("iron man part 2 or 3, which is better", ["r2", "r3"]),
+        # counts are no members
+        ("iron man 3 made me cry, 2 of my kids too", ["r3"]),
+        ("iron man 2, gave it 3 stars", ["r2"]),
+        # "a second one", "the next two"
+        ("loved iron man, is there a second one", ["r1", "r2"]),
+        ("iron man was fun, are the next two better", ["r1", "r2", "r3"]),
+        # "the original" beside a later version, unless denied
+        ("cape fear, the de niro one not the old one", ["c2"]),
+        ("is the 1991 cape fear better than the original", ["c1", "c2"]),
+        # a real word is not corrected to a rarer title word
+        ("nothing too sappy tonight", []),
+    ],
+)
+def test_bare_sibling_numbers_places_and_the_original(message, expected):
+    rows = [("r1", "Iron Man (2008)"), ("r2", "Iron Man 2 (2010)"), ("r3", "Iron Man 3 (2013)"), ("r4", "Three (1999)")]
+    rows += [("c1", "Cape Fear (1962)"), ("c2", "Cape Fear (1991)"), ("s1", "Slappy and the Stinkers (1998)")]
+    rows += [(f"f{n}", f"Filler Number {n} (1990)") for n in range(20)]
+    popularity = {i: 1 for i, _ in rows if i.startswith("f")}
+    popularity |= {"r1": 400, "r2": 300, "r3": 300, "r4": 50, "c1": 100, "c2": 200, "s1": 20}
+    assert sorted(linked(rules_linker(_catalog(rows), popularity=popularity), message)) == sorted(expected)

@@ -83,8 +83,8 @@ from typing import Any, Literal
 from recchat.conversation.aliases import _key, _split_title, key_of, words
 from recchat.conversation.link_index import FUNCTION_WORDS, MIN_PARTIAL_CHARS, TitleIndex, told_in, zipf
 from recchat.conversation.link_judge import Judge, Recorder, review
-from recchat.conversation.link_message import Link, LinkContext, capital_share, years_near
-from recchat.conversation.link_rules import _ENDS, _ORIGINAL, drop_asides, evidence, match
+from recchat.conversation.link_message import Link, LinkContext, capital_share, says_original, years_near
+from recchat.conversation.link_rules import _ENDS, drop_asides, evidence, match
 from recchat.conversation.link_series import _UNITS, counted_member, same_series, series_siblings
 
 FUZZY_SPAN_CUTOFF = 90  # rapidfuzz ratio for several words to be taken as a misspelt title
@@ -275,7 +275,7 @@ class Linker(TitleIndex):
         out: list[Link] = []
         text = " " + c.text + " "
         years = {str(y) for y in c.years.values()}
-        original = bool(_ORIGINAL.search(c.text))  # "the 91 cape fear or the original"
+        original = says_original(c.text)  # "the 91 cape fear or the original"
         linked = {f.item_id for f in found}
         for link in found:
             if link.kind not in ("title", "alternate"):

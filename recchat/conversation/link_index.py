@@ -292,6 +292,8 @@ class TitleIndex:
             pool = [w for n in range(len(word) - 1, len(word) + 2) for w in self._by_length.get(n, ())]
             hit = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF) if pool else None
             best = swapped[0] if len(swapped) == 1 else hit[0] if hit else None
+            if best and zipf(word) >= 2.5 and zipf(best) <= zipf(word):
+                best = None  # "sappy" is a word, and no rarer "slappy" misspelt
         if len(self._corrections) > 50_000:
             self._corrections.clear()
         self._corrections[word] = best

@@ -77,6 +77,15 @@ def year_dated(message: str, end: int) -> int | None:
     return _year(next(g for g in m.groups() if g)) if m else None
 
 
+_ORIGINAL = re.compile(r"\b(?:original|the old one|the older one|not the remake)\b")
+
+
+def says_original(text: str) -> bool:
+    """Whether ``text`` asks for the first of a title's name ("the original", "the old one", "not
+    the remake"), and not against it ("not the old one")."""
+    return any(not re.search(r"\bnot (?:the )?$", text[: m.start()]) for m in _ORIGINAL.finditer(text))
+
+
 def years_near(message: str, ws: list[Word]) -> dict[int, int]:
     """Word index where a title may end -> the year written right after it: "Titanic
     (1997)", "titanic 1997", "titanic, the 1997 one", "titanic from 1997"."""

@@ -13,7 +13,7 @@ import re
 
 from recchat.conversation.aliases import _key, _split_title, normalize
 from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, told_in, zipf
-from recchat.conversation.link_message import Link, LinkContext, written_as_title, year_dated
+from recchat.conversation.link_message import Link, LinkContext, says_original, written_as_title, year_dated
 from recchat.conversation.link_series import same_series
 
 ASIDE_ZIPF = 2.5  # words at least this common may be the user's own words after a title
@@ -34,7 +34,8 @@ _CUES = frozenset(
     "like liked likes love loved loves enjoyed enjoy adored adore watched watch saw seen rewatched "
     "read reread finished than as rewatch see called titled mentioned recommended suggested".split()
 )
-_ORIGINAL = re.compile(r"\b(?:original|the old one|the older one|not the remake)\b")
+
+
 # Words that begin or end a request, never a title in lower case on their own say-so.
 _INDEFINITE = frozenset("something anything nothing everything someone somebody anyone".split())
 _ADVERBS = frozenset("next again tonight later now together alone online first more instead today soon".split())
@@ -161,7 +162,7 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         year = None  # a year that fits none of them is about something else ("Heat, from 1960 on")
     if year is None:
         year = c.year_in(start + size, index.years, aliases)
-    if year is None and _ORIGINAL.search(" ".join(c.fixed[max(0, start - 2) : start + size + 6])):
+    if year is None and says_original(" ".join(c.fixed[max(0, start - 2) : start + size + 6])):
         # "oldboy, the original korean one", "sabrina, the old one ... not the remake": the first of its name
         year = min((index.years[a.item_id] for a in aliases if a.item_id in index.years), default=None)
     chosen = index.choose(aliases, year, c.text)
@@ -326,6 +327,7 @@ def evidence(index: TitleIndex, c: LinkContext, link: Link, found: list[Link], m
         return (
             not (start and c.fixed[start - 1] in _YEAR_WORDS)
             and not any(abs(index.years.get(f.item_id, -99) - number) <= 1 for f in found)
+            and not any(f.end <= start and c.fixed[f.end - 1].isdigit() for f in found)  # "part 2 or 3": a sibling
             and listed(c, link, found)
         )
     if end - start == 1 and c.fixed[start] in _OBJECT_WORDS:

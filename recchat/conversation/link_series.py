@@ -45,7 +45,8 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
     m = _NUMBERED.fullmatch(title_key(index, link.item_id))
     own = (_digit(m.group(2)) if m else "1") or "1"
     place = str(int(own) + 1) if c.fixed[j] == "sequel" else _ORDINALS.get(c.fixed[j])
-    if not place or c.fixed[j - 1] not in ("the", "its") or taken[j - 1]:
+    article = c.fixed[j - 1] in ("the", "its") or (c.fixed[j - 1] == "a" and c.fixed[j + 1 : j + 2] == ["one"])
+    if not place or not article or taken[j - 1]:  # ("is there a second one")
         return None
     end = j + 1
     if c.fixed[j] == "sequel":
@@ -64,6 +65,27 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
     return Link(sibling, j - 1, end, c.message[c.ws[j - 1].start : c.ws[end - 1].end]) if sibling else None
 
 
+# Around a bare number that names a sibling: "2 was meh, is 3 better?", "does 3 pick up", "do 3 and 4 get better"
+_BEFORE_BARE = frozenset("is does do did was and or than vs".split())
+_AFTER_BARE = frozenset("was is were get gets pick picks better worse good any worth too".split())
+
+
+def _bare(c: LinkContext, j: int) -> bool:
+    """Whether a number alone at word ``j``, after a numbered member, is a sibling: it starts a
+    clause or follows "is", "does", "and"..., and what follows talks about it ("3 pick up"), not
+    counts with it ("3 stars", "2 of my kids")."""
+    if not c.fixed[j].isdigit() or not 1 <= int(c.fixed[j]) <= 12:
+        return False
+    gap_before = c.message[c.ws[j - 1].end : c.ws[j].start]
+    gap_after = c.message[c.ws[j].end : c.ws[j + 1].start] if j + 1 < len(c.ws) else "."
+    if not (c.fixed[j - 1] in _BEFORE_BARE or re.search(r"[,;.!?]", gap_before)):
+        return False
+    if j + 2 < len(c.ws) and c.fixed[j + 1] in ("and", "or") and c.fixed[j + 2].isdigit():
+        j += 2  # "do 3 and 4 get better", not "2 and 3 of my friends"
+        gap_after = c.message[c.ws[j].end : c.ws[j + 1].start] if j + 1 < len(c.ws) else "."
+    return bool(re.search(r"[,;.!?]", gap_after)) or c.fixed[j + 1] in _AFTER_BARE
+
+
 def _first_few(c: LinkContext, j: int) -> int:
     """How many members "the first two" (three, four, five) at word ``j`` names; 0 where it is
     no such place ("the first 10 minutes", "the first two episodes")."""
@@ -74,7 +96,8 @@ def _first_few(c: LinkContext, j: int) -> int:
     if not 2 <= few <= 5 or (
         end < len(c.ws)
         and not re.search(r"[,;:.!?()]", c.message[c.ws[end - 1].end : c.ws[end].start])
-        and c.fixed[end] not in _AFTER_PLAIN | _AFTER_PLACE | {"movies", "films", "books", "novels", "ones", "parts"}
+        and c.fixed[end]
+        not in _AFTER_PLAIN | _AFTER_PLACE | _AFTER_BARE | {"movies", "films", "books", "ones", "parts"}
     ):
         return 0
     return few
@@ -239,7 +262,9 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                 and c.fixed[j - 1] in ("and", "or", "to", "through", "thru")
                 and (j + 1 == len(c.ws) or c.fixed[j + 1] not in _UNITS)  # "gave it 2 to 3 stars"
             )
-            if numbered and number and (_marked(c, j) or listed):  # "is pt 4 worth it?", "book one and two"
+            if (
+                numbered and number and (_marked(c, j) or listed or _bare(c, j))
+            ):  # "is pt 4 worth it?", "book one and two"
                 numbers = [number]
                 before = _digit(c.fixed[numbers_end - 1]) if numbers_end > 0 else None
                 if listed and c.fixed[j - 1] not in ("and", "or") and before and int(before) < int(number) <= 12:
@@ -251,8 +276,10 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                         out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                         taken[first : j + 1] = [True] * (j + 1 - first)
                         numbers_end = j + 1
-            elif numbered and j and c.fixed[j] == "first" and _first_few(c, j):  # "after the first two"
-                for place in range(1, _first_few(c, j) + 1):
+            elif numbered and j and c.fixed[j] in ("first", "next") and _first_few(c, j):  # "the first two"
+                own = _digit((_NUMBERED.fullmatch(title_key(index, link.item_id)) or [None, None, "1"])[2] or "1")
+                after = int(own or 1) if c.fixed[j] == "next" else 0  # "are the next two better"
+                for place in range(after + 1, after + _first_few(c, j) + 1):
                     sibling = _numbered_sibling(index, base, str(place), link.item_id)
                     if sibling and sibling not in {f.item_id for f in out}:
                         out.append(Link(sibling, j - 1, j + 2, c.message[c.ws[j - 1].start : c.ws[j + 1].end]))
