@@ -223,7 +223,7 @@ class Sentence:
 
 
 # folders of sentences written later, each kept aside for one round
-LATER = tuple(["fresh"] + [f"fresh{n}" for n in range(2, 16)])
+LATER = tuple(["fresh"] + [f"fresh{n}" for n in range(2, 17)])
 SPLITS = ("dev", "held", *LATER)
 
 
