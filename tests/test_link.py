@@ -971,16 +971,21 @@ def test_the_sequel_item_talk_and_the_end_of_a_comma_list(message, expected):
         # unless the little-known one's year or people are written
         ("the inglorious bastards with bo svenson", ["m2"]),
         ("the inglorious bastards (1978)", ["m2"]),
+        # a longer title whose people are written is the one meant
+        ("season of ashes by mateo thorne, is it YA?", ["m4"]),
+        ("a season of ashes is great", ["m3"]),
     ],
 )
 def test_a_famous_title_misspelt_as_a_little_known_one(message, expected):
     rows = [
         ("m1", "Inglourious Basterds", 2009, ["Quentin Tarantino"]),
         ("m2", "The Inglorious Bastards", 1978, ["Bo Svenson"]),
+        ("m3", "A Season of Ashes", 2001, ["Lena Ford"]),
+        ("m4", "Season of Ashes Part I", 2010, ["Mateo Thorne"]),
     ] + [(f"f{n}", f"Filler Number {n}", 1990, []) for n in range(20)]
     catalog = Catalog(Item(i, t, t, {"year": y, "cast": cast}) for i, t, y, cast in rows)
-    popularity = {i: 5 for i, *_ in rows if i.startswith("f")} | {"m1": 500, "m2": 2}
-    linker = rules_linker(catalog, popularity=popularity, names=["Quentin Tarantino", "Bo Svenson"])
+    popularity = {i: 5 for i, *_ in rows if i.startswith("f")} | {"m1": 500, "m2": 2, "m3": 50, "m4": 40}
+    linker = rules_linker(catalog, popularity=popularity, names=[n for *_, c in rows for n in c])
     assert linked(linker, message) == expected
 
 
@@ -996,6 +1001,12 @@ def test_a_famous_title_misspelt_as_a_little_known_one(message, expected):
         # counts are no members
         ("iron man 3 made me cry, 2 of my kids too", ["r3"]),
         ("iron man 2, gave it 3 stars", ["r2"]),
+        ("iron man 1 and 2 were great, is 3 out", ["r1", "r2", "r3"]),
+        ("iron man 2 was fine, does it drop off after 3", ["r2", "r3"]),
+        ("iron man 2, watched it after 3 days of work", ["r2"]),
+        # "the original" after a numbered member: the first; not "the original cast"
+        ("iron man 2 or just stick with the original", ["r2", "r1"]),
+        ("iron man 2 has not the original cast", ["r2"]),
         # "a second one", "the next two"
         ("loved iron man, is there a second one", ["r1", "r2"]),
         ("iron man was fun, are the next two better", ["r1", "r2", "r3"]),
@@ -1013,3 +1024,22 @@ def test_bare_sibling_numbers_places_and_the_original(message, expected):
     popularity = {i: 1 for i, _ in rows if i.startswith("f")}
     popularity |= {"r1": 400, "r2": 300, "r3": 300, "r4": 50, "c1": 100, "c2": 200, "s1": 20}
     assert sorted(linked(rules_linker(_catalog(rows), popularity=popularity), message)) == sorted(expected)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ("faceoff is ridiculous but i loved it", ["x1"]),
+        # its author after it: a title before a kind word is still the title
+        ("tower of lies fantasy, kai brandt. anything similar", ["x2"]),
+        ("more tower of lies fantasy books", []),
+    ],
+)
+def test_a_slash_inside_a_title_and_its_author_after_a_kind(message, expected):
+    rows = [("x1", "Face/Off", 1997, []), ("x2", "The Tower of Lies", 2004, ["Kai Brandt"])]
+    rows += [(f"f{n}", f"Filler Number {n}", 1990, []) for n in range(20)]
+    catalog = Catalog(Item(i, t, t, {"year": y, "authors": a}) for i, t, y, a in rows)
+    popularity = {i: 5 for i, *_ in rows if i.startswith("f")} | {"x1": 400, "x2": 3}
+    linker = rules_linker(catalog, popularity=popularity, everyday={"fantasy"}, names=["Kai Brandt"])
+    assert linked(linker, message) == expected

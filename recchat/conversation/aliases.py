@@ -233,8 +233,8 @@ def aliases_of(item_id: str, title: str) -> list[Alias]:
         if len(key.split()) == 2 and len(key) >= 9 and key.replace(" ", "") not in found:
             found[key.replace(" ", "")] = Alias(item_id, key.replace(" ", ""), strength * 0.9, kind)  # "bladerunner"
         # "WALL·E" / "Spider-Man 2" are typed as one word too: "walle", "spiderman 2".
-        if re.search(r"\w[-·]\w", text) and len(key.split()) <= 3:
-            compact = key_of(re.sub(r"(?<=\w)[-·](?=\w)", "", text))
+        if re.search(r"\w[-·/]\w", text) and len(key.split()) <= 3:  # (and "Face/Off": "faceoff")
+            compact = key_of(re.sub(r"(?<=\w)[-·/](?=\w)", "", text))
             if compact != key and len(compact) >= 4 and compact not in found:
                 found[compact] = Alias(item_id, compact, strength * 0.95, kind)
 

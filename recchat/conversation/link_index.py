@@ -343,6 +343,25 @@ class TitleIndex:
                 out += [a for a in self.by_key[full] if a.kind != "stem"]
         return out
 
+    def meant(self, chosen: Alias, key: str, text: str, names: bool) -> tuple[Alias, str]:
+        """The item an exact match of ``key`` means, and how it was matched: the chosen one, unless
+        its people go unnamed and the message names another's, whose title begins with the words
+        ("season of ashes by mateo thorne" is "Season of Ashes Part I" by Mateo Thorne, not "A
+        Season of Ashes"; only where ``names``: the message writes a person), or the chosen one
+        is little known and a famous title is spelt nearly so (:meth:`famous_spelling`)."""
+        spaced = f" {text} "
+        if any(told_in(v, spaced) for v in self.facts_of(chosen.item_id, loose=True)):
+            return chosen, "exact"
+        if names:
+            longer = [a for a in self.partial_matches(key) if a.item_id != chosen.item_id and a.key.startswith(key)]
+            told = [a for a in longer if any(told_in(v, spaced) for v in self.facts_of(a.item_id))]
+            if told:
+                return self.choose(told, None, text) or chosen, "partial"
+        near = self.famous_spelling(key) if self.popularity.get(chosen.item_id, self.known) < self.known else None
+        if near:  # "inglorious bastards": the famous film misspelt
+            return self.choose(self.by_key[near], None, text) or chosen, "corrected"
+        return chosen, "exact"
+
     def famous_spelling(self, key: str) -> str | None:
         """The title of a famous item spelt nearly as ``key`` (rapidfuzz ratio >= 90, the same
         numbers, ten letters at least): "inglorious bastards" is what people make of "Inglourious

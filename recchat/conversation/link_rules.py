@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from recchat.conversation.aliases import _key, _split_title, normalize
-from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, told_in, zipf
+from recchat.conversation.link_index import EVERYDAY_ONE, FUNCTION_WORDS, TitleIndex, zipf
 from recchat.conversation.link_message import Link, LinkContext, says_original, written_as_title, year_dated
 from recchat.conversation.link_series import same_series
 
@@ -168,14 +168,8 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
     chosen = index.choose(aliases, year, c.text)
     if chosen is None:
         return None, False
-    if (
-        index.popularity.get(chosen.item_id, index.known) < index.known
-        and year is None
-        and how == "exact"
-        and not any(told_in(v, f" {c.text} ") for v in index.facts_of(chosen.item_id, loose=True))
-        and (near := index.famous_spelling(key))
-    ):  # "inglorious bastards": the famous film misspelt, unless the little-known one's people are named
-        chosen, how = index.choose(index.by_key[near], None, c.text) or chosen, "corrected"
+    if year is None and how == "exact":  # "inglorious bastards", "season of ashes by mateo thorne"
+        chosen, how = index.meant(chosen, key, c.text, bool(c.names))
     written = c.message[c.ws[start].start : c.ws[start + size - 1].end]
     # ("8pm ET" is a time zone)
     capitals = (
@@ -232,6 +226,7 @@ def match(index: TitleIndex, c: LinkContext, start: int, size: int) -> tuple[Lin
         and not famous
         and not titled
         and not (start and c.fixed[start - 1] in _CUES and not nxt.endswith("s"))
+        and not own_facts_follow(index, c, link)  # "tower of lies fantasy, kai brandt"
     ):
         return None, False  # "more true crime movies", "submarine movies": a kind, not a title
     if (

@@ -44,7 +44,9 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
     no member."""
     m = _NUMBERED.fullmatch(title_key(index, link.item_id))
     own = (_digit(m.group(2)) if m else "1") or "1"
-    place = str(int(own) + 1) if c.fixed[j] == "sequel" else _ORDINALS.get(c.fixed[j])
+    place = (
+        str(int(own) + 1) if c.fixed[j] == "sequel" else "1" if c.fixed[j] == "original" else _ORDINALS.get(c.fixed[j])
+    )
     article = c.fixed[j - 1] in ("the", "its") or (c.fixed[j - 1] == "a" and c.fixed[j + 1 : j + 2] == ["one"])
     if not place or not article or taken[j - 1]:  # ("is there a second one")
         return None
@@ -66,8 +68,8 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
 
 
 # Around a bare number that names a sibling: "2 was meh, is 3 better?", "does 3 pick up", "do 3 and 4 get better"
-_BEFORE_BARE = frozenset("is does do did was and or than vs".split())
-_AFTER_BARE = frozenset("was is were get gets pick picks better worse good any worth too".split())
+_BEFORE_BARE = frozenset("is does do did was and or than vs after before".split())
+_AFTER_BARE = frozenset("was is were get gets pick picks better worse good any worth too out".split())
 
 
 def _bare(c: LinkContext, j: int) -> bool:
@@ -284,7 +286,7 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                     if sibling and sibling not in {f.item_id for f in out}:
                         out.append(Link(sibling, j - 1, j + 2, c.message[c.ws[j - 1].start : c.ws[j + 1].end]))
                 taken[j - 1 : j + 2] = [True] * 3
-            elif numbered and j and (c.fixed[j] in _ORDINALS or c.fixed[j] == "sequel"):
+            elif numbered and j and (c.fixed[j] in _ORDINALS or c.fixed[j] in ("sequel", "original")):
                 _add(out, taken, _by_place(index, c, link, base, j, taken))
             elif not numbered:  # "three colors blue, then red."
                 _add(out, taken, _plain_sibling(index, c, link, base, j, taken))
