@@ -223,7 +223,7 @@ class Sentence:
 
 
 # folders of sentences written later, each kept aside for one round
-LATER = tuple(["fresh"] + [f"fresh{n}" for n in range(2, 17)])
+LATER = tuple(["fresh"] + [f"fresh{n}" for n in range(2, 18)])
 SPLITS = ("dev", "held", *LATER)
 
 
