@@ -42,8 +42,7 @@ def _by_place(index: TitleIndex, c: LinkContext, link: Link, base: str, j: int, 
     """The member a sibling's place names ("the first one", "the second", "the sequel": the
     next), after a member of a numbered series; "the first 10 minutes" and "the first time" are
     no member."""
-    m = _NUMBERED.fullmatch(title_key(index, link.item_id))
-    own = (_digit(m.group(2)) if m else "1") or "1"
+    own = str(_own_number(index, link.item_id))
     place = (
         str(int(own) + 1) if c.fixed[j] == "sequel" else "1" if c.fixed[j] == "original" else _ORDINALS.get(c.fixed[j])
     )
@@ -103,6 +102,12 @@ def _first_few(c: LinkContext, j: int) -> int:
     ):
         return 0
     return few
+
+
+def _own_number(index: TitleIndex, item_id: str) -> int:
+    """A series member's number in its title; 1 for the unnumbered first ("Iron Man")."""
+    m = _NUMBERED.fullmatch(title_key(index, item_id))
+    return int((_digit(m.group(2)) if m else None) or 1)
 
 
 def _digit(word: str) -> str | None:
@@ -278,10 +283,9 @@ def series_siblings(index: TitleIndex, c: LinkContext, found: list[Link], taken:
                         out.append(Link(sibling, first, j + 1, c.message[c.ws[first].start : c.ws[j].end]))
                         taken[first : j + 1] = [True] * (j + 1 - first)
                         numbers_end = j + 1
-            elif numbered and j and c.fixed[j] in ("first", "next") and _first_few(c, j):  # "the first two"
-                own = _digit((_NUMBERED.fullmatch(title_key(index, link.item_id)) or [None, None, "1"])[2] or "1")
-                after = int(own or 1) if c.fixed[j] == "next" else 0  # "are the next two better"
-                for place in range(after + 1, after + _first_few(c, j) + 1):
+            elif numbered and j and c.fixed[j] in ("first", "next") and (few := _first_few(c, j)):  # "the first two"
+                after = _own_number(index, link.item_id) if c.fixed[j] == "next" else 0  # "are the next two better"
+                for place in range(after + 1, after + few + 1):
                     sibling = _numbered_sibling(index, base, str(place), link.item_id)
                     if sibling and sibling not in {f.item_id for f in out}:
                         out.append(Link(sibling, j - 1, j + 2, c.message[c.ws[j - 1].start : c.ws[j + 1].end]))
